@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frame.h - messages over a byte stream (pipe, FIFO, unix and TCP sockets).
+ * Written once here and shared by every stream transport.
+ *
+ * Wire format, little-endian, 16-byte header then the payload:
+ *   u32 magic "IPK1" | u32 type | u64 length
+ * The receiver checks the magic (garbage -> -EBADMSG, and the stream is then
+ * unusable) and the length against its own max_msg *before* allocating or
+ * reading the payload: an oversized message is skipped and reported as
+ * -EMSGSIZE, and the stream stays usable.
+ *
+ * Descriptors are non-blocking; waits use poll(2) until the deadline. While
+ * waiting, the stream asks `alive` every IPK__SLICE_MS (when set) and watches
+ * `hup_fd` for POLLHUP (when >= 0), so a dead peer is noticed even where the
+ * mechanism itself stays silent.
+ *
+ * Sending: one writev per message when the mechanism has room. A frame that
+ * stalls half-written at the deadline is kept in the stream's own buffer and
+ * the send reports success: the rest goes out before the next message (the
+ * bytes already written cannot be taken back). A send that could not start
+ * before the deadline reports -ETIMEDOUT and wrote nothing.
+ *
+ * Receiving: reads ahead into a 64 KiB buffer, so several small messages
+ * cost one read(2). A recv whose deadline expires mid-payload keeps the part
+ * received and completes it on the next call.
+ *
+ * Threads: one sending and one receiving thread may use a stream at once;
+ * the two sides share nothing but the read-only configuration.
+ */
+#ifndef IPK_CORE_FRAME_H
+#define IPK_CORE_FRAME_H
+
+#include "core/internal.h"
+
+#define IPK__FRAME_MAGIC 0x314b5049u /* "IPK1" */
+#define IPK__FRAME_HDR 16
+/* Lengths above this are not a message of any peer: garbage. */
+#define IPK__FRAME_SANE ((uint64_t)1 << 42)
+
+#define IPK__STREAM_SOCK 0x1u /* sockets: send(MSG_NOSIGNAL)/recv */
+
+struct ipk__stream {
+	/* Configuration, set before use. */
+	int rfd, wfd;
+	unsigned flags;
+	int hup_fd;                 /* -1: none */
+	int (*alive)(void *arg);    /* 1 alive, 0 dead, < 0 error; or NULL */
+	void *arg;
+	size_t max_msg;
+	/* Receive side. */
+	int rx_err;                 /* sticky failure of the receive side */
+	unsigned char *rbuf;
+	size_t rcap, roff, rlen;
+	int have_hdr;
+	uint32_t htype;
+	uint64_t hlen;
+	uint64_t skip;              /* bytes of an oversized message left */
+	unsigned char *stash;       /* part of a payload received so far */
+	size_t stash_len;
+	/* Send side. */
+	int tx_err;                 /* sticky failure of the send side */
+	unsigned char *pend;        /* unsent rest of a stalled frame */
+	size_t pend_cap, pend_off, pend_len;
+};
+
+/* Set up with default configuration (hup_fd -1, no alive check). */
+IPK__HIDDEN void ipk__stream_init(struct ipk__stream *s, int rfd, int wfd,
+    size_t max_msg);
+/* Free buffers; does not close the descriptors. */
+IPK__HIDDEN void ipk__stream_fini(struct ipk__stream *s);
+/* Forget a half-received frame and read-ahead (a new peer attached). */
+IPK__HIDDEN void ipk__stream_reset_rx(struct ipk__stream *s);
+/* Forget the unsent rest of a stalled frame. */
+IPK__HIDDEN void ipk__stream_reset_tx(struct ipk__stream *s);
+
+IPK__HIDDEN int ipk__stream_send(struct ipk__stream *s, const void *buf,
+    size_t len, uint32_t type, int64_t deadline);
+IPK__HIDDEN int ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap,
+    size_t *len, uint32_t *type, int64_t deadline);
+/* Push out a stalled frame's rest: 0 when nothing is pending. */
+IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
+/* 1 when a whole message is already buffered (recv will not block). */
+IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
+
+/* Header encode/decode, exposed for tests and fuzzing. */
+IPK__HIDDEN void ipk__frame_encode(unsigned char hdr[IPK__FRAME_HDR],
+    uint32_t type, uint64_t len);
+/* 0, or -EBADMSG when the magic is wrong or the length is not sane. */
+IPK__HIDDEN int ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR],
+    uint32_t *type, uint64_t *len);
+
+#endif /* IPK_CORE_FRAME_H */

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport.h - the contract between the core and a transport, written once.
+ *
+ * A transport is one file, src/transport/<mech>.c, that ends with exactly one
+ * `const struct ipk__transport ipk__transport_<mech>` and one line in
+ * src/transport/list.h. Everything else in the file is static. Transports
+ * never call public ipk_* functions or another transport; they may call the
+ * helpers in core/internal.h and core/frame.h.
+ *
+ * The core (src/core/chan.c) has already done, before any op is called:
+ *  - argument checks (NULL pointers, len > c->max_msg for send/loan, closed
+ *    channel, outstanding loan/peek);
+ *  - URL parsing, refusal of option names not in `options`, and the common
+ *    options into the fields of struct ipk_chan / struct ipk_listener;
+ *  - the timeout turned into an absolute deadline (see internal.h).
+ * And after an op returns, the core counts stats, turns -ETIMEDOUT at a
+ * timeout of 0 into -EAGAIN, and prefixes the error sentence with the URL.
+ *
+ * Rules for every op:
+ *  - Return 0 or a negative code with the meaning fixed in ipckit.h; record a
+ *    sentence with ipk__err() when the code alone does not say enough.
+ *  - Blocking ops wait no later than `deadline`, and wait in slices of at most
+ *    IPK__SLICE_MS when the peer's death cannot wake them by itself (a dropped
+ *    lock must be re-checked): a blocked call learns of a dead peer within
+ *    100 ms and returns IPK_ECLOSED. A frozen peer is never reported dead.
+ *  - Retry EINTR with the remaining time.
+ *  - Never trust bytes read from another process: validate, then use; answer
+ *    garbage with -EBADMSG (streams) or IPK_ECORRUPT (shared memory).
+ *  - Every descriptor O_CLOEXEC; every named object created O_EXCL, with mode
+ *    c->mode / l->mode; one owner unlinks it (unless keep).
+ */
+#ifndef IPK_CORE_TRANSPORT_H
+#define IPK_CORE_TRANSPORT_H
+
+#include "core/internal.h"
+
+struct ipk__transport;
+
+struct ipk_chan {
+	const struct ipk__transport *tr;
+	char *url;           /* as given (or as rebuilt by accept) */
+	size_t max_msg;      /* the transport may lower it in dial/accept */
+	unsigned mode;       /* permission bits for created objects */
+	int keep;            /* do not remove named objects on close */
+	uid_t allow_uid;
+	/* Copy-through zero-copy for transports without loan/peek ops. */
+	void *zc_loan;
+	size_t zc_loan_cap, zc_loan_len;
+	void *zc_peek;
+	size_t zc_peek_cap, zc_peek_len;
+	uint32_t zc_peek_type;
+	unsigned char loaned, peeked, closed;
+	struct ipk_stats stats;
+	/* The transport's private state, chan_size bytes, zeroed. */
+	_Alignas(64) unsigned char priv[];
+};
+
+struct ipk_listener {
+	const struct ipk__transport *tr;
+	char *url;           /* may be rewritten by listen (port 0 -> real port) */
+	struct ipk__url u;   /* parsed, alive as long as the listener */
+	size_t max_msg;
+	unsigned mode;
+	int keep;
+	uid_t allow_uid;
+	_Alignas(64) unsigned char priv[];
+};
+
+static inline void *
+ipk__chan_priv(struct ipk_chan *c)
+{
+	return c->priv;
+}
+
+static inline void *
+ipk__lst_priv(struct ipk_listener *l)
+{
+	return l->priv;
+}
+
+/* Replace l->url (listen may learn the real port). 0 or -ENOMEM. */
+IPK__HIDDEN int ipk__listener_set_url(struct ipk_listener *l, const char *url);
+
+struct ipk__transport {
+	const char *scheme;  /* the URL scheme, "fifo" */
+	unsigned caps;       /* IPK_CAP_* */
+	size_t chan_size;    /* bytes of private state per channel */
+	size_t lst_size;     /* bytes of private state per listener */
+	/* Option names the transport reads (besides the common ones:
+	 * maxmsg, mode, keep, timeout, allow), NULL-terminated; may be NULL. */
+	const char *const *options;
+
+	/*
+	 * listen: bind the address in `u` (also at l->u) with l->mode. Create
+	 * named objects exclusively; a live listener on the same address:
+	 * -EADDRINUSE; a stale object whose owner is dead: reclaim it. On
+	 * failure, leave `l` in a state lclose can be called on. Does not block
+	 * for long (no peer needed). Optional only for transports that cannot be
+	 * named (pipe).
+	 */
+	int (*listen)(struct ipk_listener *l, const struct ipk__url *u);
+
+	/*
+	 * accept: wait until `deadline` for a peer, and fill `c` (whose core
+	 * fields are set, private state zeroed). IPK_CAP_MULTI transports give
+	 * one channel per dialer; others give their single channel once a peer
+	 * has attached, and -EBUSY while that channel is open. On failure, `c`
+	 * must be safe to pass to close. Required if listen is set.
+	 */
+	int (*accept)(struct ipk_listener *l, struct ipk_chan *c,
+	    int64_t deadline);
+
+	/* lfd: a descriptor readable when accept may succeed. Optional. */
+	int (*lfd)(struct ipk_listener *l);
+
+	/* lclose: release the listener's resources and, unless l->keep,
+	 * remove its named objects. Must be safe after a failed listen.
+	 * Required if listen is set. */
+	void (*lclose)(struct ipk_listener *l);
+
+	/*
+	 * dial: connect `c` to the listener at `u`, waiting for it until
+	 * `deadline` (-ENOENT or -ECONNREFUSED, with a sentence, when nobody
+	 * listens by then). Must leave `c` safe to close on failure.
+	 * Required.
+	 */
+	int (*dial)(struct ipk_chan *c, const struct ipk__url *u,
+	    int64_t deadline);
+
+	/*
+	 * send: hand one message to the mechanism. The core has checked
+	 * len <= c->max_msg; a mechanism limit below that gives -EMSGSIZE with
+	 * a sentence that names the limit and the option that would fit.
+	 * IPK_ECLOSED when the peer is gone and the message cannot be queued
+	 * (transports with IPK_CAP_PERSIST may queue without a peer).
+	 * Required.
+	 */
+	int (*send)(struct ipk_chan *c, const void *buf, size_t len,
+	    uint32_t type, int64_t deadline);
+
+	/*
+	 * recv: take one message. cap too small: -EMSGSIZE, *len = size
+	 * needed, message left queued. Messages queued before the peer died
+	 * come first; then IPK_ECLOSED. A message over c->max_msg announced by
+	 * the peer is dropped without allocating and gives -EMSGSIZE; the
+	 * channel stays usable. Required.
+	 */
+	int (*recv)(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
+	    uint32_t *type, int64_t deadline);
+
+	/* recv_type: recv only a message of `type`, in the kernel. Optional:
+	 * NULL makes ipk_recv_type return -ENOTSUP. */
+	int (*recv_type)(struct ipk_chan *c, uint32_t type, void *buf,
+	    size_t cap, size_t *len, int64_t deadline);
+
+	/*
+	 * Zero-copy: all four or none. NULL: the core emulates them with a
+	 * buffer of its own through send/recv. loan reserves len bytes (the
+	 * core checked len <= max_msg) and gives a pointer valid until commit
+	 * or close; commit publishes len (<= loaned) bytes; peek points at the
+	 * next message in place until release. The core guarantees at most
+	 * one outstanding loan and one outstanding peek.
+	 */
+	int (*loan)(struct ipk_chan *c, size_t len, void **buf,
+	    int64_t deadline);
+	int (*commit)(struct ipk_chan *c, size_t len, uint32_t type);
+	int (*peek)(struct ipk_chan *c, const void **buf, size_t *len,
+	    uint32_t *type, int64_t deadline);
+	int (*release)(struct ipk_chan *c);
+
+	/* fd: a descriptor readable when recv may succeed (level hint), owned
+	 * by the channel, or a negative code. Required. */
+	int (*fd)(struct ipk_chan *c);
+
+	/* peer: credentials of the peer. Optional (-ENOTSUP). */
+	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
+
+	/* close: release everything, never block for long, remove named
+	 * objects the channel owns unless c->keep. Must be safe on a channel
+	 * whose dial/accept failed half-way. Required. */
+	void (*close)(struct ipk_chan *c);
+};
+
+/* The registry (src/core/registry.c). */
+IPK__HIDDEN const struct ipk__transport *ipk__transport_find(const char *scheme);
+/* Walk every transport: i = 0, 1, ... until NULL. */
+IPK__HIDDEN const struct ipk__transport *ipk__transport_at(size_t i);
+/* Check a table's required ops; 0 or -EINVAL naming the missing op. */
+IPK__HIDDEN int ipk__transport_check(const struct ipk__transport *t);
+
+#endif /* IPK_CORE_TRANSPORT_H */

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * list.h - every transport, one line each. The registry and the contract test
+ * suite both expand this list, so adding a transport is its file plus a line.
+ * No include guard: included with different X definitions.
+ */
+IPK__TRANSPORT(pipe)
+

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipe.c - anonymous pipes (the article's `|`): two one-way pipes between a
+ * parent and the child it started, framed into messages by core/frame.c.
+ *
+ * There is no name to listen on: channels come from ipk_spawn()/ipk_pair()
+ * (src/core/spawn.c), which dial "pipe:?rfd=R&wfd=W&gfd=G" with descriptors
+ * they created. G is a guard: a read end of our own outgoing pipe that this
+ * side keeps open and never reads, so a write never meets a pipe without
+ * readers and the kernel never raises SIGPIPE on the caller. The peer's
+ * death is seen as EOF/POLLHUP on the incoming pipe instead.
+ */
+#include "core/frame.h"
+#include "core/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct pipe_chan {
+	struct ipk__stream s;
+	int rfd, wfd, gfd;
+};
+
+static int
+pipe_adopt(const struct ipk__url *u, const char *key, int *fd)
+{
+	int64_t v;
+	int rv = ipk__url_int(u, key, 0, 0x7fffffff, &v);
+	if (rv < 0)
+		return rv;
+	if (rv == 1)
+		return ipk__err(-EINVAL, "pipe channels are made by ipk_spawn "
+		    "or ipk_pair (option %s= missing)", key);
+	struct stat st;
+	if (fstat((int)v, &st) < 0)
+		return ipk__err(-EBADF, "%s=%lld is not an open descriptor",
+		    key, (long long)v);
+	if (!S_ISFIFO(st.st_mode))
+		return ipk__err(-EINVAL, "%s=%lld is not a pipe", key,
+		    (long long)v);
+	*fd = (int)v;
+	if (fcntl(*fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+pipe_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	int rv;
+	(void)deadline;
+	p->rfd = p->wfd = p->gfd = -1;
+	if ((rv = pipe_adopt(u, "rfd", &p->rfd)) < 0 ||
+	    (rv = pipe_adopt(u, "wfd", &p->wfd)) < 0 ||
+	    (rv = pipe_adopt(u, "gfd", &p->gfd)) < 0)
+		goto err;
+	if ((rv = ipk__set_nonblock(p->rfd, 1)) < 0 ||
+	    (rv = ipk__set_nonblock(p->wfd, 1)) < 0)
+		goto err;
+	ipk__stream_init(&p->s, p->rfd, p->wfd, c->max_msg);
+	p->s.hup_fd = p->rfd;
+	return 0;
+err:
+	/* Descriptors we did not adopt stay the caller's. */
+	p->rfd = p->wfd = p->gfd = -1;
+	return rv;
+}
+
+static int
+pipe_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	return ipk__stream_send(&p->s, buf, len, type, deadline);
+}
+
+static int
+pipe_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
+    uint32_t *type, int64_t deadline)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	return ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+}
+
+static int
+pipe_fd(struct ipk_chan *c)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	return p->rfd;
+}
+
+static void
+pipe_close(struct ipk_chan *c)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	if (p->wfd >= 0)
+		(void)ipk__stream_flush(&p->s, 0);
+	ipk__stream_fini(&p->s);
+	ipk__close_fd(&p->rfd);
+	ipk__close_fd(&p->wfd);
+	ipk__close_fd(&p->gfd);
+}
+
+static const char *const pipe_options[] = { "rfd", "wfd", "gfd", NULL };
+
+const struct ipk__transport ipk__transport_pipe = {
+	.scheme = "pipe",
+	.caps = IPK_CAP_KINSHIP,
+	.chan_size = sizeof(struct pipe_chan),
+	.options = pipe_options,
+	.dial = pipe_dial,
+	.send = pipe_send,
+	.recv = pipe_recv,
+	.fd = pipe_fd,
+	.close = pipe_close,
+};

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test.h - the small test kit every ipckit test uses: assertions that print
+ * the expression, expected and actual codes with ipk_strerror; exit codes
+ * 0 pass / 1 fail / 77 skip; unique names per run; a monotonic clock; and a
+ * watchdog so no test can hang.
+ */
+#ifndef IPK_TEST_H
+#define IPK_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipckit.h"
+
+#define T_PASS 0
+#define T_FAIL 1
+#define T_SKIP 77
+
+/* Called before exiting on failure (remove kernel objects). */
+static void (*t_cleanup_hook)(void);
+
+static inline void
+t_fail_exit(void)
+{
+	if (t_cleanup_hook)
+		t_cleanup_hook();
+	exit(T_FAIL);
+}
+
+#define T_FAILF(...)                                                           \
+	do {                                                                   \
+		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fprintf(stderr, "\n");                                         \
+		t_fail_exit();                                                 \
+	} while (0)
+
+#define T_ASSERT(x)                                                            \
+	do {                                                                   \
+		if (!(x))                                                      \
+			T_FAILF("assertion failed: %s", #x);                   \
+	} while (0)
+
+/* An ipckit call that must succeed. */
+#define T_OK(x)                                                                \
+	do {                                                                   \
+		int t_rv_ = (x);                                               \
+		if (t_rv_ != 0)                                                \
+			T_FAILF("%s\n  expected 0, got %d %s: %s", #x, t_rv_,  \
+			    ipk_errname(t_rv_), ipk_strerror(t_rv_));          \
+	} while (0)
+
+/* An ipckit call that must fail with exactly `code`. */
+#define T_ERR(x, code)                                                         \
+	do {                                                                   \
+		int t_rv_ = (x);                                               \
+		if (t_rv_ != (code))                                           \
+			T_FAILF("%s\n  expected %d %s, got %d %s: %s", #x,     \
+			    (int)(code), ipk_errname(code), t_rv_,             \
+			    ipk_errname(t_rv_), ipk_strerror(t_rv_));          \
+	} while (0)
+
+#define T_EQ(a, b)                                                             \
+	do {                                                                   \
+		long long t_a_ = (long long)(a), t_b_ = (long long)(b);        \
+		if (t_a_ != t_b_)                                              \
+			T_FAILF("%s == %s\n  expected %lld, got %lld", #a, #b, \
+			    t_b_, t_a_);                                       \
+	} while (0)
+
+#define T_SKIPF(...)                                                           \
+	do {                                                                   \
+		fprintf(stderr, "SKIP: ");                                     \
+		fprintf(stderr, __VA_ARGS__);                                  \
+		fprintf(stderr, "\n");                                         \
+		if (t_cleanup_hook)                                            \
+			t_cleanup_hook();                                      \
+		exit(T_SKIP);                                                  \
+	} while (0)
+
+static inline int64_t
+t_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline double
+t_ms_since(int64_t t0)
+{
+	return (double)(t_now_ns() - t0) / 1e6;
+}
+
+/* A name unique to this run: "ipkt-<pid>-<random>". */
+static inline const char *
+t_unique(void)
+{
+	static char name[64];
+	if (!name[0]) {
+		unsigned r = (unsigned)t_now_ns() ^ (unsigned)getpid() * 2654435761u;
+		snprintf(name, sizeof(name), "ipkt-%d-%08x", (int)getpid(), r);
+	}
+	return name;
+}
+
+/* The seed of this run: IPK_TEST_SEED or random; printed on failure. */
+static inline uint64_t
+t_seed(void)
+{
+	static uint64_t seed;
+	if (!seed) {
+		const char *s = getenv("IPK_TEST_SEED");
+		seed = s ? strtoull(s, NULL, 0) : (uint64_t)t_now_ns() | 1;
+		fprintf(stderr, "seed: IPK_TEST_SEED=0x%llx\n",
+		    (unsigned long long)seed);
+	}
+	return seed;
+}
+
+/* xorshift64*: deterministic pseudo-random stream from a state. */
+static inline uint64_t
+t_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+/* Fill buf with bytes derived from (seed, seq): a receiver can recompute
+ * them and so check every byte. */
+static inline void
+t_fill(void *buf, size_t n, uint64_t seed, uint64_t seq)
+{
+	uint64_t s = seed ^ (seq * 0x9e3779b97f4a7c15ull) ^ n;
+	if (!s)
+		s = 1;
+	unsigned char *p = buf;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v = t_rand(&s);
+		memcpy(p + i, &v, 8);
+	}
+	uint64_t v = t_rand(&s);
+	for (; i < n; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static inline int
+t_check(const void *buf, size_t n, uint64_t seed, uint64_t seq)
+{
+	unsigned char tmp[4096];
+	const unsigned char *p = buf;
+	if (n <= sizeof(tmp)) {
+		t_fill(tmp, n, seed, seq);
+		return memcmp(tmp, p, n) == 0;
+	}
+	unsigned char *big = malloc(n);
+	if (!big)
+		return 0;
+	t_fill(big, n, seed, seq);
+	int ok = memcmp(big, p, n) == 0;
+	free(big);
+	return ok;
+}
+
+/* Number of open descriptors of this process. */
+static inline int
+t_count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* Wait (bounded) until thread/process `tid` sleeps in the kernel: the LTP
+ * way to know a call is blocked without sleeping as synchronisation. */
+static inline int
+t_wait_blocked(pid_t pid, pid_t tid, int timeout_ms)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
+	    (int)tid);
+	int64_t end = t_now_ns() + (int64_t)timeout_ms * 1000000;
+	while (t_now_ns() < end) {
+		FILE *f = fopen(path, "r");
+		if (!f)
+			return -1;
+		char buf[512];
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && rp[2] == 'S')
+			return 0;
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL); /* polling a fact, not synchronising */
+	}
+	return -1;
+}
+
+/* The watchdog: the default SIGALRM action ends a stuck test. */
+static inline void
+t_watchdog(unsigned seconds)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(seconds);
+}
+
+#endif /* IPK_TEST_H */
