@@ -337,10 +337,8 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	mq_chan_init(m, IPK__SIDE_DIAL);
 	if ((rv = mq_names(u, name)) < 0 || (rv = mq_prio(m, u)) < 0)
 		return rv;
-	if (ipk__url_str(u, "depth", &(const char *){ 0 }) == 0 ||
-	    ipk__url_str(u, "msgsize", &(const char *){ 0 }) == 0)
-		return ipk__err(-EINVAL, "depth= and msgsize= are set by the "
-		    "listening side");
+	/* depth= and msgsize= belong to the listener, which creates the
+	 * queues; a dialer takes the queues' own attributes. */
 	for (;;) {
 		if (m->lockfd < 0)
 			m->lockfd = shm_open(name[MQ_LOCK], O_RDWR |

@@ -405,9 +405,7 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	sysv_chan_init(m, IPK__SIDE_DIAL);
 	if ((rv = sysv_names(u, &nm)) < 0)
 		return rv;
-	if (ipk__url_str(u, "select", &(const char *){ 0 }) == 0)
-		return ipk__err(-EINVAL, "select= is set by the listening "
-		    "side");
+	/* select= belongs to the listener; the record says what it chose. */
 	for (;;) {
 		rv = sysv_lock_open(&nm, 0, 0, &m->lockfd, &fresh);
 		if (rv == 0)
