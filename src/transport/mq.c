@@ -466,6 +466,18 @@ mq_fd(struct ipk_chan *c)
 	return (int)m->rq;
 }
 
+static int
+mq_ready(struct ipk_chan *c)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	struct mq_attr a;
+	if (m->pending)
+		return 1;
+	if (mq_getattr(m->rq, &a) == 0 && a.mq_curmsgs > 0)
+		return 1;
+	return !ipk__att_peer(m->lockfd, m->side);
+}
+
 static void
 mq_chan_close(struct ipk_chan *c)
 {
@@ -503,5 +515,6 @@ const struct ipk__transport ipk__transport_mq = {
 	.send = mq_chan_send,
 	.recv = mq_chan_recv,
 	.fd = mq_fd,
+	.ready = mq_ready,
 	.close = mq_chan_close,
 };

@@ -604,6 +604,24 @@ sysv_fd(struct ipk_chan *c)
 	return m->ring;
 }
 
+/* A message for us exists if a zero-byte receive of it fails with E2BIG
+ * (every message carries a header): a probe that takes nothing. */
+static int
+sysv_ready(struct ipk_chan *c)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	int flags = IPC_NOWAIT | (m->side == m->typed_side ? MSG_EXCEPT : 0);
+	if (m->pending)
+		return 1;
+	/* Empty the doorbell first: a message landing after the probe rings
+	 * again, so a poll that follows wakes for it. */
+	sysv_ring_drain(m->ring);
+	if (msgrcv(m->msqid, m->rbuf, 0, SYSV_TO_PLAIN, flags) < 0 &&
+	    errno == E2BIG)
+		return 1;
+	return !ipk__att_peer(m->lockfd, m->side);
+}
+
 static void
 sysv_close(struct ipk_chan *c)
 {
@@ -640,5 +658,6 @@ const struct ipk__transport ipk__transport_sysv = {
 	.recv = sysv_recv,
 	.recv_type = sysv_recv_type,
 	.fd = sysv_fd,
+	.ready = sysv_ready,
 	.close = sysv_close,
 };

@@ -383,6 +383,17 @@ measure_idle(void)
 	char b[8];
 	size_t len;
 	uint32_t t;
+	/* ipk_poll: the doorbell and the ready probe agree with recv. */
+	struct ipk_pollitem it = { c, IPK_POLLIN, 0 };
+	T_EQ(ipk_poll(&it, 1, 20), -ETIMEDOUT);
+	send_str(d, "polled", 5);
+	T_EQ(ipk_poll(&it, 1, 10000), 1);
+	T_ASSERT(it.revents & IPK_POLLIN);
+	T_ERR(ipk_recv(c, b, 2, &len, &t, 0), -EMSGSIZE);
+	T_EQ(ipk_poll(&it, 1, 0), 1); /* kept for a bigger buffer */
+	T_OK(ipk_recv(c, b, sizeof(b), &len, &t, 0));
+	T_EQ(len, 6);
+	T_EQ(ipk_poll(&it, 1, 20), -ETIMEDOUT);
 	getrusage(RUSAGE_SELF, &r0);
 	int64_t t0 = t_now_ns();
 	T_ERR(ipk_recv(c, b, sizeof(b), &len, &t, 1000), -ETIMEDOUT);
