@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 /* How often accept re-tests the dialer's lock: one fcntl per period. */
 #define ATT_ACCEPT_POLL_MS 2
@@ -48,8 +49,17 @@ ipk__att_peer(int fd, int side)
 	    ipk__live_held(fd, IPK__ATT_WAIT) == 1;
 }
 
+uint32_t
+ipk__att_gen(int fd)
+{
+	uint32_t g = 0;
+	if (pread(fd, &g, sizeof(g), IPK__ATT_GEN_OFF) != (ssize_t)sizeof(g))
+		return 0;
+	return g;
+}
+
 int
-ipk__att_accept(int fd, int64_t deadline)
+ipk__att_accept(int fd, uint32_t *seen, int64_t deadline)
 {
 	int rv = ipk__att_set(fd, IPK__ATT_WAIT, 1);
 	if (rv < 0)
@@ -58,8 +68,11 @@ ipk__att_accept(int fd, int64_t deadline)
 		rv = ipk__live_held(fd, IPK__ATT_DCHAN);
 		if (rv < 0)
 			return rv;
-		if (rv == 1)
+		uint32_t g = ipk__att_gen(fd);
+		if (rv == 1 || g != *seen) {
+			*seen = g;
 			break;
+		}
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
 		(void)ipk__poll1(-1, 0, deadline, ATT_ACCEPT_POLL_MS);
@@ -78,5 +91,11 @@ ipk__att_dial(int fd, const char *what)
 	int rv = ipk__live_take(fd, IPK__ATT_DCHAN);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EBUSY, "%s already has a live dialer", what);
-	return rv;
+	if (rv < 0)
+		return rv;
+	/* Only the DCHAN holder writes the count, so this cannot race. */
+	uint32_t g = ipk__att_gen(fd) + 1;
+	if (pwrite(fd, &g, sizeof(g), IPK__ATT_GEN_OFF) != (ssize_t)sizeof(g))
+		return ipk__err(-EIO, "%s: cannot record the attachment", what);
+	return 0;
 }

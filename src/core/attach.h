@@ -35,11 +35,18 @@ IPK__HIDDEN int ipk__att_own(int fd, const char *what);
 IPK__HIDDEN int ipk__att_set(int fd, int byte, int on);
 /* 1 when the peer of `side` (IPK__SIDE_LISTEN/DIAL) is attached, else 0. */
 IPK__HIDDEN int ipk__att_peer(int fd, int side);
-/* accept: wait until a dialer holds DCHAN (deadline), then take LCHAN and
- * drop WAIT. 0, -ETIMEDOUT or -errno. */
-IPK__HIDDEN int ipk__att_accept(int fd, int64_t deadline);
+/* The number of dialer attachments so far, kept in the lock file (at
+ * IPK__ATT_GEN_OFF) because a dialer may attach, send and leave between
+ * two looks of accept. 0 when never written. */
+#define IPK__ATT_GEN_OFF 64
+IPK__HIDDEN uint32_t ipk__att_gen(int fd);
+/* accept: wait until `deadline` for a dialer that holds DCHAN or has
+ * attached since *seen (then *seen is updated), then take LCHAN and drop
+ * WAIT. 0, -ETIMEDOUT or -errno. */
+IPK__HIDDEN int ipk__att_accept(int fd, uint32_t *seen, int64_t deadline);
 /* dial: the listening side must be there (WAIT or LCHAN held; else
- * -ECONNREFUSED), then take DCHAN (a live dialer holds it: -EBUSY). */
+ * -ECONNREFUSED), then take DCHAN (a live dialer holds it: -EBUSY) and
+ * count the attachment. */
 IPK__HIDDEN int ipk__att_dial(int fd, const char *what);
 
 #endif /* IPK_CORE_ATTACH_H */

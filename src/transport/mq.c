@@ -45,6 +45,7 @@ struct mq_home {
 	int chan_open;
 	int keep;
 	int lockfd;
+	uint32_t seen;       /* dialer attachments accepted so far */
 	char name[MQ_NNAMES][NAME_MAX + 1];
 };
 
@@ -249,6 +250,7 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a)) < 0 ||
 	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a)) < 0)
 		goto err;
+	h->seen = ipk__att_gen(h->lockfd);
 	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
 err:
 	return rv;
@@ -320,7 +322,7 @@ mq_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
 	if (m->lockfd < 0)
 		return -errno;
-	if ((rv = ipk__att_accept(m->lockfd, deadline)) < 0)
+	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
 		return rv;
 	m->home = h;
 	h->refs++;

@@ -61,6 +61,7 @@ struct sysv_home {
 	int chan_open;
 	int keep;
 	int lockfd;
+	uint32_t seen;     /* dialer attachments accepted so far */
 	int msqid;         /* -1 until created or adopted */
 	int typed_side;
 	struct sysv_names nm;
@@ -299,6 +300,7 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	rec.typed_side = h->typed_side;
 	if (pwrite(h->lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
 		return ipk__err(-EIO, "cannot write %s", h->nm.n[SYSV_LOCK]);
+	h->seen = ipk__att_gen(h->lockfd);
 	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
 }
 
@@ -385,7 +387,7 @@ sysv_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
 	if (m->lockfd < 0)
 		return -errno;
-	if ((rv = ipk__att_accept(m->lockfd, deadline)) < 0)
+	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
 		return rv;
 	m->home = h;
 	h->refs++;

@@ -15,7 +15,7 @@
 
 static const char *const tags[] = { "-prio", "-crash", "-lcrash", "-lim",
 	"-ns" };
-static pid_t kids[4];
+static pid_t kids[16];
 static int nkids;
 
 static void

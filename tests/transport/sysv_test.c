@@ -14,7 +14,7 @@
 
 static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
 	"-foreign" };
-static pid_t kids[4];
+static pid_t kids[16];
 static int nkids;
 static int foreign_ids[2] = { -1, -1 };
 
