@@ -17,7 +17,7 @@ cleanup() {
 	wait 2>/dev/null
 	# A listener that gives up at once removes what a failure left.
 	if [ -e "/tmp/$name" ]; then
-		timeout 5 "$cli" recv -l -T 0 -n 0 "$sv" >/dev/null 2>&1
+		timeout 5 "$cli" recv -l -T 1 -n 1 "$sv" >/dev/null 2>&1
 	fi
 	rm -f "/tmp/$name" "/tmp/$name".ring-* "/dev/shm/$name"*
 	rm -rf "$out"
