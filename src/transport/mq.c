@@ -28,6 +28,7 @@
 #define MQ_MAGIC 0x716b7069u /* "ipkq" little-endian */
 #define MQ_PRIO_TOP 32767u   /* Linux MQ_PRIO_MAX - 1 */
 #define MQ_DEFAULT_DEPTH 10
+#define MQ_RLIMIT_SHARE 8 /* default: a channel takes <= 1/8 of it */
 /* Kernel bookkeeping per queued message (struct msg_msg plus a priority
  * tree node), used to estimate what RLIMIT_MSGQUEUE is charged. */
 #define MQ_OVERHEAD 96u
@@ -124,20 +125,30 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 	long msg_max = mq_sysctl("msg_max");
 	long size_max = mq_sysctl("msgsize_max");
 	uint64_t depth = MQ_DEFAULT_DEPTH, size;
-	int rv;
-	if (msg_max > 0 && depth > (uint64_t)msg_max)
-		depth = (uint64_t)msg_max;
+	struct rlimit rl;
+	int rv, lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY;
 	size = (uint64_t)max_msg + MQ_HDR;
 	if (size_max > 0 && size > (uint64_t)size_max)
 		size = (uint64_t)size_max;
-	if ((rv = ipk__url_size(u, "depth", &depth)) < 0 ||
-	    (rv = ipk__url_size(u, "msgsize", &size)) < 0)
+	if ((rv = ipk__url_size(u, "msgsize", &size)) < 0)
 		return rv;
-	if (depth == 0)
-		return ipk__err(-EINVAL, "depth= must be at least 1");
 	if (size < MQ_HDR)
 		return ipk__err(-EINVAL, "msgsize= must be at least %u (the "
 		    "ipckit header)", MQ_HDR);
+	/* By default one channel takes at most 1/MQ_RLIMIT_SHARE of the
+	 * user's queue budget, so that several fit. */
+	if (lim) {
+		uint64_t fit = rl.rlim_cur / MQ_RLIMIT_SHARE / 2 /
+		    (size + MQ_OVERHEAD);
+		depth = IPK__MAX(IPK__MIN(depth, fit), 1);
+	}
+	if (msg_max > 0 && depth > (uint64_t)msg_max)
+		depth = (uint64_t)msg_max;
+	if ((rv = ipk__url_size(u, "depth", &depth)) < 0)
+		return rv;
+	if (depth == 0)
+		return ipk__err(-EINVAL, "depth= must be at least 1");
 	if (msg_max > 0 && depth > (uint64_t)msg_max)
 		return ipk__err(-EINVAL, "depth=%llu is over the system limit "
 		    "fs.mqueue.msg_max=%ld (/proc/sys/fs/mqueue/msg_max)",
@@ -147,10 +158,8 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 		    "limit fs.mqueue.msgsize_max=%ld "
 		    "(/proc/sys/fs/mqueue/msgsize_max)",
 		    (unsigned long long)size, size_max);
-	struct rlimit rl;
 	uint64_t need = 2 * depth * (size + MQ_OVERHEAD);
-	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
+	if (lim && need > rl.rlim_cur)
 		return ipk__err(-EINVAL, "two queues of depth=%llu and "
 		    "msgsize=%llu need about %llu bytes, over "
 		    "RLIMIT_MSGQUEUE=%llu bytes (ulimit -q)",
@@ -226,34 +235,31 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return -ENOMEM;
 	h->refs = 1;
 	h->lockfd = -1;
-	h->keep = l->keep;
+	h->keep = 1; /* nothing is ours to remove until we own the address */
 	ml->home = h;
 	if ((rv = mq_names(u, h->name)) < 0 ||
 	    (rv = mq_prio(&probe, u)) < 0 ||
 	    (rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
-		goto err;
+		return rv;
 	h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, (mode_t)l->mode);
 	if (h->lockfd < 0 && errno == EEXIST)
 		h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
 		    O_CLOEXEC, 0);
-	if (h->lockfd < 0) {
-		rv = ipk__err(-errno, "cannot create /dev/shm%s: %s",
+	if (h->lockfd < 0)
+		return ipk__err(-errno, "cannot create /dev/shm%s: %s",
 		    h->name[MQ_LOCK], strerror(errno));
-		goto err;
-	}
-	/* Until we own the address, closing must not remove anything. */
-	h->keep = 1;
 	if ((rv = ipk__att_own(h->lockfd, u->path + 1)) < 0)
-		goto err;
+		return rv;
 	h->keep = l->keep;
 	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a)) < 0 ||
-	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a)) < 0)
-		goto err;
+	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a)) < 0) {
+		if (rv == IPK_EFOREIGN)
+			h->keep = 1; /* another user's queue: leave it be */
+		return rv;
+	}
 	h->seen = ipk__att_gen(h->lockfd);
 	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
-err:
-	return rv;
 }
 
 static void

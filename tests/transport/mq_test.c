@@ -144,6 +144,12 @@ test_prio(void)
 	url(u, sizeof(u), "-prio", "");
 	snprintf(du, sizeof(du), "%s?prio=type", u);
 	T_OK(ipk_listen(u, NULL, &l));
+	/* A refused second listen must not remove the live one's queues. */
+	struct ipk_listener *l2 = (void *)1;
+	snprintf(du, sizeof(du), "%s?depth=100000", u);
+	T_ERR(ipk_listen(du, NULL, &l2), -EINVAL);
+	T_ERR(ipk_listen(u, NULL, &l2), -EADDRINUSE);
+	snprintf(du, sizeof(du), "%s?prio=type", u);
 	pid_t p = child();
 	if (p == 0) {
 		c = dial(du);
@@ -171,7 +177,6 @@ test_prio(void)
 	T_ERR(ipk_recv(c, b, sizeof(b), &len, &t, 100), IPK_ECLOSED);
 	ipk_close(c);
 	ipk_listener_close(l);
-	struct ipk_listener *l2;
 	snprintf(du, sizeof(du), "%s?prio=40000", u);
 	T_ERR(ipk_listen(du, NULL, &l2), -EINVAL);
 	fprintf(stderr, "prio: ok\n");
