@@ -45,8 +45,10 @@ ipk__att_peer(int fd, int side)
 {
 	if (side == IPK__SIDE_LISTEN)
 		return ipk__live_held(fd, IPK__ATT_DCHAN) == 1;
-	return ipk__live_held(fd, IPK__ATT_LCHAN) == 1 ||
-	    ipk__live_held(fd, IPK__ATT_WAIT) == 1;
+	/* WAIT first: accept takes LCHAN before it drops WAIT, so this
+	 * order cannot miss a listener in the middle of accepting. */
+	return ipk__live_held(fd, IPK__ATT_WAIT) == 1 ||
+	    ipk__live_held(fd, IPK__ATT_LCHAN) == 1;
 }
 
 uint32_t
