@@ -4,7 +4,8 @@
  * selective receive by type (in the kernel) and its ordering, a foreign
  * queue on our key is refused and left alone, a SIGKILLed reader reopens
  * and gets the queued messages, the queue is removed on close and kept
- * with keep=1. Peers are forked processes.
+ * with keep=1, a queue left by a SIGKILLed creator is adopted with its
+ * messages. Peers are forked processes.
  */
 #include <sys/msg.h>
 #include <sys/resource.h>
@@ -13,7 +14,7 @@
 #include "test.h"
 
 static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
-	"-foreign" };
+	"-foreign", "-lcrash" };
 static pid_t kids[16];
 static int nkids;
 static int foreign_ids[2] = { -1, -1 };
@@ -321,6 +322,67 @@ test_reader_crash(void)
 	fprintf(stderr, "reader crash: ok\n");
 }
 
+/* The creator (listener) is SIGKILLed: a new listener adopts the queue it
+ * left, and the messages the dialer sent meanwhile. */
+static void
+test_listener_crash(void)
+{
+	char u[256], path[256];
+	struct ipk_listener *l;
+	struct ipk_chan *c;
+	url(u, sizeof(u), "-lcrash", "");
+	path_of(path, sizeof(path), "-lcrash", "");
+	pid_t p = child();
+	if (p == 0) {
+		T_OK(ipk_listen(u, NULL, &l));
+		T_OK(ipk_accept(l, 10000, &c));
+		send_str(c, "ready", 0);
+		for (;;)
+			pause();
+	}
+	c = dial(u);
+	expect_str(c, "ready", 0);
+	key_t k = ftok(path, 'i');
+	int id = msgget(k, 0);
+	T_ASSERT(id >= 0);
+	send_str(c, "m1", 1);
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	child_forget(p);
+	send_str(c, "m2", 2);
+	p = child();
+	if (p == 0) {
+		struct ipk_chan *lc;
+		T_OK(ipk_listen(u, NULL, &l));
+		T_ASSERT(msgget(k, 0) == id); /* the same queue, adopted */
+		T_OK(ipk_accept(l, 10000, &lc));
+		expect_str(lc, "m1", 1);
+		expect_str(lc, "m2", 2);
+		send_str(lc, "done", 3);
+		expect_str(lc, "bye", 0);
+		ipk_close(lc);
+		ipk_listener_close(l);
+		_exit(0);
+	}
+	char b[8];
+	size_t len;
+	uint32_t t;
+	int rv;
+	int64_t end = t_now_ns() + 10000000000LL;
+	while ((rv = ipk_recv(c, b, sizeof(b), &len, &t, 1000)) ==
+	    IPK_ECLOSED && t_now_ns() < end) {
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL); /* polling a fact: is the peer back? */
+	}
+	T_OK(rv);
+	T_ASSERT(len == 4 && !memcmp(b, "done", 4));
+	send_str(c, "bye", 0);
+	child_wait(p);
+	ipk_close(c);
+	T_ASSERT(msgget(k, 0) < 0);
+	fprintf(stderr, "listener crash: ok\n");
+}
+
 static int
 queue_exists(key_t k)
 {
@@ -426,6 +488,7 @@ main(void)
 	test_select();
 	test_foreign();
 	test_reader_crash();
+	test_listener_crash();
 	test_keep();
 	measure_idle();
 	char n[256];
