@@ -403,15 +403,15 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	}
 }
 
-/* Make sure one validated message sits in rbuf. The peer's liveness is
- * read before the queue, so a message sent just before death still
- * comes first. */
+/* Make sure one validated message sits in rbuf. When the queue is empty,
+ * the peer's liveness is read and the queue tried once more, so a message
+ * sent just before the peer died still comes before IPK_ECLOSED; a busy
+ * queue costs no liveness test. */
 static int
 mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 {
-	int waited = 0;
+	int alive = 1, fresh = 0, waited = 0;
 	while (!m->pending) {
-		int alive = ipk__att_peer(m->lockfd, m->side);
 		ssize_t n = mq_receive(m->rq, (char *)m->rbuf, m->rsize, NULL);
 		if (n >= 0) {
 			uint32_t hdr[2];
@@ -430,6 +430,11 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
+		if (!fresh) {
+			alive = ipk__att_peer(m->lockfd, m->side);
+			fresh = 1;
+			continue;
+		}
 		if (!alive)
 			return ipk__err(IPK_ECLOSED, "no peer is attached");
 		if (ipk__expired(deadline))
@@ -439,6 +444,7 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 		int rv = ipk__poll1(m->rq, POLLIN, deadline, IPK__SLICE_MS);
 		if (rv < 0)
 			return rv;
+		fresh = 0;
 	}
 	return 0;
 }

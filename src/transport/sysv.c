@@ -474,14 +474,15 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 }
 
 /* Make sure one validated message selected by `sel` (a msgrcv type, with
- * `flags`) sits in rbuf, waiting on the doorbell. */
+ * `flags`) sits in rbuf, waiting on the doorbell. As in every wait here,
+ * an empty queue makes us read the peer's liveness and try once more, so
+ * messages sent before the peer died come before IPK_ECLOSED. */
 static int
 sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
     int64_t deadline)
 {
-	int drained = 0, waited = 0;
+	int alive = 1, fresh = 0, drained = 0, waited = 0;
 	while (!m->pending) {
-		int alive = ipk__att_peer(m->lockfd, m->side);
 		ssize_t n = msgrcv(m->msqid, m->rbuf, m->rcap, sel,
 		    flags | IPC_NOWAIT);
 		if (n >= 0) {
@@ -513,6 +514,11 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 			return ipk__err(IPK_ECLOSED, "the queue was removed");
 		if (errno != ENOMSG)
 			return -errno;
+		if (!fresh) {
+			alive = ipk__att_peer(m->lockfd, m->side);
+			fresh = 1;
+			continue;
+		}
 		if (!alive)
 			return ipk__err(IPK_ECLOSED, "no peer is attached");
 		if (ipk__expired(deadline))
@@ -529,7 +535,7 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 		int rv = ipk__poll1(m->ring, POLLIN, deadline, IPK__SLICE_MS);
 		if (rv < 0)
 			return rv;
-		drained = 0;
+		drained = fresh = 0;
 	}
 	return 0;
 }
