@@ -335,7 +335,7 @@ static int
 sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
     const struct sysv_names *nm)
 {
-	int fl = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+	int fl = O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
 	int mine = m->side == IPK__SIDE_LISTEN ? SYSV_RING_L : SYSV_RING_D;
 	int theirs = mine == SYSV_RING_L ? SYSV_RING_D : SYSV_RING_L;
 	struct msqid_ds ds;
