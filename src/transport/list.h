@@ -5,6 +5,5 @@
  * No include guard: included with different X definitions.
  */
 IPK__TRANSPORT(pipe)
-
 IPK__TRANSPORT(mq)
 IPK__TRANSPORT(sysv)

@@ -235,6 +235,9 @@ test_foreign(void)
 	T_ASSERT(l == NULL);
 	fprintf(stderr, "  %s\n", ipk_strerror(rv));
 	T_ASSERT(strstr(ipk_strerror(rv), "ipcrm"));
+	char lock[64];
+	snprintf(lock, sizeof(lock), "/dev/shm/ipk-sysv-0x%08x", (unsigned)key);
+	T_ASSERT(access(lock, F_OK) != 0); /* the refused listen left nothing */
 
 	/* The path form: a stale (empty) channel file whose ftok key is
 	 * held by an unrelated queue. */
