@@ -7,3 +7,4 @@
 IPK__TRANSPORT(pipe)
 
 IPK__TRANSPORT(fifo)
+IPK__TRANSPORT(unix)
