@@ -506,6 +506,9 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	if (!p->listener) {
 		if (!p->ready && (rv = fifo_ready(p, deadline)) < 0)
 			return rv;
+		/* The listener's end is gone for good once recv saw it. */
+		if (p->s.rx_err == IPK_ECLOSED)
+			return IPK_ECLOSED;
 		return ipk__stream_send(&p->s, buf, len, type, deadline);
 	}
 	pthread_mutex_lock(&p->tx_mu);
