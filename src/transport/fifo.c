@@ -362,7 +362,7 @@ fifo_resume(struct fifo_chan *p, int rv)
 }
 
 static int
-fifo_ready(struct fifo_chan *p, int64_t deadline)
+fifo_await_ack(struct fifo_chan *p, int64_t deadline)
 {
 	int slice = 1;
 	while (!p->ready) {
@@ -504,7 +504,7 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
 	if (!p->listener) {
-		if (!p->ready && (rv = fifo_ready(p, deadline)) < 0)
+		if (!p->ready && (rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
 		/* The listener's end is gone for good once recv saw it. */
 		if (p->s.rx_err == IPK_ECLOSED)
@@ -538,7 +538,7 @@ fifo_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
 	if (!p->listener) {
-		if (!p->ready && (rv = fifo_ready(p, deadline)) < 0)
+		if (!p->ready && (rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
 		return ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
 	}
@@ -562,6 +562,13 @@ fifo_fd(struct ipk_chan *c)
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
 	return p->rfd;
+}
+
+static int
+fifo_ready(struct ipk_chan *c)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	return ipk__stream_buffered(&p->s);
 }
 
 static void
@@ -590,5 +597,6 @@ const struct ipk__transport ipk__transport_fifo = {
 	.send = fifo_send,
 	.recv = fifo_recv,
 	.fd = fifo_fd,
+	.ready = fifo_ready,
 	.close = fifo_close,
 };

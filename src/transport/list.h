@@ -5,6 +5,5 @@
  * No include guard: included with different X definitions.
  */
 IPK__TRANSPORT(pipe)
-
 IPK__TRANSPORT(fifo)
 IPK__TRANSPORT(unix)

@@ -369,6 +369,13 @@ unix_peer(struct ipk_chan *c, struct ipk_peer *out)
 	return 0;
 }
 
+static int
+unix_ready(struct ipk_chan *c)
+{
+	struct unix_chan *p = ipk__chan_priv(c);
+	return ipk__stream_buffered(&p->s);
+}
+
 static void
 unix_close(struct ipk_chan *c)
 {
@@ -392,6 +399,7 @@ const struct ipk__transport ipk__transport_unix = {
 	.send = unix_send,
 	.recv = unix_recv,
 	.fd = unix_fd,
+	.ready = unix_ready,
 	.peer = unix_peer,
 	.close = unix_close,
 };
