@@ -11,7 +11,7 @@
 
 #include "../test.h"
 
-static pid_t kids[4];
+static pid_t kids[16];
 static int nkids;
 
 static void
@@ -39,6 +39,7 @@ spawn(const char *role, const char *url)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	T_ASSERT(n > 0);
 	exe[n] = '\0';
+	T_ASSERT(nkids < (int)(sizeof(kids) / sizeof(kids[0])));
 	pid_t pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {

@@ -15,7 +15,7 @@
 
 #define NPEERS 4
 
-static pid_t kids[NPEERS + 4];
+static pid_t kids[64];
 static int nkids;
 
 static void
@@ -41,6 +41,7 @@ spawn(const char *role, const char *url, const char *arg)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	T_ASSERT(n > 0);
 	exe[n] = '\0';
+	T_ASSERT(nkids < (int)(sizeof(kids) / sizeof(kids[0])));
 	pid_t pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
