@@ -64,7 +64,9 @@ struct fifo_chan {
 	struct ipk__stream s;
 	int rfd, wfd, gfd, lockfd;
 	int listener;         /* this end was accepted */
-	int ready;            /* dialer: the listener acknowledged `gen` */
+	/* Dialer flags, each written by one thread, read by both (atomic):
+	 * the listener acknowledged `gen`; recv saw the listener's end go. */
+	int ready, gone;
 	int mu_init;
 	uint64_t gen;         /* the session this end belongs to */
 	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
@@ -365,13 +367,13 @@ static int
 fifo_await_ack(struct fifo_chan *p, int64_t deadline)
 {
 	int slice = 1;
-	while (!p->ready) {
+	while (!__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE)) {
 		uint64_t lgen;
 		int rv = fifo_get(p->lockfd, FIFO_OFF_LGEN, &lgen);
 		if (rv < 0)
 			return rv;
 		if (lgen == p->gen) {
-			p->ready = 1;
+			__atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
 			break;
 		}
 		if (ipk__live_held(p->lockfd, IPK__SIDE_LISTEN) != 1)
@@ -504,11 +506,11 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
 	if (!p->listener) {
-		if (!p->ready && (rv = fifo_await_ack(p, deadline)) < 0)
+		if ((rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
 		/* The listener's end is gone for good once recv saw it. */
-		if (p->s.rx_err == IPK_ECLOSED)
-			return IPK_ECLOSED;
+		if (__atomic_load_n(&p->gone, __ATOMIC_RELAXED))
+			return ipk__err(IPK_ECLOSED, "the listener closed");
 		return ipk__stream_send(&p->s, buf, len, type, deadline);
 	}
 	pthread_mutex_lock(&p->tx_mu);
@@ -538,9 +540,12 @@ fifo_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
 	if (!p->listener) {
-		if (!p->ready && (rv = fifo_await_ack(p, deadline)) < 0)
+		if ((rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
-		return ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+		rv = ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+		if (rv == IPK_ECLOSED || p->s.rx_err == IPK_ECLOSED)
+			__atomic_store_n(&p->gone, 1, __ATOMIC_RELAXED);
+		return rv;
 	}
 	pthread_mutex_lock(&p->rx_mu);
 	for (;;) {
@@ -575,7 +580,7 @@ static void
 fifo_close(struct ipk_chan *c)
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
-	if (p->wfd >= 0 && (p->listener || p->ready))
+	if (p->wfd >= 0 && (p->listener || p->ready) && !p->gone)
 		(void)ipk__stream_flush(&p->s, 0);
 	ipk__stream_fini(&p->s);
 	fifo_close_fds(p);

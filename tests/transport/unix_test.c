@@ -290,7 +290,8 @@ static void
 test_allow(void)
 {
 	if (geteuid() != 0) {
-		fprintf(stderr, "allow: skipped (needs root to be uid 65534)\n");
+		fprintf(stderr, "allow: skipped (needs root to become uid "
+		    "65534)\n");
 		return;
 	}
 	char url[300];
