@@ -11,8 +11,9 @@
  *   name.lock   regular file: OFD locks (byte 0 listener, byte 1 dialer,
  *               byte 2 the accepted channel) and a 16-byte session record
  *               {u64 dgen, u64 lgen} read and written with pread/pwrite.
- * (OFD locks do work on a FIFO inode, but the session record needs a
- * regular file, so the locks live there too.)
+ * (Not locks on a FIFO itself: a write lock needs a descriptor open for
+ * writing, and a FIFO open for writing counts as a writer, which would
+ * hide the peer's EOF; the session record needs a regular file anyway.)
  *
  * Opens never block: every FIFO is opened O_NONBLOCK, readers first (a
  * write-only open needs a reader, so each side keeps a read end of its own
@@ -302,16 +303,17 @@ fifo_alive(void *arg)
 
 /* Start the session of a new dialer: both directions at a frame boundary,
  * the reply FIFO empty, then tell the dialer it may go. Caller holds rx_mu
- * (or owns the channel alone). */
+ * (or owns the channel alone); `gen` changes under both locks, so either
+ * one makes reading it safe. */
 static int
 fifo_switch(struct fifo_chan *p, uint64_t dgen)
 {
 	pthread_mutex_lock(&p->tx_mu);
 	ipk__stream_reset_tx(&p->s);
 	fifo_drain(p->gfd);
+	p->gen = dgen;
 	pthread_mutex_unlock(&p->tx_mu);
 	ipk__stream_reset_rx(&p->s);
-	p->gen = dgen;
 	return fifo_put(p->lockfd, FIFO_OFF_LGEN, dgen);
 }
 
