@@ -3,8 +3,8 @@
  * fifo_test.c - what only the fifo transport promises: it refuses a file or
  * a symlink at the name and leaves it untouched, creates its files exactly
  * 0600 whatever the umask, lets a SIGKILLed dialer dial again and carry on
- * (a torn large message is reported, never delivered), and tells a dialer
- * that its listener died.
+ * (a torn large message is reported, never delivered), never calls a
+ * stopped peer dead, and tells a dialer that its listener died.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -279,6 +279,51 @@ test_reattach(void)
 	ipk_listener_close(l);
 }
 
+/* A dialer that will be stopped: it answers "go" with "alive". */
+static int
+dialer_frozen(const char *url)
+{
+	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_chan *c;
+	char buf[16];
+	size_t len;
+	uint32_t t;
+	if (ipk_dial(url, &o, &c) != 0 || ipk_send(c, "ready", 5, 1, 5000))
+		return 50;
+	if (ipk_recv(c, buf, sizeof(buf), &len, &t, 10000) != 0)
+		return 51;
+	if (ipk_send(c, "alive", 5, 1, 5000) != 0)
+		return 52;
+	ipk_close(c);
+	return 0;
+}
+
+/* A stopped dialer is slow, not dead: calls time out, then go on. */
+static void
+test_frozen(void)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "fifo:///tmp/%s-fz", t_unique());
+	struct ipk_listener *l;
+	struct ipk_chan *c;
+	T_OK(ipk_listen(url, NULL, &l));
+	pid_t d = spawn("dialer_frozen", url);
+	T_OK(ipk_accept(l, 10000, &c));
+	char buf[16];
+	size_t len;
+	uint32_t t;
+	T_OK(ipk_recv(c, buf, sizeof(buf), &len, &t, 5000));
+	kill(d, SIGSTOP);
+	T_ERR(ipk_recv(c, buf, sizeof(buf), &len, &t, 300), -ETIMEDOUT);
+	kill(d, SIGCONT);
+	T_OK(ipk_send(c, "go", 2, 1, 5000));
+	T_OK(ipk_recv(c, buf, sizeof(buf), &len, &t, 5000));
+	T_ASSERT(len == 5 && !memcmp(buf, "alive", 5));
+	reap(d, 0);
+	ipk_close(c);
+	ipk_listener_close(l);
+}
+
 static int
 listener_child(const char *url)
 {
@@ -333,6 +378,8 @@ main(int argc, char **argv)
 			return dialer_a(argv[3]);
 		if (!strcmp(argv[2], "dialer_b"))
 			return dialer_b(argv[3]);
+		if (!strcmp(argv[2], "dialer_frozen"))
+			return dialer_frozen(argv[3]);
 		if (!strcmp(argv[2], "listener"))
 			return listener_child(argv[3]);
 		return 2;
@@ -342,6 +389,7 @@ main(int argc, char **argv)
 	test_refuse();
 	test_mode();
 	test_reattach();
+	test_frozen();
 	test_listener_death();
 	cleanup();
 	printf("PASS fifo\n");
