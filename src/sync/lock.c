@@ -31,7 +31,7 @@ struct lock_hdr {
 	_Atomic uint32_t magic;
 	uint32_t version;
 	uint32_t hdr_size;
-	uint32_t pad;
+	uint32_t pad; /* 0 */
 	uint64_t data_size;
 	uint64_t check; /* lock_check() of the fields above */
 	_Alignas(64) pthread_mutex_t mutex;
@@ -56,8 +56,8 @@ static uint64_t
 lock_check(const struct lock_hdr *h)
 {
 	uint64_t x = 0xcbf29ce484222325ull;
-	uint64_t v[3] = { h->version, h->hdr_size, h->data_size };
-	for (int i = 0; i < 3; i++) {
+	uint64_t v[4] = { h->version, h->hdr_size, h->pad, h->data_size };
+	for (int i = 0; i < 4; i++) {
 		x ^= v[i];
 		x *= 0x100000001b3ull;
 	}
