@@ -346,7 +346,8 @@ struct ipk_notify; /* a receiver of signal notifications (a signalfd) */
  * uses a half-made set. A set whose creator died before that stays at
  * sem_otime 0 and gives IPK_ECORRUPT: remove it with ipk_sem_unlink(). The
  * library never SETVALs a live set (that would wipe every process's undo).
- * A set with more than one semaphore gives IPK_EFOREIGN.
+ * A set with more than one semaphore gives IPK_EFOREIGN; a POSIX name whose
+ * file is too short to be a semaphore gives IPK_ECORRUPT.
  *
  * Ownership: *out is the caller's until ipk_sem_close(). One ipk_sem may be
  * used by several threads at once.

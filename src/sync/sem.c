@@ -117,15 +117,45 @@ sem_deadline_ts(int64_t deadline, struct timespec *ts)
 	ts->tv_nsec = (long)(deadline % 1000000000);
 }
 
+/*
+ * glibc maps an existing sem.NAME in /dev/shm without looking at its size;
+ * a file shorter than a sem_t (squatted or truncated) would raise SIGBUS on
+ * first use. Refuse it instead. The creator's file appears whole (glibc
+ * links a finished temporary file into place).
+ */
+static int
+sem_posix_check(struct ipk_sem *s, const struct sem_name *n)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", n->posix + 1);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ?
+		    ipk__err(-ENOENT, "%s: no such semaphore", s->url) : 0;
+	struct stat st;
+	int rv = 0;
+	if (fstat(fd, &st) < 0)
+		rv = ipk__err(-errno, "%s: fstat: %s", s->url, strerror(errno));
+	else if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(sem_t))
+		rv = ipk__err(IPK_ECORRUPT, "%s: %s is not a semaphore (%lld "
+		    "bytes)", s->url, path, (long long)st.st_size);
+	close(fd);
+	return rv;
+}
+
 static int
 sem_posix_open(struct ipk_sem *s, const struct sem_name *n, unsigned flags,
     unsigned initial)
 {
-	if (flags & IPK_SYNC_CREATE)
+	if (flags & IPK_SYNC_CREATE) {
 		s->psem = sem_open(n->posix, O_CREAT | O_EXCL, (mode_t)n->mode,
 		    initial);
-	else
+	} else {
+		int rv = sem_posix_check(s, n);
+		if (rv < 0)
+			return rv;
 		s->psem = sem_open(n->posix, 0);
+	}
 	if (s->psem == SEM_FAILED) {
 		s->psem = NULL;
 		int e = errno;

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define KILL_TRIALS 20
+#define KILL_TRIALS 100
 
 static char posix_url[128], sysv_url[128], sysv2_url[128];
 static key_t sysv_key, sysv2_key;
@@ -117,46 +117,69 @@ test_timeouts(const char *url)
 	T_ASSERT(s == NULL);
 }
 
-/* A child takes the semaphore, says so, and is SIGKILLed holding it.
- * Returns the ms from kill to our acquiring it, or -1 if we timed out. */
+/* A child takes the semaphore, says so, and is SIGKILLed holding it while
+ * a second child waits for it (blocked in the kernel, checked through
+ * /proc). Returns the ms from the kill to the waiter's acquiring it; the
+ * waiter's result goes to *rv_out. */
+struct waiter_report {
+	int rv;
+	int64_t t_done;
+};
+
 static double
 holder_killed(const char *url, int wait_ms, int *rv_out)
 {
-	int pfd[2];
-	T_ASSERT(pipe(pfd) == 0);
-	pid_t pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0) {
+	int hp[2], wp[2];
+	T_ASSERT(pipe(hp) == 0 && pipe(wp) == 0);
+	pid_t holder = fork();
+	T_ASSERT(holder >= 0);
+	if (holder == 0) {
 		alarm(10);
-		close(pfd[0]);
+		close(hp[0]);
 		struct ipk_sem *s;
 		if (ipk_sem_open(url, 0, 0, &s) || ipk_sem_wait(s, 5000))
 			_exit(2);
 		char c = 'h';
-		if (write(pfd[1], &c, 1) != 1)
+		if (write(hp[1], &c, 1) != 1)
 			_exit(3);
 		for (;;)
 			pause();
 	}
-	close(pfd[1]);
+	close(hp[1]);
 	char c;
-	T_EQ(read(pfd[0], &c, 1), 1);
-	close(pfd[0]);
-	struct ipk_sem *s;
-	T_OK(ipk_sem_open(url, 0, 0, &s));
-	T_ERR(ipk_sem_wait(s, 0), -EAGAIN);
+	T_EQ(read(hp[0], &c, 1), 1);
+	close(hp[0]);
+	pid_t waiter = fork();
+	T_ASSERT(waiter >= 0);
+	if (waiter == 0) {
+		alarm(10);
+		close(wp[0]);
+		struct waiter_report r = { -1, 0 };
+		struct ipk_sem *s;
+		if (ipk_sem_open(url, 0, 0, &s) == 0) {
+			r.rv = ipk_sem_wait(s, wait_ms);
+			r.t_done = t_now_ns();
+			if (r.rv == 0)
+				ipk_sem_post(s);
+		}
+		if (write(wp[1], &r, sizeof(r)) != sizeof(r))
+			_exit(3);
+		_exit(0);
+	}
+	close(wp[1]);
+	if (t_wait_blocked(waiter, waiter, 2000) != 0)
+		T_FAILF("the waiter never blocked");
 	int64_t t_kill = t_now_ns();
-	T_ASSERT(kill(pid, SIGKILL) == 0);
-	int rv = ipk_sem_wait(s, wait_ms);
-	double ms = t_ms_since(t_kill);
+	T_ASSERT(kill(holder, SIGKILL) == 0);
+	struct waiter_report r;
+	T_EQ(read(wp[0], &r, sizeof(r)), sizeof(r));
+	close(wp[0]);
 	int st;
-	T_EQ(waitpid(pid, &st, 0), pid);
+	T_EQ(waitpid(holder, &st, 0), holder);
 	T_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	*rv_out = rv;
-	if (rv == 0)
-		T_OK(ipk_sem_post(s));
-	T_OK(ipk_sem_close(s));
-	return ms;
+	reap_ok(waiter);
+	*rv_out = r.rv;
+	return (double)(r.t_done - t_kill) / 1e6;
 }
 
 static void
@@ -192,7 +215,10 @@ test_posix_no_undo(const char *url)
 	double ms = holder_killed(url, 200, &rv);
 	T_ERR(rv, -ETIMEDOUT);
 	if (ms > 2000)
-		T_FAILF("a 200 ms wait took %.1f ms", ms);
+		T_FAILF("a 200 ms wait ended %.1f ms after the kill", ms);
+	int v = -1;
+	T_OK(ipk_sem_value(s, &v));
+	T_EQ(v, 0);
 	/* Documented recovery: post on the dead holder's behalf. */
 	T_OK(ipk_sem_post(s));
 	T_OK(ipk_sem_wait(s, 0));
@@ -240,6 +266,21 @@ test_uninitialised(const char *url, key_t key)
 	T_OK(ipk_sem_unlink(url));
 }
 
+/* A squatted or truncated sem.NAME file is refused, never mapped. */
+static void
+test_short_file(const char *url, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", name);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(write(fd, "x", 1) == 1);
+	close(fd);
+	struct ipk_sem *s;
+	T_ERR(ipk_sem_open(url, 0, 0, &s), IPK_ECORRUPT);
+	T_OK(ipk_sem_unlink(url));
+}
+
 int
 main(void)
 {
@@ -272,6 +313,7 @@ main(void)
 	test_posix_no_undo(posix_url);
 	test_modes(posix_url, sysv_url, sysv_key, name);
 	test_uninitialised(sysv_url, sysv_key);
+	test_short_file(posix_url, name);
 	ipk_sem_unlink(posix2_url);
 	fprintf(stderr, "sem: all cases passed\n");
 	return T_PASS;
