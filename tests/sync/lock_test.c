@@ -200,6 +200,27 @@ test_successor_dies(struct ipk_lock *l)
 	T_OK(ipk_lock_unlock(l));
 }
 
+/* A holder that exits normally without unlocking is a death too. */
+static void
+test_exit_holding(struct ipk_lock *l)
+{
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		struct ipk_lock *c;
+		if (ipk_lock_open(url, 0, &c) || ipk_lock_lock(c, 5000))
+			_exit(2);
+		_exit(0);
+	}
+	int st;
+	T_EQ(waitpid(pid, &st, 0), pid);
+	T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	T_ERR(ipk_lock_lock(l, 1000), -EOWNERDEAD);
+	T_OK(ipk_lock_consistent(l));
+	T_OK(ipk_lock_unlock(l));
+}
+
 static void
 test_timeouts(struct ipk_lock *l)
 {
@@ -312,6 +333,7 @@ main(void)
 	test_kill_trials(l, &rs);
 	test_thread_exit(l);
 	test_successor_dies(l);
+	test_exit_holding(l);
 	test_timeouts(l);
 	test_corrupt();
 	test_not_recoverable(l);

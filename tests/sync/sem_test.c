@@ -48,6 +48,10 @@ child_pong(const char *url_a, const char *url_b, unsigned flags, int n)
 		if (ipk_sem_post(b) != 0)
 			return 4;
 	}
+	/* With SEM_UNDO our exit would take back a post not yet consumed:
+	 * leave only once the parent says it has everything. */
+	if (ipk_sem_wait(a, 5000) != 0)
+		return 5;
 	ipk_sem_close(a);
 	ipk_sem_close(b);
 	return 0;
@@ -62,7 +66,7 @@ reap_ok(pid_t pid)
 		T_FAILF("child %d ended with status 0x%x", (int)pid, st);
 }
 
-/* `undo`: the child's exit gives back its 200 waits on `a` (SEM_UNDO), the
+/* `undo`: the child's exit gives back its 201 waits on `a` (SEM_UNDO), the
  * documented reason to use IPK_SEM_NOUNDO for signalling. */
 static void
 test_pingpong(const char *url_a, const char *url_b, unsigned flags, int undo)
@@ -78,12 +82,20 @@ test_pingpong(const char *url_a, const char *url_b, unsigned flags, int undo)
 	}
 	for (int i = 0; i < 200; i++) {
 		T_OK(ipk_sem_post(a));
-		T_OK(ipk_sem_wait(b, 5000));
+		int rv = ipk_sem_wait(b, 5000);
+		if (rv != 0) {
+			int st = 0;
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			T_FAILF("%s round %d: wait gave %s; child status 0x%x",
+			    url_a, i, ipk_errname(rv), st);
+		}
 	}
+	T_OK(ipk_sem_post(a));
 	reap_ok(pid);
 	int v = -1;
 	T_OK(ipk_sem_value(a, &v));
-	T_EQ(v, undo ? 200 : 0);
+	T_EQ(v, undo ? 201 : 0);
 	T_OK(ipk_sem_close(a));
 	T_OK(ipk_sem_close(b));
 	T_OK(ipk_sem_unlink(url_a));
