@@ -56,7 +56,7 @@ static uint64_t
 lock_check(const struct lock_hdr *h)
 {
 	uint64_t x = 0xcbf29ce484222325ull;
-	uint64_t v[4] = { h->version, h->hdr_size, h->pad, h->data_size };
+	uint64_t v[4] = {h->version, h->hdr_size, h->pad, h->data_size};
 	for (int i = 0; i < 4; i++) {
 		x ^= v[i];
 		x *= 0x100000001b3ull;
@@ -76,8 +76,10 @@ lock_parse(const char *url, struct lock_name *n)
 	n->data_size = (uint64_t)sysconf(_SC_PAGESIZE) - LOCK_HDR_SIZE;
 	for (int i = 0; i < u.nopt; i++)
 		if (strcmp(u.key[i], "mode") && strcmp(u.key[i], "size")) {
-			rv = ipk__err(-EINVAL, "%s: unknown option '%s' (known: "
-			    "mode=, size=)", url, u.key[i]);
+			rv = ipk__err(-EINVAL,
+			    "%s: unknown option '%s' (known: "
+			    "mode=, size=)",
+			    url, u.key[i]);
 			goto out;
 		}
 	int64_t mode;
@@ -90,9 +92,10 @@ lock_parse(const char *url, struct lock_name *n)
 		goto out;
 	if (rv == 0) {
 		if (size > LOCK_DATA_MAX) {
-			rv = ipk__err(-EINVAL, "%s: size=%llu is over the "
-			    "limit of %llu bytes", url,
-			    (unsigned long long)size, LOCK_DATA_MAX);
+			rv = ipk__err(-EINVAL,
+			    "%s: size=%llu is over the "
+			    "limit of %llu bytes",
+			    url, (unsigned long long)size, LOCK_DATA_MAX);
 			goto out;
 		}
 		n->data_size = (size + 63u) & ~(uint64_t)63u;
@@ -100,8 +103,10 @@ lock_parse(const char *url, struct lock_name *n)
 	rv = 0;
 	if (strcmp(u.scheme, "lock") != 0 || *u.host || u.path[0] != '/' ||
 	    !u.path[1] || strchr(u.path + 1, '/') || strlen(u.path) > 250)
-		rv = ipk__err(-EINVAL, "%s: expected lock:///name (one "
-		    "component, at most 249 bytes)", url);
+		rv = ipk__err(-EINVAL,
+		    "%s: expected lock:///name (one "
+		    "component, at most 249 bytes)",
+		    url);
 	else
 		snprintf(n->shm, sizeof(n->shm), "%s", u.path);
 out:
@@ -114,16 +119,17 @@ lock_create(struct ipk_lock *l, const struct lock_name *n)
 {
 	int fd = shm_open(n->shm, O_RDWR | O_CREAT | O_EXCL, (mode_t)n->mode);
 	if (fd < 0)
-		return ipk__err(-errno, "%s: %s", l->url, errno == EEXIST ?
-		    "a lock of that name already exists" : strerror(errno));
+		return ipk__err(-errno, "%s: %s", l->url,
+		    errno == EEXIST ? "a lock of that name already exists"
+				    : strerror(errno));
 	int rv;
 	pthread_mutexattr_t a;
 	int attr = 0;
 	size_t total = LOCK_HDR_SIZE + n->data_size;
 	/* shm_open applies the umask; the mode asked for is the mode made. */
 	if (fchmod(fd, (mode_t)n->mode) < 0) {
-		rv = ipk__err(-errno, "%s: fchmod: %s", l->url,
-		    strerror(errno));
+		rv =
+		    ipk__err(-errno, "%s: fchmod: %s", l->url, strerror(errno));
 		goto err;
 	}
 	/* Reserve the pages now: a full /dev/shm is an error, not SIGBUS. */
@@ -176,22 +182,25 @@ lock_validate(struct ipk_lock *l, int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return ipk__err(-errno, "%s: fstat: %s", l->url,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "%s: fstat: %s", l->url, strerror(errno));
 	if (st.st_uid != geteuid())
-		return ipk__err(-EPERM, "%s: the segment belongs to uid %u, "
-		    "not to us (uid %u)", l->url, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
+		return ipk__err(-EPERM,
+		    "%s: the segment belongs to uid %u, "
+		    "not to us (uid %u)",
+		    l->url, (unsigned)st.st_uid, (unsigned)geteuid());
 	if ((uint64_t)st.st_size < LOCK_HDR_SIZE)
 		return 1;
 	if ((uint64_t)st.st_size > LOCK_HDR_SIZE + LOCK_DATA_MAX)
-		return ipk__err(IPK_ECORRUPT, "%s: segment of %lld bytes is "
-		    "larger than any lock", l->url, (long long)st.st_size);
+		return ipk__err(IPK_ECORRUPT,
+		    "%s: segment of %lld bytes is "
+		    "larger than any lock",
+		    l->url, (long long)st.st_size);
 	size_t size = (size_t)st.st_size;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		return ipk__err(-errno, "%s: mmap: %s", l->url,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "%s: mmap: %s", l->url, strerror(errno));
 	struct lock_hdr *h = p;
 	/* Pairs with the release store in lock_create(). */
 	uint32_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
@@ -199,18 +208,25 @@ lock_validate(struct ipk_lock *l, int fd)
 	if (magic == 0) {
 		rv = 1;
 	} else if (magic != LOCK_MAGIC) {
-		rv = ipk__err(IPK_ECORRUPT, "%s: not an ipckit lock (bad "
-		    "magic 0x%08x)", l->url, magic);
+		rv = ipk__err(IPK_ECORRUPT,
+		    "%s: not an ipckit lock (bad "
+		    "magic 0x%08x)",
+		    l->url, magic);
 	} else if (h->version != LOCK_VERSION) {
-		rv = ipk__err(IPK_ECORRUPT, "%s: lock layout version %u, this "
-		    "library knows %u", l->url, h->version, LOCK_VERSION);
+		rv = ipk__err(IPK_ECORRUPT,
+		    "%s: lock layout version %u, this "
+		    "library knows %u",
+		    l->url, h->version, LOCK_VERSION);
 	} else if (h->hdr_size != LOCK_HDR_SIZE ||
-	    h->data_size > LOCK_DATA_MAX ||
-	    h->hdr_size + h->data_size != size || h->check != lock_check(h)) {
-		rv = ipk__err(IPK_ECORRUPT, "%s: corrupted header (sizes %u + "
+		   h->data_size > LOCK_DATA_MAX ||
+		   h->hdr_size + h->data_size != size ||
+		   h->check != lock_check(h)) {
+		rv = ipk__err(IPK_ECORRUPT,
+		    "%s: corrupted header (sizes %u + "
 		    "%llu do not match the segment's %zu bytes or fail the "
-		    "check)", l->url, h->hdr_size,
-		    (unsigned long long)h->data_size, size);
+		    "check)",
+		    l->url, h->hdr_size, (unsigned long long)h->data_size,
+		    size);
 	}
 	if (rv != 0) {
 		munmap(p, size);
@@ -226,18 +242,20 @@ lock_attach(struct ipk_lock *l, const struct lock_name *n)
 {
 	int fd = shm_open(n->shm, O_RDWR, 0);
 	if (fd < 0)
-		return ipk__err(-errno, "%s: %s", l->url, errno == ENOENT ?
-		    "no such lock" : strerror(errno));
+		return ipk__err(-errno, "%s: %s", l->url,
+		    errno == ENOENT ? "no such lock" : strerror(errno));
 	int64_t end = ipk__deadline(LOCK_INIT_WAIT_MS);
 	int rv;
 	while ((rv = lock_validate(l, fd)) == 1) {
 		if (ipk__expired(end)) {
-			rv = ipk__err(IPK_ECORRUPT, "%s: the lock was never "
+			rv = ipk__err(IPK_ECORRUPT,
+			    "%s: the lock was never "
 			    "initialised (its creator died while creating "
-			    "it?); remove it with ipk_lock_unlink", l->url);
+			    "it?); remove it with ipk_lock_unlink",
+			    l->url);
 			break;
 		}
-		struct timespec ts = { 0, 1000000 };
+		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
 	close(fd);
@@ -252,7 +270,8 @@ ipk_lock_open(const char *url, unsigned flags, struct ipk_lock **out)
 		return ipk__err(-EINVAL, "lock_open: out is NULL");
 	*out = NULL;
 	if (flags & ~IPK_SYNC_CREATE)
-		return ipk__err(-EINVAL, "lock_open: unknown flags 0x%x", flags);
+		return ipk__err(
+		    -EINVAL, "lock_open: unknown flags 0x%x", flags);
 	struct lock_name n;
 	int rv = lock_parse(url, &n);
 	if (rv < 0)
@@ -261,8 +280,8 @@ ipk_lock_open(const char *url, unsigned flags, struct ipk_lock **out)
 	if (!l)
 		return -ENOMEM;
 	snprintf(l->url, sizeof(l->url), "%s", url);
-	rv = (flags & IPK_SYNC_CREATE) ? lock_create(l, &n) :
-	    lock_attach(l, &n);
+	rv =
+	    (flags & IPK_SYNC_CREATE) ? lock_create(l, &n) : lock_attach(l, &n);
 	if (rv < 0) {
 		ipk__free(l);
 		return rv;
@@ -278,10 +297,13 @@ lock_intact(struct ipk_lock *l, const char *op)
 	if (!l)
 		return ipk__err(-EINVAL, "%s: lock is NULL", op);
 	if (atomic_load_explicit(&l->h->magic, memory_order_relaxed) !=
-	    LOCK_MAGIC || l->h->check != lock_check(l->h) ||
+		LOCK_MAGIC ||
+	    l->h->check != lock_check(l->h) ||
 	    l->h->hdr_size + l->h->data_size != l->map_size)
-		return ipk__err(IPK_ECORRUPT, "%s: the lock's header was "
-		    "overwritten", l->url);
+		return ipk__err(IPK_ECORRUPT,
+		    "%s: the lock's header was "
+		    "overwritten",
+		    l->url);
 	return 0;
 }
 
@@ -301,11 +323,11 @@ ipk_lock_lock(struct ipk_lock *l, int timeout_ms)
 	} else {
 		int64_t d = ipk__deadline(timeout_ms);
 		struct timespec ts = {
-			.tv_sec = (time_t)(d / 1000000000),
-			.tv_nsec = (long)(d % 1000000000),
+		    .tv_sec = (time_t)(d / 1000000000),
+		    .tv_nsec = (long)(d % 1000000000),
 		};
-		rv = pthread_mutex_clocklock(&l->h->mutex, CLOCK_MONOTONIC,
-		    &ts);
+		rv =
+		    pthread_mutex_clocklock(&l->h->mutex, CLOCK_MONOTONIC, &ts);
 	}
 	if (rv == 0 || rv == EOWNERDEAD)
 		l->holder = gettid();
@@ -315,18 +337,23 @@ ipk_lock_lock(struct ipk_lock *l, int timeout_ms)
 	case ETIMEDOUT:
 		return -ETIMEDOUT;
 	case EOWNERDEAD:
-		return ipk__err(-EOWNERDEAD, "%s: the previous holder died "
+		return ipk__err(-EOWNERDEAD,
+		    "%s: the previous holder died "
 		    "holding the lock; you hold it now, but the state it "
 		    "guards may be inconsistent: repair it, then call "
-		    "ipk_lock_consistent", l->url);
+		    "ipk_lock_consistent",
+		    l->url);
 	case ENOTRECOVERABLE:
-		return ipk__err(-ENOTRECOVERABLE, "%s: the lock is unusable: "
+		return ipk__err(-ENOTRECOVERABLE,
+		    "%s: the lock is unusable: "
 		    "a holder was told its predecessor died and unlocked "
 		    "without ipk_lock_consistent; remove and recreate it",
 		    l->url);
 	case EDEADLK:
-		return ipk__err(-EDEADLK, "%s: this thread already holds the "
-		    "lock", l->url);
+		return ipk__err(-EDEADLK,
+		    "%s: this thread already holds the "
+		    "lock",
+		    l->url);
 	default:
 		return ipk__err(-rv, "%s: locking: %s", l->url, strerror(rv));
 	}
@@ -341,9 +368,10 @@ ipk_lock_consistent(struct ipk_lock *l)
 		return rv;
 	rv = pthread_mutex_consistent(&l->h->mutex);
 	if (rv != 0)
-		return ipk__err(-rv, "%s: %s", l->url, rv == EINVAL ?
-		    "the lock is not held in the owner-died state" :
-		    strerror(rv));
+		return ipk__err(-rv, "%s: %s", l->url,
+		    rv == EINVAL
+			? "the lock is not held in the owner-died state"
+			: strerror(rv));
 	return 0;
 }
 
@@ -358,8 +386,9 @@ ipk_lock_unlock(struct ipk_lock *l)
 	if (rv == 0)
 		l->holder = 0;
 	if (rv != 0)
-		return ipk__err(-rv, "%s: %s", l->url, rv == EPERM ?
-		    "this thread does not hold the lock" : strerror(rv));
+		return ipk__err(-rv, "%s: %s", l->url,
+		    rv == EPERM ? "this thread does not hold the lock"
+				: strerror(rv));
 	return 0;
 }
 
@@ -398,7 +427,7 @@ ipk_lock_unlink(const char *url)
 	if (rv < 0)
 		return rv;
 	if (shm_unlink(n.shm) < 0)
-		return ipk__err(-errno, "%s: %s", url, errno == ENOENT ?
-		    "no such lock" : strerror(errno));
+		return ipk__err(-errno, "%s: %s", url,
+		    errno == ENOENT ? "no such lock" : strerror(errno));
 	return 0;
 }

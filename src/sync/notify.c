@@ -29,17 +29,21 @@ notify_signo(int *signo)
 		*signo = SIGRTMIN;
 	int s = *signo;
 	if (s == SIGKILL || s == SIGSTOP)
-		return ipk__err(-EINVAL, "signal %d (%s) cannot carry "
+		return ipk__err(-EINVAL,
+		    "signal %d (%s) cannot carry "
 		    "notifications: the kernel never lets a process block, "
 		    "catch or read it, it only kills or stops the receiver",
 		    s, s == SIGKILL ? "SIGKILL" : "SIGSTOP");
 	if (s <= 0 || s > SIGRTMAX)
-		return ipk__err(-EINVAL, "signal %d is out of range (1..%d; "
-		    "use SIGRTMIN..SIGRTMAX)", s, SIGRTMAX);
+		return ipk__err(-EINVAL,
+		    "signal %d is out of range (1..%d; "
+		    "use SIGRTMIN..SIGRTMAX)",
+		    s, SIGRTMAX);
 	if (s >= 32 && s < SIGRTMIN)
-		return ipk__err(-EINVAL, "signal %d is reserved by the C "
-		    "library (use SIGRTMIN..SIGRTMAX, %d..%d)", s, SIGRTMIN,
-		    SIGRTMAX);
+		return ipk__err(-EINVAL,
+		    "signal %d is reserved by the C "
+		    "library (use SIGRTMIN..SIGRTMAX, %d..%d)",
+		    s, SIGRTMIN, SIGRTMAX);
 	return 0;
 }
 
@@ -48,21 +52,27 @@ notify_send_err(int e, const char *who)
 {
 	switch (e) {
 	case ESRCH:
-		return ipk__err(-ESRCH, "%s does not exist (it has exited): a "
-		    "notification cannot reach it", who);
+		return ipk__err(-ESRCH,
+		    "%s does not exist (it has exited): a "
+		    "notification cannot reach it",
+		    who);
 	case EPERM:
-		return ipk__err(-EPERM, "not allowed to signal %s: it belongs "
+		return ipk__err(-EPERM,
+		    "not allowed to signal %s: it belongs "
 		    "to another user (sending needs the same real or "
-		    "effective uid, or CAP_KILL)", who);
+		    "effective uid, or CAP_KILL)",
+		    who);
 	case EAGAIN: {
 		struct rlimit rl;
 		unsigned long long lim = 0;
 		if (getrlimit(RLIMIT_SIGPENDING, &rl) == 0)
 			lim = (unsigned long long)rl.rlim_cur;
-		return ipk__err(-EAGAIN, "%s has too many signals queued: the "
+		return ipk__err(-EAGAIN,
+		    "%s has too many signals queued: the "
 		    "limit is the receiving user's RLIMIT_SIGPENDING (ours is "
 		    "%llu; see ulimit -i); the receiver must read its "
-		    "notifications", who, lim);
+		    "notifications",
+		    who, lim);
 	}
 	default:
 		return ipk__err(-e, "signalling %s: %s", who, strerror(e));
@@ -77,9 +87,11 @@ ipk_notify_send(pid_t pid, int signo, int value)
 	if (rv < 0)
 		return rv;
 	if (pid <= 0)
-		return ipk__err(-EINVAL, "notify_send: pid %d does not name "
-		    "one process", (int)pid);
-	union sigval v = { .sival_int = value };
+		return ipk__err(-EINVAL,
+		    "notify_send: pid %d does not name "
+		    "one process",
+		    (int)pid);
+	union sigval v = {.sival_int = value};
 	if (sigqueue(pid, signo, v) == 0)
 		return 0;
 	char who[32];
@@ -95,8 +107,10 @@ ipk_notify_send_pidfd(int pidfd, int signo, int value)
 	if (rv < 0)
 		return rv;
 	if (pidfd < 0)
-		return ipk__err(-EBADF, "notify_send_pidfd: pidfd %d is not a "
-		    "descriptor", pidfd);
+		return ipk__err(-EBADF,
+		    "notify_send_pidfd: pidfd %d is not a "
+		    "descriptor",
+		    pidfd);
 	/*
 	 * What sigqueue(3) builds: SI_QUEUE (negative, as the kernel demands
 	 * for a siginfo sent to another process) with our pid and uid.
@@ -112,7 +126,8 @@ ipk_notify_send_pidfd(int pidfd, int signo, int value)
 		return 0;
 	int e = errno;
 	if (e == ENOSYS)
-		return ipk__err(-ENOSYS, "pidfd_send_signal is not available "
+		return ipk__err(-ENOSYS,
+		    "pidfd_send_signal is not available "
 		    "(Linux 5.1 or later is needed); use ipk_notify_send");
 	if (e == EBADF)
 		return ipk__err(-EBADF, "pidfd %d is not a pidfd", pidfd);
@@ -133,8 +148,8 @@ ipk_notify_block(int signo)
 	sigaddset(&set, signo);
 	rv = pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (rv != 0)
-		return ipk__err(-rv, "blocking signal %d: %s", signo,
-		    strerror(rv));
+		return ipk__err(
+		    -rv, "blocking signal %d: %s", signo, strerror(rv));
 	return 0;
 }
 
@@ -177,8 +192,7 @@ ipk_notify_fd(struct ipk_notify *n)
 }
 
 int
-ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from,
-    int timeout_ms)
+ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from, int timeout_ms)
 {
 	ipk__err_clear();
 	if (!n)
@@ -189,9 +203,10 @@ ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from,
 		ssize_t r = read(n->fd, &si, sizeof(si));
 		if (r == (ssize_t)sizeof(si)) {
 			if ((int)si.ssi_signo != n->signo)
-				return ipk__err(-EBADMSG, "signalfd returned "
-				    "signal %u, expected %d", si.ssi_signo,
-				    n->signo);
+				return ipk__err(-EBADMSG,
+				    "signalfd returned "
+				    "signal %u, expected %d",
+				    si.ssi_signo, n->signo);
 			if (value)
 				*value = si.ssi_int;
 			if (from)
@@ -199,19 +214,21 @@ ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from,
 			return 0;
 		}
 		if (r >= 0)
-			return ipk__err(-EIO, "signalfd: short read of %zd "
-			    "bytes", r);
+			return ipk__err(-EIO,
+			    "signalfd: short read of %zd "
+			    "bytes",
+			    r);
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
-			return ipk__err(-errno, "signalfd read: %s",
-			    strerror(errno));
+			return ipk__err(
+			    -errno, "signalfd read: %s", strerror(errno));
 		if (timeout_ms == 0)
 			return -EAGAIN;
 		int p = ipk__poll1(n->fd, POLLIN, deadline, -1);
 		if (p < 0)
-			return ipk__err(p, "poll on signalfd: %s",
-			    strerror(-p));
+			return ipk__err(
+			    p, "poll on signalfd: %s", strerror(-p));
 		if (p == 0 && ipk__expired(deadline))
 			return -ETIMEDOUT;
 	}

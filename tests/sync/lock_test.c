@@ -124,12 +124,13 @@ test_kill_trials(struct ipk_lock *l, uint64_t *rs)
 		T_EQ(st->a, st->b);
 		T_OK(ipk_lock_unlock(l));
 	}
-	fprintf(stderr, "lock: %d holders killed, %d handed over with "
-	    "owner-died, %d of those left a != b (repaired)\n", TRIALS,
-	    owner_dead, broken);
+	fprintf(stderr,
+	    "lock: %d holders killed, %d handed over with "
+	    "owner-died, %d of those left a != b (repaired)\n",
+	    TRIALS, owner_dead, broken);
 	if (broken == 0)
 		T_FAILF("no trial caught a holder between a++ and b++: the "
-		    "test did not test anything");
+			"test did not test anything");
 }
 
 static void *

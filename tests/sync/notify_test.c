@@ -35,7 +35,7 @@ test_child_to_parent(struct ipk_notify *n)
 		alarm(10);
 		_exit(ipk_notify_send(getppid(), sig, 4242) == 0 ? 0 : 2);
 	}
-	struct pollfd p = { .fd = ipk_notify_fd(n), .events = POLLIN };
+	struct pollfd p = {.fd = ipk_notify_fd(n), .events = POLLIN};
 	T_ASSERT(p.fd >= 0);
 	T_EQ(poll(&p, 1, 5000), 1);
 	int v = 0;
@@ -131,8 +131,8 @@ test_foreign_pid(void)
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
 		alarm(10);
-		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534,
-		    65534))
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
 			_exit(2);
 		int rv = ipk_notify_send(parent, sig, 1);
 		if (rv != -EPERM || !strstr(ipk_strerror(rv), "another user"))
@@ -175,8 +175,8 @@ test_queue_order(struct ipk_notify *n)
 		count++;
 	}
 	T_EQ(count, QUEUED);
-	fprintf(stderr, "notify: %d queued notifications read in order\n",
-	    count);
+	fprintf(
+	    stderr, "notify: %d queued notifications read in order\n", count);
 }
 
 static void
@@ -206,7 +206,7 @@ test_sigpending_limit(void)
 		alarm(10);
 		close(ready[0]);
 		close(done[1]);
-		struct rlimit rl = { 8, 8 };
+		struct rlimit rl = {8, 8};
 		if (setrlimit(RLIMIT_SIGPENDING, &rl))
 			_exit(2);
 		char c = 'r';
@@ -226,8 +226,10 @@ test_sigpending_limit(void)
 			break;
 	T_ERR(rv, -EAGAIN);
 	T_ASSERT(strstr(ipk_strerror(rv), "RLIMIT_SIGPENDING"));
-	fprintf(stderr, "notify: -EAGAIN after %d notifications with "
-	    "RLIMIT_SIGPENDING=8\n", sent);
+	fprintf(stderr,
+	    "notify: -EAGAIN after %d notifications with "
+	    "RLIMIT_SIGPENDING=8\n",
+	    sent);
 	close(ready[0]);
 	close(done[1]);
 	reap_ok(pid);

@@ -166,7 +166,7 @@ holder_killed(const char *url, int wait_ms, int *rv_out)
 	if (waiter == 0) {
 		alarm(10);
 		close(wp[0]);
-		struct waiter_report r = { -1, 0 };
+		struct waiter_report r = {-1, 0};
 		struct ipk_sem *s;
 		if (ipk_sem_open(url, 0, 0, &s) == 0) {
 			r.rv = ipk_sem_wait(s, wait_ms);
@@ -205,15 +205,17 @@ test_sysv_undo(const char *url)
 		double ms = holder_killed(url, 5000, &rv);
 		T_OK(rv);
 		if (ms > 1000)
-			T_FAILF("trial %d: acquired %.1f ms after the kill", i,
-			    ms);
+			T_FAILF(
+			    "trial %d: acquired %.1f ms after the kill", i, ms);
 		worst = ms > worst ? ms : worst;
 		int v = -1;
 		T_OK(ipk_sem_value(s, &v));
 		T_EQ(v, 1);
 	}
-	fprintf(stderr, "sysv SEM_UNDO: %d holders killed, worst acquire "
-	    "%.2f ms after SIGKILL\n", KILL_TRIALS, worst);
+	fprintf(stderr,
+	    "sysv SEM_UNDO: %d holders killed, worst acquire "
+	    "%.2f ms after SIGKILL\n",
+	    KILL_TRIALS, worst);
 	T_OK(ipk_sem_close(s));
 	T_OK(ipk_sem_unlink(url));
 }
@@ -303,8 +305,8 @@ main(void)
 	sysv_key = random_key(&rs);
 	sysv2_key = random_key(&rs);
 	snprintf(posix_url, sizeof(posix_url), "semposix:///%s", name);
-	snprintf(sysv_url, sizeof(sysv_url), "semsysv:0x%08x",
-	    (unsigned)sysv_key);
+	snprintf(
+	    sysv_url, sizeof(sysv_url), "semsysv:0x%08x", (unsigned)sysv_key);
 	snprintf(sysv2_url, sizeof(sysv2_url), "semsysv:0x%08x",
 	    (unsigned)sysv2_key);
 	char posix2_url[160];
