@@ -381,7 +381,8 @@ IPK_API int ipk_sem_unlink(const char *url);
  *                           PTHREAD_PROCESS_SHARED, PTHREAD_MUTEX_ROBUST,
  *                           error-checking mutex
  *   option ?size=N          bytes of user data kept beside the mutex
- *                           (default: the rest of one page)
+ *                           (default: the rest of one page); used when
+ *                           creating, an opener gets the creator's size
  *   option ?mode=0600       permission bits when creating
  *
  * The opener checks the object's owner (same uid), size and header before
