@@ -42,7 +42,10 @@ struct lock_hdr {
 struct ipk_lock {
 	struct lock_hdr *h;
 	size_t map_size;
-	pid_t holder; /* thread id holding it through this handle, or 0 */
+	/* The thread holding the lock through this handle, 0 if none: a
+	 * glibc pthread_t is its thread's control block address, never 0,
+	 * and pthread_self() costs no syscall (unlike gettid()). */
+	_Atomic uintptr_t holder;
 	char url[256];
 };
 
@@ -51,6 +54,12 @@ struct lock_name {
 	uint64_t data_size;
 	unsigned mode;
 };
+
+static uintptr_t
+lock_self(void)
+{
+	return (uintptr_t)pthread_self();
+}
 
 static uint64_t
 lock_check(const struct lock_hdr *h)
@@ -330,7 +339,8 @@ ipk_lock_lock(struct ipk_lock *l, int timeout_ms)
 		    pthread_mutex_clocklock(&l->h->mutex, CLOCK_MONOTONIC, &ts);
 	}
 	if (rv == 0 || rv == EOWNERDEAD)
-		l->holder = gettid();
+		atomic_store_explicit(
+		    &l->holder, lock_self(), memory_order_relaxed);
 	switch (rv) {
 	case 0:
 		return 0;
@@ -382,9 +392,15 @@ ipk_lock_unlock(struct ipk_lock *l)
 	int rv = lock_intact(l, "lock_unlock");
 	if (rv < 0)
 		return rv;
+	/* Cleared while still holding: the next holder may set it at once. */
+	uintptr_t self = lock_self();
+	int mine =
+	    atomic_load_explicit(&l->holder, memory_order_relaxed) == self;
+	if (mine)
+		atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
 	rv = pthread_mutex_unlock(&l->h->mutex);
-	if (rv == 0)
-		l->holder = 0;
+	if (rv != 0 && mine)
+		atomic_store_explicit(&l->holder, self, memory_order_relaxed);
 	if (rv != 0)
 		return ipk__err(-rv, "%s: %s", l->url,
 		    rv == EPERM ? "this thread does not hold the lock"
@@ -410,7 +426,8 @@ ipk_lock_close(struct ipk_lock *l)
 		return 0;
 	int rv = 0;
 	/* The mutex sits on this thread's robust list: never unmap it held. */
-	if (l->h && l->holder == gettid())
+	if (l->h && atomic_load_explicit(&l->holder, memory_order_relaxed) ==
+			lock_self())
 		pthread_mutex_unlock(&l->h->mutex);
 	if (l->h && munmap(l->h, l->map_size) < 0)
 		rv = -errno;

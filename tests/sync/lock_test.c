@@ -333,6 +333,14 @@ main(void)
 
 	test_kill_trials(l, &rs);
 	test_thread_exit(l);
+	/* Closing a handle while holding the lock releases it. */
+	struct ipk_lock *l2;
+	T_OK(ipk_lock_open(url, 0, &l2));
+	T_OK(ipk_lock_lock(l2, 0));
+	T_ERR(ipk_lock_lock(l, 0), -EDEADLK);
+	T_OK(ipk_lock_close(l2));
+	T_OK(ipk_lock_lock(l, 0));
+	T_OK(ipk_lock_unlock(l));
 	test_successor_dies(l);
 	test_exit_holding(l);
 	test_timeouts(l);
