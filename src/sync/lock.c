@@ -86,8 +86,7 @@ lock_parse(const char *url, struct lock_name *n)
 	for (int i = 0; i < u.nopt; i++)
 		if (strcmp(u.key[i], "mode") && strcmp(u.key[i], "size")) {
 			rv = ipk__err(-EINVAL,
-			    "%s: unknown option '%s' (known: "
-			    "mode=, size=)",
+			    "%s: unknown option '%s' (known: mode=, size=)",
 			    url, u.key[i]);
 			goto out;
 		}
@@ -102,8 +101,7 @@ lock_parse(const char *url, struct lock_name *n)
 	if (rv == 0) {
 		if (size > LOCK_DATA_MAX) {
 			rv = ipk__err(-EINVAL,
-			    "%s: size=%llu is over the "
-			    "limit of %llu bytes",
+			    "%s: size=%llu is over the limit of %llu bytes",
 			    url, (unsigned long long)size, LOCK_DATA_MAX);
 			goto out;
 		}
@@ -195,16 +193,14 @@ lock_validate(struct ipk_lock *l, int fd)
 		    -errno, "%s: fstat: %s", l->url, strerror(errno));
 	if (st.st_uid != geteuid())
 		return ipk__err(-EPERM,
-		    "%s: the segment belongs to uid %u, "
-		    "not to us (uid %u)",
+		    "%s: the segment belongs to uid %u, not to us (uid %u)",
 		    l->url, (unsigned)st.st_uid, (unsigned)geteuid());
 	if ((uint64_t)st.st_size < LOCK_HDR_SIZE)
 		return 1;
 	if ((uint64_t)st.st_size > LOCK_HDR_SIZE + LOCK_DATA_MAX)
 		return ipk__err(IPK_ECORRUPT,
-		    "%s: segment of %lld bytes is "
-		    "larger than any lock",
-		    l->url, (long long)st.st_size);
+		    "%s: segment of %lld bytes is larger than any lock", l->url,
+		    (long long)st.st_size);
 	size_t size = (size_t)st.st_size;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
@@ -218,14 +214,11 @@ lock_validate(struct ipk_lock *l, int fd)
 		rv = 1;
 	} else if (magic != LOCK_MAGIC) {
 		rv = ipk__err(IPK_ECORRUPT,
-		    "%s: not an ipckit lock (bad "
-		    "magic 0x%08x)",
-		    l->url, magic);
+		    "%s: not an ipckit lock (bad magic 0x%08x)", l->url, magic);
 	} else if (h->version != LOCK_VERSION) {
 		rv = ipk__err(IPK_ECORRUPT,
-		    "%s: lock layout version %u, this "
-		    "library knows %u",
-		    l->url, h->version, LOCK_VERSION);
+		    "%s: lock layout version %u, this library knows %u", l->url,
+		    h->version, LOCK_VERSION);
 	} else if (h->hdr_size != LOCK_HDR_SIZE ||
 		   h->data_size > LOCK_DATA_MAX ||
 		   h->hdr_size + h->data_size != size ||
@@ -310,9 +303,7 @@ lock_intact(struct ipk_lock *l, const char *op)
 	    l->h->check != lock_check(l->h) ||
 	    l->h->hdr_size + l->h->data_size != l->map_size)
 		return ipk__err(IPK_ECORRUPT,
-		    "%s: the lock's header was "
-		    "overwritten",
-		    l->url);
+		    "%s: the lock's header was overwritten", l->url);
 	return 0;
 }
 
@@ -360,10 +351,8 @@ ipk_lock_lock(struct ipk_lock *l, int timeout_ms)
 		    "without ipk_lock_consistent; remove and recreate it",
 		    l->url);
 	case EDEADLK:
-		return ipk__err(-EDEADLK,
-		    "%s: this thread already holds the "
-		    "lock",
-		    l->url);
+		return ipk__err(
+		    -EDEADLK, "%s: this thread already holds the lock", l->url);
 	default:
 		return ipk__err(-rv, "%s: locking: %s", l->url, strerror(rv));
 	}

@@ -36,8 +36,7 @@ notify_signo(int *signo)
 		    s, s == SIGKILL ? "SIGKILL" : "SIGSTOP");
 	if (s <= 0 || s > SIGRTMAX)
 		return ipk__err(-EINVAL,
-		    "signal %d is out of range (1..%d; "
-		    "use SIGRTMIN..SIGRTMAX)",
+		    "signal %d is out of range (1..%d; use SIGRTMIN..SIGRTMAX)",
 		    s, SIGRTMAX);
 	if (s >= 32 && s < SIGRTMIN)
 		return ipk__err(-EINVAL,
@@ -88,9 +87,7 @@ ipk_notify_send(pid_t pid, int signo, int value)
 		return rv;
 	if (pid <= 0)
 		return ipk__err(-EINVAL,
-		    "notify_send: pid %d does not name "
-		    "one process",
-		    (int)pid);
+		    "notify_send: pid %d does not name one process", (int)pid);
 	union sigval v = {.sival_int = value};
 	if (sigqueue(pid, signo, v) == 0)
 		return 0;
@@ -108,9 +105,7 @@ ipk_notify_send_pidfd(int pidfd, int signo, int value)
 		return rv;
 	if (pidfd < 0)
 		return ipk__err(-EBADF,
-		    "notify_send_pidfd: pidfd %d is not a "
-		    "descriptor",
-		    pidfd);
+		    "notify_send_pidfd: pidfd %d is not a descriptor", pidfd);
 	/*
 	 * What sigqueue(3) builds: SI_QUEUE (negative, as the kernel demands
 	 * for a siginfo sent to another process) with our pid and uid.
@@ -204,8 +199,7 @@ ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from, int timeout_ms)
 		if (r == (ssize_t)sizeof(si)) {
 			if ((int)si.ssi_signo != n->signo)
 				return ipk__err(-EBADMSG,
-				    "signalfd returned "
-				    "signal %u, expected %d",
+				    "signalfd returned signal %u, expected %d",
 				    si.ssi_signo, n->signo);
 			if (value)
 				*value = si.ssi_int;
@@ -214,10 +208,8 @@ ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from, int timeout_ms)
 			return 0;
 		}
 		if (r >= 0)
-			return ipk__err(-EIO,
-			    "signalfd: short read of %zd "
-			    "bytes",
-			    r);
+			return ipk__err(
+			    -EIO, "signalfd: short read of %zd bytes", r);
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)

@@ -59,8 +59,7 @@ sem_parse(const char *url, struct sem_name *n)
 	for (int i = 0; i < u.nopt; i++)
 		if (strcmp(u.key[i], "mode") != 0) {
 			rv = ipk__err(-EINVAL,
-			    "%s: unknown option '%s' (only "
-			    "mode= is known)",
+			    "%s: unknown option '%s' (only mode= is known)",
 			    url, u.key[i]);
 			goto out;
 		}
@@ -91,8 +90,7 @@ sem_parse(const char *url, struct sem_name *n)
 			n->key = ftok(u.path, SEM_PROJ);
 			if (n->key == (key_t)-1)
 				rv = ipk__err(-errno,
-				    "%s: ftok(%s): %s (the "
-				    "path must exist)",
+				    "%s: ftok(%s): %s (the path must exist)",
 				    url, u.path, strerror(errno));
 		} else if (strncmp(u.path, "0x", 2) == 0 && u.path[2]) {
 			errno = 0;
@@ -105,14 +103,12 @@ sem_parse(const char *url, struct sem_name *n)
 			n->key = (key_t)(uint32_t)k;
 		} else {
 			rv = ipk__err(-EINVAL,
-			    "%s: expected semsysv:///path "
-			    "or semsysv:0xKEY",
+			    "%s: expected semsysv:///path or semsysv:0xKEY",
 			    url);
 		}
 	} else {
 		rv = ipk__err(-EINVAL,
-		    "%s: a semaphore URL starts with "
-		    "semposix: or semsysv:",
+		    "%s: a semaphore URL starts with semposix: or semsysv:",
 		    url);
 	}
 out:
@@ -149,9 +145,8 @@ sem_posix_check(struct ipk_sem *s, const struct sem_name *n)
 		rv = ipk__err(-errno, "%s: fstat: %s", s->url, strerror(errno));
 	else if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(sem_t))
 		rv = ipk__err(IPK_ECORRUPT,
-		    "%s: %s is not a semaphore (%lld "
-		    "bytes)",
-		    s->url, path, (long long)st.st_size);
+		    "%s: %s is not a semaphore (%lld bytes)", s->url, path,
+		    (long long)st.st_size);
 	close(fd);
 	return rv;
 }
@@ -174,8 +169,7 @@ sem_posix_open(struct ipk_sem *s, const struct sem_name *n, unsigned flags,
 		int e = errno;
 		if (e == EEXIST)
 			return ipk__err(-e,
-			    "%s: a semaphore of that name "
-			    "already exists",
+			    "%s: a semaphore of that name already exists",
 			    s->url);
 		if (e == ENOENT)
 			return ipk__err(-e, "%s: no such semaphore", s->url);
@@ -229,10 +223,8 @@ sem_sysv_open(struct ipk_sem *s, const struct sem_name *n, unsigned flags,
 		if (s->id < 0) {
 			int e = errno;
 			if (e == ENOENT)
-				return ipk__err(-e,
-				    "%s: no such semaphore "
-				    "set",
-				    s->url);
+				return ipk__err(
+				    -e, "%s: no such semaphore set", s->url);
 			if (e == EACCES)
 				return ipk__err(-e,
 				    "%s: permission denied "
@@ -296,9 +288,8 @@ ipk_sem_open(
 		return ipk__err(-EINVAL, "sem_open: unknown flags 0x%x", flags);
 	if (initial > SEM_VALUE_LIMIT)
 		return ipk__err(-EINVAL,
-		    "sem_open: initial value %u over the "
-		    "limit of %d",
-		    initial, SEM_VALUE_LIMIT);
+		    "sem_open: initial value %u over the limit of %d", initial,
+		    SEM_VALUE_LIMIT);
 	struct sem_name n;
 	int rv = sem_parse(url, &n);
 	if (rv < 0)
@@ -380,9 +371,7 @@ sem_sysv_wait(struct ipk_sem *s, int timeout_ms)
 			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
 		if (errno == EIDRM || errno == EINVAL)
 			return ipk__err(-EIDRM,
-			    "%s: the semaphore set was "
-			    "removed",
-			    s->url);
+			    "%s: the semaphore set was removed", s->url);
 		if (errno == ERANGE)
 			return ipk__err(-EOVERFLOW,
 			    "%s: this process's undo "
@@ -414,9 +403,8 @@ ipk_sem_post(struct ipk_sem *s)
 		int v;
 		if (sem_getvalue(s->psem, &v) == 0 && v >= SEM_VALUE_LIMIT)
 			return ipk__err(-EOVERFLOW,
-			    "%s: the value is at its "
-			    "limit of %d",
-			    s->url, SEM_VALUE_LIMIT);
+			    "%s: the value is at its limit of %d", s->url,
+			    SEM_VALUE_LIMIT);
 		if (sem_post(s->psem) < 0)
 			return ipk__err(-errno, "%s: sem_post: %s", s->url,
 			    strerror(errno));
@@ -433,9 +421,7 @@ ipk_sem_post(struct ipk_sem *s)
 			    s->url, SEM_VALUE_LIMIT);
 		if (errno == EIDRM || errno == EINVAL)
 			return ipk__err(-EIDRM,
-			    "%s: the semaphore set was "
-			    "removed",
-			    s->url);
+			    "%s: the semaphore set was removed", s->url);
 		return ipk__err(
 		    -errno, "%s: semop: %s", s->url, strerror(errno));
 	}

@@ -227,8 +227,7 @@ test_sigpending_limit(void)
 	T_ERR(rv, -EAGAIN);
 	T_ASSERT(strstr(ipk_strerror(rv), "RLIMIT_SIGPENDING"));
 	fprintf(stderr,
-	    "notify: -EAGAIN after %d notifications with "
-	    "RLIMIT_SIGPENDING=8\n",
+	    "notify: -EAGAIN after %d notifications with RLIMIT_SIGPENDING=8\n",
 	    sent);
 	close(ready[0]);
 	close(done[1]);
