@@ -476,8 +476,12 @@ IPK_API int ipk_notify_send_pidfd(int pidfd, int signo, int value);
 
 /*
  * Start receiving `signo` (0: IPK_NOTIFY_SIGNAL): block it in the calling
- * thread and fill *out with a receiver. Notifications sent before the
- * signal was blocked may already have acted; later ones queue until read.
+ * thread and fill *out with a receiver. -EINVAL, naming the thread, when
+ * another thread of the process does not block it (such a thread could
+ * take a notification and die of it; checked through /proc, best effort:
+ * threads created later are not seen). Notifications
+ * sent before the signal was blocked may already have acted; later ones
+ * queue until read.
  * Ownership: *out is the caller's until ipk_notify_close(), which does not
  * unblock the signal.
  */

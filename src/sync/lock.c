@@ -168,7 +168,7 @@ lock_create(struct ipk_lock *l, const struct lock_name *n)
 	l->h->hdr_size = (uint32_t)LOCK_HDR_SIZE;
 	l->h->data_size = n->data_size;
 	l->h->check = lock_check(l->h);
-	/* Pairs with the acquire load in lock_attach(). */
+	/* Pairs with the acquire load in lock_validate(). */
 	atomic_store_explicit(&l->h->magic, LOCK_MAGIC, memory_order_release);
 	close(fd);
 	return 0;

@@ -6,6 +6,7 @@
  */
 #include "core/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -148,6 +149,52 @@ ipk_notify_block(int signo)
 	return 0;
 }
 
+/*
+ * The signalfd rule, checked: every thread must block `signo`, or the kernel
+ * may hand a notification to one that does not, with the default action
+ * (ending the process). Each thread's mask is the SigBlk line of
+ * /proc/self/task/TID/status (proc(5)); without /proc the check is skipped.
+ * Best effort: a thread still starting shows every signal blocked until
+ * glibc restores its creator's mask, and threads created later are not
+ * seen.
+ */
+static int
+notify_threads_check(int signo)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return 0;
+	int rv = 0;
+	struct dirent *e;
+	while (rv == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char path[64], line[128];
+		snprintf(path, sizeof(path), "/proc/self/task/%.16s/status",
+		    e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue; /* the thread has just exited */
+		unsigned long long blk;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+				if (!(blk & (1ull << (signo - 1))))
+					rv = ipk__err(-EINVAL,
+					    "thread %s of this process does "
+					    "not "
+					    "block signal %d: a notification "
+					    "could end the process; call "
+					    "ipk_notify_block() in main() "
+					    "before creating threads",
+					    e->d_name, signo);
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	return rv;
+}
+
 int
 ipk_notify_open(int signo, struct ipk_notify **out)
 {
@@ -159,6 +206,8 @@ ipk_notify_open(int signo, struct ipk_notify **out)
 	if (rv < 0)
 		return rv;
 	notify_signo(&signo);
+	if ((rv = notify_threads_check(signo)) < 0)
+		return rv;
 	struct ipk_notify *n = ipk__calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;

@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -234,6 +235,54 @@ test_sigpending_limit(void)
 	reap_ok(pid);
 }
 
+struct thread_ctl {
+	int go[2], done[2];
+	int signo;
+};
+
+static void *
+thread_main(void *arg)
+{
+	struct thread_ctl *t = arg;
+	char c = 's';
+	/* Running: glibc has restored the creator's mask (a thread still
+	 * starting shows every signal blocked). */
+	if (write(t->done[1], &c, 1) != 1)
+		return NULL;
+	if (read(t->go[0], &c, 1) != 1)
+		return NULL;
+	ipk_notify_block(t->signo);
+	if (write(t->done[1], &c, 1) != 1)
+		return NULL;
+	return NULL;
+}
+
+/* A thread that does not block the signal makes ipk_notify_open refuse,
+ * naming it; once it blocks the signal, open succeeds. */
+static void
+test_thread_rule(void)
+{
+	struct thread_ctl t = {.signo = SIGRTMIN + 5};
+	T_ASSERT(pipe(t.go) == 0 && pipe(t.done) == 0);
+	pthread_t th;
+	T_ASSERT(pthread_create(&th, NULL, thread_main, &t) == 0);
+	char c;
+	T_EQ(read(t.done[0], &c, 1), 1);
+	struct ipk_notify *n;
+	T_ERR(ipk_notify_open(t.signo, &n), -EINVAL);
+	T_ASSERT(strstr(ipk_strerror(-EINVAL), "does not block"));
+	c = 'g';
+	T_EQ(write(t.go[1], &c, 1), 1);
+	T_EQ(read(t.done[0], &c, 1), 1);
+	T_OK(ipk_notify_open(t.signo, &n));
+	T_ASSERT(pthread_join(th, NULL) == 0);
+	T_OK(ipk_notify_close(n));
+	close(t.go[0]);
+	close(t.go[1]);
+	close(t.done[0]);
+	close(t.done[1]);
+}
+
 int
 main(void)
 {
@@ -256,6 +305,7 @@ main(void)
 	test_queue_order(n);
 	test_coalesce();
 	test_sigpending_limit();
+	test_thread_rule();
 
 	/* The default signal is SIGRTMIN. */
 	struct ipk_notify *d;
