@@ -96,6 +96,9 @@ test_pingpong(const char *url_a, const char *url_b, unsigned flags, int undo)
 	int v = -1;
 	T_OK(ipk_sem_value(a, &v));
 	T_EQ(v, undo ? 201 : 0);
+	/* The child's undo of its 200 posts on `b` is clamped at 0. */
+	T_OK(ipk_sem_value(b, &v));
+	T_EQ(v, 0);
 	T_OK(ipk_sem_close(a));
 	T_OK(ipk_sem_close(b));
 	T_OK(ipk_sem_unlink(url_a));
@@ -280,6 +283,50 @@ test_uninitialised(const char *url, key_t key)
 	T_OK(ipk_sem_unlink(url));
 }
 
+/* semadj is not inherited across fork (semop(2)): a child of the holder
+ * exiting gives nothing back; the holder's own death does. */
+static void
+test_undo_not_inherited(const char *url)
+{
+	struct ipk_sem *s;
+	T_OK(ipk_sem_open(url, IPK_SYNC_CREATE, 1, &s));
+	int pfd[2];
+	T_ASSERT(pipe(pfd) == 0);
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		close(pfd[0]);
+		struct ipk_sem *c;
+		if (ipk_sem_open(url, 0, 0, &c) || ipk_sem_wait(c, 5000))
+			_exit(2);
+		pid_t g = fork();
+		if (g == 0)
+			_exit(0);
+		if (g < 0 || waitpid(g, NULL, 0) != g)
+			_exit(3);
+		char ch = 'r';
+		if (write(pfd[1], &ch, 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	char ch;
+	T_EQ(read(pfd[0], &ch, 1), 1);
+	close(pfd[0]);
+	int v = -1;
+	T_OK(ipk_sem_value(s, &v));
+	T_EQ(v, 0);
+	T_ASSERT(kill(pid, SIGKILL) == 0);
+	int st;
+	T_EQ(waitpid(pid, &st, 0), pid);
+	T_OK(ipk_sem_wait(s, 1000));
+	T_OK(ipk_sem_post(s));
+	T_OK(ipk_sem_close(s));
+	T_OK(ipk_sem_unlink(url));
+}
+
 /* A squatted or truncated sem.NAME file is refused, never mapped. */
 static void
 test_short_file(const char *url, const char *name)
@@ -324,6 +371,7 @@ main(void)
 	test_timeouts(posix_url);
 	test_timeouts(sysv_url);
 	test_sysv_undo(sysv_url);
+	test_undo_not_inherited(sysv_url);
 	test_posix_no_undo(posix_url);
 	test_modes(posix_url, sysv_url, sysv_key, name);
 	test_uninitialised(sysv_url, sysv_key);
