@@ -315,7 +315,7 @@ struct ipk_lock;   /* a robust process-shared mutex in a named segment */
 struct ipk_notify; /* a receiver of signal notifications (a signalfd) */
 
 /* Flags of ipk_sem_open() and ipk_lock_open(). */
-#define IPK_SYNC_CREATE 0x1u /* create exclusively: -EEXIST if the name exists */
+#define IPK_SYNC_CREATE 0x1u /* create exclusively (-EEXIST if it exists) */
 #define IPK_SEM_NOUNDO 0x2u  /* System V: no SEM_UNDO (see ipk_sem_open) */
 
 /*
