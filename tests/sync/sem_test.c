@@ -13,13 +13,14 @@
 
 #define KILL_TRIALS 100
 
-static char posix_url[128], sysv_url[128], sysv2_url[128];
+static char posix_url[128], posix2_url[160], sysv_url[128], sysv2_url[128];
 static key_t sysv_key, sysv2_key;
 
 static void
 cleanup(void)
 {
 	ipk_sem_unlink(posix_url);
+	ipk_sem_unlink(posix2_url);
 	ipk_sem_unlink(sysv_url);
 	ipk_sem_unlink(sysv2_url);
 }
@@ -356,7 +357,6 @@ main(void)
 	    sysv_url, sizeof(sysv_url), "semsysv:0x%08x", (unsigned)sysv_key);
 	snprintf(sysv2_url, sizeof(sysv2_url), "semsysv:0x%08x",
 	    (unsigned)sysv2_key);
-	char posix2_url[160];
 	snprintf(posix2_url, sizeof(posix2_url), "semposix:///%s-b", name);
 
 	struct ipk_sem *s;
