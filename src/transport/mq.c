@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * mq.c - POSIX message queues (the article's message queue): mq:///name is
- * two kernel queues, /name.ipk-l carrying messages to the listening side and
- * /name.ipk-d to the dialing side, plus a lock object /dev/shm/name.ipk-lock
- * whose OFD locks tell who is attached (core/attach.h). Each message is an
- * 8-byte header (the ipckit type, a magic) and the payload; the queue keeps
- * boundaries, so nothing is framed. Queued messages outlive both processes
- * until the listening side removes the queues.
+ * mq.c - POSIX message queues: mq:///name is two kernel queues (/name.ipk-l
+ * to the listener, /name.ipk-d to the dialer) and a lock object
+ * /dev/shm/name.ipk-lock whose OFD locks tell who is attached. Each queue
+ * message is an 8-byte header (type, magic) and the payload.
  */
 #include "core/attach.h"
 #include "core/transport.h"

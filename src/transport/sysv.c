@@ -1,19 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sysv.c - System V message queues: sysv:///path or sysv:0xKEY is ONE kernel
- * queue carrying both directions, told apart by the kernel message type
- * (the article's trick). Messages to the "typed" side (the listener unless
- * ?select=dial) have mtype 2 + the ipckit type, so msgrcv's type argument
- * receives one ipckit type in the kernel; messages to the other side have
- * mtype 1, and the typed side reads "everything but 1" (MSG_EXCEPT), which
- * keeps both directions in send order.
- *
- * The key comes from ftok(path, 'i') on a file the listener creates (it is
- * also the lock file of core/attach.h and records the key and msqid, so a
- * queue that merely shares the key is recognised as foreign), or is given.
- * msgrcv cannot time out or be polled, so each side has a doorbell FIFO the
- * sender writes one byte to after msgsnd: the receiver sleeps in poll on it
- * (in IPK__SLICE_MS slices, re-checking the peer), and it is ipk_fd.
+ * sysv.c - System V message queues: sysv:///path or sysv:0xKEY is ONE queue
+ * for both directions, told apart by the kernel message type (the article's
+ * trick), with selective receive by type on one side. A lock file records
+ * which queue is ours, and doorbell FIFOs stand in for the descriptor and
+ * the timeout that msgrcv lacks (docs/transports/sysv.md).
  */
 #include "core/attach.h"
 #include "core/transport.h"
@@ -33,8 +24,14 @@
 #define SYSV_HDR 8u
 #define SYSV_MAGIC 0x736b7069u /* "ipks" little-endian */
 #define SYSV_PROJ 'i'
-#define SYSV_TO_PLAIN 1L       /* mtype of every message to the plain side */
-#define SYSV_TYPED_BASE 2L     /* mtype = base + type on the typed side */
+/*
+ * Messages to the typed side (the listener unless ?select=dial) have mtype
+ * 2 + the ipckit type, so msgrcv(2 + t) selects one type in the kernel and
+ * msgrcv(1, MSG_EXCEPT) takes them all in send order; messages to the other
+ * side all have mtype 1, which is what keeps both directions FIFO.
+ */
+#define SYSV_TO_PLAIN 1L
+#define SYSV_TYPED_BASE 2L
 #define SYSV_DIAL_POLL_MS 5
 #define SYSV_FULL_BACKOFF_MS 4 /* longest nap while the queue is full */
 
@@ -312,6 +309,10 @@ sysv_lclose(struct ipk_listener *l)
 	sl->home = NULL;
 }
 
+/* The doorbell: after each msgsnd the sender writes one byte to the
+ * receiver's FIFO, which the receiver polls (it is also ipk_fd). Both sides
+ * open both FIFOs O_RDWR|O_NONBLOCK, so no open blocks and no write can
+ * meet a FIFO without readers (no SIGPIPE). */
 static void
 sysv_ring(int fd)
 {
