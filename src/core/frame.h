@@ -39,6 +39,11 @@
 #define IPK__FRAME_SANE ((uint64_t)1 << 42)
 
 #define IPK__STREAM_SOCK 0x1u /* sockets: send(MSG_NOSIGNAL)/recv */
+/* The SP wire format of nng/nanomsg instead of ipckit's header: a u64
+ * big-endian length (SP over TCP), preceded by one byte 0x01 (SP over IPC).
+ * No type travels: recv gives type 0, send drops it. */
+#define IPK__STREAM_SP 0x2u
+#define IPK__STREAM_SPIPC 0x4u
 
 struct ipk__stream {
 	/* Configuration, set before use. */
