@@ -7,3 +7,5 @@
 IPK__TRANSPORT(pipe)
 
 IPK__TRANSPORT(tcp)
+IPK__TRANSPORT(nng_tcp)
+IPK__TRANSPORT(nng_ipc)
