@@ -78,8 +78,8 @@ nng_xfer(int fd, unsigned char *p, size_t n, int out, int64_t deadline)
 			continue;
 		}
 		if (r == 0)
-			return ipk__err(IPK_ECLOSED, "peer closed during the SP "
-			    "handshake (%zu of %d header bytes)", done,
+			return ipk__err(IPK_ECLOSED, "peer closed during the "
+			    "SP handshake (%zu of %d header bytes)", done,
 			    NNG_HDR);
 		if (errno == EINTR)
 			continue;

@@ -68,7 +68,8 @@ exchange(struct ipk_chan *c, uint64_t out, uint64_t in, uint64_t n,
 		if (types)
 			T_EQ(t, (uint32_t)i);
 		if (!t_check(buf, len, in, i))
-			T_FAILF("message #%llu corrupted", (unsigned long long)i);
+			T_FAILF("message #%llu corrupted",
+			    (unsigned long long)i);
 	}
 	pthread_join(th, NULL);
 }
