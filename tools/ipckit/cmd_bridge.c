@@ -21,7 +21,9 @@ static const char bridge_usage[] =
     "with its type (transports without types, nng+*, deliver type 0).\n"
     "A SIDE is an address with a prefix that says who connects:\n"
     "  listen:URL   the bridge listens on URL and accepts a peer; when the\n"
-    "               peer leaves, it accepts the next one\n"
+    "               peer leaves, it accepts the next one (on single-channel\n"
+    "               transports such as fifo or shm, the next peer\n"
+    "               reattaches to the same channel)\n"
     "  dial:URL     the bridge dials URL (retrying until a listener is\n"
     "               there), and dials again when the peer leaves\n"
     "  URL          the same as dial:URL\n"
@@ -52,6 +54,7 @@ struct bridge_side {
 	int listen;
 	struct ipk_listener *l;
 	struct ipk_chan *c;
+	int down;          /* c waits for its peer to reattach */
 	int last_err;      /* last connect error reported, to say it once */
 	unsigned long long conns;
 };
@@ -96,6 +99,32 @@ static int
 bridge_connect(struct bridge_side *s, const struct bridge_args *a)
 {
 	int rv;
+	if (s->c && s->down) {
+		/* A single-channel listener (fifo, shm, ...): the next peer
+		 * reattaches to the same channel; ECLOSED until it does. */
+		const void *p;
+		size_t len;
+		uint32_t type;
+		rv = ipk_peek(s->c, &p, &len, &type, BRIDGE_RETRY_MS);
+		if (rv == 0)
+			ipk_release(s->c);
+		if (rv == IPK_ECLOSED) {
+			(void)poll(NULL, 0, BRIDGE_RETRY_MS);
+			return 0;
+		}
+		if (rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN) {
+			ipk_close(s->c);
+			s->c = NULL;
+			s->down = 0;
+			return 0;
+		}
+		s->down = 0;
+		s->conns++;
+		if (!a->quiet)
+			fprintf(stderr, "ipckit bridge: %s: peer reattached "
+			    "(%s)\n", s->name, s->url);
+		return 1;
+	}
 	if (s->c)
 		return 1;
 	if (s->listen) {
@@ -133,6 +162,11 @@ bridge_drop(struct bridge_side *s, int err, const struct bridge_args *a)
 			    s->name, s->url);
 		else
 			cli_fail("bridge", s->url, err);
+	}
+	if (err == IPK_ECLOSED && s->listen &&
+	    (ipk_caps(s->c) & IPK_CAP_REATTACH)) {
+		s->down = 1;
+		return;
 	}
 	ipk_close(s->c);
 	s->c = NULL;
@@ -226,7 +260,7 @@ bridge_loop(struct bridge_side *s, struct bridge_dir *d,
 {
 	int was_up = 0;
 	while (!bridge_stop) {
-		if (!s[0].c || !s[1].c) {
+		if (!s[0].c || !s[1].c || s[0].down || s[1].down) {
 			if (was_up && a->once)
 				return CLI_OK;
 			for (int i = 0; i < 2; i++) {
@@ -234,13 +268,13 @@ bridge_loop(struct bridge_side *s, struct bridge_dir *d,
 				if (rv < 0)
 					return CLI_ERR;
 			}
-			if (s[0].c && s[1].c)
+			if (s[0].c && s[1].c && !s[0].down && !s[1].down)
 				was_up = 1;
 			continue;
 		}
 		int moved = 0;
 		for (int i = 0; i < 2; i++) {
-			if (!s[0].c || !s[1].c)
+			if (!s[0].c || !s[1].c || s[0].down || s[1].down)
 				break;
 			int n = bridge_pump(&d[i], a);
 			if (n < 0) {
