@@ -239,8 +239,16 @@ main(int argc, char **argv)
 	snprintf(want, sizeof(want), "B->A %d messages", N_BIG + 2 * N_SMALL);
 	if (!strstr(logbuf, want))
 		T_FAILF("bridge counts lack '%s'", want);
-	if (!strstr(logbuf, "connections A 3 B 2"))
-		T_FAILF("bridge did not reconnect as expected");
+	/* The bridge saw B leave once; A's peers came and went twice, which
+	 * a transport whose peers reattach (shm, fifo) may not even show. */
+	const char *cn = strstr(logbuf, "connections A ");
+	unsigned long long ca = 0, cb = 0;
+	T_ASSERT(cn && sscanf(cn, "connections A %llu B %llu", &ca, &cb) == 2);
+	/* 2, or 3 when it dialed again before our listener closed (the
+	 * kernel completes a connection in the backlog without accept). */
+	T_ASSERT(cb == 2 || cb == 3);
+	if (!(ipk_scheme_caps(ls) & IPK_CAP_REATTACH))
+		T_EQ(ca, 3);
 	cleanup();
 	printf("PASS bridge %s <-> tcp\n", ls);
 	return T_PASS;
