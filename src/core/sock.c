@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -323,6 +324,11 @@ ipk__sock_listen_unix(const char *path, unsigned mode, int *fd,
 		/* Nobody accepts there: the owner died; reclaim it. */
 		(void)unlink(path);
 	}
+	/* Widen to exactly `mode` where the umask took bits away, never
+	 * following a link swapped in meanwhile. On failure the file stays
+	 * narrower than asked, never wider. */
+	int chm = fchmodat(AT_FDCWD, path, mode & 0777, AT_SYMLINK_NOFOLLOW);
+	(void)chm;
 	if (listen(s, SOMAXCONN) < 0) {
 		rv = -errno;
 		(void)unlink(path);
