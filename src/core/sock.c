@@ -19,27 +19,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-const char *
-ipk__sock_ntop(const struct sockaddr *sa, char *buf, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(buf, cap, "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(buf, cap, "[%s]:%u", host, port);
-	} else {
-		snprintf(buf, cap, "(family %d)", sa->sa_family);
-	}
-	return buf;
-}
-
 void
 ipk__sock_nodelay(int fd)
 {

@@ -72,8 +72,5 @@ IPK__HIDDEN int ipk__sock_dial_unix(const char *path, int64_t deadline,
 /* Disable Nagle's algorithm on a TCP socket (messages go out at once). */
 IPK__HIDDEN void ipk__sock_nodelay(int fd);
 
-/* "1.2.3.4:80" or "[::1]:80" for an address, into buf. */
-IPK__HIDDEN const char *ipk__sock_ntop(const struct sockaddr *sa,
-    char *buf, size_t cap);
 
 #endif /* IPK_CORE_SOCK_H */
