@@ -72,5 +72,4 @@ IPK__HIDDEN int ipk__sock_dial_unix(const char *path, int64_t deadline,
 /* Disable Nagle's algorithm on a TCP socket (messages go out at once). */
 IPK__HIDDEN void ipk__sock_nodelay(int fd);
 
-
 #endif /* IPK_CORE_SOCK_H */
