@@ -55,16 +55,19 @@ ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type,
 }
 
 /* The SP mappings of nng/nanomsg: u64 big-endian length (TCP), preceded by
- * a message-type byte 0x01 over IPC. No type travels: it reads as 0. */
-#define SP_HDR_MAX 9
+ * a message-type byte 0x01 over IPC, then pair1's hop count if asked. No
+ * type travels: it reads as 0. */
+#define SP_HDR_MAX 13
+#define SP_HOP_MAX 0xff
 
 static size_t
 stream_hdr_len(const struct ipk__stream *s)
 {
+	size_t hop = s->flags & IPK__STREAM_SPHOP ? 4 : 0;
 	if (s->flags & IPK__STREAM_SPIPC)
-		return 9;
+		return 9 + hop;
 	if (s->flags & IPK__STREAM_SP)
-		return 8;
+		return 8 + hop;
 	return IPK__FRAME_HDR;
 }
 
@@ -79,8 +82,14 @@ stream_encode(const struct ipk__stream *s, unsigned char *hdr, uint32_t type,
 	size_t n = 0;
 	if (s->flags & IPK__STREAM_SPIPC)
 		hdr[n++] = 0x01;
+	if (s->flags & IPK__STREAM_SPHOP)
+		len += 4;
 	for (int i = 7; i >= 0; i--)
 		hdr[n++] = (unsigned char)(len >> (8 * i));
+	if (s->flags & IPK__STREAM_SPHOP) {
+		memcpy(hdr + n, "\0\0\0\1", 4);
+		n += 4;
+	}
 	return n;
 }
 
@@ -100,6 +109,13 @@ stream_decode(const struct ipk__stream *s, const unsigned char *hdr,
 		l = l << 8 | hdr[i];
 	if (l > IPK__FRAME_SANE)
 		return -EBADMSG;
+	if (s->flags & IPK__STREAM_SPHOP) {
+		uint32_t hop = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
+		    (uint32_t)hdr[10] << 8 | hdr[11];
+		if (l < 4 || hop > SP_HOP_MAX)
+			return -EBADMSG;
+		l -= 4;
+	}
 	*type = 0;
 	*len = l;
 	return 0;
@@ -433,7 +449,8 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 			if (s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))
 				return ipk__err(-EBADMSG, "garbage on the "
 				    "stream: bad SP message header (length "
-				    "not sane or IPC type byte not 0x01)");
+				    "not sane, IPC type byte not 0x01 or "
+				    "pair1 hop count over 255)");
 			return ipk__err(-EBADMSG, "garbage on the stream (bad "
 			    "frame header): the peer does not speak ipckit's "
 			    "framing or the stream was corrupted");

@@ -44,6 +44,9 @@
  * No type travels: recv gives type 0, send drops it. */
 #define IPK__STREAM_SP 0x2u
 #define IPK__STREAM_SPIPC 0x4u
+/* With SP/SPIPC: the pair1 protocol's u32 big-endian hop count leads every
+ * message body; sent as 1, checked (<= 255) and removed on receipt. */
+#define IPK__STREAM_SPHOP 0x8u
 
 struct ipk__stream {
 	/* Configuration, set before use. */
