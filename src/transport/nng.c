@@ -10,7 +10,10 @@
  * peer's. A peer with another magic, version or protocol is refused with
  * -EPROTO and a sentence naming what it sent. Messages are then framed by
  * core/frame.c in SP form: u64 big-endian length (TCP), preceded by a 0x01
- * byte over IPC. pair0 adds no header of its own. The ipckit message type
+ * byte over IPC. pair0 adds no header of its own; ?proto=pair1 speaks
+ * PAIR v1 (0x0011), whose messages start with a u32 hop count (we send 1
+ * and accept up to 255; we forward nothing, so no TTL applies). The
+ * ipckit message type
  * does not exist on this wire: send drops it and recv gives 0
  * (IPK_CAP_NOTYPES).
  */
@@ -24,6 +27,7 @@
 #include <sys/socket.h>
 
 #define NNG_PAIR0 0x0010u
+#define NNG_PAIR1 0x0011u
 #define NNG_HDR 8
 /* A peer that connects but never sends its header is given this long. */
 #define NNG_HANDSHAKE_MS 10000
@@ -35,6 +39,7 @@ struct nng_chan {
 
 struct nng_lst {
 	int fd;
+	unsigned proto;
 	int ipc;
 	uint64_t ino;
 	char *path;
@@ -98,15 +103,31 @@ nng_xfer(int fd, unsigned char *p, size_t n, int out, int64_t deadline)
 	return 0;
 }
 
+/* The protocol asked for by ?proto= (pair0 when absent). */
+static int
+nng_proto(const struct ipk__url *u, unsigned *proto)
+{
+	const char *v;
+	*proto = NNG_PAIR0;
+	if (ipk__url_str(u, "proto", &v) == 1 || !strcmp(v, "pair0"))
+		return 0;
+	if (!strcmp(v, "pair1")) {
+		*proto = NNG_PAIR1;
+		return 0;
+	}
+	return ipk__err(-EINVAL, "%s: option proto=%s: only pair0 and pair1 "
+	    "are supported", u->text, v);
+}
+
 /* Exchange protocol headers and check the peer's. */
 static int
-nng_handshake(struct ipk_chan *c, int fd, int64_t deadline)
+nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 {
 	int64_t cap = ipk__now_ns() + (int64_t)NNG_HANDSHAKE_MS * 1000000;
 	if (deadline > cap || ipk__expired(deadline))
 		deadline = cap;
 	unsigned char mine[NNG_HDR] = { 0x00, 'S', 'P', 0x00,
-		NNG_PAIR0 >> 8, NNG_PAIR0 & 0xff, 0x00, 0x00 };
+		(unsigned char)(proto >> 8), (unsigned char)proto, 0x00, 0x00 };
 	unsigned char peer[NNG_HDR];
 	int rv = nng_xfer(fd, mine, sizeof(mine), 1, deadline);
 	if (rv == 0)
@@ -118,9 +139,11 @@ nng_handshake(struct ipk_chan *c, int fd, int64_t deadline)
 		    "endpoint: its header starts %02x %02x %02x %02x, expected "
 		    "00 53 50 00", peer[0], peer[1], peer[2], peer[3]);
 	unsigned id = (unsigned)peer[4] << 8 | peer[5];
-	if (id != NNG_PAIR0)
+	if (id != proto)
 		return ipk__err(-EPROTO, "peer speaks SP protocol 0x%04x (%s); "
-		    "only pair0 (0x0010) is supported", id, nng_proto_name(id));
+		    "this end speaks %s (0x%04x)%s", id, nng_proto_name(id),
+		    nng_proto_name(proto), proto,
+		    id == NNG_PAIR0 || id == NNG_PAIR1 ? " (?proto=)" : "");
 	if (peer[6] || peer[7])
 		return ipk__err(-EPROTO, "peer's SP header has non-zero "
 		    "reserved bytes %02x %02x", peer[6], peer[7]);
@@ -128,7 +151,8 @@ nng_handshake(struct ipk_chan *c, int fd, int64_t deadline)
 	n->fd = fd;
 	ipk__stream_init(&n->s, fd, fd, c->max_msg);
 	n->s.flags = IPK__STREAM_SOCK |
-	    (nng_is_ipc(c->tr) ? IPK__STREAM_SPIPC : IPK__STREAM_SP);
+	    (nng_is_ipc(c->tr) ? IPK__STREAM_SPIPC : IPK__STREAM_SP) |
+	    (proto == NNG_PAIR1 ? IPK__STREAM_SPHOP : 0);
 	return 0;
 }
 
@@ -146,11 +170,14 @@ nng_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct nng_lst *n = ipk__lst_priv(l);
 	n->fd = -1;
+	int rv = nng_proto(u, &n->proto);
+	if (rv < 0)
+		return rv;
 	if (!nng_is_ipc(l->tr)) {
-		int rv = ipk__sock_bind_inet(u, SOCK_STREAM, &n->fd);
+		rv = ipk__sock_bind_inet(u, SOCK_STREAM, &n->fd);
 		return rv < 0 ? rv : ipk__sock_fix_port(l, u, n->fd);
 	}
-	int rv = nng_path(u);
+	rv = nng_path(u);
 	if (rv < 0)
 		return rv;
 	n->path = ipk__strdup(u->path);
@@ -174,7 +201,7 @@ nng_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		return rv;
 	if (!nng_is_ipc(l->tr))
 		ipk__sock_nodelay(fd);
-	rv = nng_handshake(c, fd, deadline);
+	rv = nng_handshake(c, fd, n->proto, deadline);
 	if (rv < 0)
 		ipk__close_fd(&fd);
 	return rv;
@@ -202,8 +229,11 @@ static int
 nng_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 {
 	struct nng_chan *n = ipk__chan_priv(c);
+	unsigned proto;
 	int fd, rv;
 	n->fd = -1;
+	if ((rv = nng_proto(u, &proto)) < 0)
+		return rv;
 	if (nng_is_ipc(c->tr)) {
 		if ((rv = nng_path(u)) < 0 ||
 		    (rv = ipk__sock_dial_unix(u->path, deadline, &fd)) < 0)
@@ -214,7 +244,7 @@ nng_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			return rv;
 		ipk__sock_nodelay(fd);
 	}
-	rv = nng_handshake(c, fd, deadline);
+	rv = nng_handshake(c, fd, proto, deadline);
 	if (rv < 0)
 		ipk__close_fd(&fd);
 	return rv;
@@ -254,11 +284,14 @@ nng_close(struct ipk_chan *c)
 	ipk__close_fd(&n->fd);
 }
 
+static const char *const nng_options[] = { "proto", NULL };
+
 const struct ipk__transport ipk__transport_nng_tcp = {
 	.scheme = "nng+tcp",
 	.caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES,
 	.chan_size = sizeof(struct nng_chan),
 	.lst_size = sizeof(struct nng_lst),
+	.options = nng_options,
 	.listen = nng_listen,
 	.accept = nng_accept,
 	.lfd = nng_lfd,
@@ -275,6 +308,7 @@ const struct ipk__transport ipk__transport_nng_ipc = {
 	.caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES,
 	.chan_size = sizeof(struct nng_chan),
 	.lst_size = sizeof(struct nng_lst),
+	.options = nng_options,
 	.listen = nng_listen,
 	.accept = nng_accept,
 	.lfd = nng_lfd,

@@ -5,10 +5,12 @@
  * nng pair0 socket and echoes every message back; this process sends
  * messages of many sizes (up to 1 MiB, every byte checked) and reads the
  * echoes. Over TCP ipckit listens and nng dials; over IPC nng listens and
- * ipckit dials.
+ * ipckit dials; then PAIR v1 (?proto=pair1) over TCP, and a protocol
+ * mismatch (pair0 against pair1) refused on both sides.
  */
 #include <nng/nng.h>
 #include <nng/protocol/pair0/pair.h>
+#include <nng/protocol/pair1/pair.h>
 #include <sys/wait.h>
 
 #include "../test.h"
@@ -31,10 +33,10 @@ cleanup(void)
 
 /* The nng side: echo until an empty message, then exit 0. */
 static int
-echo_main(const char *url, int listen)
+echo_main(const char *url, int listen, int pair1)
 {
 	nng_socket s;
-	if (nng_pair0_open(&s) != 0)
+	if ((pair1 ? nng_pair1_open(&s) : nng_pair0_open(&s)) != 0)
 		return 1;
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 4 * BIG);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 20000);
@@ -122,7 +124,7 @@ main(void)
 	child = fork();
 	T_ASSERT(child >= 0);
 	if (child == 0)
-		_exit(echo_main(url, 0));
+		_exit(echo_main(url, 0, 0));
 	struct ipk_chan *c;
 	T_OK(ipk_accept(l, 20000, &c));
 	int64_t t0 = t_now_ns();
@@ -139,7 +141,7 @@ main(void)
 	child = fork();
 	T_ASSERT(child >= 0);
 	if (child == 0)
-		_exit(echo_main(url, 1));
+		_exit(echo_main(url, 1, 0));
 	char iurl[320];
 	snprintf(iurl, sizeof(iurl), "nng+%s", url);
 	struct ipk_opts o = { .timeout_ms = 20000 };
@@ -150,7 +152,46 @@ main(void)
 	    t_ms_since(t0));
 	wait_child();
 	ipk_close(c);
+
+	/* PAIR v1 over TCP: ipckit listens, nng dials. */
+	T_OK(ipk_listen("nng+tcp://127.0.0.1:0?proto=pair1", NULL, &l));
+	snprintf(url, sizeof(url), "%s", ipk_listener_url(l) + 4);
+	*strchr(url, '?') = '\0';
+	child = fork();
+	T_ASSERT(child >= 0);
+	if (child == 0)
+		_exit(echo_main(url, 0, 1));
+	T_OK(ipk_accept(l, 20000, &c));
+	run_echo(c, seed + 2);
+	wait_child();
+	ipk_close(c);
+	ipk_listener_close(l);
+
+	/* pair0 here, pair1 there: refused with a sentence naming both. */
+	T_OK(ipk_listen("nng+tcp://127.0.0.1:0", NULL, &l));
+	snprintf(url, sizeof(url), "%s", ipk_listener_url(l) + 4);
+	child = fork();
+	T_ASSERT(child >= 0);
+	if (child == 0) {
+		nng_socket s;
+		if (nng_pair1_open(&s) != 0)
+			_exit(1);
+		/* nng refuses the pipe too: its dial fails or the pipe
+		 * closes; either way it exits when we do. */
+		(void)nng_dial(s, url, NULL, 0);
+		char *m;
+		size_t n;
+		nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 500);
+		(void)nng_recv(s, &m, &n, NNG_FLAG_ALLOC);
+		_exit(0);
+	}
+	int rv = ipk_accept(l, 20000, &c);
+	T_ERR(rv, -EPROTO);
+	fprintf(stderr, "mismatch: %s\n", ipk_strerror(rv));
+	T_ASSERT(strstr(ipk_strerror(rv), "pair1") != NULL);
+	wait_child();
+	ipk_listener_close(l);
 	cleanup();
-	printf("PASS libnng interop (tcp, ipc)\n");
+	printf("PASS libnng interop (tcp, ipc, pair1, mismatch)\n");
 	return T_PASS;
 }

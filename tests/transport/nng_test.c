@@ -284,6 +284,48 @@ case_hugelen(void)
 	return T_PASS;
 }
 
+/* pair1: the hop count is removed on receipt; one over 255 is garbage. */
+static int
+case_pair1hop(void)
+{
+	struct ipk_listener *l;
+	T_OK(ipk_listen("nng+tcp://127.0.0.1:0?proto=pair1", NULL, &l));
+	unsigned char b[8 + 2 * 13] = { 0, 'S', 'P', 0, 0, 0x11, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 'x',
+		0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0, 'y' };
+	char url[300];
+	snprintf(url, sizeof(url), "%s", ipk_listener_url(l));
+	*strchr(url, '?') = '\0';
+	int s = raw_connect(url, b, sizeof(b));
+	struct ipk_chan *c;
+	T_OK(ipk_accept(l, 10000, &c));
+	char buf[16];
+	size_t len = 0;
+	uint32_t t;
+	T_OK(ipk_recv(c, buf, sizeof(buf), &len, &t, 10000));
+	T_EQ(len, 1);
+	T_EQ(buf[0], 'x');
+	int rv = ipk_recv(c, buf, sizeof(buf), &len, &t, 10000);
+	T_ERR(rv, -EBADMSG);
+	fprintf(stderr, "hop 256: %s\n", ipk_strerror(rv));
+	/* What we send carries hop count 1 after the length. */
+	T_OK(ipk_send(c, "z", 1, 0, 10000));
+	unsigned char in[8 + 13];
+	size_t got = 0;
+	while (got < sizeof(in)) {
+		ssize_t r = read(s, in + got, sizeof(in) - got);
+		T_ASSERT(r > 0);
+		got += (size_t)r;
+	}
+	static const unsigned char want[8 + 13] = { 0, 'S', 'P', 0, 0, 0x11,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 'z' };
+	T_ASSERT(!memcmp(in, want, sizeof(want)));
+	close(s);
+	ipk_close(c);
+	ipk_listener_close(l);
+	return T_PASS;
+}
+
 static int case_from_nanocat_tcp(void) { return from_nanocat(0); }
 static int case_from_nanocat_ipc(void) { return from_nanocat(1); }
 static int case_to_nanocat_tcp(void) { return to_nanocat(0); }
@@ -296,6 +338,7 @@ static const struct {
 	{ "garbage", case_garbage },
 	{ "dialgarbage", case_dialgarbage },
 	{ "hugelen", case_hugelen },
+	{ "pair1hop", case_pair1hop },
 	{ "from_nanocat_tcp", case_from_nanocat_tcp },
 	{ "from_nanocat_ipc", case_from_nanocat_ipc },
 	{ "to_nanocat_tcp", case_to_nanocat_tcp },
