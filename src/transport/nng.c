@@ -273,6 +273,21 @@ nng_fd(struct ipk_chan *c)
 	return n->fd;
 }
 
+/* nng+ipc only: the kernel knows who is at the other end. */
+static int
+nng_peer(struct ipk_chan *c, struct ipk_peer *out)
+{
+	struct nng_chan *n = ipk__chan_priv(c);
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	if (getsockopt(n->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return -errno;
+	out->pid = uc.pid;
+	out->uid = uc.uid;
+	out->gid = uc.gid;
+	return 0;
+}
+
 static void
 nng_close(struct ipk_chan *c)
 {
@@ -317,5 +332,6 @@ const struct ipk__transport ipk__transport_nng_ipc = {
 	.send = nng_send,
 	.recv = nng_recv,
 	.fd = nng_fd,
+	.peer = nng_peer,
 	.close = nng_close,
 };

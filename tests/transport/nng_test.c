@@ -108,6 +108,13 @@ from_nanocat(int ipc)
 	T_EQ(len, strlen(msg));
 	T_ASSERT(!memcmp(buf, msg, len));
 	T_EQ(t, 0);
+	struct ipk_peer who;
+	if (ipc) {
+		T_OK(ipk_peer(c, &who));
+		T_EQ(who.pid, child);
+	} else {
+		T_ERR(ipk_peer(c, &who), -ENOTSUP);
+	}
 	/* nanocat keeps its socket open after sending: ours closes first. */
 	ipk_close(c);
 	ipk_listener_close(l);
