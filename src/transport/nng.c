@@ -267,6 +267,13 @@ nng_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 }
 
 static int
+nng_ready(struct ipk_chan *c)
+{
+	struct nng_chan *n = ipk__chan_priv(c);
+	return ipk__stream_buffered(&n->s);
+}
+
+static int
 nng_fd(struct ipk_chan *c)
 {
 	struct nng_chan *n = ipk__chan_priv(c);
@@ -315,6 +322,7 @@ const struct ipk__transport ipk__transport_nng_tcp = {
 	.send = nng_send,
 	.recv = nng_recv,
 	.fd = nng_fd,
+	.ready = nng_ready,
 	.close = nng_close,
 };
 
@@ -332,6 +340,7 @@ const struct ipk__transport ipk__transport_nng_ipc = {
 	.send = nng_send,
 	.recv = nng_recv,
 	.fd = nng_fd,
+	.ready = nng_ready,
 	.peer = nng_peer,
 	.close = nng_close,
 };

@@ -105,6 +105,13 @@ tcp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 }
 
 static int
+tcp_ready(struct ipk_chan *c)
+{
+	struct tcp_chan *t = ipk__chan_priv(c);
+	return ipk__stream_buffered(&t->s);
+}
+
+static int
 tcp_fd(struct ipk_chan *c)
 {
 	struct tcp_chan *t = ipk__chan_priv(c);
@@ -137,5 +144,6 @@ const struct ipk__transport ipk__transport_tcp = {
 	.send = tcp_send,
 	.recv = tcp_recv,
 	.fd = tcp_fd,
+	.ready = tcp_ready,
 	.close = tcp_close,
 };
