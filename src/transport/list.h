@@ -6,3 +6,4 @@
  */
 IPK__TRANSPORT(pipe)
 
+IPK__TRANSPORT(shm)
