@@ -7,3 +7,4 @@
 IPK__TRANSPORT(pipe)
 
 IPK__TRANSPORT(shm)
+IPK__TRANSPORT(inproc)
