@@ -64,9 +64,13 @@ ipk__err_prefix(const char *url)
 	char tmp[ERR_MSG_MAX];
 	memcpy(tmp, err_tls.msg, sizeof(tmp));
 	int k = snprintf(err_tls.msg, sizeof(err_tls.msg), "%.200s: ", url);
-	if (k > 0 && (size_t)k < sizeof(err_tls.msg))
-		snprintf(err_tls.msg + k, sizeof(err_tls.msg) - (size_t)k, "%s",
-		    tmp);
+	if (k > 0 && (size_t)k < sizeof(err_tls.msg)) {
+		/* memcpy, not snprintf: gcc 12 -O0 warns that "%s" may
+		 * truncate (-Wformat-truncation), which is the intent. */
+		size_t m = strnlen(tmp, sizeof(err_tls.msg) - (size_t)k - 1);
+		memcpy(err_tls.msg + k, tmp, m);
+		err_tls.msg[(size_t)k + m] = '\0';
+	}
 }
 
 static const char *
