@@ -31,6 +31,23 @@ ring_cpu_relax(void)
 #endif
 }
 
+/*
+ * glibc keeps the futex "private" flag inside sem_t (x86-64 and other
+ * 64-bit ABIs: an int at offset 8). A peer scribbling there would make the
+ * futex call fail with ENOSYS, which glibc answers with abort(). Reset it
+ * to 0 (shared; valid for private memory too) before every use. A write
+ * racing with the few instructions between here and glibc's load remains
+ * possible: docs/transports/shm.md lists it with the other same-uid limits.
+ */
+static sem_t *
+ring_sem(sem_t *s)
+{
+#if defined(__GLIBC__) && UINTPTR_MAX == UINT64_MAX
+	__atomic_store_n((int *)(void *)((char *)s + 8), 0, __ATOMIC_RELAXED);
+#endif
+	return s;
+}
+
 int
 ipk__ring_ctl_init(struct ipk__ring_ctl *ctl, int pshared)
 {
@@ -67,7 +84,7 @@ ipk__ring_wake_reader(struct ipk__ring *r)
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->rd_wait);
 	if (bits & IPK__RING_WSEM)
-		(void)sem_post(&r->ctl->rd_sem);
+		(void)sem_post(ring_sem(&r->ctl->rd_sem));
 	if ((bits & IPK__RING_WBELL) && r->bell)
 		r->bell(r->bell_arg);
 }
@@ -80,7 +97,7 @@ ipk__ring_wake_writer(struct ipk__ring *r)
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->wr_wait);
 	if (bits & IPK__RING_WSEM)
-		(void)sem_post(&r->ctl->wr_sem);
+		(void)sem_post(ring_sem(&r->ctl->wr_sem));
 }
 
 /* Spin until the peer's index leaves r->peer or `until`; 1 if it moved. */
@@ -132,7 +149,7 @@ ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 	int rv = 0;
 	if (strategy == IPK__WAIT_SEM) {
 		struct timespec ts = { until / 1000000000, until % 1000000000 };
-		if (sem_clockwait(reader ? &ctl->rd_sem : &ctl->wr_sem,
+		if (sem_clockwait(ring_sem(reader ? &ctl->rd_sem : &ctl->wr_sem),
 		    CLOCK_MONOTONIC, &ts) < 0 && errno != ETIMEDOUT &&
 		    errno != EINTR)
 			rv = errno == EINVAL ? IPK_ECORRUPT : -errno;
