@@ -79,8 +79,8 @@ void
 ipk__ring_wake_reader(struct ipk__ring *r)
 {
 	/* Take the whole announcement: each request is served once. */
-	uint32_t bits = __atomic_exchange_n(&r->ctl->rd_wait, 0,
-	    __ATOMIC_SEQ_CST);
+	uint32_t bits =
+	    __atomic_exchange_n(&r->ctl->rd_wait, 0, __ATOMIC_SEQ_CST);
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->rd_wait);
 	if (bits & IPK__RING_WSEM)
@@ -92,8 +92,8 @@ ipk__ring_wake_reader(struct ipk__ring *r)
 void
 ipk__ring_wake_writer(struct ipk__ring *r)
 {
-	uint32_t bits = __atomic_exchange_n(&r->ctl->wr_wait, 0,
-	    __ATOMIC_SEQ_CST);
+	uint32_t bits =
+	    __atomic_exchange_n(&r->ctl->wr_wait, 0, __ATOMIC_SEQ_CST);
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->wr_wait);
 	if (bits & IPK__RING_WSEM)
@@ -137,8 +137,8 @@ ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 	if (now >= until)
 		return 0;
 
-	uint32_t bit = strategy == IPK__WAIT_SEM ? IPK__RING_WSEM :
-	    IPK__RING_WFUTEX;
+	uint32_t bit =
+	    strategy == IPK__WAIT_SEM ? IPK__RING_WSEM : IPK__RING_WFUTEX;
 	uint32_t v = ipk__ring_announce(word, bit);
 	/* Re-check after announcing: a publish that came before our
 	 * announcement did not see it and will not wake us. */
@@ -148,14 +148,15 @@ ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 	}
 	int rv = 0;
 	if (strategy == IPK__WAIT_SEM) {
-		struct timespec ts = { until / 1000000000, until % 1000000000 };
-		if (sem_clockwait(ring_sem(reader ? &ctl->rd_sem : &ctl->wr_sem),
-		    CLOCK_MONOTONIC, &ts) < 0 && errno != ETIMEDOUT &&
-		    errno != EINTR)
+		struct timespec ts = {until / 1000000000, until % 1000000000};
+		if (sem_clockwait(
+			ring_sem(reader ? &ctl->rd_sem : &ctl->wr_sem),
+			CLOCK_MONOTONIC, &ts) < 0 &&
+		    errno != ETIMEDOUT && errno != EINTR)
 			rv = errno == EINVAL ? IPK_ECORRUPT : -errno;
 	} else {
 		int64_t left = until - now;
-		struct timespec ts = { left / 1000000000, left % 1000000000 };
+		struct timespec ts = {left / 1000000000, left % 1000000000};
 		if (syscall(SYS_futex, word, FUTEX_WAIT, v, &ts, NULL, 0) < 0 &&
 		    errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
 			rv = -errno;

@@ -73,10 +73,10 @@
 /* The shared control block; 512 bytes in every layout. */
 struct ipk__ring_ctl {
 	_Alignas(64) uint64_t tail; /* producer: published up to here */
-	uint64_t seq;               /* producer: sequence of the next record */
+	uint64_t seq;		    /* producer: sequence of the next record */
 	_Alignas(64) uint64_t head; /* consumer: released up to here */
 	_Alignas(64) uint32_t rd_wait; /* consumer asleep: IPK__RING_W* bits */
-	uint32_t bell_gen;             /* consumer's doorbell generation */
+	uint32_t bell_gen;	       /* consumer's doorbell generation */
 	_Alignas(64) uint32_t wr_wait; /* producer asleep for space */
 	_Alignas(64) sem_t rd_sem;
 	_Alignas(64) sem_t wr_sem;
@@ -111,7 +111,7 @@ static inline uint64_t
 ipk__ring_recsize(uint64_t len)
 {
 	return (IPK__RING_HDR + len + IPK__RING_ALIGN - 1) &
-	    ~(uint64_t)(IPK__RING_ALIGN - 1);
+	       ~(uint64_t)(IPK__RING_ALIGN - 1);
 }
 
 /* Largest payload of a ring of `cap` data bytes. */
@@ -133,8 +133,8 @@ IPK__HIDDEN void ipk__ring_wake_writer(struct ipk__ring *r);
  * when the index moved or the wait ended (the caller re-checks the ring and
  * the peer's liveness), or a negative errno on a failed syscall.
  */
-IPK__HIDDEN int ipk__ring_wait(struct ipk__ring *r, int reader, int strategy,
-    int64_t until);
+IPK__HIDDEN int ipk__ring_wait(
+    struct ipk__ring *r, int reader, int strategy, int64_t until);
 
 /* Attach as producer: adopt the published tail and sequence. */
 static inline int
@@ -230,11 +230,10 @@ static inline void
 ipk__ring_commit(struct ipk__ring *r, uint64_t len, uint32_t type)
 {
 	unsigned char *p = r->data + (r->pos & r->mask);
-	__atomic_store_n((uint32_t *)(void *)p, (uint32_t)len,
-	    __ATOMIC_RELAXED);
+	__atomic_store_n(
+	    (uint32_t *)(void *)p, (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n((uint32_t *)(void *)(p + 4), type, __ATOMIC_RELAXED);
-	__atomic_store_n((uint64_t *)(void *)(p + 8), r->seq,
-	    __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)(p + 8), r->seq, __ATOMIC_RELAXED);
 	r->pos += ipk__ring_recsize(len);
 	r->seq++;
 	__atomic_store_n(&r->ctl->seq, r->seq, __ATOMIC_RELAXED);
@@ -268,8 +267,8 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 		if (avail == 0) {
 			/* Acquire: pairs with the exchange in
 			 * ipk__ring_publish; the record bytes are visible. */
-			uint64_t t = __atomic_load_n(&r->ctl->tail,
-			    __ATOMIC_ACQUIRE);
+			uint64_t t =
+			    __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
 			if ((t & (IPK__RING_ALIGN - 1)) || t - r->pos > r->cap)
 				return IPK_ECORRUPT;
 			r->peer = t;
@@ -282,12 +281,13 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 		uint64_t off = r->pos & r->mask;
 		const unsigned char *p = r->data + off;
 		/* Each header field is loaded once, into a local. */
-		uint32_t len = __atomic_load_n((const uint32_t *)(const void *)p,
-		    __ATOMIC_RELAXED);
+		uint32_t len = __atomic_load_n(
+		    (const uint32_t *)(const void *)p, __ATOMIC_RELAXED);
 		uint64_t rem = r->cap - off;
 		if (len & IPK__RING_PAD) {
 			if (len != (IPK__RING_PAD |
-			    (uint32_t)(rem - IPK__RING_HDR)) || avail < rem)
+				       (uint32_t)(rem - IPK__RING_HDR)) ||
+			    avail < rem)
 				return IPK_ECORRUPT;
 			ipk__ring_release_to(r, r->pos + rem);
 			continue;
@@ -297,10 +297,10 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 			return IPK_ECORRUPT;
 		m->buf = p + IPK__RING_HDR;
 		m->len = len;
-		m->type = __atomic_load_n((const uint32_t *)(const void *)(p + 4),
-		    __ATOMIC_RELAXED);
-		m->seq = __atomic_load_n((const uint64_t *)(const void *)(p + 8),
-		    __ATOMIC_RELAXED);
+		m->type = __atomic_load_n(
+		    (const uint32_t *)(const void *)(p + 4), __ATOMIC_RELAXED);
+		m->seq = __atomic_load_n(
+		    (const uint64_t *)(const void *)(p + 8), __ATOMIC_RELAXED);
 		r->next = r->pos + need;
 		return 0;
 	}

@@ -32,13 +32,13 @@ struct inproc_pair {
 	unsigned char *data[2];
 	uint64_t cap;
 	struct inproc_pair *next;
-	void *raw;        /* the allocation, for ipk__free */
-	int refs;         /* listener + channels; under inproc_lock */
-	int listening;    /* under inproc_lock */
+	void *raw;	  /* the allocation, for ipk__free */
+	int refs;	  /* listener + channels; under inproc_lock */
+	int listening;	  /* under inproc_lock */
 	uint32_t live[2]; /* [0] listener-side channel, [1] dialer: atomic */
 	uint32_t accepted;
 	uint32_t dial_gen; /* futex word */
-	int bell[2];      /* eventfd per reading side, made on first ipk_fd */
+	int bell[2];	   /* eventfd per reading side, made on first ipk_fd */
 	int wait;
 	char name[];
 };
@@ -57,8 +57,8 @@ struct inproc_chan {
 static pthread_mutex_t inproc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct inproc_pair *inproc_list;
 
-static const char *const inproc_wait_names[] = { "adaptive", "spin",
-	"futex", "sem" };
+static const char *const inproc_wait_names[] = {
+    "adaptive", "spin", "futex", "sem"};
 
 static struct inproc_pair *
 inproc_find(const char *name)
@@ -77,7 +77,7 @@ inproc_unref(struct inproc_pair *p)
 	int last = --p->refs == 0;
 	if (last)
 		for (struct inproc_pair **pp = &inproc_list; *pp;
-		    pp = &(*pp)->next)
+		     pp = &(*pp)->next)
 			if (*pp == p) {
 				*pp = p->next;
 				break;
@@ -100,13 +100,16 @@ inproc_opts(const struct ipk__url *u, uint64_t *cap, int *wait)
 	uint64_t v;
 	int rv;
 	if (*u->host == '\0' || *u->path || *u->port)
-		return ipk__err(-EINVAL, "inproc names look like inproc://name");
+		return ipk__err(
+		    -EINVAL, "inproc names look like inproc://name");
 	if ((rv = ipk__url_size(u, "size", &v)) < 0)
 		return rv;
 	if (rv == 0) {
 		if (v < INPROC_MIN_CAP || v > IPK__RING_MAX)
-			return ipk__err(-EINVAL, "size=%llu: each ring holds "
-			    "from 4K to 1G", (unsigned long long)v);
+			return ipk__err(-EINVAL,
+			    "size=%llu: each ring holds "
+			    "from 4K to 1G",
+			    (unsigned long long)v);
 		*cap = INPROC_MIN_CAP;
 		while (*cap < v)
 			*cap <<= 1;
@@ -120,8 +123,10 @@ inproc_opts(const struct ipk__url *u, uint64_t *cap, int *wait)
 			*wait = i;
 			return 0;
 		}
-	return ipk__err(-EINVAL, "wait=%s: expected adaptive, spin, futex or "
-	    "sem", s);
+	return ipk__err(-EINVAL,
+	    "wait=%s: expected adaptive, spin, futex or "
+	    "sem",
+	    s);
 }
 
 static struct inproc_pair *
@@ -132,8 +137,8 @@ inproc_new(const char *name, uint64_t cap, int wait)
 	void *raw = ipk__calloc(1, 64 + head + 2 * cap);
 	if (!raw)
 		return NULL;
-	struct inproc_pair *p = (void *)(((uintptr_t)raw + 63) &
-	    ~(uintptr_t)63);
+	struct inproc_pair *p =
+	    (void *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
 	p->raw = raw;
 	for (int i = 0; i < 2; i++) {
 		if (ipk__ring_ctl_init(&p->ctl[i], 0) < 0) {
@@ -161,8 +166,8 @@ inproc_listen(struct ipk_listener *l, const struct ipk__url *u)
 	pthread_mutex_lock(&inproc_lock);
 	struct inproc_pair *p = inproc_find(u->host);
 	if (p && p->listening) {
-		rv = ipk__err(-EADDRINUSE, "inproc://%s: a listener holds it",
-		    u->host);
+		rv = ipk__err(
+		    -EADDRINUSE, "inproc://%s: a listener holds it", u->host);
 	} else if (p) {
 		p->listening = 1; /* reattach: channels kept the pair */
 		p->refs++;
@@ -220,8 +225,10 @@ inproc_attach(struct ipk_chan *c, struct inproc_chan *s, int side)
 	s->tx.bell_arg = s;
 	if (ipk__ring_attach_producer(&s->tx) < 0 ||
 	    ipk__ring_attach_consumer(&s->rx) < 0)
-		return ipk__err(IPK_ECORRUPT, "inproc://%s: ring indices are "
-		    "invalid", p->name);
+		return ipk__err(IPK_ECORRUPT,
+		    "inproc://%s: ring indices are "
+		    "invalid",
+		    p->name);
 	uint64_t max = ipk__ring_max_msg(p->cap);
 	if (c->max_msg > max)
 		c->max_msg = (size_t)max;
@@ -238,15 +245,17 @@ inproc_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
 		int ms = ipk__poll_ms(deadline, IPK__SLICE_MS);
-		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 		(void)syscall(SYS_futex, &p->dial_gen, FUTEX_WAIT_PRIVATE, 0,
 		    &ts, NULL, 0);
 	}
 	uint32_t zero = 0;
-	if (!__atomic_compare_exchange_n(&p->live[0], &zero, 1, 0,
-	    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return ipk__err(-EBUSY, "inproc://%s: the channel is already "
-		    "accepted and open", p->name);
+	if (!__atomic_compare_exchange_n(
+		&p->live[0], &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return ipk__err(-EBUSY,
+		    "inproc://%s: the channel is already "
+		    "accepted and open",
+		    p->name);
 	pthread_mutex_lock(&inproc_lock);
 	p->refs++;
 	pthread_mutex_unlock(&inproc_lock);
@@ -268,15 +277,17 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		pthread_mutex_lock(&inproc_lock);
 		struct inproc_pair *p = inproc_find(u->host);
 		found = p != NULL;
-		if (p && (p->listening || __atomic_load_n(&p->live[0],
-		    __ATOMIC_ACQUIRE) || ipk__ring_pending(&p->ctl[0],
-		    p->cap))) {
+		if (p && (p->listening ||
+			     __atomic_load_n(&p->live[0], __ATOMIC_ACQUIRE) ||
+			     ipk__ring_pending(&p->ctl[0], p->cap))) {
 			uint32_t zero = 0;
 			if (!__atomic_compare_exchange_n(&p->live[1], &zero, 1,
-			    0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+				0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 				pthread_mutex_unlock(&inproc_lock);
-				return ipk__err(IPK_EBUSYSIDE, "inproc://%s: "
-				    "another dialer is attached", u->host);
+				return ipk__err(IPK_EBUSYSIDE,
+				    "inproc://%s: "
+				    "another dialer is attached",
+				    u->host);
 			}
 			p->refs++;
 			s->p = p;
@@ -285,11 +296,14 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		if (s->p)
 			break;
 		if (ipk__expired(deadline))
-			return found ? ipk__err(-ECONNREFUSED, "inproc://%s: "
-			    "nobody listens any more", u->host) :
-			    ipk__err(-ENOENT, "inproc://%s: nobody listens",
-			    u->host);
-		struct timespec ts = { 0, 1000000 };
+			return found ? ipk__err(-ECONNREFUSED,
+					   "inproc://%s: "
+					   "nobody listens any more",
+					   u->host)
+				     : ipk__err(-ENOENT,
+					   "inproc://%s: nobody listens",
+					   u->host);
+		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL); /* names appear without a wake-up */
 	}
 	struct inproc_pair *p = s->p;
@@ -318,8 +332,8 @@ inproc_peer_alive(struct inproc_chan *s)
 }
 
 static int
-inproc_wait(struct inproc_chan *s, struct ipk__ring *r, int reader,
-    int64_t deadline)
+inproc_wait(
+    struct inproc_chan *s, struct ipk__ring *r, int reader, int64_t deadline)
 {
 	if (ipk__expired(deadline))
 		return -ETIMEDOUT;
@@ -327,8 +341,8 @@ inproc_wait(struct inproc_chan *s, struct ipk__ring *r, int reader,
 		return ipk__err(IPK_ECLOSED, "inproc://%s: the peer closed%s",
 		    s->p->name, reader ? "" : " and the ring is full");
 	int64_t until = ipk__now_ns() + (int64_t)IPK__SLICE_MS * 1000000;
-	return ipk__ring_wait(r, reader, s->wait,
-	    until < deadline ? until : deadline);
+	return ipk__ring_wait(
+	    r, reader, s->wait, until < deadline ? until : deadline);
 }
 
 static int
@@ -378,8 +392,8 @@ inproc_next(struct inproc_chan *s, struct ipk__ring_msg *m, int64_t deadline)
 		if (rv == -EAGAIN && bell >= 0) {
 			uint64_t v;
 			(void)!read(bell, &v, sizeof(v));
-			(void)ipk__ring_announce(&s->rx.ctl->rd_wait,
-			    IPK__RING_WBELL);
+			(void)ipk__ring_announce(
+			    &s->rx.ctl->rd_wait, IPK__RING_WBELL);
 			rv = ipk__ring_peek(&s->rx, m);
 		}
 		if (IPK__LIKELY(rv == 0))
@@ -406,13 +420,17 @@ inproc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 	if (IPK__UNLIKELY(m.len > c->max_msg)) {
 		ipk__ring_release(&s->rx);
 		*len = m.len;
-		return ipk__err(-EMSGSIZE, "dropped a %u-byte message over the "
-		    "channel's limit of %zu (maxmsg=)", m.len, c->max_msg);
+		return ipk__err(-EMSGSIZE,
+		    "dropped a %u-byte message over the "
+		    "channel's limit of %zu (maxmsg=)",
+		    m.len, c->max_msg);
 	}
 	if (IPK__UNLIKELY(m.len > cap)) {
 		*len = m.len;
-		return ipk__err(-EMSGSIZE, "the next message has %u bytes; the "
-		    "buffer holds %zu", m.len, cap);
+		return ipk__err(-EMSGSIZE,
+		    "the next message has %u bytes; the "
+		    "buffer holds %zu",
+		    m.len, cap);
 	}
 	if (m.len)
 		memcpy(buf, m.buf, m.len);
@@ -423,8 +441,8 @@ inproc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 }
 
 static int
-inproc_peek(struct ipk_chan *c, const void **buf, size_t *len,
-    uint32_t *type, int64_t deadline)
+inproc_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
 	struct ipk__ring_msg m;
@@ -451,13 +469,17 @@ inproc_toobig(struct ipk_chan *c, size_t len)
 	struct inproc_chan *s = ipk__chan_priv(c);
 	uint64_t max = ipk__ring_max_msg(s->p->cap), fit = INPROC_MIN_CAP;
 	if (c->max_msg < max || len > IPK__RING_MAX - IPK__RING_HDR)
-		return ipk__err(-EMSGSIZE, "message of %zu bytes exceeds the "
-		    "channel's limit of %zu (maxmsg=)", len, c->max_msg);
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes exceeds the "
+		    "channel's limit of %zu (maxmsg=)",
+		    len, c->max_msg);
 	while (fit < ipk__ring_recsize(len))
 		fit <<= 1;
-	return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit a ring "
+	return ipk__err(-EMSGSIZE,
+	    "message of %zu bytes does not fit a ring "
 	    "of size=%llu, whose largest message is %zu bytes; size=%lluK "
-	    "would fit", len, (unsigned long long)s->p->cap, c->max_msg,
+	    "would fit",
+	    len, (unsigned long long)s->p->cap, c->max_msg,
 	    (unsigned long long)(fit >> 10));
 }
 
@@ -501,26 +523,26 @@ inproc_close(struct ipk_chan *c)
 	s->p = NULL;
 }
 
-static const char *const inproc_options[] = { "size", "wait", NULL };
+static const char *const inproc_options[] = {"size", "wait", NULL};
 
 const struct ipk__transport ipk__transport_inproc = {
-	.scheme = "inproc",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
+    .scheme = "inproc",
+    .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
 	    IPK_CAP_ZEROCOPY | IPK_CAP_THREADS | IPK_CAP_PERSIST,
-	.chan_size = sizeof(struct inproc_chan),
-	.lst_size = sizeof(struct inproc_lst),
-	.options = inproc_options,
-	.listen = inproc_listen,
-	.accept = inproc_accept,
-	.lclose = inproc_lclose,
-	.dial = inproc_dial,
-	.send = inproc_send,
-	.recv = inproc_recv,
-	.loan = inproc_loan,
-	.commit = inproc_commit,
-	.peek = inproc_peek,
-	.release = inproc_release,
-	.toobig = inproc_toobig,
-	.fd = inproc_fd,
-	.close = inproc_close,
+    .chan_size = sizeof(struct inproc_chan),
+    .lst_size = sizeof(struct inproc_lst),
+    .options = inproc_options,
+    .listen = inproc_listen,
+    .accept = inproc_accept,
+    .lclose = inproc_lclose,
+    .dial = inproc_dial,
+    .send = inproc_send,
+    .recv = inproc_recv,
+    .loan = inproc_loan,
+    .commit = inproc_commit,
+    .peek = inproc_peek,
+    .release = inproc_release,
+    .toobig = inproc_toobig,
+    .fd = inproc_fd,
+    .close = inproc_close,
 };

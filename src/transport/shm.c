@@ -52,9 +52,9 @@ struct shm_ep {
 };
 
 struct shm_hdr {
-	uint64_t magic;    /* stored last at creation (release) */
+	uint64_t magic; /* stored last at creation (release) */
 	uint32_t version;
-	uint32_t wait;     /* the listener's strategy: the dialer's default */
+	uint32_t wait;	   /* the listener's strategy: the dialer's default */
 	uint64_t seg_size; /* SHM_DATA_OFF + 2 * ring_cap */
 	uint64_t ring_cap; /* data bytes of each ring, a power of two */
 	uint32_t dial_gen; /* futex word: bumped by every dialer attach */
@@ -87,8 +87,8 @@ struct shm_chan {
 	char name[SHM_NAME_MAX + 2];
 };
 
-static const char *const shm_wait_names[] = { "adaptive", "spin", "futex",
-	"sem" };
+static const char *const shm_wait_names[] = {
+    "adaptive", "spin", "futex", "sem"};
 
 /* --- Names, options, segments --------------------------------------------- */
 
@@ -99,8 +99,10 @@ shm_name(const struct ipk__url *u, char *out)
 	size_t n = strlen(p);
 	if (*u->host || p[0] != '/' || n < 2 || n > SHM_NAME_MAX ||
 	    strchr(p + 1, '/') || !strcmp(p, "/.") || !strcmp(p, "/.."))
-		return ipk__err(-EINVAL, "shm names look like shm:///name: one "
-		    "component of 1 to %d bytes without '/'", SHM_NAME_MAX - 1);
+		return ipk__err(-EINVAL,
+		    "shm names look like shm:///name: one "
+		    "component of 1 to %d bytes without '/'",
+		    SHM_NAME_MAX - 1);
 	memcpy(out, p, n + 1);
 	return 0;
 }
@@ -117,8 +119,10 @@ shm_opt_wait(const struct ipk__url *u, int *wait)
 			*wait = i;
 			return 0;
 		}
-	return ipk__err(-EINVAL, "wait=%s: expected adaptive, spin, futex or "
-	    "sem", s);
+	return ipk__err(-EINVAL,
+	    "wait=%s: expected adaptive, spin, futex or "
+	    "sem",
+	    s);
 }
 
 /* "4M", "64K" or bytes, for sentences. */
@@ -153,8 +157,10 @@ shm_opt_size(const struct ipk__url *u, uint64_t *cap)
 	if (rv != 0)
 		return rv;
 	if (v < SHM_MIN_CAP || v > IPK__RING_MAX)
-		return ipk__err(-EINVAL, "size=%llu: each ring holds from 4K "
-		    "to 1G", (unsigned long long)v);
+		return ipk__err(-EINVAL,
+		    "size=%llu: each ring holds from 4K "
+		    "to 1G",
+		    (unsigned long long)v);
 	*cap = shm_pow2(v);
 	return 0;
 }
@@ -197,8 +203,9 @@ shm_seg_fini(struct shm_seg *g)
 static struct ipk__ring_ctl *
 shm_ctl(struct shm_seg *g, int ring)
 {
-	return (struct ipk__ring_ctl *)(void *)(g->map + SHM_CTL_OFF +
-	    (size_t)ring * IPK__RING_CTL_SIZE);
+	return (
+	    struct ipk__ring_ctl *)(void *)(g->map + SHM_CTL_OFF +
+					    (size_t)ring * IPK__RING_CTL_SIZE);
 }
 
 static void
@@ -220,8 +227,10 @@ shm_held(int fd, int byte)
 static void
 shm_unlock(int fd, int byte)
 {
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET,
-		.l_start = byte, .l_len = 1 };
+	struct flock fl = {.l_type = F_UNLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = byte,
+	    .l_len = 1};
 	(void)fcntl(fd, F_OFD_SETLK, &fl);
 }
 
@@ -231,31 +240,38 @@ shm_unlock(int fd, int byte)
  * not yet stored), or a negative code with a sentence.
  */
 static int
-shm_seg_check(struct shm_seg *g, const char *name, unsigned mode,
-    uid_t allow)
+shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 {
 	struct stat st;
 	if (fstat(g->fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is not a shared memory "
-		    "object", name);
+		return ipk__err(IPK_EFOREIGN,
+		    "/dev/shm%s is not a shared memory "
+		    "object",
+		    name);
 	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
-		return ipk__err(-EACCES, "%s belongs to uid %u, not to us",
-		    name, (unsigned)st.st_uid);
+		return ipk__err(-EACCES,
+		    "/dev/shm%s belongs to uid %u, not to us", name,
+		    (unsigned)st.st_uid);
 	if ((st.st_mode & 0777) & ~mode)
-		return ipk__err(-EACCES, "%s has mode %03o, wider than %03o "
-		    "(?mode=)", name, (unsigned)(st.st_mode & 0777), mode);
+		return ipk__err(-EACCES,
+		    "/dev/shm%s has mode %03o, wider than %03o "
+		    "(?mode=)",
+		    name, (unsigned)(st.st_mode & 0777), mode);
 	if (st.st_size < SHM_DATA_OFF)
-		return st.st_size == 0 ? 1 : ipk__err(IPK_ECORRUPT, "%s: "
-		    "%lld bytes is too small for a segment", name,
-		    (long long)st.st_size);
+		return st.st_size == 0
+			   ? 1
+			   : ipk__err(IPK_ECORRUPT,
+				 "/dev/shm%s: "
+				 "%lld bytes is too small for a segment",
+				 name, (long long)st.st_size);
 	g->len = (size_t)st.st_size;
-	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd,
-	    0);
+	g->map =
+	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
 	if (g->map == MAP_FAILED) {
 		g->map = NULL;
-		return ipk__err(-errno, "%s: mmap failed", name);
+		return ipk__err(-errno, "/dev/shm%s: mmap failed", name);
 	}
 	struct shm_hdr *h = (struct shm_hdr *)(void *)g->map;
 	/* Acquire: pairs with the release store of magic in shm_create. */
@@ -266,16 +282,21 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode,
 	if (magic == 0)
 		return 1;
 	if (magic != SHM_MAGIC)
-		return ipk__err(IPK_EFOREIGN, "%s was not made by ipckit "
-		    "(bad magic)", name);
+		return ipk__err(IPK_EFOREIGN,
+		    "/dev/shm%s was not made by ipckit "
+		    "(bad magic)",
+		    name);
 	if (ver != SHM_VERSION)
-		return ipk__err(IPK_ECORRUPT, "%s has layout version %u; this "
-		    "library reads version %u", name, ver, SHM_VERSION);
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s has layout version %u; this "
+		    "library reads version %u",
+		    name, ver, SHM_VERSION);
 	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)) ||
 	    size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
-		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings "
-		    "in %llu bytes, but the object has %lld bytes", name,
-		    (unsigned long long)cap, (unsigned long long)size,
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: header says %llu-byte rings "
+		    "in %llu bytes, but the object has %lld bytes",
+		    name, (unsigned long long)cap, (unsigned long long)size,
 		    (long long)st.st_size);
 	g->cap = cap;
 	g->hdr = h;
@@ -309,7 +330,8 @@ shm_remove_or_linger(struct shm_seg *g, const char *name)
 		shm_unlink_ours(g, name);
 }
 
-/* --- Listener --------------------------------------------------------------- */
+/* --- Listener ---------------------------------------------------------------
+ */
 
 static int
 shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
@@ -327,12 +349,13 @@ shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
 	 * SIGBUS on some later write. */
 	rv = posix_fallocate(g->fd, 0, (off_t)g->len);
 	if (rv != 0)
-		return ipk__err(-rv, "%s: cannot reserve %s bytes in /dev/shm "
-		    "(%s); a smaller size= needs less", s->name,
-		    shm_size_str(g->len, sz, sizeof(sz)),
+		return ipk__err(-rv,
+		    "/dev/shm%s: cannot reserve %s bytes in /dev/shm "
+		    "(%s); a smaller size= needs less",
+		    s->name, shm_size_str(g->len, sz, sizeof(sz)),
 		    rv == ENOSPC ? "no space left" : strerror(rv));
-	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd,
-	    0);
+	g->map =
+	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
 	if (g->map == MAP_FAILED) {
 		g->map = NULL;
 		return -errno;
@@ -362,22 +385,25 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 		return errno == ENOENT ? 1 : -errno;
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv == IPK_EBUSYSIDE)
-		return ipk__err(-EADDRINUSE, "%s: a live listener holds it",
-		    s->name);
+		return ipk__err(-EADDRINUSE,
+		    "/dev/shm%s: a live listener holds it", s->name);
 	if (rv < 0)
 		return rv;
 	rv = shm_seg_check(g, s->name, 0777, l->allow_uid);
 	if (rv == 0) {
 		(void)fchmod(g->fd, l->mode & 0777);
-		__atomic_store_n(&g->hdr->wait, (uint32_t)wait,
-		    __ATOMIC_RELAXED);
+		__atomic_store_n(
+		    &g->hdr->wait, (uint32_t)wait, __ATOMIC_RELAXED);
 		__atomic_store_n(&g->hdr->linger, 0, __ATOMIC_RELAXED);
 		return 0;
 	}
-	if (rv == -EACCES || rv == IPK_EFOREIGN || shm_held(g->fd,
-	    SHM_LOCK_DIAL) || shm_held(g->fd, SHM_LOCK_ACCEPT))
-		return rv == 1 ? ipk__err(IPK_ECORRUPT, "%s: half-made "
-		    "segment still in use", s->name) : rv;
+	if (rv == -EACCES || rv == IPK_EFOREIGN ||
+	    shm_held(g->fd, SHM_LOCK_DIAL) || shm_held(g->fd, SHM_LOCK_ACCEPT))
+		return rv == 1 ? ipk__err(IPK_ECORRUPT,
+				     "/dev/shm%s: half-made "
+				     "segment still in use",
+				     s->name)
+			       : rv;
 	/* Ours, broken and unused: a listener died while creating it. */
 	shm_unlink_ours(g, s->name);
 	shm_seg_fini(g);
@@ -391,12 +417,13 @@ shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 	uint64_t cap = SHM_DEFAULT_CAP;
 	int wait = IPK__WAIT_ADAPTIVE, rv;
 	shm_seg_init(&s->seg);
-	if ((rv = shm_name(u, s->name)) < 0 || (rv = shm_opt_size(u, &cap)) < 0 ||
+	if ((rv = shm_name(u, s->name)) < 0 ||
+	    (rv = shm_opt_size(u, &cap)) < 0 ||
 	    (rv = shm_opt_wait(u, &wait)) < 0)
 		return rv;
 	for (int tries = 0; tries < 4; tries++) {
-		s->seg.fd = shm_open(s->name, O_RDWR | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		s->seg.fd = shm_open(s->name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (s->seg.fd >= 0) {
 			rv = shm_create(l, s, cap, wait);
 			if (rv < 0) {
@@ -406,12 +433,13 @@ shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 			return rv;
 		}
 		if (errno != EEXIST)
-			return ipk__err(-errno, "%s: cannot create: %s",
+			return ipk__err(-errno, "/dev/shm%s: cannot create: %s",
 			    s->name, strerror(errno));
 		if ((rv = shm_reclaim(l, s, wait)) <= 0)
 			return rv;
 	}
-	return ipk__err(-EADDRINUSE, "%s: keeps being recreated", s->name);
+	return ipk__err(
+	    -EADDRINUSE, "/dev/shm%s: keeps being recreated", s->name);
 }
 
 static void
@@ -436,12 +464,14 @@ static void shm_bell_ring(void *arg);
 static int
 shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
 {
-	int rv = ipk__live_take(s->seg.fd, side ? SHM_LOCK_DIAL :
-	    SHM_LOCK_ACCEPT);
+	int rv =
+	    ipk__live_take(s->seg.fd, side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
 	if (rv == IPK_EBUSYSIDE)
-		return ipk__err(side ? IPK_EBUSYSIDE : -EBUSY, "%s: another "
+		return ipk__err(side ? IPK_EBUSYSIDE : -EBUSY,
+		    "/dev/shm%s: another "
 		    "live %s is attached (a ring has one writer and one "
-		    "reader)", s->name, side ? "dialer" : "listener channel");
+		    "reader)",
+		    s->name, side ? "dialer" : "listener channel");
 	if (rv < 0)
 		return rv;
 	s->side = side;
@@ -451,8 +481,8 @@ shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
 	s->tx.bell_arg = s;
 	if (ipk__ring_attach_producer(&s->tx) < 0 ||
 	    ipk__ring_attach_consumer(&s->rx) < 0)
-		return ipk__err(IPK_ECORRUPT, "%s: ring indices are invalid",
-		    s->name);
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: ring indices are invalid", s->name);
 	struct shm_ep *ep = &s->seg.hdr->ep[side];
 	__atomic_store_n(&ep->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&ep->start, shm_start_time(), __ATOMIC_RELAXED);
@@ -477,14 +507,16 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	shm_chan_init(s);
 	memcpy(s->name, ls->name, sizeof(s->name));
 	if (shm_held(ls->seg.fd, SHM_LOCK_ACCEPT))
-		return ipk__err(-EBUSY, "%s: the channel is already accepted "
-		    "and open", s->name);
+		return ipk__err(-EBUSY,
+		    "/dev/shm%s: the channel is already accepted "
+		    "and open",
+		    s->name);
 	uint32_t *gen = &ls->seg.hdr->dial_gen;
 	while (__atomic_load_n(gen, __ATOMIC_ACQUIRE) == 0) {
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
 		int ms = ipk__poll_ms(deadline, IPK__SLICE_MS);
-		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 		(void)syscall(SYS_futex, gen, FUTEX_WAIT, 0, &ts, NULL, 0);
 	}
 	/* A description of our own, so our lock is the channel's alone. */
@@ -493,19 +525,19 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
 	    fstat(ls->seg.fd, &b) < 0 || a.st_ino != b.st_ino ||
 	    a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len)
-		return ipk__err(-ENOENT, "%s was removed or replaced",
-		    s->name);
+		return ipk__err(
+		    -ENOENT, "/dev/shm%s was removed or replaced", s->name);
 	s->seg.len = ls->seg.len;
 	s->seg.cap = ls->seg.cap;
-	s->seg.map = mmap(NULL, s->seg.len, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, s->seg.fd, 0);
+	s->seg.map = mmap(
+	    NULL, s->seg.len, PROT_READ | PROT_WRITE, MAP_SHARED, s->seg.fd, 0);
 	if (s->seg.map == MAP_FAILED) {
 		s->seg.map = NULL;
 		return -errno;
 	}
 	s->seg.hdr = (struct shm_hdr *)(void *)s->seg.map;
-	s->wait = (int)(__atomic_load_n(&ls->seg.hdr->wait,
-	    __ATOMIC_RELAXED) & 3);
+	s->wait =
+	    (int)(__atomic_load_n(&ls->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
 	int rv = shm_attach(c, s, 0);
 	if (rv == 0)
 		__atomic_store_n(&s->seg.hdr->accepted, 1, __ATOMIC_RELEASE);
@@ -520,8 +552,9 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (g->fd < 0) {
 		*why = -errno;
-		return errno == ENOENT ? 1 : ipk__err(-errno, "%s: %s",
-		    s->name, strerror(errno));
+		return errno == ENOENT ? 1
+				       : ipk__err(-errno, "/dev/shm%s: %s",
+					     s->name, strerror(errno));
 	}
 	int rv = shm_seg_check(g, s->name, c->mode, c->allow_uid);
 	if (rv == 0 && !shm_held(g->fd, SHM_LOCK_LISTENER) &&
@@ -533,14 +566,16 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 		shm_seg_fini(g);
 		return rv;
 	}
-	s->wait = wait >= 0 ? wait : (int)(__atomic_load_n(&g->hdr->wait,
-	    __ATOMIC_RELAXED) & 3);
+	s->wait =
+	    wait >= 0
+		? wait
+		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
 	if ((rv = shm_attach(c, s, 1)) < 0)
 		return rv;
 	/* Tell a waiting accept; pairs with its acquire load. */
 	__atomic_add_fetch(&g->hdr->dial_gen, 1, __ATOMIC_RELEASE);
-	(void)syscall(SYS_futex, &g->hdr->dial_gen, FUTEX_WAKE, INT_MAX, NULL,
-	    NULL, 0);
+	(void)syscall(
+	    SYS_futex, &g->hdr->dial_gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	return 0;
 }
 
@@ -550,7 +585,8 @@ shm_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	struct shm_chan *s = ipk__chan_priv(c);
 	int wait = -1, why = -ENOENT, rv;
 	shm_chan_init(s);
-	if ((rv = shm_name(u, s->name)) < 0 || (rv = shm_opt_wait(u, &wait)) < 0)
+	if ((rv = shm_name(u, s->name)) < 0 ||
+	    (rv = shm_opt_wait(u, &wait)) < 0)
 		return rv;
 	uint64_t ignored;
 	if ((rv = shm_opt_size(u, &ignored)) < 0)
@@ -563,14 +599,18 @@ shm_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			break;
 		/* Polling for a name to appear: nothing can wake us. */
 		int64_t left = deadline - ipk__now_ns();
-		struct timespec ts = { 0, left < 2000000 ? left : 2000000 };
+		struct timespec ts = {0, left < 2000000 ? left : 2000000};
 		nanosleep(&ts, NULL);
 	}
 	if (why == -ENOENT)
-		return ipk__err(-ENOENT, "no shared memory segment %s (is the "
-		    "listener running?)", s->name);
-	return ipk__err(-ECONNREFUSED, "%s exists but no live listener holds "
-	    "it", s->name);
+		return ipk__err(-ENOENT,
+		    "no shared memory segment /dev/shm%s (is the "
+		    "listener running?)",
+		    s->name);
+	return ipk__err(-ECONNREFUSED,
+	    "/dev/shm%s exists but no live listener holds "
+	    "it",
+	    s->name);
 }
 
 static int
@@ -582,29 +622,30 @@ shm_peer_alive(struct shm_chan *s)
 		return 1;
 	/* Before the first accept, a live listener counts as the peer. */
 	return !__atomic_load_n(&s->seg.hdr->accepted, __ATOMIC_ACQUIRE) &&
-	    shm_held(s->seg.fd, SHM_LOCK_LISTENER);
+	       shm_held(s->seg.fd, SHM_LOCK_LISTENER);
 }
 
 static int
 shm_corrupt(struct shm_chan *s, const char *what)
 {
-	return ipk__err(IPK_ECORRUPT, "%s: %s ring holds invalid indices or "
-	    "record headers", s->name, what);
+	return ipk__err(IPK_ECORRUPT,
+	    "/dev/shm%s: %s ring holds invalid indices or "
+	    "record headers",
+	    s->name, what);
 }
 
 /* Wait one slice for the peer to move; IPK_ECLOSED when it is gone. */
 static int
-shm_wait(struct shm_chan *s, struct ipk__ring *r, int reader,
-    int64_t deadline)
+shm_wait(struct shm_chan *s, struct ipk__ring *r, int reader, int64_t deadline)
 {
 	if (ipk__expired(deadline))
 		return -ETIMEDOUT;
 	if (!shm_peer_alive(s))
-		return ipk__err(IPK_ECLOSED, "%s: the peer is gone%s", s->name,
-		    reader ? "" : " and the ring is full");
+		return ipk__err(IPK_ECLOSED, "/dev/shm%s: the peer is gone%s",
+		    s->name, reader ? "" : " and the ring is full");
 	int64_t until = ipk__now_ns() + (int64_t)IPK__SLICE_MS * 1000000;
-	int rv = ipk__ring_wait(r, reader, s->wait,
-	    until < deadline ? until : deadline);
+	int rv = ipk__ring_wait(
+	    r, reader, s->wait, until < deadline ? until : deadline);
 	return rv == IPK_ECORRUPT ? shm_corrupt(s, "a semaphore in the") : rv;
 }
 
@@ -682,8 +723,8 @@ shm_next(struct shm_chan *s, struct ipk__ring_msg *m, int64_t deadline)
 }
 
 static int
-shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
 	struct ipk__ring_msg m;
@@ -693,13 +734,17 @@ shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 	if (IPK__UNLIKELY(m.len > c->max_msg)) {
 		ipk__ring_release(&s->rx);
 		*len = m.len;
-		return ipk__err(-EMSGSIZE, "dropped a %u-byte message over the "
-		    "channel's limit of %zu (maxmsg=)", m.len, c->max_msg);
+		return ipk__err(-EMSGSIZE,
+		    "dropped a %u-byte message over the "
+		    "channel's limit of %zu (maxmsg=)",
+		    m.len, c->max_msg);
 	}
 	if (IPK__UNLIKELY(m.len > cap)) {
 		*len = m.len;
-		return ipk__err(-EMSGSIZE, "the next message has %u bytes; the "
-		    "buffer holds %zu", m.len, cap);
+		return ipk__err(-EMSGSIZE,
+		    "the next message has %u bytes; the "
+		    "buffer holds %zu",
+		    m.len, cap);
 	}
 	if (m.len)
 		memcpy(buf, m.buf, m.len);
@@ -739,11 +784,15 @@ shm_toobig(struct ipk_chan *c, size_t len)
 	uint64_t max = ipk__ring_max_msg(s->seg.cap);
 	char a[32], b[32];
 	if (c->max_msg < max || len > IPK__RING_MAX - IPK__RING_HDR)
-		return ipk__err(-EMSGSIZE, "message of %zu bytes exceeds the "
-		    "channel's limit of %zu (maxmsg=)", len, c->max_msg);
-	return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit a ring "
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes exceeds the "
+		    "channel's limit of %zu (maxmsg=)",
+		    len, c->max_msg);
+	return ipk__err(-EMSGSIZE,
+	    "message of %zu bytes does not fit a ring "
 	    "of size=%s, whose largest message is %zu bytes; size=%s would "
-	    "fit", len, shm_size_str(s->seg.cap, a, sizeof(a)), c->max_msg,
+	    "fit",
+	    len, shm_size_str(s->seg.cap, a, sizeof(a)), c->max_msg,
 	    shm_size_str(shm_pow2(ipk__ring_recsize(len)), b, sizeof(b)));
 }
 
@@ -765,8 +814,8 @@ shm_bell_ring(void *arg)
 		struct stat st;
 		ipk__close_fd(&s->bell_wr);
 		shm_bell_path(s, !s->side, path, sizeof(path));
-		s->bell_wr = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW |
-		    O_CLOEXEC);
+		s->bell_wr =
+		    open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 		if (s->bell_wr < 0)
 			return;
 		if (fstat(s->bell_wr, &st) < 0 || !S_ISFIFO(st.st_mode) ||
@@ -792,16 +841,17 @@ shm_fd(struct ipk_chan *c)
 	shm_bell_path(s, s->side, path, sizeof(path));
 	(void)unlink(path); /* a crashed predecessor's */
 	if (mkfifo(path, 0600) < 0)
-		return ipk__err(-errno, "%s: cannot make the doorbell %s: %s",
-		    s->name, path, strerror(errno));
+		return ipk__err(-errno,
+		    "/dev/shm%s: cannot make the doorbell %s: %s", s->name,
+		    path, strerror(errno));
 	s->bell_rd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (s->bell_rd < 0 || fstat(s->bell_rd, &st) < 0 ||
 	    !S_ISFIFO(st.st_mode)) {
 		int e = -errno;
 		ipk__close_fd(&s->bell_rd);
 		(void)unlink(path);
-		return ipk__err(e ? e : -EIO, "%s: cannot open the doorbell",
-		    s->name);
+		return ipk__err(e ? e : -EIO,
+		    "/dev/shm%s: cannot open the doorbell", s->name);
 	}
 	__atomic_add_fetch(&s->rx.ctl->bell_gen, 1, __ATOMIC_RELEASE);
 	shm_bell_arm(s);
@@ -830,9 +880,9 @@ shm_close(struct ipk_chan *c)
 		else if (s->side == 0 && !lst)
 			shm_remove_or_linger(g, s->name);
 		else if (s->side == 1 && !lst &&
-		    __atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
-		    !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
-		    ipk__ring_pending(s->rx.ctl, s->rx.cap) == 0)
+			 __atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
+			 !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
+			 ipk__ring_pending(s->rx.ctl, s->rx.cap) == 0)
 			shm_unlink_ours(g, s->name);
 	}
 	if (s->bell_rd >= 0) {
@@ -845,26 +895,26 @@ shm_close(struct ipk_chan *c)
 	shm_seg_fini(g);
 }
 
-static const char *const shm_options[] = { "size", "wait", NULL };
+static const char *const shm_options[] = {"size", "wait", NULL};
 
 const struct ipk__transport ipk__transport_shm = {
-	.scheme = "shm",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
+    .scheme = "shm",
+    .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
 	    IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
-	.chan_size = sizeof(struct shm_chan),
-	.lst_size = sizeof(struct shm_lst),
-	.options = shm_options,
-	.listen = shm_listen,
-	.accept = shm_accept,
-	.lclose = shm_lclose,
-	.dial = shm_dial,
-	.send = shm_send,
-	.recv = shm_recv,
-	.loan = shm_loan,
-	.commit = shm_commit,
-	.peek = shm_peek,
-	.release = shm_release,
-	.toobig = shm_toobig,
-	.fd = shm_fd,
-	.close = shm_close,
+    .chan_size = sizeof(struct shm_chan),
+    .lst_size = sizeof(struct shm_lst),
+    .options = shm_options,
+    .listen = shm_listen,
+    .accept = shm_accept,
+    .lclose = shm_lclose,
+    .dial = shm_dial,
+    .send = shm_send,
+    .recv = shm_recv,
+    .loan = shm_loan,
+    .commit = shm_commit,
+    .peek = shm_peek,
+    .release = shm_release,
+    .toobig = shm_toobig,
+    .fd = shm_fd,
+    .close = shm_close,
 };

@@ -40,8 +40,8 @@ name_for(const char *tag, const char *query, char *url, size_t n)
 {
 	T_ASSERT(nnames < 16);
 	snprintf(names[nnames], sizeof(names[0]), "/%s-%s", t_unique(), tag);
-	snprintf(url, n, "shm://%s%s%s", names[nnames], *query ? "?" : "",
-	    query);
+	snprintf(
+	    url, n, "shm://%s%s%s", names[nnames], *query ? "?" : "", query);
 	return names[nnames++];
 }
 
@@ -93,7 +93,7 @@ test_writer_exits(void)
 {
 	char url[256];
 	const char *name = name_for("persist", "", url, sizeof(url));
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	/* (a) The listener writes and exits; a dialer reads afterwards. */
 	pid_t w = fork();
 	if (w == 0) {
@@ -151,13 +151,13 @@ test_writer_exits(void)
 struct rlog {
 	uint32_t count[RESTART_N];
 	int64_t holding; /* seq between peek and release, or -1 */
-	uint64_t done;   /* messages released */
+	uint64_t done;	 /* messages released */
 };
 
 static void
 restart_reader(const char *url, struct rlog *lg)
 {
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	T_OK(ipk_dial(url, &o, &c));
 	for (;;) {
@@ -238,8 +238,8 @@ test_reader_restart(void)
 				ok |= held[k] == (int64_t)s;
 			if (!ok || lg->count[s] > 2)
 				T_FAILF("message %llu seen %u times, not held "
-				    "at a kill", (unsigned long long)s,
-				    lg->count[s]);
+					"at a kill",
+				    (unsigned long long)s, lg->count[s]);
 			dups++;
 		}
 	}
@@ -257,7 +257,7 @@ static int
 scribble_ok(int rv)
 {
 	return rv == 0 || rv == IPK_ECORRUPT || rv == -ETIMEDOUT ||
-	    rv == IPK_ECLOSED || rv == -EMSGSIZE;
+	       rv == IPK_ECLOSED || rv == -EMSGSIZE;
 }
 
 static int
@@ -302,7 +302,7 @@ test_scribbler(const char *wait)
 	int64_t until = t_now_ns() + 1500000000;
 	pid_t d = fork();
 	if (d == 0) {
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *c;
 		T_OK(ipk_dial(url, &o, &c));
 		scribble_talk(c, until, 99);
@@ -321,7 +321,7 @@ test_scribbler(const char *wait)
 		T_ASSERT(m != MAP_FAILED);
 		uint64_t r = t_seed();
 		/* Let the transfer start, then scribble every ~100 us. */
-		struct timespec ts = { 0, 100000 };
+		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
 		while (t_now_ns() < until - 300000000) {
 			uint64_t v = t_rand(&r);
@@ -334,14 +334,14 @@ test_scribbler(const char *wait)
 				off = 4096 + t_rand(&r) % 1024;
 				break;
 			default: /* record headers and payloads */
-				off = 8192 + t_rand(&r) %
-				    ((size_t)st.st_size - 8192);
+				off = 8192 +
+				      t_rand(&r) % ((size_t)st.st_size - 8192);
 				break;
 			}
 			off &= ~(size_t)7;
-			uint64_t vals[] = { t_rand(&r), 0, 0xffffffffu,
-				0x7fffffffu, 16385, 0xffffffffffffffffull,
-				t_rand(&r) & 0xffff0 };
+			uint64_t vals[] = {t_rand(&r), 0, 0xffffffffu,
+			    0x7fffffffu, 16385, 0xffffffffffffffffull,
+			    t_rand(&r) & 0xffff0};
 			uint64_t x = vals[t_rand(&r) % 7];
 			memcpy(m + off, &x, 8);
 			nanosleep(&ts, NULL);
@@ -449,7 +449,7 @@ make_seg(const char *name, uint64_t magic, uint32_t version, off_t size)
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	T_ASSERT(fd >= 0);
 	T_ASSERT(ftruncate(fd, size) == 0);
-	unsigned char hdr[32] = { 0 };
+	unsigned char hdr[32] = {0};
 	uint64_t cap = 4096, seg = 8192 + 2 * 4096;
 	memcpy(hdr, &magic, 8);
 	memcpy(hdr + 8, &version, 4);

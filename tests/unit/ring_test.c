@@ -13,8 +13,8 @@
 #include "shm/ring.h"
 
 static struct ipk__ring_ctl *
-ring_new(struct ipk__ring *w, struct ipk__ring *r, unsigned char *data,
-    uint64_t cap)
+ring_new(
+    struct ipk__ring *w, struct ipk__ring *r, unsigned char *data, uint64_t cap)
 {
 	struct ipk__ring_ctl *ctl = aligned_alloc(64, IPK__RING_CTL_SIZE);
 	T_ASSERT(ctl);
@@ -64,7 +64,7 @@ test_wrap(void)
 		}
 		T_OK(rv);
 		T_ASSERT((unsigned char *)p >= data &&
-		    (unsigned char *)p + len <= data + cap);
+			 (unsigned char *)p + len <= data + cap);
 		t_fill(p, len, seed, i);
 		ipk__ring_commit(&w, len, (uint32_t)i);
 		/* Drain everything at once now and then. */
@@ -147,7 +147,7 @@ test_exhaustive(void)
 	unsigned char *data = malloc(cap); /* exact size: ASan sees overruns */
 	struct ipk__ring r;
 	struct ipk__ring_ctl *ctl = ring_new(NULL, &r, data, cap);
-	long counts[3] = { 0, 0, 0 };
+	long counts[3] = {0, 0, 0};
 	for (uint64_t h = 0; h < 4 * cap; h++)
 		for (uint64_t t = 0; t < 4 * cap; t++)
 			for (int wi = 0; wi < nw; wi++) {
@@ -171,9 +171,11 @@ test_exhaustive(void)
 					if (rv == 0) {
 						counts[0]++;
 						T_ASSERT(m.buf >= data + 16 &&
-						    m.buf + m.len <= data + cap);
+							 m.buf + m.len <=
+							     data + cap);
 						volatile unsigned char x = 0;
-						for (uint32_t b = 0; b < m.len; b++)
+						for (uint32_t b = 0; b < m.len;
+						     b++)
 							x ^= m.buf[b];
 						(void)x;
 						ipk__ring_release(&r);
@@ -221,8 +223,8 @@ stress_producer(void *arg)
 		void *p;
 		int rv;
 		while ((rv = ipk__ring_loan(&s->w, len, &p)) == -EAGAIN)
-			(void)ipk__ring_wait(&s->w, 0, s->strategy,
-			    ipk__now_ns() + 20000000);
+			(void)ipk__ring_wait(
+			    &s->w, 0, s->strategy, ipk__now_ns() + 20000000);
 		if (rv != 0)
 			return (void *)1;
 		t_fill(buf, len, s->seed, i);
@@ -253,8 +255,8 @@ test_stress(int strategy)
 		struct ipk__ring_msg m;
 		int rv;
 		while ((rv = ipk__ring_peek(&s.r, &m)) == -EAGAIN)
-			(void)ipk__ring_wait(&s.r, 1, strategy,
-			    ipk__now_ns() + 20000000);
+			(void)ipk__ring_wait(
+			    &s.r, 1, strategy, ipk__now_ns() + 20000000);
 		T_OK(rv);
 		T_EQ(m.seq, i);
 		T_EQ(m.type, (uint32_t)i);
