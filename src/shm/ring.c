@@ -32,18 +32,29 @@ ring_cpu_relax(void)
 }
 
 /*
- * glibc keeps the futex "private" flag inside sem_t (x86-64 and other
- * 64-bit ABIs: an int at offset 8). A peer scribbling there would make the
- * futex call fail with ENOSYS, which glibc answers with abort(). Reset it
- * to 0 (shared; valid for private memory too) before every use. A write
- * racing with the few instructions between here and glibc's load remains
- * possible: docs/transports/shm.md lists it with the other same-uid limits.
+ * glibc keeps the futex "private" flag inside sem_t (64-bit ABIs: an int at
+ * offset 8). A peer scribbling there would make the futex call fail with
+ * ENOSYS, which glibc answers with abort(). Before every use, reset it to
+ * the value sem_init gives a process-shared semaphore (learned once from a
+ * local one; also valid for process-private memory). A write racing with
+ * the few instructions between here and glibc's load remains possible:
+ * docs/transports/shm.md lists it with the other same-uid limits.
  */
 static sem_t *
 ring_sem(sem_t *s)
 {
 #if defined(__GLIBC__) && UINTPTR_MAX == UINT64_MAX
-	__atomic_store_n((int *)(void *)((char *)s + 8), 0, __ATOMIC_RELAXED);
+	static int shared_flag = -1;
+	int v = __atomic_load_n(&shared_flag, __ATOMIC_RELAXED);
+	if (v < 0) {
+		sem_t tmp;
+		if (sem_init(&tmp, 1, 0) < 0)
+			return s;
+		memcpy(&v, (char *)&tmp + 8, sizeof(v));
+		sem_destroy(&tmp);
+		__atomic_store_n(&shared_flag, v, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n((int *)(void *)((char *)s + 8), v, __ATOMIC_RELAXED);
 #endif
 	return s;
 }

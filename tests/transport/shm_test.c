@@ -17,7 +17,7 @@
 
 #define SHM_MAGIC 0x00314d48534b5049ull /* as in src/transport/shm.c */
 
-static char names[16][128];
+static char names[24][128];
 static int nnames;
 
 static void
@@ -38,7 +38,7 @@ cleanup(void)
 static const char *
 name_for(const char *tag, const char *query, char *url, size_t n)
 {
-	T_ASSERT(nnames < 16);
+	T_ASSERT(nnames < 24);
 	snprintf(names[nnames], sizeof(names[0]), "/%s-%s", t_unique(), tag);
 	snprintf(
 	    url, n, "shm://%s%s%s", names[nnames], *query ? "?" : "", query);
@@ -358,6 +358,51 @@ test_scribbler(const char *wait)
 	shm_unlink(name);
 }
 
+/* Sleeping strategies must not lose a wake-up: 200 round trips where each
+ * side sleeps every time. A lost wake-up costs a whole liveness slice
+ * (20 ms), so 400 of them would take 8 s; the bound is 100x the ~10 us a
+ * wake-up costs here, generous for a loaded machine. */
+static void
+test_wakeups(const char *wait)
+{
+	char url[256], q[64], tag[32];
+	snprintf(q, sizeof(q), "wait=%s", wait);
+	snprintf(tag, sizeof(tag), "wake-%s", wait);
+	(void)name_for(tag, q, url, sizeof(url));
+	struct ipk_listener *l;
+	T_OK(ipk_listen(url, NULL, &l));
+	pid_t p = fork();
+	if (p == 0) {
+		struct ipk_opts o = {.timeout_ms = 5000};
+		struct ipk_chan *c;
+		char b[8];
+		size_t len;
+		T_OK(ipk_dial(url, &o, &c));
+		for (int i = 0; i < 200; i++) {
+			T_OK(ipk_recv(c, b, sizeof(b), &len, NULL, 5000));
+			T_OK(ipk_send(c, b, len, 0, 5000));
+		}
+		ipk_close(c);
+		_exit(0);
+	}
+	struct ipk_chan *c;
+	T_OK(ipk_accept(l, 5000, &c));
+	char b[8] = "x";
+	size_t len;
+	int64_t t0 = t_now_ns();
+	for (int i = 0; i < 200; i++) {
+		T_OK(ipk_send(c, b, 1, 0, 5000));
+		T_OK(ipk_recv(c, b, sizeof(b), &len, NULL, 5000));
+	}
+	double ms = t_ms_since(t0);
+	fprintf(
+	    stderr, "wake-ups (%s): 200 round trips in %.1f ms\n", wait, ms);
+	T_ASSERT(ms < 2000.0);
+	T_EQ(wait_child(p), 0);
+	ipk_close(c);
+	ipk_listener_close(l);
+}
+
 static void
 test_one_per_side(void)
 {
@@ -525,6 +570,8 @@ main(void)
 	t_cleanup_hook = cleanup;
 	test_writer_exits();
 	test_reader_restart();
+	test_wakeups("futex");
+	test_wakeups("sem");
 	test_one_per_side();
 	test_mode();
 	test_oversize();
