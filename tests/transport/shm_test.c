@@ -403,6 +403,64 @@ test_wakeups(const char *wait)
 	ipk_listener_close(l);
 }
 
+/* The listener is SIGKILLed; a new listener on the same name takes the
+ * segment over and the dialer carries on. A SIGSTOPped peer is never
+ * reported dead. */
+static void
+test_listener_restart(void)
+{
+	char url[256];
+	(void)name_for("lrestart", "", url, sizeof(url));
+	int ready[2];
+	T_ASSERT(pipe(ready) == 0);
+	pid_t p = fork();
+	if (p == 0) {
+		struct ipk_listener *l;
+		struct ipk_chan *c;
+		T_OK(ipk_listen(url, NULL, &l));
+		T_ASSERT(write(ready[1], "x", 1) == 1);
+		T_OK(ipk_accept(l, 5000, &c));
+		T_OK(ipk_send(c, "first", 5, 1, 1000));
+		for (;;)
+			pause();
+	}
+	char b[16];
+	size_t len;
+	T_ASSERT(read(ready[0], b, 1) == 1);
+	struct ipk_chan *d;
+	T_OK(ipk_dial(url, NULL, &d));
+	T_OK(ipk_recv(d, b, sizeof(b), &len, NULL, 5000));
+	T_EQ(len, 5);
+	/* Frozen: calls time out, the peer is not declared dead. */
+	kill(p, SIGSTOP);
+	T_ERR(ipk_recv(d, b, sizeof(b), &len, NULL, 200), -ETIMEDOUT);
+	kill(p, SIGCONT);
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	int64_t t0 = t_now_ns();
+	T_ERR(ipk_recv(d, b, sizeof(b), &len, NULL, 5000), IPK_ECLOSED);
+	T_ASSERT(t_ms_since(t0) < 1000.0);
+	/* Written while nobody listens: kept for the next listener. */
+	T_OK(ipk_send(d, "second", 6, 2, 1000));
+	struct ipk_listener *l;
+	struct ipk_chan *c;
+	T_OK(ipk_listen(url, NULL, &l));
+	T_OK(ipk_accept(l, 1000, &c));
+	uint32_t type;
+	T_OK(ipk_recv(c, b, sizeof(b), &len, &type, 1000));
+	T_EQ(len, 6);
+	T_EQ(type, 2);
+	T_OK(ipk_send(c, "third", 5, 3, 1000));
+	T_OK(ipk_recv(d, b, sizeof(b), &len, &type, 1000));
+	T_EQ(type, 3);
+	ipk_close(d);
+	ipk_close(c);
+	ipk_listener_close(l);
+	fprintf(stderr, "listener restart: ok\n");
+}
+
 static void
 test_one_per_side(void)
 {
@@ -572,6 +630,7 @@ main(void)
 	test_reader_restart();
 	test_wakeups("futex");
 	test_wakeups("sem");
+	test_listener_restart();
 	test_one_per_side();
 	test_mode();
 	test_oversize();
