@@ -7,6 +7,7 @@
 #include "shm/ring.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -174,4 +175,211 @@ ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 	}
 	__atomic_and_fetch(word, ~bit, __ATOMIC_RELAXED);
 	return rv;
+}
+
+/* --- Channels over a pair of rings ---------------------------------------- */
+
+static const char *const ring_wait_names[] = {
+    "adaptive", "spin", "futex", "sem"};
+
+int
+ipk__ring_opts(const struct ipk__url *u, uint64_t *cap, int *wait)
+{
+	uint64_t v;
+	const char *s;
+	int rv = ipk__url_size(u, "size", &v);
+	if (rv < 0)
+		return rv;
+	if (rv == 0) {
+		if (v < 4096 || v > IPK__RING_MAX)
+			return ipk__err(-EINVAL,
+			    "size=%llu: each ring holds "
+			    "from 4K to 1G",
+			    (unsigned long long)v);
+		for (*cap = 4096; *cap < v;)
+			*cap <<= 1;
+	}
+	if ((rv = ipk__url_str(u, "wait", &s)) != 0)
+		return rv < 0 ? rv : 0;
+	for (int i = 0; i < (int)IPK__ARRAY_LEN(ring_wait_names); i++)
+		if (!strcmp(s, ring_wait_names[i])) {
+			*wait = i;
+			return 0;
+		}
+	return ipk__err(-EINVAL,
+	    "wait=%s: expected adaptive, spin, futex or "
+	    "sem",
+	    s);
+}
+
+static int
+ring_chan_corrupt(struct ipk__ring_chan *h, const char *what)
+{
+	return ipk__err(IPK_ECORRUPT,
+	    "%s: the %s ring holds invalid indices "
+	    "or record headers",
+	    h->name, what);
+}
+
+/* Wait one slice for the peer to move; IPK_ECLOSED when it is gone. */
+static int
+ring_chan_wait(struct ipk__ring_chan *h, struct ipk__ring *r, int reader,
+    int64_t deadline, int *slices)
+{
+	if (ipk__expired(deadline))
+		return -ETIMEDOUT;
+	if ((*slices)++ > 0 && !h->alive(h->arg))
+		return ipk__err(IPK_ECLOSED, "%s: the peer is gone%s", h->name,
+		    reader ? "" : " and the ring is full");
+	int64_t until = ipk__now_ns() + (int64_t)IPK__SLICE_MS * 1000000;
+	int rv = ipk__ring_wait(
+	    r, reader, h->wait, until < deadline ? until : deadline);
+	return rv == IPK_ECORRUPT ? ring_chan_corrupt(h, "semaphore of a") : rv;
+}
+
+int
+ipk__ring_chan_loan(
+    struct ipk__ring_chan *h, size_t len, void **buf, int64_t deadline)
+{
+	int slices = 0;
+	for (;;) {
+		int rv = ipk__ring_loan(&h->tx, len, buf);
+		if (IPK__LIKELY(rv == 0))
+			return 0;
+		if (rv == IPK_ECORRUPT)
+			return ring_chan_corrupt(h, "outgoing");
+		if (rv != -EAGAIN)
+			return rv;
+		if ((rv = ring_chan_wait(h, &h->tx, 0, deadline, &slices)) < 0)
+			return rv;
+	}
+}
+
+int
+ipk__ring_chan_send(struct ipk__ring_chan *h, const void *buf, size_t len,
+    uint32_t type, int64_t deadline)
+{
+	void *p;
+	int rv = ipk__ring_chan_loan(h, len, &p, deadline);
+	if (IPK__UNLIKELY(rv < 0))
+		return rv;
+	if (len)
+		memcpy(p, buf, len);
+	ipk__ring_commit(&h->tx, len, type);
+	return 0;
+}
+
+void
+ipk__ring_chan_arm(struct ipk__ring_chan *h)
+{
+	char buf[64]; /* >= 8: an eventfd read needs that much */
+	while (read(h->bell, buf, sizeof(buf)) > 0)
+		;
+	(void)ipk__ring_announce(&h->rx.ctl->rd_wait, IPK__RING_WBELL);
+}
+
+/* The next record, waiting for it; queued records come before
+ * IPK_ECLOSED. */
+static int
+ring_chan_next(
+    struct ipk__ring_chan *h, struct ipk__ring_msg *m, int64_t deadline)
+{
+	int slices = 0;
+	for (;;) {
+		int rv = ipk__ring_peek(&h->rx, m);
+		if (rv == -EAGAIN && h->bell >= 0) {
+			ipk__ring_chan_arm(h);
+			rv = ipk__ring_peek(&h->rx, m);
+		}
+		if (IPK__LIKELY(rv == 0))
+			return 0;
+		if (rv == IPK_ECORRUPT)
+			return ring_chan_corrupt(h, "incoming");
+		rv = ring_chan_wait(h, &h->rx, 1, deadline, &slices);
+		if (rv == IPK_ECLOSED && ipk__ring_peek(&h->rx, m) == 0)
+			return 0;
+		if (rv < 0)
+			return rv;
+	}
+}
+
+int
+ipk__ring_chan_recv(struct ipk__ring_chan *h, size_t max_msg, void *buf,
+    size_t cap, size_t *len, uint32_t *type, int64_t deadline)
+{
+	struct ipk__ring_msg m;
+	int rv = ring_chan_next(h, &m, deadline);
+	if (IPK__UNLIKELY(rv < 0))
+		return rv;
+	if (IPK__UNLIKELY(m.len > max_msg)) {
+		ipk__ring_release(&h->rx);
+		*len = m.len;
+		return ipk__err(-EMSGSIZE,
+		    "dropped a %u-byte message over the "
+		    "channel's limit of %zu (maxmsg=)",
+		    m.len, max_msg);
+	}
+	if (IPK__UNLIKELY(m.len > cap)) {
+		*len = m.len;
+		return ipk__err(-EMSGSIZE,
+		    "the next message has %u bytes; the "
+		    "buffer holds %zu",
+		    m.len, cap);
+	}
+	if (m.len)
+		memcpy(buf, m.buf, m.len);
+	*len = m.len;
+	*type = m.type;
+	ipk__ring_release(&h->rx);
+	return 0;
+}
+
+int
+ipk__ring_chan_peek(struct ipk__ring_chan *h, const void **buf, size_t *len,
+    uint32_t *type, int64_t deadline)
+{
+	struct ipk__ring_msg m;
+	int rv = ring_chan_next(h, &m, deadline);
+	if (rv < 0)
+		return rv;
+	*buf = m.buf;
+	*len = m.len;
+	*type = m.type;
+	return 0;
+}
+
+/* "4M", "64K" or bytes, for sentences. */
+static const char *
+ring_size_str(uint64_t v, char *buf, size_t n)
+{
+	if (v >= (1u << 30) && v % (1u << 30) == 0)
+		snprintf(buf, n, "%lluG", (unsigned long long)(v >> 30));
+	else if (v >= (1u << 20) && v % (1u << 20) == 0)
+		snprintf(buf, n, "%lluM", (unsigned long long)(v >> 20));
+	else if (v >= 1024 && v % 1024 == 0)
+		snprintf(buf, n, "%lluK", (unsigned long long)(v >> 10));
+	else
+		snprintf(buf, n, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+int
+ipk__ring_chan_toobig(struct ipk__ring_chan *h, size_t max_msg, size_t len)
+{
+	uint64_t cap = h->tx.cap, fit = 4096;
+	char a[32], b[32];
+	if (max_msg < ipk__ring_max_msg(cap) ||
+	    len > IPK__RING_MAX - IPK__RING_HDR)
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes exceeds the "
+		    "channel's limit of %zu (maxmsg=)",
+		    len, max_msg);
+	while (fit < ipk__ring_recsize(len))
+		fit <<= 1;
+	return ipk__err(-EMSGSIZE,
+	    "message of %zu bytes does not fit a ring "
+	    "of size=%s, whose largest message is %zu bytes; size=%s would "
+	    "fit",
+	    len, ring_size_str(cap, a, sizeof(a)), max_msg,
+	    ring_size_str(fit, b, sizeof(b)));
 }

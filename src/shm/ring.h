@@ -331,4 +331,40 @@ ipk__ring_pending(const struct ipk__ring_ctl *ctl, uint64_t cap)
 	return t - h <= cap ? t - h : 0;
 }
 
+/* --- Channels over a pair of rings ---------------------------------------
+ * What shm:// and inproc:// share: one ring out, one ring in, a wait
+ * strategy, and a way to ask whether the peer is still there. Blocking ops
+ * wait in slices of IPK__SLICE_MS and ask `alive` after the first slice (so
+ * the question is not on the hand-off path); queued messages come before
+ * IPK_ECLOSED. Sentences name the channel by `name`.
+ */
+struct ipk__ring_chan {
+	struct ipk__ring tx, rx;
+	int wait;		 /* IPK__WAIT_* */
+	int bell;		 /* reader's doorbell descriptor, or -1 */
+	int (*alive)(void *arg); /* 1 while the peer is attached */
+	void *arg;
+	const char *name;
+};
+
+/* ?size= (each ring, rounded up to a power of two, 4K..1G) and ?wait=;
+ * outputs untouched when absent. 0 or -EINVAL with a sentence. */
+IPK__HIDDEN int ipk__ring_opts(
+    const struct ipk__url *u, uint64_t *cap, int *wait);
+IPK__HIDDEN int ipk__ring_chan_loan(
+    struct ipk__ring_chan *h, size_t len, void **buf, int64_t deadline);
+IPK__HIDDEN int ipk__ring_chan_send(struct ipk__ring_chan *h, const void *buf,
+    size_t len, uint32_t type, int64_t deadline);
+IPK__HIDDEN int ipk__ring_chan_recv(struct ipk__ring_chan *h, size_t max_msg,
+    void *buf, size_t cap, size_t *len, uint32_t *type, int64_t deadline);
+IPK__HIDDEN int ipk__ring_chan_peek(struct ipk__ring_chan *h, const void **buf,
+    size_t *len, uint32_t *type, int64_t deadline);
+/* The size error for len > max_msg: names size= that would fit when the
+ * ring is the limit, maxmsg= otherwise. Returns -EMSGSIZE. */
+IPK__HIDDEN int ipk__ring_chan_toobig(
+    struct ipk__ring_chan *h, size_t max_msg, size_t len);
+/* Doorbell (ipk_fd): empty `h->bell`, then ask the producer to ring it
+ * when it publishes; the caller looks at the ring again afterwards. */
+IPK__HIDDEN void ipk__ring_chan_arm(struct ipk__ring_chan *h);
+
 #endif /* IPK_SHM_RING_H */

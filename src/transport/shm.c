@@ -78,17 +78,14 @@ struct shm_lst {
 };
 
 struct shm_chan {
+	struct ipk__ring_chan h;
 	struct shm_seg seg;
-	struct ipk__ring tx, rx;
-	int side; /* 0: listener side, 1: dialer */
-	int wait;
-	int bell_rd, bell_wr; /* our doorbell FIFO; the peer's */
+	int side;    /* 0: listener side, 1: dialer */
+	int bell_wr; /* the peer's doorbell FIFO, opened when first rung */
 	uint32_t bell_wr_gen;
 	char name[SHM_NAME_MAX + 2];
+	char path[SHM_NAME_MAX + 16]; /* "/dev/shm/name", for sentences */
 };
-
-static const char *const shm_wait_names[] = {
-    "adaptive", "spin", "futex", "sem"};
 
 /* --- Names, options, segments --------------------------------------------- */
 
@@ -104,64 +101,6 @@ shm_name(const struct ipk__url *u, char *out)
 		    "component of 1 to %d bytes without '/'",
 		    SHM_NAME_MAX - 1);
 	memcpy(out, p, n + 1);
-	return 0;
-}
-
-static int
-shm_opt_wait(const struct ipk__url *u, int *wait)
-{
-	const char *s;
-	int rv = ipk__url_str(u, "wait", &s);
-	if (rv != 0)
-		return rv;
-	for (int i = 0; i < (int)IPK__ARRAY_LEN(shm_wait_names); i++)
-		if (!strcmp(s, shm_wait_names[i])) {
-			*wait = i;
-			return 0;
-		}
-	return ipk__err(-EINVAL,
-	    "wait=%s: expected adaptive, spin, futex or "
-	    "sem",
-	    s);
-}
-
-/* "4M", "64K" or bytes, for sentences. */
-static const char *
-shm_size_str(uint64_t v, char *buf, size_t n)
-{
-	if (v >= (1u << 30) && v % (1u << 30) == 0)
-		snprintf(buf, n, "%lluG", (unsigned long long)(v >> 30));
-	else if (v >= (1u << 20) && v % (1u << 20) == 0)
-		snprintf(buf, n, "%lluM", (unsigned long long)(v >> 20));
-	else if (v >= 1024 && v % 1024 == 0)
-		snprintf(buf, n, "%lluK", (unsigned long long)(v >> 10));
-	else
-		snprintf(buf, n, "%llu", (unsigned long long)v);
-	return buf;
-}
-
-static uint64_t
-shm_pow2(uint64_t v)
-{
-	uint64_t p = SHM_MIN_CAP;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
-static int
-shm_opt_size(const struct ipk__url *u, uint64_t *cap)
-{
-	uint64_t v;
-	int rv = ipk__url_size(u, "size", &v);
-	if (rv != 0)
-		return rv;
-	if (v < SHM_MIN_CAP || v > IPK__RING_MAX)
-		return ipk__err(-EINVAL,
-		    "size=%llu: each ring holds from 4K "
-		    "to 1G",
-		    (unsigned long long)v);
-	*cap = shm_pow2(v);
 	return 0;
 }
 
@@ -352,7 +291,7 @@ shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
 		return ipk__err(-rv,
 		    "/dev/shm%s: cannot reserve %s bytes in /dev/shm "
 		    "(%s); a smaller size= needs less",
-		    s->name, shm_size_str(g->len, sz, sizeof(sz)),
+		    s->name, (snprintf(sz, sizeof(sz), "%zu", g->len), sz),
 		    rv == ENOSPC ? "no space left" : strerror(rv));
 	g->map =
 	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
@@ -418,8 +357,7 @@ shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 	int wait = IPK__WAIT_ADAPTIVE, rv;
 	shm_seg_init(&s->seg);
 	if ((rv = shm_name(u, s->name)) < 0 ||
-	    (rv = shm_opt_size(u, &cap)) < 0 ||
-	    (rv = shm_opt_wait(u, &wait)) < 0)
+	    (rv = ipk__ring_opts(u, &cap, &wait)) < 0)
 		return rv;
 	for (int tries = 0; tries < 4; tries++) {
 		s->seg.fd = shm_open(s->name,
@@ -459,6 +397,7 @@ shm_lclose(struct ipk_listener *l)
 /* --- Channels ------------------------------------------------------------- */
 
 static void shm_bell_ring(void *arg);
+static int shm_alive(void *arg);
 
 /* Both kinds of channel: take our lock, attach to the rings. */
 static int
@@ -475,12 +414,16 @@ shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
 	if (rv < 0)
 		return rv;
 	s->side = side;
-	shm_ring_view(&s->seg, side, &s->tx);
-	shm_ring_view(&s->seg, !side, &s->rx);
-	s->tx.bell = shm_bell_ring;
-	s->tx.bell_arg = s;
-	if (ipk__ring_attach_producer(&s->tx) < 0 ||
-	    ipk__ring_attach_consumer(&s->rx) < 0)
+	snprintf(s->path, sizeof(s->path), "/dev/shm%s", s->name);
+	s->h.name = s->path;
+	s->h.alive = shm_alive;
+	s->h.arg = s;
+	shm_ring_view(&s->seg, side, &s->h.tx);
+	shm_ring_view(&s->seg, !side, &s->h.rx);
+	s->h.tx.bell = shm_bell_ring;
+	s->h.tx.bell_arg = s;
+	if (ipk__ring_attach_producer(&s->h.tx) < 0 ||
+	    ipk__ring_attach_consumer(&s->h.rx) < 0)
 		return ipk__err(IPK_ECORRUPT,
 		    "/dev/shm%s: ring indices are invalid", s->name);
 	struct shm_ep *ep = &s->seg.hdr->ep[side];
@@ -496,7 +439,7 @@ static void
 shm_chan_init(struct shm_chan *s)
 {
 	shm_seg_init(&s->seg);
-	s->bell_rd = s->bell_wr = -1;
+	s->h.bell = s->bell_wr = -1;
 }
 
 static int
@@ -536,7 +479,7 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		return -errno;
 	}
 	s->seg.hdr = (struct shm_hdr *)(void *)s->seg.map;
-	s->wait =
+	s->h.wait =
 	    (int)(__atomic_load_n(&ls->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
 	int rv = shm_attach(c, s, 0);
 	if (rv == 0)
@@ -566,7 +509,7 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 		shm_seg_fini(g);
 		return rv;
 	}
-	s->wait =
+	s->h.wait =
 	    wait >= 0
 		? wait
 		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
@@ -583,13 +526,11 @@ static int
 shm_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
+	uint64_t size; /* the segment's size wins over the dialer's */
 	int wait = -1, why = -ENOENT, rv;
 	shm_chan_init(s);
 	if ((rv = shm_name(u, s->name)) < 0 ||
-	    (rv = shm_opt_wait(u, &wait)) < 0)
-		return rv;
-	uint64_t ignored;
-	if ((rv = shm_opt_size(u, &ignored)) < 0)
+	    (rv = ipk__ring_opts(u, &size, &wait)) < 0)
 		return rv;
 	for (;;) {
 		rv = shm_dial_try(c, s, wait, &why);
@@ -614,8 +555,9 @@ shm_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 }
 
 static int
-shm_peer_alive(struct shm_chan *s)
+shm_alive(void *arg)
 {
+	struct shm_chan *s = arg;
 	if (s->side == 0)
 		return shm_held(s->seg.fd, SHM_LOCK_DIAL);
 	if (shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
@@ -626,58 +568,17 @@ shm_peer_alive(struct shm_chan *s)
 }
 
 static int
-shm_corrupt(struct shm_chan *s, const char *what)
-{
-	return ipk__err(IPK_ECORRUPT,
-	    "/dev/shm%s: %s ring holds invalid indices or "
-	    "record headers",
-	    s->name, what);
-}
-
-/*
- * Wait one slice for the peer to move; IPK_ECLOSED when it is gone. The
- * liveness test (one fcntl, ~0.4 us) comes after the first slice, not
- * before it: a peer that answers at once is not kept waiting by it, and a
- * dead one is still found within two slices.
- */
-static int
-shm_wait(struct shm_chan *s, struct ipk__ring *r, int reader, int64_t deadline,
-    int *slices)
-{
-	if (ipk__expired(deadline))
-		return -ETIMEDOUT;
-	if ((*slices)++ > 0 && !shm_peer_alive(s))
-		return ipk__err(IPK_ECLOSED, "/dev/shm%s: the peer is gone%s",
-		    s->name, reader ? "" : " and the ring is full");
-	int64_t until = ipk__now_ns() + (int64_t)IPK__SLICE_MS * 1000000;
-	int rv = ipk__ring_wait(
-	    r, reader, s->wait, until < deadline ? until : deadline);
-	return rv == IPK_ECORRUPT ? shm_corrupt(s, "a semaphore in the") : rv;
-}
-
-static int
 shm_loan(struct ipk_chan *c, size_t len, void **buf, int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	int slices = 0;
-	for (;;) {
-		int rv = ipk__ring_loan(&s->tx, len, buf);
-		if (IPK__LIKELY(rv == 0))
-			return 0;
-		if (rv == IPK_ECORRUPT)
-			return shm_corrupt(s, "the outgoing");
-		if (rv != -EAGAIN)
-			return rv;
-		if ((rv = shm_wait(s, &s->tx, 0, deadline, &slices)) < 0)
-			return rv;
-	}
+	return ipk__ring_chan_loan(&s->h, len, buf, deadline);
 }
 
 static int
 shm_commit(struct ipk_chan *c, size_t len, uint32_t type)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	ipk__ring_commit(&s->tx, len, type);
+	ipk__ring_commit(&s->h.tx, len, type);
 	return 0;
 }
 
@@ -686,48 +587,7 @@ shm_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	void *p;
-	int rv = shm_loan(c, len, &p, deadline);
-	if (IPK__UNLIKELY(rv < 0))
-		return rv;
-	if (len)
-		memcpy(p, buf, len);
-	ipk__ring_commit(&s->tx, len, type);
-	return 0;
-}
-
-/* Empty the doorbell, then arm it; the caller looks at the ring again. */
-static void
-shm_bell_arm(struct shm_chan *s)
-{
-	char buf[64];
-	while (read(s->bell_rd, buf, sizeof(buf)) > 0)
-		;
-	(void)ipk__ring_announce(&s->rx.ctl->rd_wait, IPK__RING_WBELL);
-}
-
-/* The next record, waiting for it; queued records come before
- * IPK_ECLOSED. */
-static int
-shm_next(struct shm_chan *s, struct ipk__ring_msg *m, int64_t deadline)
-{
-	int slices = 0;
-	for (;;) {
-		int rv = ipk__ring_peek(&s->rx, m);
-		if (rv == -EAGAIN && s->bell_rd >= 0) {
-			shm_bell_arm(s);
-			rv = ipk__ring_peek(&s->rx, m);
-		}
-		if (IPK__LIKELY(rv == 0))
-			return 0;
-		if (rv == IPK_ECORRUPT)
-			return shm_corrupt(s, "the incoming");
-		rv = shm_wait(s, &s->rx, 1, deadline, &slices);
-		if (rv == IPK_ECLOSED && ipk__ring_peek(&s->rx, m) == 0)
-			return 0;
-		if (rv < 0)
-			return rv;
-	}
+	return ipk__ring_chan_send(&s->h, buf, len, type, deadline);
 }
 
 static int
@@ -735,31 +595,8 @@ shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	struct ipk__ring_msg m;
-	int rv = shm_next(s, &m, deadline);
-	if (IPK__UNLIKELY(rv < 0))
-		return rv;
-	if (IPK__UNLIKELY(m.len > c->max_msg)) {
-		ipk__ring_release(&s->rx);
-		*len = m.len;
-		return ipk__err(-EMSGSIZE,
-		    "dropped a %u-byte message over the "
-		    "channel's limit of %zu (maxmsg=)",
-		    m.len, c->max_msg);
-	}
-	if (IPK__UNLIKELY(m.len > cap)) {
-		*len = m.len;
-		return ipk__err(-EMSGSIZE,
-		    "the next message has %u bytes; the "
-		    "buffer holds %zu",
-		    m.len, cap);
-	}
-	if (m.len)
-		memcpy(buf, m.buf, m.len);
-	*len = m.len;
-	*type = m.type;
-	ipk__ring_release(&s->rx);
-	return 0;
+	return ipk__ring_chan_recv(
+	    &s->h, c->max_msg, buf, cap, len, type, deadline);
 }
 
 static int
@@ -767,21 +604,14 @@ shm_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	struct ipk__ring_msg m;
-	int rv = shm_next(s, &m, deadline);
-	if (rv < 0)
-		return rv;
-	*buf = m.buf;
-	*len = m.len;
-	*type = m.type;
-	return 0;
+	return ipk__ring_chan_peek(&s->h, buf, len, type, deadline);
 }
 
 static int
 shm_release(struct ipk_chan *c)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	ipk__ring_release(&s->rx);
+	ipk__ring_release(&s->h.rx);
 	return 0;
 }
 
@@ -789,19 +619,7 @@ static int
 shm_toobig(struct ipk_chan *c, size_t len)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	uint64_t max = ipk__ring_max_msg(s->seg.cap);
-	char a[32], b[32];
-	if (c->max_msg < max || len > IPK__RING_MAX - IPK__RING_HDR)
-		return ipk__err(-EMSGSIZE,
-		    "message of %zu bytes exceeds the "
-		    "channel's limit of %zu (maxmsg=)",
-		    len, c->max_msg);
-	return ipk__err(-EMSGSIZE,
-	    "message of %zu bytes does not fit a ring "
-	    "of size=%s, whose largest message is %zu bytes; size=%s would "
-	    "fit",
-	    len, shm_size_str(s->seg.cap, a, sizeof(a)), c->max_msg,
-	    shm_size_str(shm_pow2(ipk__ring_recsize(len)), b, sizeof(b)));
+	return ipk__ring_chan_toobig(&s->h, c->max_msg, len);
 }
 
 static void
@@ -816,7 +634,8 @@ static void
 shm_bell_ring(void *arg)
 {
 	struct shm_chan *s = arg;
-	uint32_t gen = __atomic_load_n(&s->tx.ctl->bell_gen, __ATOMIC_ACQUIRE);
+	uint32_t gen =
+	    __atomic_load_n(&s->h.tx.ctl->bell_gen, __ATOMIC_ACQUIRE);
 	if (s->bell_wr < 0 || gen != s->bell_wr_gen) {
 		char path[SHM_NAME_MAX + 32];
 		struct stat st;
@@ -842,8 +661,8 @@ static int
 shm_fd(struct ipk_chan *c)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	if (s->bell_rd >= 0)
-		return s->bell_rd;
+	if (s->h.bell >= 0)
+		return s->h.bell;
 	char path[SHM_NAME_MAX + 32];
 	struct stat st;
 	shm_bell_path(s, s->side, path, sizeof(path));
@@ -852,22 +671,22 @@ shm_fd(struct ipk_chan *c)
 		return ipk__err(-errno,
 		    "/dev/shm%s: cannot make the doorbell %s: %s", s->name,
 		    path, strerror(errno));
-	s->bell_rd = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-	if (s->bell_rd < 0 || fstat(s->bell_rd, &st) < 0 ||
+	s->h.bell = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (s->h.bell < 0 || fstat(s->h.bell, &st) < 0 ||
 	    !S_ISFIFO(st.st_mode)) {
 		int e = -errno;
-		ipk__close_fd(&s->bell_rd);
+		ipk__close_fd(&s->h.bell);
 		(void)unlink(path);
 		return ipk__err(e ? e : -EIO,
 		    "/dev/shm%s: cannot open the doorbell", s->name);
 	}
-	__atomic_add_fetch(&s->rx.ctl->bell_gen, 1, __ATOMIC_RELEASE);
-	shm_bell_arm(s);
-	if (ipk__ring_pending(s->rx.ctl, s->rx.cap) > 0) {
+	__atomic_add_fetch(&s->h.rx.ctl->bell_gen, 1, __ATOMIC_RELEASE);
+	ipk__ring_chan_arm(&s->h);
+	if (ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) > 0) {
 		char b = 1;
-		(void)!write(s->bell_rd, &b, 1);
+		(void)!write(s->h.bell, &b, 1);
 	}
-	return s->bell_rd;
+	return s->h.bell;
 }
 
 static void
@@ -875,14 +694,14 @@ shm_close(struct ipk_chan *c)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
 	struct shm_seg *g = &s->seg;
-	if (g->fd >= 0 && g->hdr && s->tx.ctl) {
+	if (g->fd >= 0 && g->hdr && s->h.tx.ctl) {
 		/* Drop our lock before looking at the others' (see
 		 * shm_lclose). */
 		shm_unlock(g->fd, s->side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
 		int lst = shm_held(g->fd, SHM_LOCK_LISTENER);
 		/* Wake the peer wherever it sleeps: it finds our lock gone. */
-		ipk__ring_wake_reader(&s->tx);
-		ipk__ring_wake_writer(&s->rx);
+		ipk__ring_wake_reader(&s->h.tx);
+		ipk__ring_wake_writer(&s->h.rx);
 		if (c->keep)
 			;
 		else if (s->side == 0 && !lst)
@@ -890,15 +709,15 @@ shm_close(struct ipk_chan *c)
 		else if (s->side == 1 && !lst &&
 			 __atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
 			 !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
-			 ipk__ring_pending(s->rx.ctl, s->rx.cap) == 0)
+			 ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) == 0)
 			shm_unlink_ours(g, s->name);
 	}
-	if (s->bell_rd >= 0) {
+	if (s->h.bell >= 0) {
 		char path[SHM_NAME_MAX + 32];
 		shm_bell_path(s, s->side, path, sizeof(path));
 		(void)unlink(path);
 	}
-	ipk__close_fd(&s->bell_rd);
+	ipk__close_fd(&s->h.bell);
 	ipk__close_fd(&s->bell_wr);
 	shm_seg_fini(g);
 }
