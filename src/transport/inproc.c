@@ -48,17 +48,14 @@ struct inproc_lst {
 };
 
 struct inproc_chan {
+	struct ipk__ring_chan h;
 	struct inproc_pair *p;
-	struct ipk__ring tx, rx;
 	int side;
-	int wait;
+	char url[96]; /* "inproc://name", for sentences */
 };
 
 static pthread_mutex_t inproc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct inproc_pair *inproc_list;
-
-static const char *const inproc_wait_names[] = {
-    "adaptive", "spin", "futex", "sem"};
 
 static struct inproc_pair *
 inproc_find(const char *name)
@@ -96,37 +93,12 @@ inproc_unref(struct inproc_pair *p)
 static int
 inproc_opts(const struct ipk__url *u, uint64_t *cap, int *wait)
 {
-	const char *s;
-	uint64_t v;
-	int rv;
 	if (*u->host == '\0' || *u->path || *u->port)
 		return ipk__err(
 		    -EINVAL, "inproc names look like inproc://name");
-	if ((rv = ipk__url_size(u, "size", &v)) < 0)
-		return rv;
-	if (rv == 0) {
-		if (v < INPROC_MIN_CAP || v > IPK__RING_MAX)
-			return ipk__err(-EINVAL,
-			    "size=%llu: each ring holds "
-			    "from 4K to 1G",
-			    (unsigned long long)v);
-		*cap = INPROC_MIN_CAP;
-		while (*cap < v)
-			*cap <<= 1;
-	}
-	if ((rv = ipk__url_str(u, "wait", &s)) < 0)
-		return rv;
-	if (rv == 1)
-		return 0;
-	for (int i = 0; i < (int)IPK__ARRAY_LEN(inproc_wait_names); i++)
-		if (!strcmp(s, inproc_wait_names[i])) {
-			*wait = i;
-			return 0;
-		}
-	return ipk__err(-EINVAL,
-	    "wait=%s: expected adaptive, spin, futex or "
-	    "sem",
-	    s);
+	if (strlen(u->host) > 64)
+		return ipk__err(-EINVAL, "inproc names have at most 64 bytes");
+	return ipk__ring_opts(u, cap, wait);
 }
 
 static struct inproc_pair *
@@ -198,6 +170,8 @@ inproc_lclose(struct ipk_listener *l)
 	s->p = NULL;
 }
 
+static int inproc_alive(void *arg);
+
 static void
 inproc_bell_ring(void *arg)
 {
@@ -214,17 +188,22 @@ inproc_attach(struct ipk_chan *c, struct inproc_chan *s, int side)
 	struct inproc_pair *p = s->p;
 	s->side = side;
 	for (int i = 0; i < 2; i++) {
-		struct ipk__ring *r = i == side ? &s->tx : &s->rx;
+		struct ipk__ring *r = i == side ? &s->h.tx : &s->h.rx;
 		memset(r, 0, sizeof(*r));
 		r->ctl = &p->ctl[i];
 		r->data = p->data[i];
 		r->cap = p->cap;
 		r->mask = p->cap - 1;
 	}
-	s->tx.bell = inproc_bell_ring;
-	s->tx.bell_arg = s;
-	if (ipk__ring_attach_producer(&s->tx) < 0 ||
-	    ipk__ring_attach_consumer(&s->rx) < 0)
+	snprintf(s->url, sizeof(s->url), "inproc://%s", p->name);
+	s->h.name = s->url;
+	s->h.alive = inproc_alive;
+	s->h.arg = s;
+	s->h.bell = -1;
+	s->h.tx.bell = inproc_bell_ring;
+	s->h.tx.bell_arg = s;
+	if (ipk__ring_attach_producer(&s->h.tx) < 0 ||
+	    ipk__ring_attach_consumer(&s->h.rx) < 0)
 		return ipk__err(IPK_ECORRUPT,
 		    "inproc://%s: ring indices are "
 		    "invalid",
@@ -260,7 +239,7 @@ inproc_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	p->refs++;
 	pthread_mutex_unlock(&inproc_lock);
 	s->p = p;
-	s->wait = p->wait;
+	s->h.wait = p->wait;
 	__atomic_store_n(&p->accepted, 1, __ATOMIC_RELEASE);
 	return inproc_attach(c, s, 0);
 }
@@ -307,7 +286,7 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		nanosleep(&ts, NULL); /* names appear without a wake-up */
 	}
 	struct inproc_pair *p = s->p;
-	s->wait = wait >= 0 ? wait : p->wait;
+	s->h.wait = wait >= 0 ? wait : p->wait;
 	if ((rv = inproc_attach(c, s, 1)) < 0)
 		return rv;
 	__atomic_add_fetch(&p->dial_gen, 1, __ATOMIC_RELEASE);
@@ -317,8 +296,9 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 }
 
 static int
-inproc_peer_alive(struct inproc_chan *s)
+inproc_alive(void *arg)
 {
+	struct inproc_chan *s = arg;
 	struct inproc_pair *p = s->p;
 	if (__atomic_load_n(&p->live[!s->side], __ATOMIC_ACQUIRE))
 		return 1;
@@ -332,39 +312,17 @@ inproc_peer_alive(struct inproc_chan *s)
 }
 
 static int
-inproc_wait(
-    struct inproc_chan *s, struct ipk__ring *r, int reader, int64_t deadline)
-{
-	if (ipk__expired(deadline))
-		return -ETIMEDOUT;
-	if (!inproc_peer_alive(s))
-		return ipk__err(IPK_ECLOSED, "inproc://%s: the peer closed%s",
-		    s->p->name, reader ? "" : " and the ring is full");
-	int64_t until = ipk__now_ns() + (int64_t)IPK__SLICE_MS * 1000000;
-	return ipk__ring_wait(
-	    r, reader, s->wait, until < deadline ? until : deadline);
-}
-
-static int
 inproc_loan(struct ipk_chan *c, size_t len, void **buf, int64_t deadline)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	for (;;) {
-		int rv = ipk__ring_loan(&s->tx, len, buf);
-		if (IPK__LIKELY(rv == 0))
-			return 0;
-		if (rv != -EAGAIN)
-			return rv;
-		if ((rv = inproc_wait(s, &s->tx, 0, deadline)) < 0)
-			return rv;
-	}
+	return ipk__ring_chan_loan(&s->h, len, buf, deadline);
 }
 
 static int
 inproc_commit(struct ipk_chan *c, size_t len, uint32_t type)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	ipk__ring_commit(&s->tx, len, type);
+	ipk__ring_commit(&s->h.tx, len, type);
 	return 0;
 }
 
@@ -373,39 +331,7 @@ inproc_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	void *p;
-	int rv = inproc_loan(c, len, &p, deadline);
-	if (IPK__UNLIKELY(rv < 0))
-		return rv;
-	if (len)
-		memcpy(p, buf, len);
-	ipk__ring_commit(&s->tx, len, type);
-	return 0;
-}
-
-static int
-inproc_next(struct inproc_chan *s, struct ipk__ring_msg *m, int64_t deadline)
-{
-	int bell = __atomic_load_n(&s->p->bell[s->side], __ATOMIC_RELAXED);
-	for (;;) {
-		int rv = ipk__ring_peek(&s->rx, m);
-		if (rv == -EAGAIN && bell >= 0) {
-			uint64_t v;
-			(void)!read(bell, &v, sizeof(v));
-			(void)ipk__ring_announce(
-			    &s->rx.ctl->rd_wait, IPK__RING_WBELL);
-			rv = ipk__ring_peek(&s->rx, m);
-		}
-		if (IPK__LIKELY(rv == 0))
-			return 0;
-		if (rv != -EAGAIN)
-			return rv;
-		rv = inproc_wait(s, &s->rx, 1, deadline);
-		if (rv == IPK_ECLOSED && ipk__ring_peek(&s->rx, m) == 0)
-			return 0;
-		if (rv < 0)
-			return rv;
-	}
+	return ipk__ring_chan_send(&s->h, buf, len, type, deadline);
 }
 
 static int
@@ -413,31 +339,8 @@ inproc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
     uint32_t *type, int64_t deadline)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	struct ipk__ring_msg m;
-	int rv = inproc_next(s, &m, deadline);
-	if (IPK__UNLIKELY(rv < 0))
-		return rv;
-	if (IPK__UNLIKELY(m.len > c->max_msg)) {
-		ipk__ring_release(&s->rx);
-		*len = m.len;
-		return ipk__err(-EMSGSIZE,
-		    "dropped a %u-byte message over the "
-		    "channel's limit of %zu (maxmsg=)",
-		    m.len, c->max_msg);
-	}
-	if (IPK__UNLIKELY(m.len > cap)) {
-		*len = m.len;
-		return ipk__err(-EMSGSIZE,
-		    "the next message has %u bytes; the "
-		    "buffer holds %zu",
-		    m.len, cap);
-	}
-	if (m.len)
-		memcpy(buf, m.buf, m.len);
-	*len = m.len;
-	*type = m.type;
-	ipk__ring_release(&s->rx);
-	return 0;
+	return ipk__ring_chan_recv(
+	    &s->h, c->max_msg, buf, cap, len, type, deadline);
 }
 
 static int
@@ -445,21 +348,14 @@ inproc_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	struct ipk__ring_msg m;
-	int rv = inproc_next(s, &m, deadline);
-	if (rv < 0)
-		return rv;
-	*buf = m.buf;
-	*len = m.len;
-	*type = m.type;
-	return 0;
+	return ipk__ring_chan_peek(&s->h, buf, len, type, deadline);
 }
 
 static int
 inproc_release(struct ipk_chan *c)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	ipk__ring_release(&s->rx);
+	ipk__ring_release(&s->h.rx);
 	return 0;
 }
 
@@ -467,20 +363,7 @@ static int
 inproc_toobig(struct ipk_chan *c, size_t len)
 {
 	struct inproc_chan *s = ipk__chan_priv(c);
-	uint64_t max = ipk__ring_max_msg(s->p->cap), fit = INPROC_MIN_CAP;
-	if (c->max_msg < max || len > IPK__RING_MAX - IPK__RING_HDR)
-		return ipk__err(-EMSGSIZE,
-		    "message of %zu bytes exceeds the "
-		    "channel's limit of %zu (maxmsg=)",
-		    len, c->max_msg);
-	while (fit < ipk__ring_recsize(len))
-		fit <<= 1;
-	return ipk__err(-EMSGSIZE,
-	    "message of %zu bytes does not fit a ring "
-	    "of size=%llu, whose largest message is %zu bytes; size=%lluK "
-	    "would fit",
-	    len, (unsigned long long)s->p->cap, c->max_msg,
-	    (unsigned long long)(fit >> 10));
+	return ipk__ring_chan_toobig(&s->h, c->max_msg, len);
 }
 
 /* ipk_fd: an eventfd per reading side, made on first use and kept by the
@@ -499,8 +382,9 @@ inproc_fd(struct ipk_chan *c)
 		/* Release: pairs with the acquire in inproc_bell_ring. */
 		__atomic_store_n(&p->bell[s->side], fd, __ATOMIC_RELEASE);
 	}
-	(void)ipk__ring_announce(&s->rx.ctl->rd_wait, IPK__RING_WBELL);
-	if (ipk__ring_pending(s->rx.ctl, s->rx.cap) > 0) {
+	s->h.bell = fd;
+	ipk__ring_chan_arm(&s->h);
+	if (ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) > 0) {
 		uint64_t one = 1;
 		(void)!write(fd, &one, sizeof(one));
 	}
@@ -513,11 +397,11 @@ inproc_close(struct ipk_chan *c)
 	struct inproc_chan *s = ipk__chan_priv(c);
 	if (!s->p)
 		return;
-	if (s->tx.ctl) {
+	if (s->h.tx.ctl) {
 		__atomic_store_n(&s->p->live[s->side], 0, __ATOMIC_RELEASE);
 		/* Wake the peer wherever it sleeps: it finds us gone. */
-		ipk__ring_wake_reader(&s->tx);
-		ipk__ring_wake_writer(&s->rx);
+		ipk__ring_wake_reader(&s->h.tx);
+		ipk__ring_wake_writer(&s->h.rx);
 	}
 	inproc_unref(s->p);
 	s->p = NULL;
