@@ -673,7 +673,7 @@ shm_fd(struct ipk_chan *c)
 		    path, strerror(errno));
 	s->h.bell = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (s->h.bell < 0 || fstat(s->h.bell, &st) < 0 ||
-	    !S_ISFIFO(st.st_mode)) {
+	    !S_ISFIFO(st.st_mode) || fchmod(s->h.bell, 0600) < 0) {
 		int e = -errno;
 		ipk__close_fd(&s->h.bell);
 		(void)unlink(path);
@@ -702,14 +702,13 @@ shm_close(struct ipk_chan *c)
 		/* Wake the peer wherever it sleeps: it finds our lock gone. */
 		ipk__ring_wake_reader(&s->h.tx);
 		ipk__ring_wake_writer(&s->h.rx);
-		if (c->keep)
-			;
-		else if (s->side == 0 && !lst)
+		int drained = ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) == 0;
+		if (c->keep || lst)
+			; /* the listener (or ?keep=1) decides */
+		else if (s->side == 0)
 			shm_remove_or_linger(g, s->name);
-		else if (s->side == 1 && !lst &&
-			 __atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
-			 !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
-			 ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) == 0)
+		else if (__atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
+			 !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained)
 			shm_unlink_ours(g, s->name);
 	}
 	if (s->h.bell >= 0) {

@@ -515,6 +515,15 @@ test_mode(void)
 	umask(old);
 	T_ASSERT(!exists(name));
 	T_ASSERT(stat(path, &st) < 0);
+
+	/* ?keep=1 leaves the segment for later (or `ipckit rm`). */
+	name = name_for("keep", "keep=1", url, sizeof(url));
+	T_OK(ipk_listen(url, NULL, &l));
+	T_OK(ipk_dial(url, NULL, &d));
+	ipk_close(d);
+	ipk_listener_close(l);
+	T_ASSERT(exists(name));
+	T_ASSERT(shm_unlink(name) == 0);
 }
 
 static void
