@@ -142,6 +142,8 @@ chan_done(struct ipk_chan *c, int rv, int timeout_ms)
 static int
 chan_toobig(struct ipk_chan *c, size_t len)
 {
+	if (c->tr->toobig)
+		return c->tr->toobig(c, len);
 	return ipk__err(-EMSGSIZE,
 	    "message of %zu bytes exceeds the channel's limit of %zu "
 	    "(%s)", len, c->max_msg, c->limit_why[0] ? c->limit_why :

@@ -61,18 +61,19 @@ ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms)
 				pf[i].fd = fd >= 0 ? fd : -1;
 			}
 		}
-		rv = poll_check(items, n);
-		if (rv > 0)
-			break;
-		int ms = ipk__poll_ms(deadline, IPK__SLICE_MS);
+		/* Already ready: still look at every descriptor (timeout 0),
+		 * so one busy channel does not hide the others. */
+		int pre = poll_check(items, n);
+		int ms = pre > 0 ? 0 : ipk__poll_ms(deadline, IPK__SLICE_MS);
 		int k = poll(pf, (nfds_t)n, ms);
 		if (k < 0 && errno != EINTR) {
 			rv = -errno;
 			break;
 		}
-		rv = poll_check(items, n);
+		rv = pre > 0 ? pre : poll_check(items, n);
 		for (size_t i = 0; k > 0 && i < n; i++)
-			if (pf[i].revents && !items[i].revents) {
+			if (pf[i].revents && !items[i].revents &&
+			    !items[i].chan->tr->doorbell) {
 				items[i].revents = IPK_POLLIN;
 				rv++;
 			}

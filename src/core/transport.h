@@ -172,6 +172,12 @@ struct ipk__transport {
 	    uint32_t *type, int64_t deadline);
 	int (*release)(struct ipk_chan *c);
 
+	/* toobig: the sentence for a message of `len` > c->max_msg bytes when
+	 * the transport lowered max_msg to a limit of its mechanism: record it
+	 * with ipk__err, naming the limit and the option that would fit, and
+	 * return -EMSGSIZE. Optional: NULL names maxmsg=. */
+	int (*toobig)(struct ipk_chan *c, size_t len);
+
 	/* fd: a descriptor readable when recv may succeed (level hint), owned
 	 * by the channel, or a negative code. Required. */
 	int (*fd)(struct ipk_chan *c);
@@ -183,6 +189,11 @@ struct ipk__transport {
 	 * or whose descriptor is only a doorbell. Optional: NULL means the
 	 * descriptor alone tells. */
 	int (*ready)(struct ipk_chan *c);
+
+	/* doorbell: 1 when fd is only a doorbell that may stay readable after
+	 * the message it announced was taken; ipk_poll then trusts `ready`
+	 * (required with it) rather than the descriptor. */
+	unsigned char doorbell;
 
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);

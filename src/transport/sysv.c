@@ -660,5 +660,6 @@ const struct ipk__transport ipk__transport_sysv = {
 	.recv_type = sysv_recv_type,
 	.fd = sysv_fd,
 	.ready = sysv_ready,
+	.doorbell = 1,
 	.close = sysv_close,
 };

@@ -120,15 +120,14 @@ peer_run(struct ctx *x)
 	return rv;
 }
 
+/* The peer thread's own context, copied before the thread starts: the main
+ * thread goes on writing its context (accept fills x->c). */
+static struct ctx peer_ctx;
+
 static void *
 peer_thread_main(void *arg)
 {
-	static struct ctx px;
-	px = *(struct ctx *)arg;
-	px.is_peer = 1;
-	px.l = NULL;
-	px.c = NULL;
-	intptr_t rv = peer_run(&px);
+	intptr_t rv = peer_run(arg);
 	return (void *)rv;
 }
 
@@ -152,8 +151,12 @@ start_peer(struct ctx *x)
 	snprintf(x->url, sizeof(x->url), "%s", ipk_listener_url(x->l));
 	if (x->caps & IPK_CAP_THREADS) {
 		x->threaded = 1;
+		peer_ctx = *x;
+		peer_ctx.is_peer = 1;
+		peer_ctx.l = NULL;
+		peer_ctx.c = NULL;
 		T_ASSERT(pthread_create(&x->peer_thread, NULL, peer_thread_main,
-		    x) == 0);
+		    &peer_ctx) == 0);
 	} else {
 		int rv = posix_spawn(&x->peer_pid, exe, NULL, NULL, argv,
 		    environ);

@@ -17,6 +17,28 @@ extern char **environ;
 static const char *const wanted[] = { "unix", "fifo", "mq", "sysv", "tcp",
 	"nng+tcp", "nng+ipc", "shm", NULL };
 
+static struct ipk_listener *g_l[MAXCH];
+static struct ipk_chan *g_c[MAXCH];
+static int g_n;
+static pid_t g_pid;
+
+/* On failure too: the peer goes, and the listeners remove their objects. */
+static void
+cleanup(void)
+{
+	if (g_pid > 0) {
+		kill(g_pid, SIGKILL);
+		waitpid(g_pid, NULL, 0);
+		g_pid = 0;
+	}
+	for (int i = 0; i < g_n; i++) {
+		ipk_close(g_c[i]);
+		ipk_listener_close(g_l[i]);
+		g_c[i] = NULL;
+		g_l[i] = NULL;
+	}
+}
+
 static int __attribute__((noreturn))
 child_main(int n, char **urls)
 {
@@ -45,8 +67,10 @@ main(int argc, char **argv)
 
 	char urls[MAXCH][256];
 	const char *names[MAXCH];
-	struct ipk_listener *l[MAXCH];
+	struct ipk_listener **l = g_l;
+	struct ipk_chan **c = g_c;
 	int n = 0;
+	t_cleanup_hook = cleanup;
 	for (const char *const *s = wanted; *s; s++) {
 		if (!ipk_scheme_caps(*s))
 			continue;
@@ -62,7 +86,7 @@ main(int argc, char **argv)
 		T_OK(ipk_listen(urls[n], NULL, &l[n]));
 		snprintf(urls[n], sizeof(urls[n]), "%s", ipk_listener_url(l[n]));
 		names[n] = *s;
-		n++;
+		g_n = ++n;
 	}
 	if (n < 2)
 		T_SKIPF("fewer than two named transports compiled in");
@@ -73,9 +97,8 @@ main(int argc, char **argv)
 	char *cargv[MAXCH + 3] = { self, "--child" };
 	for (int i = 0; i < n; i++)
 		cargv[2 + i] = urls[i];
-	pid_t pid;
-	T_ASSERT(posix_spawn(&pid, self, NULL, NULL, cargv, environ) == 0);
-	struct ipk_chan *c[MAXCH];
+	T_ASSERT(posix_spawn(&g_pid, self, NULL, NULL, cargv, environ) == 0);
+	pid_t pid = g_pid;
 	struct ipk_pollitem it[MAXCH];
 	for (int i = 0; i < n; i++) {
 		T_OK(ipk_accept(l[i], 10000, &c[i]));
@@ -88,6 +111,9 @@ main(int argc, char **argv)
 			int m = snprintf(cmd, sizeof(cmd), "%d", i);
 			T_OK(ipk_send(c[0], cmd, (size_t)m, 0, 10000));
 			int rv = ipk_poll(it, (size_t)n, 10000);
+			for (int j = 0; rv != 1 && j < n; j++)
+				if (it[j].revents)
+					fprintf(stderr, "ready: %s\n", names[j]);
 			if (rv != 1 || it[i].revents != IPK_POLLIN)
 				T_FAILF("poll after a message on %s: %d ready, "
 				    "item %d revents %u", names[i], rv, i,
@@ -102,6 +128,7 @@ main(int argc, char **argv)
 	int64_t t0 = t_now_ns();
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	g_pid = 0;
 	int ready = 0;
 	while (ready < n && t_ms_since(t0) < 2000) {
 		int rv = ipk_poll(it, (size_t)n, 2000);
@@ -128,10 +155,7 @@ main(int argc, char **argv)
 		if (it[i].chan)
 			T_FAILF("%s: peer death not reported by poll+recv in 2 s",
 			    names[i]);
-	for (int i = 0; i < n; i++) {
-		ipk_close(c[i]);
-		ipk_listener_close(l[i]);
-	}
+	cleanup();
 	printf("PASS poll_multi (%d transports)\n", n);
 	return T_PASS;
 }

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.c - POSIX shared memory, the article's fastest mechanism: a named
+ * segment in /dev/shm holding a header and two rings (src/shm/ring.h), one
+ * per direction, so a message costs no system call while both sides are
+ * awake. docs/transports/shm.md tells the whole story.
+ *
+ * Segment layout (offsets fixed by the ring capacity `cap`, never read from
+ * the segment): [0, 4096) struct shm_hdr; 4096 ring 0 control (listener ->
+ * dialer); 4608 ring 1 control (dialer -> listener); 8192 ring 0 data;
+ * 8192 + cap ring 1 data; total 8192 + 2 cap bytes.
+ *
+ * Liveness: every endpoint holds an OFD lock on one byte of its own open
+ * file description of the segment (byte 0 the listener, 1 the dialer's
+ * channel, 2 the listener side's channel). The kernel drops it when the
+ * holder dies; a blocked call re-checks it every IPK__SLICE_MS.
+ *
+ * Removal: the listener side unlinks the segment when both the listener and
+ * its channel are closed, unless ?keep=1 or unread messages remain for the
+ * dialer: then the segment lingers ("data outlives the writer until read")
+ * and the dialer that drains it after the listener is gone removes it.
+ */
+#include "core/transport.h"
+#include "shm/ring.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHM_MAGIC 0x00314d48534b5049ull /* "IPKSHM1" */
+#define SHM_VERSION 1u
+#define SHM_CTL_OFF 4096u
+#define SHM_DATA_OFF 8192u
+#define SHM_MIN_CAP 4096u
+#define SHM_DEFAULT_CAP (1u << 20)
+#define SHM_NAME_MAX 200
+
+#define SHM_LOCK_LISTENER 0
+#define SHM_LOCK_DIAL 1
+#define SHM_LOCK_ACCEPT 2
+
+struct shm_ep {
+	uint64_t pid, start; /* for people and `ipckit ls`; never trusted */
+};
+
+struct shm_hdr {
+	uint64_t magic; /* stored last at creation (release) */
+	uint32_t version;
+	uint32_t wait;	   /* the listener's strategy: the dialer's default */
+	uint64_t seg_size; /* SHM_DATA_OFF + 2 * ring_cap */
+	uint64_t ring_cap; /* data bytes of each ring, a power of two */
+	uint32_t dial_gen; /* futex word: bumped by every dialer attach */
+	uint32_t accepted; /* the listener side has had a channel */
+	uint32_t linger;   /* listener gone, unread data left for the dialer */
+	uint32_t unused;
+	struct shm_ep ep[2]; /* [0] listener side, [1] dialer */
+};
+
+struct shm_seg {
+	int fd;
+	unsigned char *map;
+	size_t len;
+	uint64_t cap;
+	struct shm_hdr *hdr;
+};
+
+struct shm_lst {
+	struct shm_seg seg;
+	char name[SHM_NAME_MAX + 2];
+};
+
+struct shm_chan {
+	struct ipk__ring_chan h;
+	struct shm_seg seg;
+	int side;    /* 0: listener side, 1: dialer */
+	int bell_wr; /* the peer's doorbell FIFO, opened when first rung */
+	uint32_t bell_wr_gen;
+	char name[SHM_NAME_MAX + 2];
+	char path[SHM_NAME_MAX + 16]; /* "/dev/shm/name", for sentences */
+};
+
+/* --- Names, options, segments --------------------------------------------- */
+
+static int
+shm_name(const struct ipk__url *u, char *out)
+{
+	const char *p = u->path;
+	size_t n = strlen(p);
+	if (*u->host || p[0] != '/' || n < 2 || n > SHM_NAME_MAX ||
+	    strchr(p + 1, '/') || !strcmp(p, "/.") || !strcmp(p, "/.."))
+		return ipk__err(-EINVAL,
+		    "shm names look like shm:///name: one "
+		    "component of 1 to %d bytes without '/'",
+		    SHM_NAME_MAX - 1);
+	memcpy(out, p, n + 1);
+	return 0;
+}
+
+/* Field 22 of /proc/self/stat: our start time, which tells a reused pid. */
+static uint64_t
+shm_start_time(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static void
+shm_seg_init(struct shm_seg *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->fd = -1;
+}
+
+static void
+shm_seg_fini(struct shm_seg *g)
+{
+	if (g->map)
+		munmap(g->map, g->len);
+	g->map = NULL;
+	ipk__close_fd(&g->fd);
+}
+
+static struct ipk__ring_ctl *
+shm_ctl(struct shm_seg *g, int ring)
+{
+	return (
+	    struct ipk__ring_ctl *)(void *)(g->map + SHM_CTL_OFF +
+					    (size_t)ring * IPK__RING_CTL_SIZE);
+}
+
+static void
+shm_ring_view(struct shm_seg *g, int ring, struct ipk__ring *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->ctl = shm_ctl(g, ring);
+	r->data = g->map + SHM_DATA_OFF + (size_t)ring * g->cap;
+	r->cap = g->cap;
+	r->mask = g->cap - 1;
+}
+
+static int
+shm_held(int fd, int byte)
+{
+	return ipk__live_held(fd, byte) == 1;
+}
+
+static void
+shm_unlock(int fd, int byte)
+{
+	struct flock fl = {.l_type = F_UNLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = byte,
+	    .l_len = 1};
+	(void)fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+/*
+ * Check an opened segment before trusting it: owner, mode, size, header.
+ * Maps it on success. 0, 1 when it is still being created (size 0 or magic
+ * not yet stored), or a negative code with a sentence.
+ */
+static int
+shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
+{
+	struct stat st;
+	if (fstat(g->fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return ipk__err(IPK_EFOREIGN,
+		    "/dev/shm%s is not a shared memory "
+		    "object",
+		    name);
+	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
+		return ipk__err(-EACCES,
+		    "/dev/shm%s belongs to uid %u, not to us", name,
+		    (unsigned)st.st_uid);
+	if ((st.st_mode & 0777) & ~mode)
+		return ipk__err(-EACCES,
+		    "/dev/shm%s has mode %03o, wider than %03o "
+		    "(?mode=)",
+		    name, (unsigned)(st.st_mode & 0777), mode);
+	if (st.st_size < SHM_DATA_OFF)
+		return st.st_size == 0
+			   ? 1
+			   : ipk__err(IPK_ECORRUPT,
+				 "/dev/shm%s: "
+				 "%lld bytes is too small for a segment",
+				 name, (long long)st.st_size);
+	g->len = (size_t)st.st_size;
+	g->map =
+	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+	if (g->map == MAP_FAILED) {
+		g->map = NULL;
+		return ipk__err(-errno, "/dev/shm%s: mmap failed", name);
+	}
+	struct shm_hdr *h = (struct shm_hdr *)(void *)g->map;
+	/* Acquire: pairs with the release store of magic in shm_create. */
+	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
+	uint32_t ver = __atomic_load_n(&h->version, __ATOMIC_RELAXED);
+	uint64_t cap = __atomic_load_n(&h->ring_cap, __ATOMIC_RELAXED);
+	uint64_t size = __atomic_load_n(&h->seg_size, __ATOMIC_RELAXED);
+	if (magic == 0)
+		return 1;
+	if (magic != SHM_MAGIC)
+		return ipk__err(IPK_EFOREIGN,
+		    "/dev/shm%s was not made by ipckit "
+		    "(bad magic)",
+		    name);
+	if (ver != SHM_VERSION)
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s has layout version %u; this "
+		    "library reads version %u",
+		    name, ver, SHM_VERSION);
+	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)) ||
+	    size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: header says %llu-byte rings "
+		    "in %llu bytes, but the object has %lld bytes",
+		    name, (unsigned long long)cap, (unsigned long long)size,
+		    (long long)st.st_size);
+	g->cap = cap;
+	g->hdr = h;
+	return 0;
+}
+
+/* Unlink `name` if it still is the object we have open. */
+static void
+shm_unlink_ours(struct shm_seg *g, const char *name)
+{
+	char path[SHM_NAME_MAX + 32];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (fstat(g->fd, &a) == 0 && stat(path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		(void)shm_unlink(name);
+	for (int side = 0; side < 2; side++) {
+		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
+		(void)unlink(path);
+	}
+}
+
+/* The listener side is gone: remove the segment, or leave it for the
+ * dialer when it holds messages the dialer has not read. */
+static void
+shm_remove_or_linger(struct shm_seg *g, const char *name)
+{
+	if (g->hdr && ipk__ring_pending(shm_ctl(g, 0), g->cap) > 0)
+		__atomic_store_n(&g->hdr->linger, 1, __ATOMIC_RELEASE);
+	else
+		shm_unlink_ours(g, name);
+}
+
+/* --- Listener ---------------------------------------------------------------
+ */
+
+static int
+shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
+{
+	struct shm_seg *g = &s->seg;
+	char sz[32];
+	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
+	if (rv < 0)
+		return rv == IPK_EBUSYSIDE ? -EADDRINUSE : rv;
+	if (fchmod(g->fd, l->mode & 0777) < 0)
+		return -errno;
+	g->len = SHM_DATA_OFF + 2 * cap;
+	g->cap = cap;
+	/* Reserve every page now: a full /dev/shm fails here, not with a
+	 * SIGBUS on some later write. */
+	rv = posix_fallocate(g->fd, 0, (off_t)g->len);
+	if (rv != 0)
+		return ipk__err(-rv,
+		    "/dev/shm%s: cannot reserve %s bytes in /dev/shm "
+		    "(%s); a smaller size= needs less",
+		    s->name, (snprintf(sz, sizeof(sz), "%zu", g->len), sz),
+		    rv == ENOSPC ? "no space left" : strerror(rv));
+	g->map =
+	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+	if (g->map == MAP_FAILED) {
+		g->map = NULL;
+		return -errno;
+	}
+	g->hdr = (struct shm_hdr *)(void *)g->map;
+	g->hdr->version = SHM_VERSION;
+	g->hdr->wait = (uint32_t)wait;
+	g->hdr->seg_size = g->len;
+	g->hdr->ring_cap = cap;
+	for (int i = 0; i < 2; i++)
+		if ((rv = ipk__ring_ctl_init(shm_ctl(g, i), 1)) < 0)
+			return rv;
+	/* Release: the header and controls above before the magic that
+	 * tells dialers the segment is ready (shm_seg_check). */
+	__atomic_store_n(&g->hdr->magic, SHM_MAGIC, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* The name exists: 0 when we took over a stale segment, 1 when a broken
+ * one was removed (create again), or a negative code. */
+static int
+shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
+{
+	struct shm_seg *g = &s->seg;
+	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (g->fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
+	if (rv == IPK_EBUSYSIDE)
+		return ipk__err(-EADDRINUSE,
+		    "/dev/shm%s: a live listener holds it", s->name);
+	if (rv < 0)
+		return rv;
+	rv = shm_seg_check(g, s->name, 0777, l->allow_uid);
+	if (rv == 0) {
+		(void)fchmod(g->fd, l->mode & 0777);
+		__atomic_store_n(
+		    &g->hdr->wait, (uint32_t)wait, __ATOMIC_RELAXED);
+		__atomic_store_n(&g->hdr->linger, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (rv == -EACCES || rv == IPK_EFOREIGN ||
+	    shm_held(g->fd, SHM_LOCK_DIAL) || shm_held(g->fd, SHM_LOCK_ACCEPT))
+		return rv == 1 ? ipk__err(IPK_ECORRUPT,
+				     "/dev/shm%s: half-made "
+				     "segment still in use",
+				     s->name)
+			       : rv;
+	/* Ours, broken and unused: a listener died while creating it. */
+	shm_unlink_ours(g, s->name);
+	shm_seg_fini(g);
+	return 1;
+}
+
+static int
+shm_listen(struct ipk_listener *l, const struct ipk__url *u)
+{
+	struct shm_lst *s = ipk__lst_priv(l);
+	uint64_t cap = SHM_DEFAULT_CAP;
+	int wait = IPK__WAIT_ADAPTIVE, rv;
+	shm_seg_init(&s->seg);
+	if ((rv = shm_name(u, s->name)) < 0 ||
+	    (rv = ipk__ring_opts(u, &cap, &wait)) < 0)
+		return rv;
+	for (int tries = 0; tries < 4; tries++) {
+		s->seg.fd = shm_open(s->name,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (s->seg.fd >= 0) {
+			rv = shm_create(l, s, cap, wait);
+			if (rv < 0) {
+				shm_unlink_ours(&s->seg, s->name);
+				shm_seg_fini(&s->seg);
+			}
+			return rv;
+		}
+		if (errno != EEXIST)
+			return ipk__err(-errno, "/dev/shm%s: cannot create: %s",
+			    s->name, strerror(errno));
+		if ((rv = shm_reclaim(l, s, wait)) <= 0)
+			return rv;
+	}
+	return ipk__err(
+	    -EADDRINUSE, "/dev/shm%s: keeps being recreated", s->name);
+}
+
+static void
+shm_lclose(struct ipk_listener *l)
+{
+	struct shm_lst *s = ipk__lst_priv(l);
+	if (s->seg.fd >= 0 && s->seg.hdr) {
+		/* Drop our lock first: of the listener and its channel,
+		 * whichever closes last then sees the other gone. */
+		shm_unlock(s->seg.fd, SHM_LOCK_LISTENER);
+		if (!l->keep && !shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
+			shm_remove_or_linger(&s->seg, s->name);
+	}
+	shm_seg_fini(&s->seg);
+}
+
+/* --- Channels ------------------------------------------------------------- */
+
+static void shm_bell_ring(void *arg);
+static int shm_alive(void *arg);
+
+/* Both kinds of channel: take our lock, attach to the rings. */
+static int
+shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
+{
+	int rv =
+	    ipk__live_take(s->seg.fd, side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+	if (rv == IPK_EBUSYSIDE)
+		return ipk__err(side ? IPK_EBUSYSIDE : -EBUSY,
+		    "/dev/shm%s: another "
+		    "live %s is attached (a ring has one writer and one "
+		    "reader)",
+		    s->name, side ? "dialer" : "listener channel");
+	if (rv < 0)
+		return rv;
+	s->side = side;
+	snprintf(s->path, sizeof(s->path), "/dev/shm%s", s->name);
+	s->h.name = s->path;
+	s->h.alive = shm_alive;
+	s->h.arg = s;
+	shm_ring_view(&s->seg, side, &s->h.tx);
+	shm_ring_view(&s->seg, !side, &s->h.rx);
+	s->h.tx.bell = shm_bell_ring;
+	s->h.tx.bell_arg = s;
+	if (ipk__ring_attach_producer(&s->h.tx) < 0 ||
+	    ipk__ring_attach_consumer(&s->h.rx) < 0)
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: ring indices are invalid", s->name);
+	struct shm_ep *ep = &s->seg.hdr->ep[side];
+	__atomic_store_n(&ep->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&ep->start, shm_start_time(), __ATOMIC_RELAXED);
+	uint64_t max = ipk__ring_max_msg(s->seg.cap);
+	if (c->max_msg > max)
+		c->max_msg = (size_t)max;
+	return 0;
+}
+
+static void
+shm_chan_init(struct shm_chan *s)
+{
+	shm_seg_init(&s->seg);
+	s->h.bell = s->bell_wr = -1;
+}
+
+static int
+shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
+{
+	struct shm_lst *ls = ipk__lst_priv(l);
+	struct shm_chan *s = ipk__chan_priv(c);
+	shm_chan_init(s);
+	memcpy(s->name, ls->name, sizeof(s->name));
+	if (shm_held(ls->seg.fd, SHM_LOCK_ACCEPT))
+		return ipk__err(-EBUSY,
+		    "/dev/shm%s: the channel is already accepted "
+		    "and open",
+		    s->name);
+	uint32_t *gen = &ls->seg.hdr->dial_gen;
+	while (__atomic_load_n(gen, __ATOMIC_ACQUIRE) == 0) {
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		int ms = ipk__poll_ms(deadline, IPK__SLICE_MS);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		(void)syscall(SYS_futex, gen, FUTEX_WAIT, 0, &ts, NULL, 0);
+	}
+	/* A description of our own, so our lock is the channel's alone. */
+	s->seg.fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	struct stat a, b;
+	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
+	    fstat(ls->seg.fd, &b) < 0 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len)
+		return ipk__err(
+		    -ENOENT, "/dev/shm%s was removed or replaced", s->name);
+	s->seg.len = ls->seg.len;
+	s->seg.cap = ls->seg.cap;
+	s->seg.map = mmap(
+	    NULL, s->seg.len, PROT_READ | PROT_WRITE, MAP_SHARED, s->seg.fd, 0);
+	if (s->seg.map == MAP_FAILED) {
+		s->seg.map = NULL;
+		return -errno;
+	}
+	s->seg.hdr = (struct shm_hdr *)(void *)s->seg.map;
+	s->h.wait =
+	    (int)(__atomic_load_n(&ls->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
+	int rv = shm_attach(c, s, 0);
+	if (rv == 0)
+		__atomic_store_n(&s->seg.hdr->accepted, 1, __ATOMIC_RELEASE);
+	return rv;
+}
+
+/* One attempt: 0 attached, 1 not yet (why in *why), or an error. */
+static int
+shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
+{
+	struct shm_seg *g = &s->seg;
+	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (g->fd < 0) {
+		*why = -errno;
+		return errno == ENOENT ? 1
+				       : ipk__err(-errno, "/dev/shm%s: %s",
+					     s->name, strerror(errno));
+	}
+	int rv = shm_seg_check(g, s->name, c->mode, c->allow_uid);
+	if (rv == 0 && !shm_held(g->fd, SHM_LOCK_LISTENER) &&
+	    !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
+	    ipk__ring_pending(shm_ctl(g, 0), g->cap) == 0)
+		rv = 1; /* a dead listener's segment with nothing for us */
+	if (rv != 0) {
+		*why = -ECONNREFUSED;
+		shm_seg_fini(g);
+		return rv;
+	}
+	s->h.wait =
+	    wait >= 0
+		? wait
+		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
+	if ((rv = shm_attach(c, s, 1)) < 0)
+		return rv;
+	/* Tell a waiting accept; pairs with its acquire load. */
+	__atomic_add_fetch(&g->hdr->dial_gen, 1, __ATOMIC_RELEASE);
+	(void)syscall(
+	    SYS_futex, &g->hdr->dial_gen, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	return 0;
+}
+
+static int
+shm_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	uint64_t size; /* the segment's size wins over the dialer's */
+	int wait = -1, why = -ENOENT, rv;
+	shm_chan_init(s);
+	if ((rv = shm_name(u, s->name)) < 0 ||
+	    (rv = ipk__ring_opts(u, &size, &wait)) < 0)
+		return rv;
+	for (;;) {
+		rv = shm_dial_try(c, s, wait, &why);
+		if (rv != 1)
+			return rv;
+		if (ipk__expired(deadline))
+			break;
+		/* Polling for a name to appear: nothing can wake us. */
+		int64_t left = deadline - ipk__now_ns();
+		struct timespec ts = {0, left < 2000000 ? left : 2000000};
+		nanosleep(&ts, NULL);
+	}
+	if (why == -ENOENT)
+		return ipk__err(-ENOENT,
+		    "no shared memory segment /dev/shm%s (is the "
+		    "listener running?)",
+		    s->name);
+	return ipk__err(-ECONNREFUSED,
+	    "/dev/shm%s exists but no live listener holds "
+	    "it",
+	    s->name);
+}
+
+static int
+shm_alive(void *arg)
+{
+	struct shm_chan *s = arg;
+	if (s->side == 0)
+		return shm_held(s->seg.fd, SHM_LOCK_DIAL);
+	if (shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
+		return 1;
+	/* Before the first accept, a live listener counts as the peer. */
+	return !__atomic_load_n(&s->seg.hdr->accepted, __ATOMIC_ACQUIRE) &&
+	       shm_held(s->seg.fd, SHM_LOCK_LISTENER);
+}
+
+static int
+shm_loan(struct ipk_chan *c, size_t len, void **buf, int64_t deadline)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_loan(&s->h, len, buf, deadline);
+}
+
+static int
+shm_commit(struct ipk_chan *c, size_t len, uint32_t type)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	ipk__ring_commit(&s->h.tx, len, type);
+	return 0;
+}
+
+static int
+shm_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_send(&s->h, buf, len, type, deadline);
+}
+
+static int
+shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_recv(
+	    &s->h, c->max_msg, buf, cap, len, type, deadline);
+}
+
+static int
+shm_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
+    int64_t deadline)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_peek(&s->h, buf, len, type, deadline);
+}
+
+static int
+shm_release(struct ipk_chan *c)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	ipk__ring_release(&s->h.rx);
+	return 0;
+}
+
+static int
+shm_toobig(struct ipk_chan *c, size_t len)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_toobig(&s->h, c->max_msg, len);
+}
+
+static void
+shm_bell_path(struct shm_chan *s, int side, char *out, size_t n)
+{
+	snprintf(out, n, "/dev/shm%s.bell%d", s->name, side);
+}
+
+/* Producer side: the consumer asked for its doorbell. A FIFO opened
+ * read-write never has "no reader", so the write cannot raise SIGPIPE. */
+static void
+shm_bell_ring(void *arg)
+{
+	struct shm_chan *s = arg;
+	uint32_t gen =
+	    __atomic_load_n(&s->h.tx.ctl->bell_gen, __ATOMIC_ACQUIRE);
+	if (s->bell_wr < 0 || gen != s->bell_wr_gen) {
+		char path[SHM_NAME_MAX + 32];
+		struct stat st;
+		ipk__close_fd(&s->bell_wr);
+		shm_bell_path(s, !s->side, path, sizeof(path));
+		s->bell_wr =
+		    open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (s->bell_wr < 0)
+			return;
+		if (fstat(s->bell_wr, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    st.st_uid != geteuid()) {
+			ipk__close_fd(&s->bell_wr);
+			return;
+		}
+		s->bell_wr_gen = gen;
+	}
+	char b = 1;
+	(void)!write(s->bell_wr, &b, 1);
+}
+
+static int
+shm_ready(struct ipk_chan *c)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	return ipk__ring_chan_ready(&s->h);
+}
+
+/* ipk_fd: a FIFO doorbell made on first use; see docs/transports/shm.md. */
+static int
+shm_fd(struct ipk_chan *c)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	if (s->h.bell >= 0)
+		return s->h.bell;
+	char path[SHM_NAME_MAX + 32];
+	struct stat st;
+	shm_bell_path(s, s->side, path, sizeof(path));
+	(void)unlink(path); /* a crashed predecessor's */
+	if (mkfifo(path, 0600) < 0)
+		return ipk__err(-errno,
+		    "/dev/shm%s: cannot make the doorbell %s: %s", s->name,
+		    path, strerror(errno));
+	s->h.bell = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (s->h.bell < 0 || fstat(s->h.bell, &st) < 0 ||
+	    !S_ISFIFO(st.st_mode) || fchmod(s->h.bell, 0600) < 0) {
+		int e = -errno;
+		ipk__close_fd(&s->h.bell);
+		(void)unlink(path);
+		return ipk__err(e ? e : -EIO,
+		    "/dev/shm%s: cannot open the doorbell", s->name);
+	}
+	__atomic_add_fetch(&s->h.rx.ctl->bell_gen, 1, __ATOMIC_RELEASE);
+	ipk__ring_chan_arm(&s->h);
+	if (ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) > 0) {
+		char b = 1;
+		(void)!write(s->h.bell, &b, 1);
+	}
+	return s->h.bell;
+}
+
+static void
+shm_close(struct ipk_chan *c)
+{
+	struct shm_chan *s = ipk__chan_priv(c);
+	struct shm_seg *g = &s->seg;
+	if (g->fd >= 0 && g->hdr && s->h.tx.ctl) {
+		/* Drop our lock before looking at the others' (see
+		 * shm_lclose). */
+		shm_unlock(g->fd, s->side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+		int lst = shm_held(g->fd, SHM_LOCK_LISTENER);
+		/* Wake the peer wherever it sleeps: it finds our lock gone. */
+		ipk__ring_wake_reader(&s->h.tx);
+		ipk__ring_wake_writer(&s->h.rx);
+		int drained = ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) == 0;
+		if (c->keep || lst)
+			; /* the listener (or ?keep=1) decides */
+		else if (s->side == 0)
+			shm_remove_or_linger(g, s->name);
+		else if (__atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
+			 !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained)
+			shm_unlink_ours(g, s->name);
+	}
+	if (s->h.bell >= 0) {
+		char path[SHM_NAME_MAX + 32];
+		shm_bell_path(s, s->side, path, sizeof(path));
+		(void)unlink(path);
+	}
+	ipk__close_fd(&s->h.bell);
+	ipk__close_fd(&s->bell_wr);
+	shm_seg_fini(g);
+}
+
+static const char *const shm_options[] = {"size", "wait", NULL};
+
+const struct ipk__transport ipk__transport_shm = {
+    .scheme = "shm",
+    .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
+	    IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
+    .chan_size = sizeof(struct shm_chan),
+    .lst_size = sizeof(struct shm_lst),
+    .options = shm_options,
+    .listen = shm_listen,
+    .accept = shm_accept,
+    .lclose = shm_lclose,
+    .dial = shm_dial,
+    .send = shm_send,
+    .recv = shm_recv,
+    .loan = shm_loan,
+    .commit = shm_commit,
+    .peek = shm_peek,
+    .release = shm_release,
+    .toobig = shm_toobig,
+    .fd = shm_fd,
+    .ready = shm_ready,
+    .doorbell = 1,
+    .close = shm_close,
+};
