@@ -26,7 +26,8 @@ struct cli_cmd {
 /* Every sub-command, defined in its cmd_<name>.c. */
 #define CLI_COMMANDS(X) \
 	X(send) \
-	X(recv)
+	X(recv) \
+	X(bench)
 
 #define CLI_DECLARE(n) extern const struct cli_cmd cli_cmd_##n;
 CLI_COMMANDS(CLI_DECLARE)
