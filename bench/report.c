@@ -498,7 +498,7 @@ bench_report_plot(const char *path, const struct bench_result *r, int n)
 	    "set title 'Round-trip latency (two processes; inproc: threads)'\n"
 	    "set logscale y\nset ylabel 'microseconds (log)'\nset grid\n"
 	    "set xtics rotate by 45 right\nset key top left\n"
-	    "set xrange [-0.5:%d]\n", path, nl > 0 ? nl - 1 : 1);
+	    "set xrange [-0.5:%.1f]\n", path, nl > 0 ? nl - 0.5 : 1.0);
 	if (nl)
 		fprintf(f, "plot $lat using 0:2:xtic(1) with points pt 7 title 'p50', "
 	    "'' using 0:3 with points pt 5 title 'p90', "
