@@ -44,3 +44,25 @@ install: build
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
+
+# Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
+# tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS = $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+.PHONY: fuzz-build fuzz fuzz-smoke
+fuzz-build:
+	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
+	  -DIPK_FUZZ=ON -DIPK_TESTS=OFF -DIPK_TOOLS=OFF -DIPK_EXAMPLES=OFF \
+	  -DIPK_SANITIZER=address,undefined
+	$(CMAKE) --build build-fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	for t in $(FUZZ_TARGETS); do mkdir -p tests/fuzz/corpus/$$t; \
+	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=1 -rss_limit_mb=256 tests/fuzz/corpus/$$t || exit 1; done
+
+fuzz-smoke: fuzz-build
+	for t in $(FUZZ_TARGETS); do mkdir -p /tmp/ipk-fuzz-$$t; \
+	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=8 -timeout=1 \
+	    -rss_limit_mb=256 /tmp/ipk-fuzz-$$t tests/fuzz/corpus/$$t || exit 1; \
+	  rm -rf /tmp/ipk-fuzz-$$t; done

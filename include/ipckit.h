@@ -270,6 +270,28 @@ IPK_API size_t ipk_max_msg(struct ipk_chan *c);
  * ipk_close(NULL) is a no-op. */
 IPK_API int ipk_close(struct ipk_chan *c);
 
+/* --- Waiting on many channels ------------------------------------------- */
+
+#define IPK_POLLIN 0x1u /* ipk_recv with timeout 0 will not say -EAGAIN */
+
+struct ipk_pollitem {
+	struct ipk_chan *chan; /* the channel to watch (NULL: ignored) */
+	unsigned events;       /* IPK_POLLIN */
+	unsigned revents;      /* set by ipk_poll */
+};
+
+/*
+ * Wait until at least one of n channels is ready, any mix of transports, or
+ * timeout_ms passes. Returns the number of ready items (revents set), or
+ * -ETIMEDOUT / -EAGAIN (timeout 0) when none became ready, or -EINVAL.
+ * Ready means a receive will not wait: a message is there, or the peer is
+ * gone and ipk_recv reports it. Messages the library already read ahead
+ * count as ready even when the descriptor is quiet. To wait on channels
+ * together with other descriptors, poll ipk_fd() of each in your own loop
+ * and drain with timeout 0 until -EAGAIN (see examples/epoll_loop.c).
+ */
+IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
+
 /* The schemes compiled in, NULL-terminated. Static storage. */
 IPK_API const char *const *ipk_schemes(void);
 

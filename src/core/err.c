@@ -63,10 +63,14 @@ ipk__err_prefix(const char *url)
 		return;
 	char tmp[ERR_MSG_MAX];
 	memcpy(tmp, err_tls.msg, sizeof(tmp));
-	int k = snprintf(err_tls.msg, sizeof(err_tls.msg), "%.200s: ", url);
-	if (k > 0 && (size_t)k < sizeof(err_tls.msg))
-		snprintf(err_tls.msg + k, sizeof(err_tls.msg) - (size_t)k, "%s",
-		    tmp);
+	size_t ul = IPK__MIN(n, (size_t)200);
+	size_t ml = strnlen(tmp, sizeof(tmp) - 1);
+	if (ul + 2 + ml > sizeof(err_tls.msg) - 1)
+		ml = sizeof(err_tls.msg) - 1 - ul - 2;
+	memcpy(err_tls.msg, url, ul);
+	memcpy(err_tls.msg + ul, ": ", 2);
+	memcpy(err_tls.msg + ul + 2, tmp, ml);
+	err_tls.msg[ul + 2 + ml] = '\0';
 }
 
 static const char *

@@ -94,6 +94,8 @@ ipk__stream_reset_tx(struct ipk__stream *s)
 int
 ipk__stream_buffered(const struct ipk__stream *s)
 {
+	if (s->rx_err)
+		return 1; /* recv reports it at once */
 	if (s->skip)
 		return 0;
 	if (s->have_hdr)

@@ -80,7 +80,8 @@ IPK__HIDDEN int ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap,
     size_t *len, uint32_t *type, int64_t deadline);
 /* Push out a stalled frame's rest: 0 when nothing is pending. */
 IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
-/* 1 when a whole message is already buffered (recv will not block). */
+/* 1 when recv will not block: a whole message is already buffered, or the
+ * receive side has failed for good (recv reports why). */
 IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
 
 /* Header encode/decode, exposed for tests and fuzzing. */

@@ -173,6 +173,14 @@ struct ipk__transport {
 	 * by the channel, or a negative code. Required. */
 	int (*fd)(struct ipk_chan *c);
 
+	/* ready: 1 when recv would not wait (a message is buffered in the
+	 * library or the ring, or the peer is known to be gone), else 0.
+	 * Never blocks. Used by ipk_poll before and after it sleeps on the
+	 * fds; it must be implemented by every transport that reads ahead
+	 * or whose descriptor is only a doorbell. Optional: NULL means the
+	 * descriptor alone tells. */
+	int (*ready)(struct ipk_chan *c);
+
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
 

@@ -175,9 +175,10 @@ ipk__url_parse(const char *text, struct ipk__url *u)
 		if (slash && a[0] != '@') {
 			/* Keep the '/': move authority one byte left. */
 			size_t alen = (size_t)(slash - a);
-			memmove(a - 1, a, alen);
-			a[alen - 1] = '\0';
-			a--;
+			char *dst = a - 1;
+			memmove(dst, a, alen);
+			dst[alen] = '\0';
+			a = dst;
 			u->path = slash;
 		}
 		rv = url_parse_authority(u, a, text);

@@ -92,6 +92,13 @@ pipe_fd(struct ipk_chan *c)
 	return p->rfd;
 }
 
+static int
+pipe_ready(struct ipk_chan *c)
+{
+	struct pipe_chan *p = ipk__chan_priv(c);
+	return ipk__stream_buffered(&p->s);
+}
+
 static void
 pipe_close(struct ipk_chan *c)
 {
@@ -115,5 +122,6 @@ const struct ipk__transport ipk__transport_pipe = {
 	.send = pipe_send,
 	.recv = pipe_recv,
 	.fd = pipe_fd,
+	.ready = pipe_ready,
 	.close = pipe_close,
 };
