@@ -112,6 +112,8 @@ struct bench_subject {
 	int zero_copy;           /* measure loan/commit/peek/release too */
 	int lossy;               /* may drop messages (udp) */
 	int memcpy_row;          /* single-core memcpy, no peer */
+	int exit_clean;          /* processes end with exit(), not _exit(),
+				    so the library's destructors run */
 	enum bench_status status; /* BENCH_OK unless known not runnable */
 	char reason[160];
 	struct bench_props props;
@@ -181,6 +183,10 @@ void bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b);
 /* Run one row; fills r. Never exits, never leaves a child behind. */
 void bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
     struct bench_result *r, int idx, int n);
+
+/* Reap orphans handed to this process (a child subreaper: a broker a row
+ * started finishes after the row), waiting up to wait_ms for them. */
+void bench_reap(int wait_ms);
 
 /* Reports. */
 void bench_report_table(FILE *f, const struct bench_cfg *cfg,

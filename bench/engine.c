@@ -591,6 +591,8 @@ eng_start_peer(struct eng *e)
 			_exit(1);
 		close(e->ctl[0]);
 		peer_main(e);
+		if (e->s->exit_clean)
+			exit(0);
 		_exit(0);
 	}
 	e->pid = pid;
@@ -885,6 +887,8 @@ bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
 		eng_row(cfg, s, r, idx, n);
 		int ok = eng_write(fd[1], r, sizeof(*r)) == 0 &&
 		    (!r->rtt || eng_write(fd[1], r->rtt, sizeof(*r->rtt)) == 0);
+		if (s->exit_clean)
+			exit(ok ? 0 : 1);
 		_exit(ok ? 0 : 1);
 	}
 	close(fd[1]);
@@ -914,4 +918,20 @@ bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	close(fd[0]);
+	bench_reap(0);
+}
+
+void
+bench_reap(int wait_ms)
+{
+	int64_t end = bench_now() + (int64_t)wait_ms * 1000000;
+	for (;;) {
+		pid_t p = waitpid(-1, NULL, WNOHANG);
+		if (p > 0)
+			continue;
+		if (p < 0 || bench_now() >= end)
+			return;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static const char bench_usage[] =
@@ -277,6 +278,9 @@ bench_run(int argc, char **argv)
 
 	/* A dead peer's pipe is an error return, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of a row (a broker it started) come back here to be
+	 * reaped, rather than to an init that may not reap them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	bench_pick_cpus(&cfg);
 	cfg.tty = isatty(STDERR_FILENO);
 	struct bench_machine m;
@@ -285,6 +289,7 @@ bench_run(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		bench_run_row(&cfg, &subj[i], &res[i], i, n);
 	bench_progress(&cfg, n, n, "done", "");
+	bench_reap(5000);
 	bench_report_table(stdout, &cfg, &m, res, n);
 	printf("\nwhole run: %.1f s\n", (double)(bench_now() - t0) / 1e9);
 	if (json) {
