@@ -53,7 +53,9 @@ report_raw(const struct bench_result *r, int n, const struct bench_result *x)
 static void
 report_ratio(FILE *f, double a, double b)
 {
-	if (a > 0 && b > 0 && a / b < 9.95)
+	if (a > 0 && b > 0 && a / b < 0.01)
+		fprintf(f, " %8s", "<0.01x");
+	else if (a > 0 && b > 0 && a / b < 9.95)
 		fprintf(f, " %7.2fx", a / b);
 	else if (a > 0 && b > 0)
 		fprintf(f, " %7.0fx", a / b);
@@ -201,7 +203,8 @@ report_props(FILE *f, const struct bench_result *r, int n)
 	for (int i = 0; i < n; i++) {
 		const struct bench_subject *s = r[i].s;
 		const struct bench_props *p = &s->props;
-		if (s->memcpy_row)
+		if (s->memcpy_row || r[i].status == BENCH_NOT_BUILT ||
+		    (r[i].status == BENCH_NA && !r[i].have_rtt))
 			continue;
 		int poll = r[i].pollable >= 0 ? r[i].pollable : p->pollable;
 		fprintf(f, "%-14s %-8s %-6s %-10s %-30.30s %-7s %-8s %-8s\n",
