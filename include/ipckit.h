@@ -298,6 +298,211 @@ IPK_API const char *const *ipk_schemes(void);
 /* Capability bits of a scheme, or 0 if unknown. */
 IPK_API unsigned ipk_scheme_caps(const char *scheme);
 
+/* --- Semaphores, locks, notifications ------------------------------------
+ *
+ * Three synchronisation primitives that stand beside channels (docs/sync.md
+ * says when to use which). They follow the conventions at the top of this
+ * file: 0 or a negative code, sentences through ipk_strerror(), timeouts in
+ * ms (-1 forever, 0 try once and -EAGAIN, > 0 -ETIMEDOUT when it expires),
+ * EINTR retried inside. Objects are opaque; each *_close() frees its object
+ * even when it reports an error, and *_close(NULL) is a no-op. Named kernel
+ * objects are created exclusively with mode 0600 (?mode= changes it) and are
+ * removed only by the matching *_unlink(): closing never removes a name.
+ */
+
+struct ipk_sem;    /* a named counting semaphore, POSIX or System V (opaque) */
+struct ipk_lock;   /* a robust process-shared mutex in a named segment */
+struct ipk_notify; /* a receiver of signal notifications (a signalfd) */
+
+/* Flags of ipk_sem_open() and ipk_lock_open(). */
+#define IPK_SYNC_CREATE 0x1u /* create exclusively (-EEXIST if it exists) */
+#define IPK_SEM_NOUNDO 0x2u  /* System V: no SEM_UNDO (see ipk_sem_open) */
+
+/*
+ * Open the semaphore named by `url`, or create it with IPK_SYNC_CREATE and
+ * value `initial` (at most 32767). Without IPK_SYNC_CREATE the semaphore
+ * must exist (-ENOENT otherwise) and `initial` is ignored.
+ *
+ *   semposix:///name        POSIX named semaphore (sem_overview(7))
+ *   semsysv:///path         System V set of one semaphore, key ftok(path,'S')
+ *   semsysv:0xKEY           the same with an explicit key
+ *   option ?mode=0600       permission bits when creating
+ *
+ * When a process dies holding the semaphore (it waited and never posted):
+ *  - System V gives it back: every wait and post uses SEM_UNDO, so the
+ *    kernel undoes a process's net adjustment when it exits, also on
+ *    SIGKILL. This suits a lock or a pool that each process waits and posts
+ *    itself. For signalling (one process posts, another waits) open with
+ *    IPK_SEM_NOUNDO, or the poster's exit would take its posts back.
+ *  - POSIX cannot: the count stays taken and waiters time out. Recovery is
+ *    the application's: use timeouts, learn of the death another way (a
+ *    channel's IPK_ECLOSED, a pidfd), then ipk_sem_post() on the dead
+ *    holder's behalf, or ipk_sem_unlink() and create it again. Prefer
+ *    System V or ipk_lock when holders may crash.
+ *
+ * System V creation is race-free without SETVAL: the creator makes the set
+ * with IPC_EXCL and sets the value with semop(), which also sets sem_otime;
+ * an opener waits (up to 500 ms) until sem_otime is non-zero, so it never
+ * uses a half-made set. A set whose creator died before that stays at
+ * sem_otime 0 and gives IPK_ECORRUPT: remove it with ipk_sem_unlink(). The
+ * library never SETVALs a live set (that would wipe every process's undo).
+ * A set with more than one semaphore gives IPK_EFOREIGN; a POSIX name whose
+ * file is too short to be a semaphore gives IPK_ECORRUPT.
+ *
+ * Ownership: *out is the caller's until ipk_sem_close(). One ipk_sem may be
+ * used by several threads at once.
+ */
+IPK_API int ipk_sem_open(const char *url, unsigned flags, unsigned initial,
+    struct ipk_sem **out);
+
+/* Decrement (P), waiting up to timeout_ms while the value is 0. -EIDRM when
+ * the System V set was removed meanwhile. */
+IPK_API int ipk_sem_wait(struct ipk_sem *s, int timeout_ms);
+
+/* Increment (V), waking one waiter. -EOVERFLOW at the maximum value. */
+IPK_API int ipk_sem_post(struct ipk_sem *s);
+
+/* The current value into *value (a snapshot, stale at once). */
+IPK_API int ipk_sem_value(struct ipk_sem *s, int *value);
+
+/* Close the handle; the semaphore itself stays (see ipk_sem_unlink). */
+IPK_API int ipk_sem_close(struct ipk_sem *s);
+
+/* Remove the named semaphore. POSIX: the name goes at once, open handles
+ * keep working. System V: the set goes at once and blocked waiters get
+ * -EIDRM. -ENOENT when there is nothing by that name. */
+IPK_API int ipk_sem_unlink(const char *url);
+
+/*
+ * Open the robust lock named by `url`, or create it with IPK_SYNC_CREATE.
+ *
+ *   lock:///name            POSIX shared-memory object /name holding a
+ *                           header (magic, version, sizes) and a
+ *                           PTHREAD_PROCESS_SHARED, PTHREAD_MUTEX_ROBUST,
+ *                           error-checking mutex
+ *   option ?size=N          bytes of user data kept beside the mutex
+ *                           (default: the rest of one page); used when
+ *                           creating, an opener gets the creator's size
+ *   option ?mode=0600       permission bits when creating
+ *
+ * The opener checks the object's owner (same uid), size and header before
+ * using it: anything inconsistent gives IPK_ECORRUPT, never a crash. An
+ * object whose creator has not finished (or died while) creating it is
+ * waited for up to 500 ms, then reported as IPK_ECORRUPT.
+ * Ownership: *out is the caller's until ipk_lock_close().
+ */
+IPK_API int ipk_lock_open(const char *url, unsigned flags,
+    struct ipk_lock **out);
+
+/*
+ * Take the lock, waiting up to timeout_ms. Returns:
+ *   0                  the lock is held
+ *   -EOWNERDEAD        the lock is held, but its previous holder died while
+ *                      holding it: the state it guards may be inconsistent.
+ *                      Repair the state, call ipk_lock_consistent(), then
+ *                      ipk_lock_unlock(). Reported exactly once per death
+ *                      (again if this holder dies before consistent).
+ *   -ENOTRECOVERABLE   a holder was told -EOWNERDEAD and unlocked without
+ *                      ipk_lock_consistent(): the lock is unusable for every
+ *                      later locker. Remove and create it again.
+ *   -EDEADLK           the calling thread already holds it
+ *   -ETIMEDOUT/-EAGAIN as usual
+ * The lock belongs to the calling thread: it is given back (with
+ * -EOWNERDEAD to the next locker) when the thread or process ends holding it.
+ */
+IPK_API int ipk_lock_lock(struct ipk_lock *l, int timeout_ms);
+
+/* After -EOWNERDEAD: declare the guarded state repaired. -EINVAL if the
+ * calling thread does not hold the lock in that state. */
+IPK_API int ipk_lock_consistent(struct ipk_lock *l);
+
+/* Release the lock. -EPERM when the calling thread does not hold it. */
+IPK_API int ipk_lock_unlock(struct ipk_lock *l);
+
+/* The user data area of the segment (zeroed at creation) and its size in
+ * *size (may be NULL). Shared with every process that opened the lock;
+ * owned by the lock until ipk_lock_close(). NULL when l is NULL. */
+IPK_API void *ipk_lock_data(struct ipk_lock *l, size_t *size);
+
+/* Unmap and free the handle. If the calling thread holds the lock it is
+ * unlocked first (after -EOWNERDEAD without ipk_lock_consistent() that makes
+ * it unrecoverable, as ipk_lock_unlock would). Never close a handle while
+ * another thread holds the lock through it. */
+IPK_API int ipk_lock_close(struct ipk_lock *l);
+
+/* Remove the lock's name; processes that have it open keep using it. */
+IPK_API int ipk_lock_unlink(const char *url);
+
+/*
+ * Notifications: a signal carrying one small integer, from one process to
+ * another, received through a signalfd so that it can be polled like any
+ * descriptor and needs no signal handler.
+ *
+ * A notification carries only the signal number, an int value and the
+ * sender's pid: no data. Real-time signals (SIGRTMIN..SIGRTMAX) queue, in
+ * order, each with its value, up to the receiver's RLIMIT_SIGPENDING (then
+ * sending gives -EAGAIN). Standard signals (1..31) coalesce: several sent
+ * before the receiver reads arrive once. Use a real-time signal; 0 selects
+ * IPK_NOTIFY_SIGNAL. SIGKILL and SIGSTOP are refused with -EINVAL: the
+ * kernel never lets a process block, catch or read them, so they can only
+ * kill or stop the receiver. Signals 32..SIGRTMIN-1 belong to the C library
+ * and are refused too.
+ *
+ * The signalfd rule: a signal is read from the descriptor only while it is
+ * blocked; a thread that does not block it may take it with its default
+ * action, which for real-time signals ends the process. ipk_notify_open()
+ * blocks the signal in the calling thread; every other thread must block it
+ * as well. Call ipk_notify_block() at the start of main(), before creating
+ * threads (they inherit the mask) and before telling anyone your pid.
+ */
+#define IPK_NOTIFY_SIGNAL 0 /* means SIGRTMIN (a real-time signal) */
+
+/* Block `signo` (0: IPK_NOTIFY_SIGNAL) in the calling thread. */
+IPK_API int ipk_notify_block(int signo);
+
+/*
+ * Send `signo` with `value` to process `pid` (sigqueue). -ESRCH: no such
+ * process (it exited); -EPERM: it belongs to another user; -EAGAIN: its
+ * pending-signal limit (RLIMIT_SIGPENDING) is reached; -EINVAL: pid <= 0 or
+ * a refused signal. A pid can be reused by a new process once the old one
+ * has been reaped: prefer ipk_notify_send_pidfd() when you hold a pidfd.
+ */
+IPK_API int ipk_notify_send(pid_t pid, int signo, int value);
+
+/* The same through a pidfd (pidfd_open(2), clone3), which names one process
+ * for ever: a reused pid is never signalled, an exited process gives
+ * -ESRCH. -ENOSYS on kernels before 5.1. The pidfd stays the caller's. */
+IPK_API int ipk_notify_send_pidfd(int pidfd, int signo, int value);
+
+/*
+ * Start receiving `signo` (0: IPK_NOTIFY_SIGNAL): block it in the calling
+ * thread and fill *out with a receiver. -EINVAL, naming the thread, when
+ * another thread of the process does not block it (such a thread could
+ * take a notification and die of it; checked through /proc, best effort:
+ * threads created later are not seen). Notifications
+ * sent before the signal was blocked may already have acted; later ones
+ * queue until read.
+ * Ownership: *out is the caller's until ipk_notify_close(), which does not
+ * unblock the signal.
+ */
+IPK_API int ipk_notify_open(int signo, struct ipk_notify **out);
+
+/* A descriptor that becomes readable when a notification is queued, for
+ * poll/epoll. Owned by the receiver. */
+IPK_API int ipk_notify_fd(struct ipk_notify *n);
+
+/*
+ * Take the next notification, waiting up to timeout_ms: its value into
+ * *value and the sender's pid into *from (either may be NULL). For signals
+ * sent with kill(2) the value is 0. The pid is what the kernel recorded:
+ * trustworthy for kill(2), claimed by the sender for sigqueue.
+ */
+IPK_API int ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from,
+    int timeout_ms);
+
+/* Close the descriptor and free the receiver. */
+IPK_API int ipk_notify_close(struct ipk_notify *n);
+
 #ifdef __cplusplus
 }
 #endif
