@@ -60,27 +60,50 @@ ipkb_prepare(struct bench_conn *c)
 	return 0;
 }
 
+/*
+ * Ring transports (shm, inproc) get a ring that holds the run's largest
+ * message twice over (size=, a power of two, at least 2M), so the 1 MiB
+ * rows measure the mechanism rather than its default size.
+ */
+static void
+ipkb_ring_query(const struct bench_conn *c, char *q, size_t cap)
+{
+	const char *sch = c->s->arg, *opt = strchr(sch, '?');
+	size_t max = c->cfg->rtt_size, ring = 2u << 20;
+	q[0] = 0;
+	if (strncmp(sch, "shm", 3) && strncmp(sch, "inproc", 6))
+		return;
+	for (int i = 0; i < c->cfg->nsizes; i++)
+		if (c->cfg->sizes[i] > max)
+			max = c->cfg->sizes[i];
+	while (ring < 2 * max + 65536 && ring < (1u << 30))
+		ring <<= 1;
+	snprintf(q, cap, "%ssize=%zuK", opt ? "&" : "?", ring >> 10);
+}
+
 /* A fresh address for this run: a unique name, or port 0. */
 static void
-ipkb_url(const struct bench_subject *s, char *url, size_t cap)
+ipkb_url(const struct bench_conn *c, char *url, size_t cap)
 {
 	static int seq;
-	const char *sch = s->arg, *q = strchr(s->arg, '?');
-	char name[64];
-	int n = q ? (int)(q - sch) : (int)strlen(sch);
+	const char *sch = c->s->arg, *q0 = strchr(sch, '?');
+	char name[64], q[160], ring[48];
+	int n = q0 ? (int)(q0 - sch) : (int)strlen(sch);
+	ipkb_ring_query(c, ring, sizeof(ring));
+	snprintf(q, sizeof(q), "%s%s", q0 ? q0 : "", ring);
 	snprintf(name, sizeof(name), "ipkb-%ld-%d", (long)getpid(), ++seq);
 	if (!strncmp(sch, "tcp", 3) || !strncmp(sch, "udp", 3) ||
 	    !strncmp(sch, "nng+tcp", 7))
-		snprintf(url, cap, "%.*s://127.0.0.1:0%s", n, sch, q ? q : "");
+		snprintf(url, cap, "%.*s://127.0.0.1:0%s", n, sch, q);
 	else if (!strncmp(sch, "inproc", 6))
-		snprintf(url, cap, "inproc://%s%s", name, q ? q : "");
+		snprintf(url, cap, "inproc://%s%s", name, q);
 	else if (!strncmp(sch, "unix", 4))
-		snprintf(url, cap, "unix://@%s%s", name, q ? q : "");
+		snprintf(url, cap, "unix://@%s%s", name, q);
 	else if (!strncmp(sch, "mq", 2) || !strncmp(sch, "shm", 3))
-		snprintf(url, cap, "%.*s:///%s%s", n, sch, name, q ? q : "");
+		snprintf(url, cap, "%.*s:///%s%s", n, sch, name, q);
 	else
 		snprintf(url, cap, "%.*s:///tmp/%s%s", n, sch, name,
-		    q ? q : "");
+		    q);
 }
 
 static int
@@ -90,7 +113,7 @@ ipkb_listen(struct bench_conn *c, char *url, size_t cap)
 	int rv;
 	if (st->pair[0])
 		return 0; /* pipe: made before the peer started */
-	ipkb_url(c->s, url, cap);
+	ipkb_url(c, url, cap);
 	if ((rv = ipk_listen(url, NULL, &st->l)) < 0)
 		return bench_fail(c, rv, "%s: %s", url, ipk_strerror(rv));
 	snprintf(url, cap, "%s", ipk_listener_url(st->l));
@@ -101,8 +124,8 @@ static void
 ipkb_limits(struct bench_conn *c, struct ipk_chan *ch)
 {
 	c->max_msg = ipk_max_msg(ch);
-	snprintf(c->limit, sizeof(c->limit), "the channel's limit, "
-	    "ipk_max_msg(); ?maxmsg= raises it where the mechanism allows");
+	snprintf(c->limit, sizeof(c->limit), "ipk_max_msg() of the "
+	    "channel");
 	c->pollable = ipk_fd(ch) >= 0;
 }
 
