@@ -114,7 +114,7 @@ report_latency(FILE *f, const struct bench_cfg *cfg,
 	    "messages, microseconds%s\n", cfg->rtt_size, cfg->rate > 0 ?
 	    ", open loop from the due time" : cfg->pause_us > 0 ?
 	    ", intermittent" : "");
-	fprintf(f, "%-14s %-26s %8s %8s %8s %8s %8s %9s %8s %8s %8s\n",
+	fprintf(f, "%-14s %-24s %8s %8s %8s %8s %8s %9s %8s %8s %8s\n",
 	    "name", "wait", "samples", "p50", "p90", "p99", "p99.9", "max",
 	    "x atomic", "x futex", "x raw");
 	for (int i = 0; i < n; i++) {
@@ -122,7 +122,7 @@ report_latency(FILE *f, const struct bench_cfg *cfg,
 		if (!x->have_rtt)
 			continue;
 		const struct bench_hist *h = x->rtt;
-		fprintf(f, "%-14s %-26.26s %8llu %8.2f %8.2f %8.2f %8.2f "
+		fprintf(f, "%-14s %-24.24s %8llu %8.2f %8.2f %8.2f %8.2f "
 		    "%9.1f", x->s->name, x->s->wait,
 		    (unsigned long long)x->rtt_samples,
 		    bench_hist_quantile(h, 0.5) / 1e3,

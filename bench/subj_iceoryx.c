@@ -346,7 +346,7 @@ bench_subjects_iceoryx(struct bench_subject *rows, int cap)
 	snprintf(r->name, sizeof(r->name), "iceoryx");
 	snprintf(r->arg, sizeof(r->arg), "iceoryx");
 	r->kind = BENCH_PEER;
-	r->wait = "wait set (futex), via iox-roudi";
+	r->wait = "wait set (futex)";
 	r->props = (struct bench_props){ 0, 1, 1, "0 with loans; 1 copying",
 		0, 0, 0 };
 #ifdef IPK_BENCH_HAVE_ICEORYX

@@ -24,18 +24,18 @@ static const struct {
 } ipkb_rows[] = {
 	{ "pipe", "pipe", "", "block (poll on pipe)" },
 	{ "fifo", "fifo", "", "block (poll on FIFO)" },
-	{ "mq", "mq", "", "block (kernel queue)" },
-	{ "sysv", "sysv", "", "block (kernel queue)" },
+	{ "mq", "mq", "", "block (poll on queue)" },
+	{ "sysv", "sysv", "", "block (poll, doorbell)" },
 	{ "shm/spin", "shm", "wait=spin", "spin (bounded)" },
 	{ "shm/futex", "shm", "wait=futex", "futex" },
 	{ "shm/sem", "shm", "wait=sem", "semaphore" },
 	{ "shm/adaptive", "shm", "wait=adaptive", "spin, then futex" },
-	{ "inproc", "inproc", "", "threads: ring in process memory" },
-	{ "unix", "unix", "", "block (socket)" },
-	{ "tcp", "tcp", "", "block (socket, loopback)" },
-	{ "udp", "udp", "", "block (socket, loopback)" },
-	{ "nng+tcp", "nng+tcp", "", "block (socket, loopback)" },
-	{ "nng+ipc", "nng+ipc", "", "block (unix socket)" },
+	{ "inproc", "inproc", "", "threads (ring default)" },
+	{ "unix", "unix", "", "block (poll on socket)" },
+	{ "tcp", "tcp", "", "block (loopback socket)" },
+	{ "udp", "udp", "", "block (loopback socket)" },
+	{ "nng+tcp", "nng+tcp", "", "block (loopback socket)" },
+	{ "nng+ipc", "nng+ipc", "", "block (poll on socket)" },
 };
 #define IPKB_NROWS (sizeof(ipkb_rows) / sizeof(ipkb_rows[0]))
 

@@ -323,8 +323,8 @@ peer_row(struct bench_subject *r, const char *name, const char *arg,
 	snprintf(r->arg, sizeof(r->arg), "%s", arg);
 	r->kind = BENCH_PEER;
 	r->ops = o;
-	r->wait = tcp ? "block (I/O thread, loopback)" :
-	    "block (I/O thread, unix socket)";
+	r->wait = tcp ? "block (I/O thread, tcp)" :
+	    "block (I/O thread, ipc)";
 	r->props = (struct bench_props){ 0, 1, 1,
 		"2+ (kernel, plus library queues)", tcp, 1, 1 };
 	if (!o) {
