@@ -201,7 +201,7 @@ eng_pin(int cpu)
 /* --- the peer: echoes round trips, receives and verifies streams ------- */
 
 static int
-peer_stream(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
+eng_peer_stream(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
     unsigned char *buf, struct eng_reply *rep)
 {
 	const struct bench_ops *o = e->s->ops;
@@ -242,7 +242,7 @@ peer_stream(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
 }
 
 static int
-peer_rtt(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
+eng_peer_rtt(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
     unsigned char *buf)
 {
 	const struct bench_ops *o = e->s->ops;
@@ -267,7 +267,7 @@ peer_rtt(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
 }
 
 static void
-peer_main(struct eng *e)
+eng_peer_main(struct eng *e)
 {
 	struct bench_conn *c = &e->c[1];
 	int fd = e->ctl[1];
@@ -295,9 +295,9 @@ peer_main(struct eng *e)
 		if (cmd.op == ENG_QUIT || cmd.size > e->bufcap)
 			break;
 		if (cmd.op == ENG_RTT)
-			rep.rv = peer_rtt(e, c, &cmd, buf);
+			rep.rv = eng_peer_rtt(e, c, &cmd, buf);
 		else
-			rep.rv = peer_stream(e, c, &cmd, buf, &rep);
+			rep.rv = eng_peer_stream(e, c, &cmd, buf, &rep);
 		snprintf(rep.err, sizeof(rep.err), "%.220s", c->err);
 		if (eng_write(fd, &rep, sizeof(rep)) < 0 || rep.rv < 0)
 			break;
@@ -309,9 +309,9 @@ out:
 }
 
 static void *
-peer_thread(void *arg)
+eng_peer_thread(void *arg)
 {
-	peer_main(arg);
+	eng_peer_main(arg);
 	return NULL;
 }
 
@@ -573,7 +573,7 @@ static int
 eng_start_peer(struct eng *e)
 {
 	if (e->s->threads) {
-		if (pthread_create(&e->thread, NULL, peer_thread, e) != 0)
+		if (pthread_create(&e->thread, NULL, eng_peer_thread, e) != 0)
 			return -EAGAIN;
 		e->started = 1;
 		return 0;
@@ -590,7 +590,7 @@ eng_start_peer(struct eng *e)
 		if (getppid() != parent)
 			_exit(1);
 		close(e->ctl[0]);
-		peer_main(e);
+		eng_peer_main(e);
 		if (e->s->exit_clean)
 			exit(0);
 		_exit(0);

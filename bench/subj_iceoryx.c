@@ -133,7 +133,10 @@ ioxb_open(struct bench_conn *c)
 	    ev[c->side], &po);
 	iox_sub_options_t so;
 	iox_sub_options_init(&so);
-	so.queueCapacity = 64;
+	/* Fewer queued chunks than the pool of the largest size (30 of
+	 * 1 MiB in the built-in config): the publisher then waits for the
+	 * subscriber instead of exhausting the pool. */
+	so.queueCapacity = 16;
 	so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
 	st->sub = iox_sub_init(&st->sub_st, "ipkb", st->instance,
 	    ev[!c->side], &so);

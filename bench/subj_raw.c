@@ -336,13 +336,13 @@ static const struct bench_ops fd_ops = {
 
 /* --- raw/mq: two POSIX queues, removed by name at once ------------------ */
 
-struct mq_state {
+struct rawmq_state {
 	mqd_t q[2]; /* q[0] carries side 0 -> 1 */
 	long msgsize;
 };
 
 static long
-mq_sysctl(const char *name, long dflt)
+rawmq_sysctl(const char *name, long dflt)
 {
 	char path[96], buf[32];
 	snprintf(path, sizeof(path), "/proc/sys/fs/mqueue/%s", name);
@@ -357,9 +357,9 @@ mq_sysctl(const char *name, long dflt)
 }
 
 static int
-mq_prepare(struct bench_conn *c)
+rawmq_prepare(struct bench_conn *c)
 {
-	struct mq_state *st = malloc(sizeof(*st));
+	struct rawmq_state *st = malloc(sizeof(*st));
 	size_t max = c->cfg->rtt_size;
 	if (!st)
 		return bench_fail(c, -ENOMEM, "out of memory");
@@ -368,12 +368,12 @@ mq_prepare(struct bench_conn *c)
 	for (int i = 0; i < c->cfg->nsizes; i++)
 		if (c->cfg->sizes[i] > max)
 			max = c->cfg->sizes[i];
-	long lim = mq_sysctl("msgsize_max", 8192);
+	long lim = rawmq_sysctl("msgsize_max", 8192);
 	st->msgsize = (long)max < lim ? (long)max : lim;
 	c->max_msg = (size_t)st->msgsize;
 	snprintf(c->limit, sizeof(c->limit), "/proc/sys/fs/mqueue/"
 	    "msgsize_max = %ld", lim);
-	struct mq_attr a = { .mq_maxmsg = mq_sysctl("msg_max", 10),
+	struct mq_attr a = { .mq_maxmsg = rawmq_sysctl("msg_max", 10),
 		.mq_msgsize = st->msgsize };
 	if (a.mq_maxmsg > 10)
 		a.mq_maxmsg = 10;
@@ -394,21 +394,21 @@ mq_prepare(struct bench_conn *c)
 }
 
 static int
-mq_accept(struct bench_conn *c)
+rawmq_accept(struct bench_conn *c)
 {
 	c->pollable = 1;
 	return 0;
 }
 
 static int
-mq_dial(struct bench_conn *c, const char *url)
+rawmq_dial(struct bench_conn *c, const char *url)
 {
 	(void)url;
-	return mq_accept(c);
+	return rawmq_accept(c);
 }
 
 static struct timespec
-mq_deadline(void)
+rawmq_deadline(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -417,10 +417,10 @@ mq_deadline(void)
 }
 
 static int
-mq_send1(struct bench_conn *c, const void *buf, size_t len)
+rawmq_send(struct bench_conn *c, const void *buf, size_t len)
 {
-	struct mq_state *st = c->p;
-	struct timespec ts = mq_deadline();
+	struct rawmq_state *st = c->p;
+	struct timespec ts = rawmq_deadline();
 	while (mq_timedsend(st->q[c->side], buf, len, 0, &ts) < 0) {
 		if (errno != EINTR)
 			return bench_fail(c, -errno, "mq_send: %s",
@@ -430,10 +430,10 @@ mq_send1(struct bench_conn *c, const void *buf, size_t len)
 }
 
 static int
-mq_recv1(struct bench_conn *c, void *buf, size_t len)
+rawmq_recv(struct bench_conn *c, void *buf, size_t len)
 {
-	struct mq_state *st = c->p;
-	struct timespec ts = mq_deadline();
+	struct rawmq_state *st = c->p;
+	struct timespec ts = rawmq_deadline();
 	/* The engine's buffer holds the largest size of the run, which is
 	 * at least the queue's msgsize, as mq_receive(3) requires. */
 	(void)len;
@@ -448,15 +448,15 @@ mq_recv1(struct bench_conn *c, void *buf, size_t len)
 }
 
 static void
-mq_close1(struct bench_conn *c)
+rawmq_close(struct bench_conn *c)
 {
 	(void)c;
 }
 
 static void
-mq_finish(struct bench_conn *c)
+rawmq_finish(struct bench_conn *c)
 {
-	struct mq_state *st = c->p;
+	struct rawmq_state *st = c->p;
 	if (!st)
 		return;
 	for (int i = 0; i < 2; i++)
@@ -466,14 +466,14 @@ mq_finish(struct bench_conn *c)
 	c->p = NULL;
 }
 
-static const struct bench_ops mq_ops = {
-	.prepare = mq_prepare,
-	.accept = mq_accept,
-	.dial = mq_dial,
-	.send = mq_send1,
-	.recv = mq_recv1,
-	.close = mq_close1,
-	.finish = mq_finish,
+static const struct bench_ops rawmq_ops = {
+	.prepare = rawmq_prepare,
+	.accept = rawmq_accept,
+	.dial = rawmq_dial,
+	.send = rawmq_send,
+	.recv = rawmq_recv,
+	.close = rawmq_close,
+	.finish = rawmq_finish,
 };
 
 /* --- the rows ----------------------------------------------------------- */
@@ -509,7 +509,7 @@ bench_subjects_raw(struct bench_subject *rows, int cap)
 	raw_row(&rows[n++], "raw/unix", &fd_ops, "unix", "block (read)",
 	    (struct bench_props){ 1, 0, 0, "2 (in and out of the kernel)", 0,
 	    0, 1 });
-	raw_row(&rows[n++], "raw/mq", &mq_ops, "mq", "block (mq_receive)",
+	raw_row(&rows[n++], "raw/mq", &rawmq_ops, "mq", "block (mq_receive)",
 	    (struct bench_props){ 0, 1, 1, "2 (in and out of the kernel)", 0,
 	    1, 1 });
 	raw_row(&rows[n], "memcpy", &fd_ops, "memcpy", "none (one core)",
