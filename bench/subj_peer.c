@@ -22,6 +22,7 @@
 #include <nng/protocol/pair0/pair.h>
 #endif
 
+#if defined(IPK_BENCH_HAVE_ZMQ) || defined(IPK_BENCH_HAVE_NNG)
 /* An address for this run: "ipc" or "tcp" in s->arg. */
 static void
 peer_url(const struct bench_subject *s, const char *prefix, char *url,
@@ -34,6 +35,7 @@ peer_url(const struct bench_subject *s, const char *prefix, char *url,
 		snprintf(url, cap, "ipc:///tmp/ipkb-%s-%ld-%d", prefix,
 		    (long)getpid(), ++seq);
 }
+#endif
 
 /* --- ZeroMQ PAIR --------------------------------------------------------- */
 

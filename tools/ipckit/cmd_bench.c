@@ -2,6 +2,8 @@
 /* cmd_bench.c - ipckit bench: every mechanism side by side (bench/). */
 #include "cli.h"
 
+#include <stdio.h>
+
 #ifdef IPK_BENCH_ENABLED
 #include "bench.h"
 
