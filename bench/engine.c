@@ -680,7 +680,8 @@ eng_phases(struct eng *e, struct bench_result *r, int idx, int n)
 		bench_progress(cfg, idx, n, e->s->name, what);
 		if ((rv = eng_stream(e, t, buf, phase++)) < 0) {
 			t->status = BENCH_FAILED;
-			snprintf(t->reason, sizeof(t->reason), "%.150s", c->err);
+			snprintf(t->reason, sizeof(t->reason), "%.150s",
+			    c->err);
 			eng_set(r, BENCH_FAILED, "stream %zu B: %s", t->size,
 			    c->err);
 			break;
@@ -743,6 +744,37 @@ eng_init_tput(const struct bench_cfg *cfg, const struct bench_subject *s,
 			t->status = BENCH_OK;
 		}
 	}
+}
+
+/* With the peer started: open, measure, and stop it, under a watchdog. */
+static void
+eng_session(struct eng *e, struct bench_result *r, int idx, int n)
+{
+	const struct bench_subject *s = e->s;
+	pthread_t wd;
+	int have_wd = pthread_create(&wd, NULL, eng_watchdog, e) == 0;
+
+	if (eng_open(e, r) == 0) {
+		r->pollable = e->c[0].pollable;
+		eng_phases(e, r, idx, n);
+		struct eng_cmd q = { .op = ENG_QUIT };
+		(void)eng_write(e->ctl[0], &q, sizeof(q));
+	}
+	if (s->threads && e->ctl[0] >= 0) {
+		/* Wake a thread blocked on the control end. */
+		shutdown(e->ctl[0], SHUT_RDWR);
+	}
+	s->ops->close(&e->c[0]);
+	eng_stop_peer(e);
+	pthread_mutex_lock(&e->mu);
+	e->done = 1;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+	if (have_wd)
+		pthread_join(wd, NULL);
+	if (e->fired && r->status == BENCH_OK)
+		eng_set(r, BENCH_FAILED, "the row overran its time budget; "
+		    "the peer was killed");
 }
 
 /* How long a row may take before its peer is killed: generous, a safety
@@ -814,40 +846,18 @@ eng_row(const struct bench_cfg *cfg, const struct bench_subject *s,
 	e->c[1].p = e->c[0].p;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, e->ctl) < 0) {
 		eng_set(r, BENCH_FAILED, "socketpair: %s", strerror(errno));
-		goto out_finish;
+		goto out;
 	}
 	if ((rv = eng_start_peer(e)) < 0) {
 		eng_set(r, BENCH_FAILED, "cannot start the peer: %s",
 		    strerror(-rv));
-		goto out_finish;
+		goto out;
 	}
-	pthread_t wd;
-	int have_wd = pthread_create(&wd, NULL, eng_watchdog, e) == 0;
-	if (eng_open(e, r) == 0) {
-		r->pollable = e->c[0].pollable;
-		eng_phases(e, r, idx, n);
-		struct eng_cmd q = { .op = ENG_QUIT };
-		(void)eng_write(e->ctl[0], &q, sizeof(q));
-	}
-	if (s->threads && e->ctl[0] >= 0) {
-		/* Wake a thread blocked on the control end. */
-		shutdown(e->ctl[0], SHUT_RDWR);
-	}
-	s->ops->close(&e->c[0]);
-	eng_stop_peer(e);
-	pthread_mutex_lock(&e->mu);
-	e->done = 1;
-	pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-	if (have_wd)
-		pthread_join(wd, NULL);
-	if (e->fired && r->status == BENCH_OK)
-		eng_set(r, BENCH_FAILED, "the row overran its time budget; "
-		    "the peer was killed");
-out_finish:
+	eng_session(e, r, idx, n);
+out:
+	/* Every finish op copes with a half-prepared state. */
 	if (s->ops->finish)
 		s->ops->finish(&e->c[0]);
-out:
 	if (e->ctl[0] >= 0)
 		close(e->ctl[0]);
 	if (e->ctl[1] >= 0)

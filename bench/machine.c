@@ -109,8 +109,8 @@ bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b)
 		snprintf(m->governor, sizeof(m->governor), "unreadable");
 	struct utsname u;
 	if (uname(&u) == 0) {
-		snprintf(m->kernel, sizeof(m->kernel), "%.20s %.64s %.20s", u.sysname,
-		    u.release, u.machine);
+		snprintf(m->kernel, sizeof(m->kernel), "%.20s %.64s %.20s",
+		    u.sysname, u.release, u.machine);
 		snprintf(m->hostname, sizeof(m->hostname), "%.63s", u.nodename);
 	}
 	if (machine_read_line("/sys/class/dmi/id/sys_vendor", buf,

@@ -267,7 +267,8 @@ report_notes(FILE *f, const struct bench_cfg *cfg)
 	    "- Throughput counts messages the receiver verified; a lossy "
 	    "row counts only\n  what arrived.\n");
 	if (cfg->rate > 0)
-		fprintf(f, "- Open loop at %.0f requests/s: latency counts from "
+		fprintf(f, "- Open loop at %.0f requests/s: latency counts "
+		    "from "
 		    "when each request was due,\n  so a stall is charged to "
 		    "every request it delayed (no coordinated omission).\n",
 		    cfg->rate);
@@ -372,8 +373,9 @@ json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
 		    t->zero_copy ? "true" : "false",
 		    report_status[t->status]);
 		if (t->status == BENCH_OK)
-			fprintf(f, ", \"msgs_per_s\": %.0f, \"mb_per_s\": %.1f, "
-			    "\"messages\": %llu, \"lost\": %llu}",
+			fprintf(f, ", \"msgs_per_s\": %.0f, "
+			    "\"mb_per_s\": %.1f, \"messages\": %llu, "
+			    "\"lost\": %llu}",
 			    t->msgs_per_s, t->mb_per_s,
 			    (unsigned long long)t->messages,
 			    (unsigned long long)t->lost);
@@ -437,7 +439,7 @@ bench_report_json(const char *path, const struct bench_cfg *cfg,
 	return 0;
 }
 
-/* --- gnuplot --------------------------------------------------------------- */
+/* --- gnuplot ----------------------------------------------------------- */
 
 int
 bench_report_plot(const char *path, const struct bench_result *r, int n)
@@ -503,7 +505,8 @@ bench_report_plot(const char *path, const struct bench_result *r, int n)
 	    "set xtics rotate by 45 right\nset key top left\n"
 	    "set xrange [-0.5:%.1f]\n", path, nl > 0 ? nl - 0.5 : 1.0);
 	if (nl)
-		fprintf(f, "plot $lat using 0:2:xtic(1) with points pt 7 title 'p50', "
+		fprintf(f, "plot $lat using 0:2:xtic(1) with points pt 7 "
+		    "title 'p50', "
 	    "'' using 0:3 with points pt 5 title 'p90', "
 	    "'' using 0:4 with points pt 9 title 'p99', "
 	    "'' using 0:5 with points pt 11 title 'p99.9', "

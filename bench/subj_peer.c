@@ -328,7 +328,7 @@ peer_row(struct bench_subject *r, const char *name, const char *arg,
 	r->wait = tcp ? "block (I/O thread, tcp)" :
 	    "block (I/O thread, ipc)";
 	r->props = (struct bench_props){ 0, 1, 1,
-		"2+ (kernel, plus library queues)", tcp, 1, 1 };
+		"2+ (kernel + library queues)", tcp, 1, 1 };
 	if (!o) {
 		r->status = BENCH_NOT_BUILT;
 		snprintf(r->reason, sizeof(r->reason), "%s", missing);

@@ -499,10 +499,10 @@ bench_subjects_raw(struct bench_subject *rows, int cap)
 		return 0;
 	raw_row(&rows[n++], "floor/atomic", &floor_ops, "atomic",
 	    "spin (bounded)", (struct bench_props){ 1, 0, 1,
-	    "2 (into and out of a shared slot)", 0, 0, 0 });
+	    "2 (via a shared slot)", 0, 0, 0 });
 	raw_row(&rows[n++], "floor/futex", &floor_ops, "futex",
 	    "futex every message", (struct bench_props){ 1, 0, 1,
-	    "2 (into and out of a shared slot)", 0, 0, 0 });
+	    "2 (via a shared slot)", 0, 0, 0 });
 	raw_row(&rows[n++], "raw/pipe", &fd_ops, "pipe", "block (read)",
 	    (struct bench_props){ 1, 0, 0, "2 (in and out of the kernel)", 0,
 	    0, 1 });

@@ -185,7 +185,8 @@ bench_run(int argc, char **argv)
 			break;
 		case 'i':
 			cfg.pause_us = 1000;
-			if (optarg && cli_parse_int(optarg, 1, 10000000, &v) < 0)
+			if (optarg &&
+			    cli_parse_int(optarg, 1, 10000000, &v) < 0)
 				return cli_usage(&cli_cmd_bench, "bad "
 				    "--intermittent '%s' (microseconds)",
 				    optarg);
