@@ -144,7 +144,8 @@ chan_toobig(struct ipk_chan *c, size_t len)
 {
 	return ipk__err(-EMSGSIZE,
 	    "message of %zu bytes exceeds the channel's limit of %zu "
-	    "(maxmsg=)", len, c->max_msg);
+	    "(%s)", len, c->max_msg, c->limit_why[0] ? c->limit_why :
+	    "maxmsg=");
 }
 
 int

@@ -41,6 +41,9 @@ struct ipk_chan {
 	const struct ipk__transport *tr;
 	char *url;           /* as given (or as rebuilt by accept) */
 	size_t max_msg;      /* the transport may lower it in dial/accept */
+	/* What limits max_msg when the transport lowered it, for the size
+	 * error ("msgsize=8192 of the queue"); "" means maxmsg=. */
+	char limit_why[96];
 	unsigned mode;       /* permission bits for created objects */
 	int keep;            /* do not remove named objects on close */
 	uid_t allow_uid;

@@ -5,4 +5,7 @@
  * No include guard: included with different X definitions.
  */
 IPK__TRANSPORT(pipe)
-
+IPK__TRANSPORT(fifo)
+IPK__TRANSPORT(unix)
+IPK__TRANSPORT(mq)
+IPK__TRANSPORT(sysv)

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * attach.c - attachment facts of single-channel named transports, kept as
+ * OFD locks on a shared lock file (see attach.h).
+ */
+#include "core/attach.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* How often accept re-tests the dialer's lock: one fcntl per period. */
+#define ATT_ACCEPT_POLL_MS 2
+
+int
+ipk__att_set(int fd, int byte, int on)
+{
+	if (on)
+		return ipk__live_take(fd, byte);
+	struct flock fl = {
+		.l_type = F_UNLCK,
+		.l_whence = SEEK_SET,
+		.l_start = byte,
+		.l_len = 1,
+	};
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+int
+ipk__att_own(int fd, const char *what)
+{
+	int rv = ipk__live_held(fd, IPK__ATT_LCHAN);
+	if (rv < 0)
+		return rv;
+	if (rv == 0)
+		rv = ipk__live_take(fd, IPK__ATT_OWNER);
+	if (rv == 1 || rv == IPK_EBUSYSIDE)
+		return ipk__err(-EADDRINUSE, "%s is in use by a live listener",
+		    what);
+	return rv;
+}
+
+int
+ipk__att_peer(int fd, int side)
+{
+	if (side == IPK__SIDE_LISTEN)
+		return ipk__live_held(fd, IPK__ATT_DCHAN) == 1;
+	/* WAIT first: accept takes LCHAN before it drops WAIT, so this
+	 * order cannot miss a listener in the middle of accepting. */
+	return ipk__live_held(fd, IPK__ATT_WAIT) == 1 ||
+	    ipk__live_held(fd, IPK__ATT_LCHAN) == 1;
+}
+
+uint32_t
+ipk__att_gen(int fd)
+{
+	uint32_t g = 0;
+	if (pread(fd, &g, sizeof(g), IPK__ATT_GEN_OFF) != (ssize_t)sizeof(g))
+		return 0;
+	return g;
+}
+
+int
+ipk__att_accept(int fd, uint32_t *seen, int64_t deadline)
+{
+	int rv = ipk__att_set(fd, IPK__ATT_WAIT, 1);
+	if (rv < 0)
+		return rv;
+	for (;;) {
+		rv = ipk__live_held(fd, IPK__ATT_DCHAN);
+		if (rv < 0)
+			return rv;
+		uint32_t g = ipk__att_gen(fd);
+		if (rv == 1 || g != *seen) {
+			*seen = g;
+			break;
+		}
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		(void)ipk__poll1(-1, 0, deadline, ATT_ACCEPT_POLL_MS);
+	}
+	if ((rv = ipk__att_set(fd, IPK__ATT_LCHAN, 1)) < 0)
+		return rv;
+	return ipk__att_set(fd, IPK__ATT_WAIT, 0);
+}
+
+int
+ipk__att_dial(int fd, const char *what)
+{
+	if (!ipk__att_peer(fd, IPK__SIDE_DIAL))
+		return ipk__err(-ECONNREFUSED, "%s exists but no listener is "
+		    "attached to it", what);
+	int rv = ipk__live_take(fd, IPK__ATT_DCHAN);
+	if (rv == IPK_EBUSYSIDE)
+		return ipk__err(-EBUSY, "%s already has a live dialer", what);
+	if (rv < 0)
+		return rv;
+	/* Only the DCHAN holder writes the count, so this cannot race. */
+	uint32_t g = ipk__att_gen(fd) + 1;
+	if (pwrite(fd, &g, sizeof(g), IPK__ATT_GEN_OFF) != (ssize_t)sizeof(g))
+		return ipk__err(-EIO, "%s: cannot record the attachment", what);
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * attach.h - who is attached to a single-channel named transport (mq, sysv),
+ * told by OFD locks on bytes of one lock file every endpoint opens. The
+ * kernel drops a lock when its holder dies, so each fact below is learned
+ * from the kernel, never from a heartbeat; a frozen holder keeps its locks.
+ */
+#ifndef IPK_CORE_ATTACH_H
+#define IPK_CORE_ATTACH_H
+
+#include "core/internal.h"
+
+/*
+ * Bytes of the lock file:
+ *  LCHAN  the listening side's channel is open (taken by accept);
+ *  DCHAN  a dialer is attached (taken by dial; a second live dialer is
+ *         refused, a dialer that died frees it and may dial again);
+ *  WAIT   a listener is ready to accept: a dialer counts it as its peer
+ *         until the channel is accepted;
+ *  OWNER  the address is owned (listener or its channel alive): a second
+ *         listener gets -EADDRINUSE.
+ * The listener and the channel it accepts share one open file description
+ * (dup), so locks taken by either last until both have closed; a closing
+ * channel drops LCHAN explicitly.
+ */
+#define IPK__ATT_LCHAN IPK__SIDE_LISTEN
+#define IPK__ATT_DCHAN IPK__SIDE_DIAL
+#define IPK__ATT_WAIT 2
+#define IPK__ATT_OWNER 3
+
+/* listen: take OWNER; -EADDRINUSE (with a sentence naming `what`) when a
+ * live listener or listening-side channel owns the address. */
+IPK__HIDDEN int ipk__att_own(int fd, const char *what);
+/* Take (on=1) or drop (on=0) one byte's lock. 0 or -errno/IPK_EBUSYSIDE. */
+IPK__HIDDEN int ipk__att_set(int fd, int byte, int on);
+/* 1 when the peer of `side` (IPK__SIDE_LISTEN/DIAL) is attached, else 0. */
+IPK__HIDDEN int ipk__att_peer(int fd, int side);
+/* The number of dialer attachments so far, kept in the lock file (at
+ * IPK__ATT_GEN_OFF) because a dialer may attach, send and leave between
+ * two looks of accept. 0 when never written. */
+#define IPK__ATT_GEN_OFF 64
+IPK__HIDDEN uint32_t ipk__att_gen(int fd);
+/* accept: wait until `deadline` for a dialer that holds DCHAN or has
+ * attached since *seen (then *seen is updated), then take LCHAN and drop
+ * WAIT. 0, -ETIMEDOUT or -errno. */
+IPK__HIDDEN int ipk__att_accept(int fd, uint32_t *seen, int64_t deadline);
+/* dial: the listening side must be there (WAIT or LCHAN held; else
+ * -ECONNREFUSED), then take DCHAN (a live dialer holds it: -EBUSY) and
+ * count the attachment. */
+IPK__HIDDEN int ipk__att_dial(int fd, const char *what);
+
+#endif /* IPK_CORE_ATTACH_H */

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fifo.c - named pipes (the article's mkfifo): two FIFOs in the file system,
+ * one per direction, so unrelated processes meet by name; framed into
+ * messages by core/frame.c. A dialer that dies and dials again reattaches.
+ *
+ * fifo:///dir/name uses three files, all created by the listener (0600 or
+ * ?mode=, exact, whatever the umask) and removed by it on close:
+ *   name        FIFO, dialer -> listener
+ *   name.reply  FIFO, listener -> dialer
+ *   name.lock   regular file: OFD locks (byte 0 listener, byte 1 dialer,
+ *               byte 2 the accepted channel) and a 16-byte session record
+ *               {u64 dgen, u64 lgen} read and written with pread/pwrite.
+ * (Not locks on a FIFO itself: a write lock needs a descriptor open for
+ * writing, and a FIFO open for writing counts as a writer, which would
+ * hide the peer's EOF; the session record needs a regular file anyway.)
+ *
+ * Opens never block: every FIFO is opened O_NONBLOCK, readers first (a
+ * write-only open needs a reader, so each side keeps a read end of its own
+ * outgoing FIFO: that guard also means a write never meets a FIFO without
+ * readers, so no SIGPIPE). Every open is O_NOFOLLOW and checked with fstat
+ * (type, owner). Peer death is the kernel's EOF/POLLHUP on the incoming
+ * FIFO: each side is the only writer of its outgoing FIFO.
+ *
+ * Sessions: a dialer takes the dialer lock, bumps dgen, and writes nothing
+ * until the listener's channel has set lgen = dgen. Before that, the
+ * listener delivers whatever complete messages the previous dialer left,
+ * drops a torn tail (a frame larger than PIPE_BUF can be cut by the
+ * writer's death; smaller frames go out in one atomic write), resets both
+ * framers and empties the reply FIFO, so the new dialer starts at a frame
+ * boundary in both directions. Messages the dead dialer had not read, or
+ * had read ahead, are lost: at most once in that direction.
+ */
+#include "core/frame.h"
+#include "core/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FIFO_LOCK_CHAN 2     /* byte held by the listener's open channel */
+#define FIFO_OFF_DGEN 16     /* session record, after the lock bytes */
+#define FIFO_OFF_LGEN 24
+
+struct fifo_paths {
+	char in[PATH_MAX];    /* dialer -> listener */
+	char out[PATH_MAX];   /* listener -> dialer */
+	char lock[PATH_MAX];
+};
+
+struct fifo_lst {
+	int lockfd, rfd, gfd; /* rfd: read end of `in`; gfd: of `out` */
+	unsigned char made_in, made_out, made_lock;
+	struct fifo_paths p;
+};
+
+struct fifo_chan {
+	struct ipk__stream s;
+	int rfd, wfd, gfd, lockfd;
+	int listener;         /* this end was accepted */
+	/* Dialer flags, each written by one thread, read by both (atomic):
+	 * the listener acknowledged `gen`; recv saw the listener's end go. */
+	int ready, gone;
+	int mu_init;
+	uint64_t gen;         /* the session this end belongs to */
+	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
+};
+
+static int
+fifo_paths(const struct ipk__url *u, struct fifo_paths *p)
+{
+	if (u->host[0] || u->port[0] || u->path[0] != '/' || !u->path[1])
+		return ipk__err(-EINVAL, "%s: expected fifo:///dir/name",
+		    u->text);
+	size_t n = strlen(u->path);
+	if (n + sizeof(".reply") > sizeof(p->in) ||
+	    u->path[n - 1] == '/')
+		return ipk__err(-EINVAL, "%s: bad or too long path", u->text);
+	snprintf(p->in, sizeof(p->in), "%s", u->path);
+	snprintf(p->out, sizeof(p->out), "%s.reply", u->path);
+	snprintf(p->lock, sizeof(p->lock), "%s.lock", u->path);
+	return 0;
+}
+
+/* A descriptor must be of `type`, owned by us, and the same inode as `same`
+ * (when same >= 0). */
+static int
+fifo_check(int fd, mode_t type, const char *path, int same)
+{
+	struct stat st, s2;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & S_IFMT) != type)
+		return ipk__err(IPK_EFOREIGN, "%s exists and is not a %s "
+		    "(refusing to touch it)", path,
+		    type == S_IFIFO ? "FIFO" : "regular file");
+	if (st.st_uid != geteuid())
+		return ipk__err(-EACCES, "%s belongs to uid %u, not to us",
+		    path, (unsigned)st.st_uid);
+	if (same >= 0 && (fstat(same, &s2) < 0 || s2.st_ino != st.st_ino ||
+	    s2.st_dev != st.st_dev))
+		return ipk__err(-ESTALE, "%s was replaced while opening", path);
+	return 0;
+}
+
+static int
+fifo_open(const char *path, int flags, mode_t type, int same, int *fd)
+{
+	*fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (*fd < 0) {
+		int e = errno;
+		if (e == ELOOP)
+			return ipk__err(IPK_EFOREIGN, "%s is a symbolic link "
+			    "(refusing to follow it)", path);
+		if (e == ENOENT)
+			return ipk__err(-ENOENT, "%s does not exist: nobody "
+			    "listens", path);
+		return ipk__err(-e, "cannot open %s: %s", path, strerror(e));
+	}
+	int rv = fifo_check(*fd, type, path, same);
+	if (rv < 0)
+		ipk__close_fd(fd);
+	return rv;
+}
+
+static int
+fifo_get(int lockfd, off_t off, uint64_t *v)
+{
+	ssize_t n = pread(lockfd, v, sizeof(*v), off);
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof(*v))
+		*v = 0; /* a fresh record */
+	return 0;
+}
+
+static int
+fifo_put(int lockfd, off_t off, uint64_t v)
+{
+	ssize_t n = pwrite(lockfd, &v, sizeof(v), off);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(v) ? 0 : -EIO;
+}
+
+/* Bytes waiting in a FIFO. */
+static int
+fifo_queued(int fd)
+{
+	int n = 0;
+	if (ioctl(fd, FIONREAD, &n) < 0)
+		return -errno;
+	return n;
+}
+
+/* Throw away whatever a FIFO holds (through a read end). */
+static void
+fifo_drain(int fd)
+{
+	char buf[4096];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Sleep a growing slice (1 ms up to IPK__SLICE_MS) without passing the
+ * deadline: nothing in the kernel wakes a wait for a lock or a record. */
+static int
+fifo_nap(int64_t deadline, int *slice)
+{
+	if (ipk__expired(deadline))
+		return -ETIMEDOUT;
+	int ms = ipk__poll_ms(deadline, *slice);
+	if (ms > 0)
+		(void)poll(NULL, 0, ms);
+	*slice = IPK__MIN(*slice * 2, IPK__SLICE_MS);
+	return 0;
+}
+
+/* Create a FIFO (or reclaim our own stale one) and open its read end. */
+static int
+fifo_make(const char *path, unsigned mode, int *fd, unsigned char *made)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (S_ISLNK(st.st_mode))
+			return ipk__err(IPK_EFOREIGN, "%s is a symbolic link "
+			    "(refusing to follow it)", path);
+		if (!S_ISFIFO(st.st_mode))
+			return ipk__err(IPK_EFOREIGN, "%s exists and is not a "
+			    "FIFO (refusing to touch it)", path);
+		if (st.st_uid != geteuid())
+			return ipk__err(-EACCES, "%s belongs to uid %u, not "
+			    "to us", path, (unsigned)st.st_uid);
+		/* Ours, left by a dead listener: we hold the lock now. */
+		if (unlink(path) < 0 && errno != ENOENT)
+			return ipk__err(-errno, "cannot remove stale %s", path);
+	}
+	if (mkfifo(path, 0600) < 0)
+		return ipk__err(-errno, "cannot create FIFO %s: %s", path,
+		    strerror(errno));
+	*made = 1;
+	int rv = fifo_open(path, O_RDONLY, S_IFIFO, -1, fd);
+	if (rv < 0)
+		return rv;
+	if (fchmod(*fd, mode) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Take the listener lock on name.lock, creating the file or reusing a
+ * stale one of ours. */
+static int
+fifo_lock_listener(struct fifo_lst *fl, unsigned mode)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		fl->lockfd = open(fl->p.lock, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fl->lockfd < 0 && errno == EEXIST) {
+			int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, -1,
+			    &fl->lockfd);
+			if (rv == -ENOENT)
+				continue;
+			if (rv < 0)
+				return rv;
+		} else if (fl->lockfd < 0) {
+			return ipk__err(-errno, "cannot create %s: %s",
+			    fl->p.lock, strerror(errno));
+		}
+		int rv = ipk__live_take(fl->lockfd, IPK__SIDE_LISTEN);
+		if (rv == IPK_EBUSYSIDE)
+			return ipk__err(-EADDRINUSE, "a live listener already "
+			    "uses %s", fl->p.in);
+		if (rv < 0)
+			return rv;
+		/* The file may have been removed by a listener closing just
+		 * now: then start over with a fresh one. */
+		struct stat a, b;
+		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			fl->made_lock = 1;
+			if (fchmod(fl->lockfd, mode) < 0 ||
+			    ftruncate(fl->lockfd, 0) < 0)
+				return -errno;
+			return 0;
+		}
+		ipk__close_fd(&fl->lockfd);
+	}
+	return ipk__err(-EAGAIN, "%s keeps changing under us", fl->p.lock);
+}
+
+static int
+fifo_listen(struct ipk_listener *l, const struct ipk__url *u)
+{
+	struct fifo_lst *fl = ipk__lst_priv(l);
+	fl->lockfd = fl->rfd = fl->gfd = -1;
+	int rv = fifo_paths(u, &fl->p);
+	if (rv < 0)
+		return rv;
+	if ((rv = fifo_lock_listener(fl, l->mode)) < 0)
+		return rv;
+	if ((rv = fifo_make(fl->p.in, l->mode, &fl->rfd, &fl->made_in)) < 0)
+		return rv;
+	return fifo_make(fl->p.out, l->mode, &fl->gfd, &fl->made_out);
+}
+
+static void
+fifo_lclose(struct ipk_listener *l)
+{
+	struct fifo_lst *fl = ipk__lst_priv(l);
+	if (!l->keep) {
+		/* Names first, then the lock: a new listener never sees our
+		 * FIFOs without the lock that guards them. */
+		if (fl->made_in)
+			(void)unlink(fl->p.in);
+		if (fl->made_out)
+			(void)unlink(fl->p.out);
+		if (fl->made_lock)
+			(void)unlink(fl->p.lock);
+	}
+	ipk__close_fd(&fl->rfd);
+	ipk__close_fd(&fl->gfd);
+	ipk__close_fd(&fl->lockfd);
+}
+
+/* Listener side, in a stream wait: still the same dialer's session? */
+static int
+fifo_alive(void *arg)
+{
+	struct fifo_chan *p = arg;
+	uint64_t dgen;
+	int rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen);
+	if (rv < 0)
+		return rv;
+	return dgen == p->gen;
+}
+
+/* Start the session of a new dialer: both directions at a frame boundary,
+ * the reply FIFO empty, then tell the dialer it may go. Caller holds rx_mu
+ * (or owns the channel alone); `gen` changes under both locks, so either
+ * one makes reading it safe. */
+static int
+fifo_switch(struct fifo_chan *p, uint64_t dgen)
+{
+	pthread_mutex_lock(&p->tx_mu);
+	ipk__stream_reset_tx(&p->s);
+	fifo_drain(p->gfd);
+	p->gen = dgen;
+	pthread_mutex_unlock(&p->tx_mu);
+	ipk__stream_reset_rx(&p->s);
+	return fifo_put(p->lockfd, FIFO_OFF_LGEN, dgen);
+}
+
+/* A dialer other than ours holds the dialer side: its dgen, else 0. */
+static uint64_t
+fifo_newcomer(struct fifo_chan *p)
+{
+	uint64_t dgen;
+	if (fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen) < 0 || dgen == p->gen)
+		return 0;
+	if (ipk__live_held(p->lockfd, IPK__SIDE_DIAL) != 1)
+		return 0;
+	return dgen;
+}
+
+static int
+fifo_partial(const struct ipk__stream *s)
+{
+	return s->have_hdr || s->rlen || s->stash_len || s->skip;
+}
+
+/*
+ * Listener side after the framer saw the dialer go (EOF, or a new dgen):
+ * 1 to read on (bytes of the old dialer remain, or a new session started),
+ * or the code to return. `rv` is what the framer said.
+ */
+static int
+fifo_resume(struct fifo_chan *p, int rv)
+{
+	if (fifo_queued(p->rfd) > 0) {
+		p->s.rx_err = 0;
+		return 1;
+	}
+	int torn = fifo_partial(&p->s);
+	uint64_t dgen = fifo_newcomer(p);
+	if (dgen) {
+		int r = fifo_switch(p, dgen);
+		if (r < 0)
+			return r;
+		if (!torn)
+			return 1;
+	} else if (torn) {
+		ipk__stream_reset_rx(&p->s);
+		p->s.rx_err = IPK_ECLOSED;
+	} else {
+		return rv == -EBADMSG ? IPK_ECLOSED : rv;
+	}
+	return ipk__err(-EBADMSG, "the dialer died in the middle of a "
+	    "message larger than PIPE_BUF; its torn rest was dropped");
+}
+
+static int
+fifo_await_ack(struct fifo_chan *p, int64_t deadline)
+{
+	int slice = 1;
+	while (!__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE)) {
+		uint64_t lgen;
+		int rv = fifo_get(p->lockfd, FIFO_OFF_LGEN, &lgen);
+		if (rv < 0)
+			return rv;
+		if (lgen == p->gen) {
+			__atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
+			break;
+		}
+		if (ipk__live_held(p->lockfd, IPK__SIDE_LISTEN) != 1)
+			return ipk__err(IPK_ECLOSED, "the listener went away "
+			    "before taking this dialer");
+		if (fifo_nap(deadline, &slice) < 0)
+			return ipk__err(-ETIMEDOUT, "the listener has not "
+			    "taken this dialer yet (it does in accept, recv "
+			    "or send)");
+	}
+	return 0;
+}
+
+static void
+fifo_chan_init(struct ipk_chan *c, struct fifo_chan *p)
+{
+	ipk__stream_init(&p->s, p->rfd, p->wfd, c->max_msg);
+	p->s.hup_fd = p->rfd;
+	if (p->listener) {
+		p->s.alive = fifo_alive;
+		p->s.arg = p;
+	}
+}
+
+static int
+fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
+{
+	struct fifo_lst *fl = ipk__lst_priv(l);
+	struct fifo_chan *p = ipk__chan_priv(c);
+	p->rfd = p->wfd = p->gfd = p->lockfd = -1;
+	p->listener = 1;
+	if (pthread_mutex_init(&p->rx_mu, NULL) ||
+	    pthread_mutex_init(&p->tx_mu, NULL))
+		return -ENOMEM;
+	p->mu_init = 1;
+	int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, fl->lockfd,
+	    &p->lockfd);
+	if (rv < 0)
+		return rv;
+	if (ipk__live_take(p->lockfd, FIFO_LOCK_CHAN) == IPK_EBUSYSIDE)
+		return ipk__err(-EBUSY, "%s: the channel of this listener is "
+		    "still open", fl->p.in);
+	int slice = 1;
+	uint64_t dgen = 0, lgen = 0;
+	for (;;) {
+		if ((rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
+		    (rv = fifo_get(p->lockfd, FIFO_OFF_LGEN, &lgen)) < 0)
+			return rv;
+		if (dgen != lgen &&
+		    ipk__live_held(p->lockfd, IPK__SIDE_DIAL) == 1)
+			break;
+		if (fifo_nap(deadline, &slice) < 0)
+			return -ETIMEDOUT;
+	}
+	p->rfd = fcntl(fl->rfd, F_DUPFD_CLOEXEC, 0);
+	p->gfd = fcntl(fl->gfd, F_DUPFD_CLOEXEC, 0);
+	if (p->rfd < 0 || p->gfd < 0)
+		return -errno;
+	if ((rv = fifo_open(fl->p.out, O_WRONLY, S_IFIFO, p->gfd,
+	    &p->wfd)) < 0)
+		return rv;
+	fifo_drain(p->rfd); /* what an earlier, gone dialer left */
+	fifo_chan_init(c, p);
+	return fifo_switch(p, dgen);
+}
+
+static int
+fifo_dial_once(struct ipk_chan *c, struct fifo_chan *p,
+    const struct fifo_paths *fp)
+{
+	int rv = fifo_open(fp->lock, O_RDWR, S_IFREG, -1, &p->lockfd);
+	if (rv < 0)
+		return rv;
+	if ((rv = ipk__live_held(p->lockfd, IPK__SIDE_LISTEN)) != 1)
+		return rv < 0 ? rv : ipk__err(-ECONNREFUSED, "%s: stale, its "
+		    "listener is gone", fp->in);
+	if (ipk__live_take(p->lockfd, IPK__SIDE_DIAL) == IPK_EBUSYSIDE)
+		return ipk__err(-EBUSY, "%s: another dialer is attached",
+		    fp->in);
+	if ((rv = fifo_open(fp->out, O_RDONLY, S_IFIFO, -1, &p->rfd)) < 0 ||
+	    (rv = fifo_open(fp->in, O_RDONLY, S_IFIFO, -1, &p->gfd)) < 0 ||
+	    (rv = fifo_open(fp->in, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
+		return rv;
+	uint64_t dgen;
+	if ((rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
+	    (rv = fifo_put(p->lockfd, FIFO_OFF_DGEN, dgen + 1)) < 0)
+		return rv;
+	p->gen = dgen + 1;
+	fifo_chan_init(c, p);
+	return 0;
+}
+
+static void
+fifo_close_fds(struct fifo_chan *p)
+{
+	/* The lock last: whoever sees it free sees our FIFO ends closed. */
+	ipk__close_fd(&p->wfd);
+	ipk__close_fd(&p->rfd);
+	ipk__close_fd(&p->gfd);
+	ipk__close_fd(&p->lockfd);
+}
+
+static int
+fifo_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	p->rfd = p->wfd = p->gfd = p->lockfd = -1;
+	struct fifo_paths fp;
+	int rv = fifo_paths(u, &fp);
+	if (rv < 0)
+		return rv;
+	int slice = 1;
+	for (;;) {
+		rv = fifo_dial_once(c, p, &fp);
+		if (rv == 0)
+			return 0;
+		fifo_close_fds(p);
+		if (rv != -ENOENT && rv != -ECONNREFUSED && rv != -EBUSY &&
+		    rv != -ESTALE)
+			return rv;
+		if (fifo_nap(deadline, &slice) < 0)
+			return rv;
+	}
+}
+
+static int
+fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	int rv;
+	if (!p->listener) {
+		if ((rv = fifo_await_ack(p, deadline)) < 0)
+			return rv;
+		/* The listener's end is gone for good once recv saw it. */
+		if (__atomic_load_n(&p->gone, __ATOMIC_RELAXED))
+			return ipk__err(IPK_ECLOSED, "the listener closed");
+		return ipk__stream_send(&p->s, buf, len, type, deadline);
+	}
+	pthread_mutex_lock(&p->tx_mu);
+	rv = ipk__stream_send(&p->s, buf, len, type, deadline);
+	pthread_mutex_unlock(&p->tx_mu);
+	if (rv != IPK_ECLOSED)
+		return rv;
+	/* A new dialer may be waiting; start its session unless a receiving
+	 * thread is about to (it holds rx_mu). */
+	if (pthread_mutex_trylock(&p->rx_mu) != 0)
+		return rv;
+	uint64_t dgen = fifo_newcomer(p);
+	if (dgen && fifo_queued(p->rfd) == 0 && !fifo_partial(&p->s) &&
+	    fifo_switch(p, dgen) == 0) {
+		pthread_mutex_lock(&p->tx_mu);
+		rv = ipk__stream_send(&p->s, buf, len, type, deadline);
+		pthread_mutex_unlock(&p->tx_mu);
+	}
+	pthread_mutex_unlock(&p->rx_mu);
+	return rv;
+}
+
+static int
+fifo_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
+    uint32_t *type, int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	int rv;
+	if (!p->listener) {
+		if ((rv = fifo_await_ack(p, deadline)) < 0)
+			return rv;
+		rv = ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+		if (rv == IPK_ECLOSED || p->s.rx_err == IPK_ECLOSED)
+			__atomic_store_n(&p->gone, 1, __ATOMIC_RELAXED);
+		return rv;
+	}
+	pthread_mutex_lock(&p->rx_mu);
+	for (;;) {
+		if (p->s.rx_err == IPK_ECLOSED &&
+		    (rv = fifo_resume(p, IPK_ECLOSED)) != 1)
+			break;
+		rv = ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+		if (rv == 0 || p->s.rx_err != IPK_ECLOSED)
+			break;
+		if ((rv = fifo_resume(p, rv)) != 1)
+			break;
+	}
+	pthread_mutex_unlock(&p->rx_mu);
+	return rv;
+}
+
+static int
+fifo_fd(struct ipk_chan *c)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	return p->rfd;
+}
+
+static int
+fifo_ready(struct ipk_chan *c)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	return ipk__stream_buffered(&p->s);
+}
+
+static void
+fifo_close(struct ipk_chan *c)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	if (p->wfd >= 0 && (p->listener || p->ready) && !p->gone)
+		(void)ipk__stream_flush(&p->s, 0);
+	ipk__stream_fini(&p->s);
+	fifo_close_fds(p);
+	if (p->mu_init) {
+		pthread_mutex_destroy(&p->rx_mu);
+		pthread_mutex_destroy(&p->tx_mu);
+	}
+}
+
+const struct ipk__transport ipk__transport_fifo = {
+	.scheme = "fifo",
+	.caps = IPK_CAP_REATTACH,
+	.chan_size = sizeof(struct fifo_chan),
+	.lst_size = sizeof(struct fifo_lst),
+	.listen = fifo_listen,
+	.accept = fifo_accept,
+	.lclose = fifo_lclose,
+	.dial = fifo_dial,
+	.send = fifo_send,
+	.recv = fifo_recv,
+	.fd = fifo_fd,
+	.ready = fifo_ready,
+	.close = fifo_close,
+};

@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mq.c - POSIX message queues: mq:///name is two kernel queues (/name.ipk-l
+ * to the listener, /name.ipk-d to the dialer) and a lock object
+ * /dev/shm/name.ipk-lock whose OFD locks tell who is attached. Each queue
+ * message is an 8-byte header (type, magic) and the payload.
+ */
+#include "core/attach.h"
+#include "core/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MQ_HDR 8u
+#define MQ_MAGIC 0x716b7069u /* "ipkq" little-endian */
+#define MQ_PRIO_TOP 32767u   /* Linux MQ_PRIO_MAX - 1 */
+#define MQ_DEFAULT_DEPTH 10
+#define MQ_RLIMIT_SHARE 8 /* default: a channel takes <= 1/8 of it */
+/* Kernel bookkeeping per queued message (struct msg_msg plus a priority
+ * tree node), used to estimate what RLIMIT_MSGQUEUE is charged. */
+#define MQ_OVERHEAD 96u
+/* How often dial looks again for a listener that is not there yet. */
+#define MQ_DIAL_POLL_MS 5
+
+enum { MQ_LOCK, MQ_TO_L, MQ_TO_D, MQ_NNAMES };
+static const char *const mq_suffix[MQ_NNAMES] = { ".ipk-lock", ".ipk-l",
+	".ipk-d" };
+
+/* Named objects of one address, shared by a listener and the channel it
+ * accepted; the last of the two to close removes them (unless keep). */
+struct mq_home {
+	int refs;
+	int chan_open;
+	int keep;
+	int lockfd;
+	uint32_t seen;       /* dialer attachments accepted so far */
+	char name[MQ_NNAMES][NAME_MAX + 1];
+};
+
+struct mq_lst {
+	struct mq_home *home;
+};
+
+struct mq_chan {
+	struct mq_home *home; /* listening side only */
+	int side;
+	int lockfd;
+	mqd_t rq, sq;
+	size_t rsize, ssize; /* msgsize of the receive / send queue */
+	unsigned char *rbuf, *sbuf;
+	size_t pend_len;     /* a received message not yet taken */
+	int pending;
+	int prio_type;       /* priority = the message type */
+	unsigned prio;
+};
+
+static long
+mq_sysctl(const char *name)
+{
+	char path[96], buf[32];
+	snprintf(path, sizeof(path), "/proc/sys/fs/mqueue/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* "/name" -> the three object names; -EINVAL when it cannot be a name. */
+static int
+mq_names(const struct ipk__url *u, char name[MQ_NNAMES][NAME_MAX + 1])
+{
+	const char *p = u->path;
+	if (*u->host || p[0] != '/' || !p[1] || strchr(p + 1, '/'))
+		return ipk__err(-EINVAL, "mq addresses are mq:///name (one "
+		    "name, no directories)");
+	if (strlen(p) + 9 > NAME_MAX)
+		return ipk__err(-EINVAL, "mq name '%s' is longer than %d "
+		    "bytes", p + 1, NAME_MAX - 10);
+	for (int i = 0; i < MQ_NNAMES; i++)
+		snprintf(name[i], NAME_MAX + 1, "%s%s", p, mq_suffix[i]);
+	return 0;
+}
+
+/* ?prio=N|type, read by each end for the messages it sends. */
+static int
+mq_prio(struct mq_chan *m, const struct ipk__url *u)
+{
+	const char *v;
+	int64_t n;
+	if (ipk__url_str(u, "prio", &v) == 0 && strcmp(v, "type") == 0) {
+		m->prio_type = 1;
+		return 0;
+	}
+	int rv = ipk__url_int(u, "prio", 0, MQ_PRIO_TOP, &n);
+	if (rv < 0)
+		return ipk__err(-EINVAL, "prio= takes 'type' or a priority "
+		    "from 0 to %u", MQ_PRIO_TOP);
+	m->prio = rv == 0 ? (unsigned)n : 0;
+	return 0;
+}
+
+/* Queue attributes from ?depth= and ?msgsize=, checked against the
+ * system's limits so that an error names the limit. */
+static int
+mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
+{
+	long msg_max = mq_sysctl("msg_max");
+	long size_max = mq_sysctl("msgsize_max");
+	uint64_t depth = MQ_DEFAULT_DEPTH, size;
+	struct rlimit rl;
+	int rv, lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY;
+	size = (uint64_t)max_msg + MQ_HDR;
+	if (size_max > 0 && size > (uint64_t)size_max)
+		size = (uint64_t)size_max;
+	if ((rv = ipk__url_size(u, "msgsize", &size)) < 0)
+		return rv;
+	if (size < MQ_HDR)
+		return ipk__err(-EINVAL, "msgsize= must be at least %u (the "
+		    "ipckit header)", MQ_HDR);
+	/* By default one channel takes at most 1/MQ_RLIMIT_SHARE of the
+	 * user's queue budget, so that several fit. */
+	if (lim) {
+		uint64_t fit = rl.rlim_cur / MQ_RLIMIT_SHARE / 2 /
+		    (size + MQ_OVERHEAD);
+		depth = IPK__MAX(IPK__MIN(depth, fit), 1);
+	}
+	if (msg_max > 0 && depth > (uint64_t)msg_max)
+		depth = (uint64_t)msg_max;
+	if ((rv = ipk__url_size(u, "depth", &depth)) < 0)
+		return rv;
+	if (depth == 0)
+		return ipk__err(-EINVAL, "depth= must be at least 1");
+	if (msg_max > 0 && depth > (uint64_t)msg_max)
+		return ipk__err(-EINVAL, "depth=%llu is over the system limit "
+		    "fs.mqueue.msg_max=%ld (/proc/sys/fs/mqueue/msg_max)",
+		    (unsigned long long)depth, msg_max);
+	if (size_max > 0 && size > (uint64_t)size_max)
+		return ipk__err(-EINVAL, "msgsize=%llu is over the system "
+		    "limit fs.mqueue.msgsize_max=%ld "
+		    "(/proc/sys/fs/mqueue/msgsize_max)",
+		    (unsigned long long)size, size_max);
+	uint64_t need = 2 * depth * (size + MQ_OVERHEAD);
+	if (lim && need > rl.rlim_cur)
+		return ipk__err(-EINVAL, "two queues of depth=%llu and "
+		    "msgsize=%llu need about %llu bytes, over "
+		    "RLIMIT_MSGQUEUE=%llu bytes (ulimit -q)",
+		    (unsigned long long)depth, (unsigned long long)size,
+		    (unsigned long long)need,
+		    (unsigned long long)rl.rlim_cur);
+	a->mq_maxmsg = (long)depth;
+	a->mq_msgsize = (long)size;
+	return 0;
+}
+
+/* Explain an mq_open failure in terms of the limit that caused it. */
+static int
+mq_open_err(int e, const char *name)
+{
+	if (e == EMFILE)
+		return ipk__err(-EMFILE, "cannot create queue %s: this user's "
+		    "queues would exceed RLIMIT_MSGQUEUE (ulimit -q)", name);
+	if (e == ENOSPC)
+		return ipk__err(-ENOSPC, "cannot create queue %s: the system "
+		    "has fs.mqueue.queues_max=%ld queues already", name,
+		    mq_sysctl("queues_max"));
+	if (e == ENOENT)
+		return ipk__err(-ENOENT, "queue %s does not exist", name);
+	return ipk__err(-e, "queue %s: %s", name, strerror(e));
+}
+
+/* Create a queue, or adopt the one a dead listener left (same owner). */
+static int
+mq_make(const char *name, unsigned mode, struct mq_attr *a)
+{
+	int fl = O_RDWR | O_NONBLOCK;
+	mqd_t q = mq_open(name, fl | O_CREAT | O_EXCL, (mode_t)mode, a);
+	if (q == (mqd_t)-1 && errno == EEXIST) {
+		q = mq_open(name, fl);
+		struct stat st;
+		if (q != (mqd_t)-1 && (fstat(q, &st) < 0 ||
+		    st.st_uid != geteuid())) {
+			mq_close(q);
+			return ipk__err(IPK_EFOREIGN, "queue %s exists and "
+			    "belongs to another user", name);
+		}
+	}
+	if (q == (mqd_t)-1)
+		return mq_open_err(errno, name);
+	mq_close(q);
+	return 0;
+}
+
+static void
+mq_home_unref(struct mq_home *h)
+{
+	if (!h || --h->refs > 0)
+		return;
+	if (!h->keep) {
+		mq_unlink(h->name[MQ_TO_L]);
+		mq_unlink(h->name[MQ_TO_D]);
+		shm_unlink(h->name[MQ_LOCK]);
+	}
+	ipk__close_fd(&h->lockfd);
+	ipk__free(h);
+}
+
+static int
+mq_listen(struct ipk_listener *l, const struct ipk__url *u)
+{
+	struct mq_lst *ml = ipk__lst_priv(l);
+	struct mq_attr a = { 0 };
+	struct mq_chan probe;
+	int rv;
+	struct mq_home *h = ipk__calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->refs = 1;
+	h->lockfd = -1;
+	h->keep = 1; /* nothing is ours to remove until we own the address */
+	ml->home = h;
+	if ((rv = mq_names(u, h->name)) < 0 ||
+	    (rv = mq_prio(&probe, u)) < 0 ||
+	    (rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
+		return rv;
+	h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, (mode_t)l->mode);
+	if (h->lockfd < 0 && errno == EEXIST)
+		h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC, 0);
+	if (h->lockfd < 0)
+		return ipk__err(-errno, "cannot create /dev/shm%s: %s",
+		    h->name[MQ_LOCK], strerror(errno));
+	if ((rv = ipk__att_own(h->lockfd, u->path + 1)) < 0)
+		return rv;
+	h->keep = l->keep;
+	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a)) < 0 ||
+	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a)) < 0) {
+		if (rv == IPK_EFOREIGN)
+			h->keep = 1; /* another user's queue: leave it be */
+		return rv;
+	}
+	h->seen = ipk__att_gen(h->lockfd);
+	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
+}
+
+static void
+mq_lclose(struct ipk_listener *l)
+{
+	struct mq_lst *ml = ipk__lst_priv(l);
+	mq_home_unref(ml->home);
+	ml->home = NULL;
+}
+
+/* Open both queues of an attached endpoint and size its buffers. */
+static int
+mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
+    const char *sname)
+{
+	struct mq_attr ra, sa;
+	m->rq = mq_open(rname, O_RDONLY | O_NONBLOCK);
+	if (m->rq == (mqd_t)-1)
+		return mq_open_err(errno, rname);
+	m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK);
+	if (m->sq == (mqd_t)-1)
+		return mq_open_err(errno, sname);
+	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
+		return -errno;
+	if (ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR)
+		return ipk__err(IPK_EFOREIGN, "queues %s and %s are too small "
+		    "for ipckit messages", rname, sname);
+	m->rsize = (size_t)ra.mq_msgsize;
+	m->ssize = (size_t)sa.mq_msgsize;
+	size_t fit = IPK__MIN(m->rsize, m->ssize) - MQ_HDR;
+	if (fit < c->max_msg) {
+		c->max_msg = fit;
+		snprintf(c->limit_why, sizeof(c->limit_why), "the queue's "
+		    "msgsize=%zu less the %u-byte header; system limit "
+		    "fs.mqueue.msgsize_max=%ld", IPK__MIN(m->rsize, m->ssize),
+		    MQ_HDR, mq_sysctl("msgsize_max"));
+	}
+	m->rbuf = ipk__malloc(m->rsize);
+	m->sbuf = ipk__malloc(m->ssize);
+	if (!m->rbuf || !m->sbuf)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+mq_chan_init(struct mq_chan *m, int side)
+{
+	m->side = side;
+	m->lockfd = -1;
+	m->rq = m->sq = (mqd_t)-1;
+}
+
+static int
+mq_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
+{
+	struct mq_lst *ml = ipk__lst_priv(l);
+	struct mq_chan *m = ipk__chan_priv(c);
+	struct mq_home *h = ml->home;
+	int rv;
+	mq_chan_init(m, IPK__SIDE_LISTEN);
+	if (h->chan_open)
+		return ipk__err(-EBUSY, "the channel of this address is "
+		    "already accepted and open");
+	if ((rv = mq_prio(m, &l->u)) < 0)
+		return rv;
+	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
+	if (m->lockfd < 0)
+		return -errno;
+	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
+		return rv;
+	m->home = h;
+	h->refs++;
+	h->chan_open = 1;
+	return mq_attach(c, m, h->name[MQ_TO_L], h->name[MQ_TO_D]);
+}
+
+static int
+mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	char name[MQ_NNAMES][NAME_MAX + 1];
+	int rv;
+	mq_chan_init(m, IPK__SIDE_DIAL);
+	if ((rv = mq_names(u, name)) < 0 || (rv = mq_prio(m, u)) < 0)
+		return rv;
+	/* depth= and msgsize= belong to the listener, which creates the
+	 * queues; a dialer takes the queues' own attributes. */
+	for (;;) {
+		if (m->lockfd < 0)
+			m->lockfd = shm_open(name[MQ_LOCK], O_RDWR |
+			    O_NOFOLLOW | O_CLOEXEC, 0);
+		if (m->lockfd < 0 && errno != ENOENT)
+			return ipk__err(-errno, "cannot open /dev/shm%s: %s",
+			    name[MQ_LOCK], strerror(errno));
+		rv = m->lockfd < 0 ? ipk__err(-ENOENT, "no listener: "
+		    "/dev/shm%s does not exist", name[MQ_LOCK]) :
+		    ipk__att_dial(m->lockfd, u->path + 1);
+		if (rv != -ENOENT && rv != -ECONNREFUSED)
+			break;
+		/* A listener may yet replace a stale lock object. */
+		ipk__close_fd(&m->lockfd);
+		if (ipk__expired(deadline))
+			return rv;
+		(void)ipk__poll1(-1, 0, deadline, MQ_DIAL_POLL_MS);
+	}
+	if (rv < 0)
+		return rv;
+	return mq_attach(c, m, name[MQ_TO_D], name[MQ_TO_L]);
+}
+
+static int
+mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	uint32_t hdr[2] = { type, MQ_MAGIC };
+	unsigned prio = m->prio_type ? IPK__MIN(type, MQ_PRIO_TOP) : m->prio;
+	memcpy(m->sbuf, hdr, MQ_HDR);
+	if (len)
+		memcpy(m->sbuf + MQ_HDR, buf, len);
+	for (;;) {
+		if (mq_send(m->sq, (const char *)m->sbuf, MQ_HDR + len,
+		    prio) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EMSGSIZE)
+			return ipk__err(-EMSGSIZE, "message of %zu bytes does "
+			    "not fit the queue's msgsize=%zu", len, m->ssize);
+		if (errno != EAGAIN)
+			return -errno;
+		if (!ipk__att_peer(m->lockfd, m->side))
+			return ipk__err(IPK_ECLOSED, "the queue is full and "
+			    "the peer is gone");
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		c->stats.waits++;
+		int rv = ipk__poll1(m->sq, POLLOUT, deadline, IPK__SLICE_MS);
+		if (rv < 0)
+			return rv;
+	}
+}
+
+/* Make sure one validated message sits in rbuf. When the queue is empty,
+ * the peer's liveness is read and the queue tried once more, so a message
+ * sent just before the peer died still comes before IPK_ECLOSED; a busy
+ * queue costs no liveness test. */
+static int
+mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
+{
+	int alive = 1, fresh = 0, waited = 0;
+	while (!m->pending) {
+		ssize_t n = mq_receive(m->rq, (char *)m->rbuf, m->rsize, NULL);
+		if (n >= 0) {
+			uint32_t hdr[2];
+			if ((size_t)n < MQ_HDR)
+				return ipk__err(-EBADMSG, "a message of %zd "
+				    "bytes is shorter than the header", n);
+			memcpy(hdr, m->rbuf, MQ_HDR);
+			if (hdr[1] != MQ_MAGIC)
+				return ipk__err(-EBADMSG, "a message without "
+				    "the ipckit header was dropped");
+			m->pend_len = (size_t)n - MQ_HDR;
+			m->pending = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (!fresh) {
+			alive = ipk__att_peer(m->lockfd, m->side);
+			fresh = 1;
+			continue;
+		}
+		if (!alive)
+			return ipk__err(IPK_ECLOSED, "no peer is attached");
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		if (!waited++)
+			c->stats.waits++;
+		int rv = ipk__poll1(m->rq, POLLIN, deadline, IPK__SLICE_MS);
+		if (rv < 0)
+			return rv;
+		fresh = 0;
+	}
+	return 0;
+}
+
+static int
+mq_chan_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
+    uint32_t *type, int64_t deadline)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	int rv = mq_take(c, m, deadline);
+	if (rv < 0)
+		return rv;
+	if (m->pend_len > c->max_msg) {
+		m->pending = 0;
+		return ipk__err(-EMSGSIZE, "a message of %zu bytes over this "
+		    "side's limit of %zu was dropped", m->pend_len, c->max_msg);
+	}
+	*len = m->pend_len;
+	if (m->pend_len > cap)
+		return ipk__err(-EMSGSIZE, "the message has %zu bytes, the "
+		    "buffer %zu", m->pend_len, cap);
+	memcpy(type, m->rbuf, sizeof(*type));
+	if (m->pend_len)
+		memcpy(buf, m->rbuf + MQ_HDR, m->pend_len);
+	m->pending = 0;
+	return 0;
+}
+
+static int
+mq_fd(struct ipk_chan *c)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	return (int)m->rq;
+}
+
+static int
+mq_ready(struct ipk_chan *c)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	struct mq_attr a;
+	if (m->pending)
+		return 1;
+	if (mq_getattr(m->rq, &a) == 0 && a.mq_curmsgs > 0)
+		return 1;
+	return !ipk__att_peer(m->lockfd, m->side);
+}
+
+static void
+mq_chan_close(struct ipk_chan *c)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	if (m->rq != (mqd_t)-1)
+		mq_close(m->rq);
+	if (m->sq != (mqd_t)-1)
+		mq_close(m->sq);
+	m->rq = m->sq = (mqd_t)-1;
+	ipk__free(m->rbuf);
+	ipk__free(m->sbuf);
+	m->rbuf = m->sbuf = NULL;
+	if (m->home) {
+		if (m->lockfd >= 0)
+			(void)ipk__att_set(m->lockfd, IPK__ATT_LCHAN, 0);
+		m->home->chan_open = 0;
+	}
+	ipk__close_fd(&m->lockfd);
+	mq_home_unref(m->home);
+	m->home = NULL;
+}
+
+static const char *const mq_options[] = { "depth", "msgsize", "prio", NULL };
+
+const struct ipk__transport ipk__transport_mq = {
+	.scheme = "mq",
+	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_REATTACH | IPK_CAP_PERSIST,
+	.chan_size = sizeof(struct mq_chan),
+	.lst_size = sizeof(struct mq_lst),
+	.options = mq_options,
+	.listen = mq_listen,
+	.accept = mq_accept,
+	.lclose = mq_lclose,
+	.dial = mq_dial,
+	.send = mq_chan_send,
+	.recv = mq_chan_recv,
+	.fd = mq_fd,
+	.ready = mq_ready,
+	.close = mq_chan_close,
+};

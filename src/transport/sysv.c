@@ -1,0 +1,672 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sysv.c - System V message queues: sysv:///path or sysv:0xKEY is ONE queue
+ * for both directions, told apart by the kernel message type (the article's
+ * trick), with selective receive by type on one side. A lock file records
+ * which queue is ours, and doorbell FIFOs stand in for the descriptor and
+ * the timeout that msgrcv lacks (docs/transports/sysv.md).
+ */
+#include "core/attach.h"
+#include "core/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SYSV_HDR 8u
+#define SYSV_MAGIC 0x736b7069u /* "ipks" little-endian */
+#define SYSV_PROJ 'i'
+/*
+ * Messages to the typed side (the listener unless ?select=dial) have mtype
+ * 2 + the ipckit type, so msgrcv(2 + t) selects one type in the kernel and
+ * msgrcv(1, MSG_EXCEPT) takes them all in send order; messages to the other
+ * side all have mtype 1, which is what keeps both directions FIFO.
+ */
+#define SYSV_TO_PLAIN 1L
+#define SYSV_TYPED_BASE 2L
+#define SYSV_DIAL_POLL_MS 5
+#define SYSV_FULL_BACKOFF_MS 4 /* longest nap while the queue is full */
+
+/* The first bytes of the lock file: who the queue at `key` is. */
+struct sysv_rec {
+	char magic[8];
+	int32_t key;
+	int32_t msqid;
+	int32_t typed_side;
+	int32_t pad;
+};
+static const char sysv_rec_magic[8] = "IPKSYSV1";
+
+enum { SYSV_LOCK, SYSV_RING_L, SYSV_RING_D, SYSV_NNAMES };
+
+struct sysv_names {
+	int keyform;       /* sysv:0xKEY: the lock lives in /dev/shm */
+	key_t key;         /* keyform only; else from ftok */
+	char n[SYSV_NNAMES][PATH_MAX];
+};
+
+struct sysv_home {
+	int refs;
+	int chan_open;
+	int keep;
+	int lockfd;
+	uint32_t seen;     /* dialer attachments accepted so far */
+	int msqid;         /* -1 until created or adopted */
+	int typed_side;
+	struct sysv_names nm;
+};
+
+struct sysv_lst {
+	struct sysv_home *home;
+};
+
+struct sysv_chan {
+	struct sysv_home *home; /* listening side only */
+	int side, typed_side;
+	int lockfd, ring, peer_ring;
+	int msqid;
+	size_t rcap;            /* mtext bytes rbuf can take */
+	unsigned char *rbuf, *sbuf; /* long mtype, then mtext */
+	size_t pend_len;
+	int pending;
+};
+
+static long
+sysv_sysctl(const char *name)
+{
+	char path[96], buf[32];
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static int
+sysv_names(const struct ipk__url *u, struct sysv_names *nm)
+{
+	const char *p = u->path;
+	memset(nm, 0, sizeof(*nm));
+	if (*u->host)
+		return ipk__err(-EINVAL, "sysv addresses are sysv:///path or "
+		    "sysv:0xKEY");
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		char *end;
+		errno = 0;
+		unsigned long k = strtoul(p + 2, &end, 16);
+		if (errno || *end || end == p + 2 || k == 0 || k > 0xffffffffUL)
+			return ipk__err(-EINVAL, "sysv key '%s' is not a "
+			    "non-zero 32-bit hex number", p);
+		nm->keyform = 1;
+		nm->key = (key_t)(uint32_t)k;
+		snprintf(nm->n[SYSV_LOCK], PATH_MAX, "/ipk-sysv-0x%08lx", k);
+		snprintf(nm->n[SYSV_RING_L], PATH_MAX,
+		    "/dev/shm/ipk-sysv-0x%08lx.ring-l", k);
+		snprintf(nm->n[SYSV_RING_D], PATH_MAX,
+		    "/dev/shm/ipk-sysv-0x%08lx.ring-d", k);
+		return 0;
+	}
+	if (p[0] != '/' || !p[1])
+		return ipk__err(-EINVAL, "sysv addresses are sysv:///path or "
+		    "sysv:0xKEY");
+	if (strlen(p) + 8 >= PATH_MAX)
+		return ipk__err(-ENAMETOOLONG, "sysv path is too long");
+	snprintf(nm->n[SYSV_LOCK], PATH_MAX, "%s", p);
+	snprintf(nm->n[SYSV_RING_L], PATH_MAX, "%s.ring-l", p);
+	snprintf(nm->n[SYSV_RING_D], PATH_MAX, "%s.ring-d", p);
+	return 0;
+}
+
+/* Open (create: exclusively) the lock file; 0/-errno; *fresh when made. */
+static int
+sysv_lock_open(const struct sysv_names *nm, int create, unsigned mode,
+    int *fd, int *fresh)
+{
+	int fl = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+	const char *n = nm->n[SYSV_LOCK];
+	*fresh = 0;
+	for (int i = 0; i < 2 && *fd < 0; i++) {
+		int cfl = create && i == 0 ? O_CREAT | O_EXCL : 0;
+		*fd = nm->keyform ? shm_open(n, fl | cfl, (mode_t)mode) :
+		    open(n, fl | cfl, (mode_t)mode);
+		if (*fd >= 0)
+			*fresh = cfl != 0;
+		else if (errno != EEXIST)
+			break;
+	}
+	if (*fd < 0)
+		return errno == ENOENT ? ipk__err(-ENOENT, "no listener: %s%s "
+		    "does not exist", nm->keyform ? "/dev/shm" : "", n) :
+		    ipk__err(-errno, "cannot open %s: %s", n, strerror(errno));
+	struct stat st;
+	if (fstat(*fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return ipk__err(-EINVAL, "%s exists and is not a regular file",
+		    n);
+	return 0;
+}
+
+/* Read the lock file's record: 1 valid, 0 empty, IPK_EFOREIGN otherwise. */
+static int
+sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
+{
+	ssize_t n = pread(fd, r, sizeof(*r), 0);
+	if (n <= 0)
+		return 0;
+	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) ||
+	    (r->typed_side != IPK__SIDE_LISTEN &&
+	    r->typed_side != IPK__SIDE_DIAL))
+		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
+		    "sysv channel file", name);
+	return 1;
+}
+
+/* Describe a queue that has our key but is not ours. */
+static int
+sysv_foreign(key_t key, int id)
+{
+	struct msqid_ds ds;
+	if (id < 0 || msgctl(id, IPC_STAT, &ds) < 0)
+		return ipk__err(IPK_EFOREIGN, "System V queue key 0x%08x is "
+		    "taken by a queue ipckit did not create", (unsigned)key);
+	return ipk__err(IPK_EFOREIGN, "System V queue key 0x%08x belongs to an "
+	    "unrelated queue (msqid %d, owner uid %u, %lu messages) that "
+	    "ipckit did not create; pick another name or key, or remove it "
+	    "with 'ipcrm -q %d' if it is stale", (unsigned)key, id,
+	    (unsigned)ds.msg_perm.uid, (unsigned long)ds.msg_qnum, id);
+}
+
+static void
+sysv_home_unref(struct sysv_home *h)
+{
+	if (!h || --h->refs > 0)
+		return;
+	if (!h->keep) {
+		if (h->msqid >= 0)
+			msgctl(h->msqid, IPC_RMID, NULL);
+		unlink(h->nm.n[SYSV_RING_L]);
+		unlink(h->nm.n[SYSV_RING_D]);
+		if (h->nm.keyform)
+			shm_unlink(h->nm.n[SYSV_LOCK]);
+		else
+			unlink(h->nm.n[SYSV_LOCK]);
+	}
+	ipk__close_fd(&h->lockfd);
+	ipk__free(h);
+}
+
+static int
+sysv_ring_make(const char *path, unsigned mode)
+{
+	struct stat st;
+	if (mkfifo(path, (mode_t)mode) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return ipk__err(-errno, "cannot create doorbell %s: %s", path,
+		    strerror(errno));
+	if (lstat(path, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    st.st_uid != geteuid())
+		return ipk__err(-EEXIST, "%s exists and is not this user's "
+		    "FIFO", path);
+	return 0;
+}
+
+/* Create the queue at `key`, or adopt the one our record names. */
+static int
+sysv_queue_make(struct sysv_home *h, key_t key, const struct sysv_rec *old,
+    unsigned mode)
+{
+	int id = msgget(key, IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
+	if (id >= 0) {
+		h->msqid = id;
+		return 0;
+	}
+	if (errno != EEXIST)
+		return ipk__err(-errno, "msgget(0x%08x): %s (kernel.msgmni=%ld "
+		    "queues at most)", (unsigned)key, strerror(errno),
+		    sysv_sysctl("msgmni"));
+	id = msgget(key, 0);
+	struct msqid_ds ds;
+	if (!old || old->key != key || old->msqid != id ||
+	    msgctl(id, IPC_STAT, &ds) < 0 || ds.msg_perm.cuid != geteuid())
+		return sysv_foreign(key, id);
+	h->msqid = id; /* left by a listener that died: keep its messages */
+	return 0;
+}
+
+static int
+sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
+{
+	struct sysv_lst *sl = ipk__lst_priv(l);
+	struct sysv_rec rec, old;
+	const char *v;
+	int fresh, rv;
+	struct sysv_home *h = ipk__calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->refs = 1;
+	h->lockfd = h->msqid = -1;
+	h->keep = 1; /* nothing is ours to remove until we own the address */
+	sl->home = h;
+	if ((rv = sysv_names(u, &h->nm)) < 0)
+		return rv;
+	h->typed_side = IPK__SIDE_LISTEN;
+	if (ipk__url_str(u, "select", &v) == 0) {
+		if (strcmp(v, "dial") && strcmp(v, "listen"))
+			return ipk__err(-EINVAL, "select= is 'listen' or "
+			    "'dial' (the side that receives by type)");
+		h->typed_side = strcmp(v, "dial") ? IPK__SIDE_LISTEN :
+		    IPK__SIDE_DIAL;
+	}
+	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->lockfd,
+	    &fresh)) < 0 ||
+	    (rv = ipk__att_own(h->lockfd, h->nm.n[SYSV_LOCK])) < 0)
+		return rv;
+	if ((rv = sysv_rec_read(h->lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
+		return rv;
+	h->keep = l->keep;
+	key_t key = h->nm.key;
+	if (!h->nm.keyform && (key = ftok(h->nm.n[SYSV_LOCK],
+	    SYSV_PROJ)) == (key_t)-1)
+		return ipk__err(-errno, "ftok(%s): %s", h->nm.n[SYSV_LOCK],
+		    strerror(errno));
+	if ((rv = sysv_queue_make(h, key, rv == 1 ? &old : NULL,
+	    l->mode)) < 0)
+		return rv;
+	if ((rv = sysv_ring_make(h->nm.n[SYSV_RING_L], l->mode)) < 0 ||
+	    (rv = sysv_ring_make(h->nm.n[SYSV_RING_D], l->mode)) < 0)
+		return rv;
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.magic, sysv_rec_magic, 8);
+	rec.key = key;
+	rec.msqid = h->msqid;
+	rec.typed_side = h->typed_side;
+	if (pwrite(h->lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
+		return ipk__err(-EIO, "cannot write %s", h->nm.n[SYSV_LOCK]);
+	h->seen = ipk__att_gen(h->lockfd);
+	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
+}
+
+static void
+sysv_lclose(struct ipk_listener *l)
+{
+	struct sysv_lst *sl = ipk__lst_priv(l);
+	sysv_home_unref(sl->home);
+	sl->home = NULL;
+}
+
+/* The doorbell: after each msgsnd the sender writes one byte to the
+ * receiver's FIFO, which the receiver polls (it is also ipk_fd). Both sides
+ * open both FIFOs O_RDWR|O_NONBLOCK, so no open blocks and no write can
+ * meet a FIFO without readers (no SIGPIPE). */
+static void
+sysv_ring(int fd)
+{
+	ssize_t n;
+	do
+		n = write(fd, "", 1);
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN: the doorbell is full, so it is already ringing. */
+}
+
+static void
+sysv_ring_drain(int fd)
+{
+	char buf[256];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Open the doorbells and buffers of an attached endpoint. */
+static int
+sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
+    const struct sysv_names *nm)
+{
+	int fl = O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
+	int mine = m->side == IPK__SIDE_LISTEN ? SYSV_RING_L : SYSV_RING_D;
+	int theirs = mine == SYSV_RING_L ? SYSV_RING_D : SYSV_RING_L;
+	struct msqid_ds ds;
+	if ((m->ring = open(nm->n[mine], fl)) < 0 ||
+	    (m->peer_ring = open(nm->n[theirs], fl)) < 0)
+		return ipk__err(-errno, "cannot open doorbell: %s",
+		    strerror(errno));
+	if (msgctl(m->msqid, IPC_STAT, &ds) < 0)
+		return -errno;
+	long msgmax = sysv_sysctl("msgmax");
+	size_t fit = msgmax > (long)SYSV_HDR ? (size_t)msgmax : 8192;
+	m->rcap = fit;
+	if ((size_t)ds.msg_qbytes < fit)
+		fit = (size_t)ds.msg_qbytes;
+	fit -= SYSV_HDR;
+	if (fit < c->max_msg) {
+		c->max_msg = fit;
+		snprintf(c->limit_why, sizeof(c->limit_why), "kernel.msgmax="
+		    "%ld and the queue's msg_qbytes=%lu, less the %u-byte "
+		    "header", msgmax, (unsigned long)ds.msg_qbytes, SYSV_HDR);
+	}
+	m->rbuf = ipk__malloc(sizeof(long) + m->rcap);
+	m->sbuf = ipk__malloc(sizeof(long) + SYSV_HDR + c->max_msg);
+	if (!m->rbuf || !m->sbuf)
+		return -ENOMEM;
+	/* Messages may wait from before we (re)attached. */
+	sysv_ring(m->ring);
+	return 0;
+}
+
+static void
+sysv_chan_init(struct sysv_chan *m, int side)
+{
+	m->side = side;
+	m->lockfd = m->ring = m->peer_ring = m->msqid = -1;
+}
+
+static int
+sysv_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
+{
+	struct sysv_lst *sl = ipk__lst_priv(l);
+	struct sysv_chan *m = ipk__chan_priv(c);
+	struct sysv_home *h = sl->home;
+	int rv;
+	sysv_chan_init(m, IPK__SIDE_LISTEN);
+	if (h->chan_open)
+		return ipk__err(-EBUSY, "the channel of this address is "
+		    "already accepted and open");
+	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
+	if (m->lockfd < 0)
+		return -errno;
+	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
+		return rv;
+	m->home = h;
+	h->refs++;
+	h->chan_open = 1;
+	m->msqid = h->msqid;
+	m->typed_side = h->typed_side;
+	return sysv_attach(c, m, &h->nm);
+}
+
+static int
+sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	struct sysv_names nm;
+	struct sysv_rec rec;
+	int fresh, rv;
+	sysv_chan_init(m, IPK__SIDE_DIAL);
+	if ((rv = sysv_names(u, &nm)) < 0)
+		return rv;
+	/* select= belongs to the listener; the record says what it chose. */
+	for (;;) {
+		rv = sysv_lock_open(&nm, 0, 0, &m->lockfd, &fresh);
+		if (rv == 0)
+			rv = ipk__att_dial(m->lockfd, nm.n[SYSV_LOCK]);
+		if (rv != -ENOENT && rv != -ECONNREFUSED)
+			break;
+		ipk__close_fd(&m->lockfd);
+		if (ipk__expired(deadline))
+			return rv;
+		(void)ipk__poll1(-1, 0, deadline, SYSV_DIAL_POLL_MS);
+	}
+	if (rv < 0)
+		return rv;
+	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
+		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "
+		    "channel record", nm.n[SYSV_LOCK]);
+	if (nm.keyform && rec.key != nm.key)
+		return ipk__err(IPK_EFOREIGN, "%s records key 0x%08x, not "
+		    "0x%08x", nm.n[SYSV_LOCK], (unsigned)rec.key,
+		    (unsigned)nm.key);
+	int id = msgget(rec.key, 0);
+	if (id < 0 || id != rec.msqid)
+		return sysv_foreign(rec.key, id);
+	m->msqid = id;
+	m->typed_side = rec.typed_side;
+	return sysv_attach(c, m, &nm);
+}
+
+static int
+sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	long mtype = m->side == m->typed_side ? SYSV_TO_PLAIN :
+	    SYSV_TYPED_BASE + (long)type;
+	uint32_t hdr[2] = { type, SYSV_MAGIC };
+	int nap = 1;
+	memcpy(m->sbuf, &mtype, sizeof(mtype));
+	memcpy(m->sbuf + sizeof(long), hdr, SYSV_HDR);
+	if (len)
+		memcpy(m->sbuf + sizeof(long) + SYSV_HDR, buf, len);
+	for (;;) {
+		if (msgsnd(m->msqid, m->sbuf, SYSV_HDR + len, IPC_NOWAIT) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EIDRM || errno == EINVAL)
+			return ipk__err(IPK_ECLOSED, "the queue was removed");
+		if (errno != EAGAIN)
+			return -errno;
+		/* Full: the kernel has no space notification, so nap. */
+		if (!ipk__att_peer(m->lockfd, m->side))
+			return ipk__err(IPK_ECLOSED, "the queue is full and "
+			    "the peer is gone");
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		if (nap == 1)
+			c->stats.waits++;
+		(void)ipk__poll1(-1, 0, deadline, nap);
+		nap = IPK__MIN(nap * 2, SYSV_FULL_BACKOFF_MS);
+	}
+	sysv_ring(m->peer_ring);
+	return 0;
+}
+
+/* Make sure one validated message selected by `sel` (a msgrcv type, with
+ * `flags`) sits in rbuf, waiting on the doorbell. As in every wait here,
+ * an empty queue makes us read the peer's liveness and try once more, so
+ * messages sent before the peer died come before IPK_ECLOSED. */
+static int
+sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
+    int64_t deadline)
+{
+	int alive = 1, fresh = 0, drained = 0, waited = 0;
+	while (!m->pending) {
+		ssize_t n = msgrcv(m->msqid, m->rbuf, m->rcap, sel,
+		    flags | IPC_NOWAIT);
+		if (n >= 0) {
+			uint32_t hdr[2];
+			long mtype;
+			memcpy(&mtype, m->rbuf, sizeof(mtype));
+			if ((size_t)n < SYSV_HDR)
+				return ipk__err(-EBADMSG, "a message of %zd "
+				    "bytes is shorter than the header", n);
+			memcpy(hdr, m->rbuf + sizeof(long), SYSV_HDR);
+			if (hdr[1] != SYSV_MAGIC || (mtype != SYSV_TO_PLAIN &&
+			    mtype != SYSV_TYPED_BASE + (long)hdr[0]))
+				return ipk__err(-EBADMSG, "a message without "
+				    "a valid ipckit header was dropped");
+			m->pend_len = (size_t)n - SYSV_HDR;
+			m->pending = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == E2BIG) {
+			/* Bigger than kernel.msgmax was at attach: drop. */
+			(void)msgrcv(m->msqid, m->rbuf, 0, sel,
+			    flags | IPC_NOWAIT | MSG_NOERROR);
+			return ipk__err(-EMSGSIZE, "a message over %zu bytes "
+			    "was dropped", m->rcap);
+		}
+		if (errno == EIDRM || errno == EINVAL)
+			return ipk__err(IPK_ECLOSED, "the queue was removed");
+		if (errno != ENOMSG)
+			return -errno;
+		if (!fresh) {
+			alive = ipk__att_peer(m->lockfd, m->side);
+			fresh = 1;
+			continue;
+		}
+		if (!alive)
+			return ipk__err(IPK_ECLOSED, "no peer is attached");
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		if (!drained) {
+			/* Bytes for messages already taken; then retry once,
+			 * since a new message rings after it lands. */
+			sysv_ring_drain(m->ring);
+			drained = 1;
+			continue;
+		}
+		if (!waited++)
+			c->stats.waits++;
+		int rv = ipk__poll1(m->ring, POLLIN, deadline, IPK__SLICE_MS);
+		if (rv < 0)
+			return rv;
+		drained = fresh = 0;
+	}
+	return 0;
+}
+
+static int
+sysv_deliver(struct ipk_chan *c, struct sysv_chan *m, void *buf, size_t cap,
+    size_t *len, uint32_t *type)
+{
+	if (m->pend_len > c->max_msg) {
+		m->pending = 0;
+		return ipk__err(-EMSGSIZE, "a message of %zu bytes over this "
+		    "side's limit of %zu was dropped", m->pend_len, c->max_msg);
+	}
+	*len = m->pend_len;
+	if (m->pend_len > cap)
+		return ipk__err(-EMSGSIZE, "the message has %zu bytes, the "
+		    "buffer %zu", m->pend_len, cap);
+	if (type)
+		memcpy(type, m->rbuf + sizeof(long), sizeof(*type));
+	if (m->pend_len)
+		memcpy(buf, m->rbuf + sizeof(long) + SYSV_HDR, m->pend_len);
+	m->pending = 0;
+	return 0;
+}
+
+static int
+sysv_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
+    uint32_t *type, int64_t deadline)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	int rv = m->side == m->typed_side ?
+	    sysv_take(c, m, SYSV_TO_PLAIN, MSG_EXCEPT, deadline) :
+	    sysv_take(c, m, SYSV_TO_PLAIN, 0, deadline);
+	if (rv < 0)
+		return rv;
+	return sysv_deliver(c, m, buf, cap, len, type);
+}
+
+static int
+sysv_recv_type(struct ipk_chan *c, uint32_t type, void *buf, size_t cap,
+    size_t *len, int64_t deadline)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	uint32_t t;
+	if (m->side != m->typed_side)
+		return ipk__err(-ENOTSUP, "selective receive works on the %s "
+		    "side of this queue (messages to this side share one "
+		    "kernel type; ?select= on the listener chooses)",
+		    m->typed_side == IPK__SIDE_LISTEN ? "listening" :
+		    "dialing");
+	if (m->pending) {
+		/* A message kept for a bigger buffer comes first only if it
+		 * has the type asked for. */
+		memcpy(&t, m->rbuf + sizeof(long), sizeof(t));
+		if (t != type)
+			return ipk__err(-EBUSY, "a received message of type %u "
+			    "waits for a bigger buffer (ipk_recv it first)",
+			    t);
+	}
+	int rv = sysv_take(c, m, SYSV_TYPED_BASE + (long)type, 0, deadline);
+	if (rv < 0)
+		return rv;
+	rv = sysv_deliver(c, m, buf, cap, len, NULL);
+	/* Messages of other types may still wait: keep ipk_fd readable. */
+	if (rv == 0)
+		sysv_ring(m->ring);
+	return rv;
+}
+
+static int
+sysv_fd(struct ipk_chan *c)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	return m->ring;
+}
+
+/* A message for us exists if a zero-byte receive of it fails with E2BIG
+ * (every message carries a header): a probe that takes nothing. */
+static int
+sysv_ready(struct ipk_chan *c)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	int flags = IPC_NOWAIT | (m->side == m->typed_side ? MSG_EXCEPT : 0);
+	if (m->pending)
+		return 1;
+	/* Empty the doorbell first: a message landing after the probe rings
+	 * again, so a poll that follows wakes for it. */
+	sysv_ring_drain(m->ring);
+	if (msgrcv(m->msqid, m->rbuf, 0, SYSV_TO_PLAIN, flags) < 0 &&
+	    errno == E2BIG)
+		return 1;
+	return !ipk__att_peer(m->lockfd, m->side);
+}
+
+static void
+sysv_close(struct ipk_chan *c)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	ipk__close_fd(&m->ring);
+	ipk__close_fd(&m->peer_ring);
+	ipk__free(m->rbuf);
+	ipk__free(m->sbuf);
+	m->rbuf = m->sbuf = NULL;
+	if (m->home) {
+		if (m->lockfd >= 0)
+			(void)ipk__att_set(m->lockfd, IPK__ATT_LCHAN, 0);
+		m->home->chan_open = 0;
+	}
+	ipk__close_fd(&m->lockfd);
+	sysv_home_unref(m->home);
+	m->home = NULL;
+}
+
+static const char *const sysv_options[] = { "select", NULL };
+
+const struct ipk__transport ipk__transport_sysv = {
+	.scheme = "sysv",
+	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
+	    IPK_CAP_PERSIST,
+	.chan_size = sizeof(struct sysv_chan),
+	.lst_size = sizeof(struct sysv_lst),
+	.options = sysv_options,
+	.listen = sysv_listen,
+	.accept = sysv_accept,
+	.lclose = sysv_lclose,
+	.dial = sysv_dial,
+	.send = sysv_send,
+	.recv = sysv_recv,
+	.recv_type = sysv_recv_type,
+	.fd = sysv_fd,
+	.ready = sysv_ready,
+	.close = sysv_close,
+};
