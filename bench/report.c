@@ -275,6 +275,11 @@ report_notes(FILE *f, const struct bench_cfg *cfg)
 	if (cfg->pause_us > 0)
 		fprintf(f, "- Intermittent: %ld us pause before every round "
 		    "trip.\n", cfg->pause_us);
+	if (!strcmp(cfg->mode, "full"))
+		fprintf(f, "- Full mode: %ld round trips per row after %ld of "
+		    "warm-up; a row still going\n  after %.0f s stops there "
+		    "(its samples column says so).\n", cfg->rounds,
+		    cfg->warmup, cfg->rtt_cap_s);
 	if (!strcmp(cfg->mode, "quick"))
 		fprintf(f, "- Quick mode: up to %ld round trips per row, at "
 		    "most %.1f s each (the samples\n  column says how many "
@@ -327,6 +332,23 @@ json_ratio(FILE *f, const char *key, double a, double b, int *first)
 	*first = 0;
 }
 
+/* floor/atomic's copying throughput at t's size, 0 if not measured. */
+static double
+report_floor_mb(const struct bench_result *r, int n,
+    const struct bench_tput *t)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(r[i].s->name, "floor/atomic"))
+			continue;
+		for (int j = 0; j < r[i].ntput; j++)
+			if (r[i].tput[j].size == t->size &&
+			    !r[i].tput[j].zero_copy &&
+			    r[i].tput[j].status == BENCH_OK)
+				return r[i].tput[j].mb_per_s;
+	}
+	return 0;
+}
+
 static void
 json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
     int n)
@@ -372,6 +394,10 @@ json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
 		    "\"status\": \"%s\"", j ? "," : "", t->size,
 		    t->zero_copy ? "true" : "false",
 		    report_status[t->status]);
+		double fl = report_floor_mb(r, n, t);
+		if (t->status == BENCH_OK && fl > 0)
+			fprintf(f, ", \"floor_atomic_ratio\": %.3f",
+			    t->mb_per_s / fl);
 		if (t->status == BENCH_OK)
 			fprintf(f, ", \"msgs_per_s\": %.0f, "
 			    "\"mb_per_s\": %.1f, \"messages\": %llu, "
