@@ -133,6 +133,8 @@ struct ipk_peer {
 #define IPK_CAP_PERSIST 0x80u    /* queued data outlives the writer */
 #define IPK_CAP_LOSSY 0x100u     /* may lose or reorder (udp) */
 #define IPK_CAP_MULTI 0x200u     /* one listener accepts many channels */
+#define IPK_CAP_NOTYPES 0x400u   /* no type on the wire: recv gives type 0
+				    (nng+tcp, nng+ipc: the SP format) */
 
 /* --- Errors -------------------------------------------------------------- */
 

@@ -54,6 +54,73 @@ ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type,
 	return 0;
 }
 
+/* The SP mappings of nng/nanomsg: u64 big-endian length (TCP), preceded by
+ * a message-type byte 0x01 over IPC, then pair1's hop count if asked. No
+ * type travels: it reads as 0. */
+#define SP_HDR_MAX 13
+#define SP_HOP_MAX 0xff
+
+static size_t
+stream_hdr_len(const struct ipk__stream *s)
+{
+	size_t hop = s->flags & IPK__STREAM_SPHOP ? 4 : 0;
+	if (s->flags & IPK__STREAM_SPIPC)
+		return 9 + hop;
+	if (s->flags & IPK__STREAM_SP)
+		return 8 + hop;
+	return IPK__FRAME_HDR;
+}
+
+static size_t
+stream_encode(const struct ipk__stream *s, unsigned char *hdr, uint32_t type,
+    uint64_t len)
+{
+	if (!(s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))) {
+		ipk__frame_encode(hdr, type, len);
+		return IPK__FRAME_HDR;
+	}
+	size_t n = 0;
+	if (s->flags & IPK__STREAM_SPIPC)
+		hdr[n++] = 0x01;
+	if (s->flags & IPK__STREAM_SPHOP)
+		len += 4;
+	for (int i = 7; i >= 0; i--)
+		hdr[n++] = (unsigned char)(len >> (8 * i));
+	if (s->flags & IPK__STREAM_SPHOP) {
+		memcpy(hdr + n, "\0\0\0\1", 4);
+		n += 4;
+	}
+	return n;
+}
+
+static int
+stream_decode(const struct ipk__stream *s, const unsigned char *hdr,
+    uint32_t *type, uint64_t *len)
+{
+	if (!(s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC)))
+		return ipk__frame_decode(hdr, type, len);
+	if (s->flags & IPK__STREAM_SPIPC) {
+		if (hdr[0] != 0x01)
+			return -EBADMSG;
+		hdr++;
+	}
+	uint64_t l = 0;
+	for (int i = 0; i < 8; i++)
+		l = l << 8 | hdr[i];
+	if (l > IPK__FRAME_SANE)
+		return -EBADMSG;
+	if (s->flags & IPK__STREAM_SPHOP) {
+		uint32_t hop = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
+		    (uint32_t)hdr[10] << 8 | hdr[11];
+		if (l < 4 || hop > SP_HOP_MAX)
+			return -EBADMSG;
+		l -= 4;
+	}
+	*type = 0;
+	*len = l;
+	return 0;
+}
+
 void
 ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg)
 {
@@ -100,13 +167,14 @@ ipk__stream_buffered(const struct ipk__stream *s)
 		return 0;
 	if (s->have_hdr)
 		return s->stash_len + s->rlen >= s->hlen;
-	if (s->rlen < IPK__FRAME_HDR)
+	size_t hl = stream_hdr_len(s);
+	if (s->rlen < hl)
 		return 0;
 	uint32_t t;
 	uint64_t l;
-	if (ipk__frame_decode(s->rbuf + s->roff, &t, &l) < 0)
+	if (stream_decode(s, s->rbuf + s->roff, &t, &l) < 0)
 		return 1; /* recv will report the garbage at once */
-	return s->rlen - IPK__FRAME_HDR >= l;
+	return s->rlen - hl >= l;
 }
 
 /* Translate a failed write/read on a stream into the contract's codes. */
@@ -231,15 +299,16 @@ ipk__stream_send(struct ipk__stream *s, const void *buf, size_t len,
 	int rv = ipk__stream_flush(s, deadline);
 	if (rv < 0)
 		return rv;
-	unsigned char hdr[IPK__FRAME_HDR];
-	ipk__frame_encode(hdr, type, len);
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)buf, len } };
+	unsigned char hdr[IPK__FRAME_HDR > SP_HDR_MAX ? IPK__FRAME_HDR :
+	    SP_HDR_MAX];
+	size_t hl = stream_encode(s, hdr, type, len);
+	struct iovec iov[2] = { { hdr, hl }, { (void *)buf, len } };
 	ssize_t w = stream_write_all(s, iov, len ? 2 : 1, deadline);
 	if (w < 0) {
 		s->tx_err = (int)w;
 		return (int)w;
 	}
-	size_t total = sizeof(hdr) + len;
+	size_t total = hl + len;
 	if ((size_t)w == total)
 		return 0;
 	if (w == 0)
@@ -258,12 +327,12 @@ ipk__stream_send(struct ipk__stream *s, const void *buf, size_t len,
 	}
 	size_t off = (size_t)w;
 	size_t n = 0;
-	if (off < sizeof(hdr)) {
-		memcpy(s->pend, hdr + off, sizeof(hdr) - off);
-		n = sizeof(hdr) - off;
+	if (off < hl) {
+		memcpy(s->pend, hdr + off, hl - off);
+		n = hl - off;
 		off = 0;
 	} else {
-		off -= sizeof(hdr);
+		off -= hl;
 	}
 	memcpy(s->pend + n, (const char *)buf + off, len - off);
 	s->pend_off = 0;
@@ -338,8 +407,8 @@ stream_torn(struct ipk__stream *s, int rv, uint64_t got)
 		return IPK_ECLOSED;
 	return ipk__err(-EBADMSG, "peer closed in the middle of a message "
 	    "(%llu of %llu bytes arrived)", (unsigned long long)got,
-	    (unsigned long long)(s->have_hdr ? s->hlen + IPK__FRAME_HDR :
-	    IPK__FRAME_HDR));
+	    (unsigned long long)(s->have_hdr ? s->hlen + stream_hdr_len(s) :
+	    stream_hdr_len(s)));
 }
 
 /* Discard the rest of an oversized message. */
@@ -371,19 +440,25 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 	if (s->skip && (rv = stream_skip(s, deadline)) < 0)
 		return rv;
 	if (!s->have_hdr) {
-		rv = stream_fill(s, IPK__FRAME_HDR, deadline);
+		size_t hl = stream_hdr_len(s);
+		rv = stream_fill(s, hl, deadline);
 		if (rv < 0)
 			return stream_torn(s, rv, s->rlen);
 		uint32_t t;
 		uint64_t l;
-		if (ipk__frame_decode(s->rbuf + s->roff, &t, &l) < 0) {
+		if (stream_decode(s, s->rbuf + s->roff, &t, &l) < 0) {
 			s->rx_err = -EBADMSG;
+			if (s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))
+				return ipk__err(-EBADMSG, "garbage on the "
+				    "stream: bad SP message header (length "
+				    "not sane, IPC type byte not 0x01 or "
+				    "pair1 hop count over 255)");
 			return ipk__err(-EBADMSG, "garbage on the stream (bad "
 			    "frame header): the peer does not speak ipckit's "
 			    "framing or the stream was corrupted");
 		}
-		s->roff += IPK__FRAME_HDR;
-		s->rlen -= IPK__FRAME_HDR;
+		s->roff += hl;
+		s->rlen -= hl;
 		if (l > s->max_msg) {
 			s->skip = l;
 			*len = (size_t)IPK__MIN(l, (uint64_t)SIZE_MAX);
@@ -441,7 +516,7 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 			    (char *)buf + s->stash_len, got - s->stash_len);
 			s->stash_len = got;
 		}
-		return stream_torn(s, rv, got + IPK__FRAME_HDR);
+		return stream_torn(s, rv, got + stream_hdr_len(s));
 	}
 	s->have_hdr = 0;
 	s->stash_len = 0;

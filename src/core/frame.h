@@ -39,6 +39,14 @@
 #define IPK__FRAME_SANE ((uint64_t)1 << 42)
 
 #define IPK__STREAM_SOCK 0x1u /* sockets: send(MSG_NOSIGNAL)/recv */
+/* The SP wire format of nng/nanomsg instead of ipckit's header: a u64
+ * big-endian length (SP over TCP), preceded by one byte 0x01 (SP over IPC).
+ * No type travels: recv gives type 0, send drops it. */
+#define IPK__STREAM_SP 0x2u
+#define IPK__STREAM_SPIPC 0x4u
+/* With SP/SPIPC: the pair1 protocol's u32 big-endian hop count leads every
+ * message body; sent as 1, checked (<= 255) and removed on receipt. */
+#define IPK__STREAM_SPHOP 0x8u
 
 struct ipk__stream {
 	/* Configuration, set before use. */

@@ -121,6 +121,9 @@ IPK__HIDDEN int ipk__live_take(int fd, int side);
 IPK__HIDDEN int ipk__live_held(int fd, int side);
 
 /* --- Misc ------------------------------------------------------------------ */
+/* A number read from a /proc file (a sysctl such as
+ * "/proc/sys/fs/mqueue/msg_max"), or -1 when it cannot be read. */
+IPK__HIDDEN long ipk__read_proc_long(const char *path);
 /* Fill buf with unpredictable bytes (getrandom). */
 IPK__HIDDEN int ipk__random_bytes(void *buf, size_t n);
 

@@ -82,17 +82,9 @@ struct sysv_chan {
 static long
 sysv_sysctl(const char *name)
 {
-	char path[96], buf[32];
+	char path[96];
 	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
+	return ipk__read_proc_long(path);
 }
 
 static int

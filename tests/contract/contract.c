@@ -270,6 +270,14 @@ send_str(struct ctx *x, const char *s, uint32_t type)
 	T_OK(ipk_send(x->c, s, strlen(s), type, 10000));
 }
 
+/* The type a receiver sees: transports whose wire has no type field
+ * (IPK_CAP_NOTYPES) deliver every message as type 0. */
+static uint32_t
+ty(const struct ctx *x, uint32_t type)
+{
+	return x->caps & IPK_CAP_NOTYPES ? 0 : type;
+}
+
 static void
 expect_str(struct ctx *x, const char *s, uint32_t type)
 {
@@ -280,7 +288,7 @@ expect_str(struct ctx *x, const char *s, uint32_t type)
 	buf[len] = '\0';
 	if (strcmp(buf, s) != 0)
 		T_FAILF("expected message '%s', got '%s'", s, buf);
-	T_EQ(t, type);
+	T_EQ(t, ty(x, type));
 }
 
 static pid_t
@@ -319,12 +327,12 @@ case_empty_main(struct ctx *x)
 	uint32_t t = 0;
 	T_OK(ipk_recv(x->c, buf, sizeof(buf), &len, &t, 10000));
 	T_EQ(len, 0);
-	T_EQ(t, 2);
+	T_EQ(t, ty(x, 2));
 	/* A NULL buffer with cap 0 is a valid way to take an empty message. */
 	T_OK(ipk_send(x->c, NULL, 0, 3, 10000));
 	T_OK(ipk_recv(x->c, NULL, 0, &len, &t, 10000));
 	T_EQ(len, 0);
-	T_EQ(t, 4);
+	T_EQ(t, ty(x, 4));
 	send_str(x, "bye", 0);
 	return T_PASS;
 }
@@ -337,11 +345,11 @@ case_empty_peer(struct ctx *x)
 	uint32_t t = 0;
 	T_OK(ipk_recv(x->c, buf, sizeof(buf), &len, &t, 10000));
 	T_EQ(len, 0);
-	T_EQ(t, 1);
+	T_EQ(t, ty(x, 1));
 	T_OK(ipk_send(x->c, buf, 0, 2, 10000));
 	T_OK(ipk_recv(x->c, buf, sizeof(buf), &len, &t, 10000));
 	T_EQ(len, 0);
-	T_EQ(t, 3);
+	T_EQ(t, ty(x, 3));
 	T_OK(ipk_send(x->c, NULL, 0, 4, 10000));
 	expect_str(x, "bye", 0);
 	return T_PASS;
@@ -363,7 +371,7 @@ case_maxsize_main(struct ctx *x)
 		uint32_t t = 0;
 		T_OK(ipk_recv(x->c, buf, max, &len, &t, 20000));
 		T_EQ(len, max);
-		T_EQ(t, 100 + i);
+		T_EQ(t, ty(x, 100 + i));
 		T_ASSERT(t_check(buf, len, x->seed, 100 + i));
 	}
 	free(buf);
@@ -382,7 +390,7 @@ case_maxsize_peer(struct ctx *x)
 		uint32_t t = 0;
 		T_OK(ipk_recv(x->c, buf, max, &len, &t, 20000));
 		T_EQ(len, max);
-		T_EQ(t, i);
+		T_EQ(t, ty(x, i));
 		T_ASSERT(t_check(buf, len, x->seed, i));
 		t_fill(buf, max, x->seed, 100 + i);
 		T_OK(ipk_send(x->c, buf, max, (uint32_t)(100 + i), 20000));
@@ -405,6 +413,10 @@ stream_len(uint64_t i, size_t max)
 static int
 case_stream_main(struct ctx *x)
 {
+	if (x->caps & IPK_CAP_LOSSY)
+		T_SKIPF("%s: datagrams sent as fast as possible overflow the "
+		    "receiver and are lost (counted in stats.gaps); this "
+		    "case needs reliable delivery", x->variant);
 	unsigned char buf[512];
 	size_t max = ipk_max_msg(x->c);
 	for (uint64_t i = 0; i < STREAM_N; i++) {
@@ -434,7 +446,7 @@ case_stream_peer(struct ctx *x)
 			T_FAILF("recv #%llu: %s", (unsigned long long)i,
 			    ipk_strerror(rv));
 		T_EQ(len, stream_len(i, max));
-		T_EQ(t, (uint32_t)(i ^ 0x5a5a5a5a));
+		T_EQ(t, ty(x, (uint32_t)(i ^ 0x5a5a5a5a)));
 		if (!t_check(buf, len, x->seed, i))
 			T_FAILF("message #%llu corrupted", (unsigned long long)i);
 	}
@@ -463,7 +475,7 @@ case_zerocopy_main(struct ctx *x)
 	uint32_t t = 0;
 	T_OK(ipk_peek(x->c, &q, &len, &t, 10000));
 	T_EQ(len, 500);
-	T_EQ(t, 6);
+	T_EQ(t, ty(x, 6));
 	T_ASSERT(t_check(q, len, x->seed, 6));
 	const void *q2;
 	T_ERR(ipk_peek(x->c, &q2, &len, &t, 0), -EBUSY);
@@ -488,7 +500,7 @@ case_zerocopy_peer(struct ctx *x)
 	uint32_t t = 0;
 	T_OK(ipk_peek(x->c, &q, &len, &t, 10000));
 	T_EQ(len, 777);
-	T_EQ(t, 5);
+	T_EQ(t, ty(x, 5));
 	T_ASSERT(t_check(q, len, x->seed, 5));
 	T_OK(ipk_release(x->c));
 	void *p;
@@ -497,7 +509,7 @@ case_zerocopy_peer(struct ctx *x)
 	T_OK(ipk_commit(x->c, 500, 6));
 	T_OK(ipk_peek(x->c, &q, &len, &t, 10000));
 	T_EQ(len, 5);
-	T_EQ(t, 11);
+	T_EQ(t, ty(x, 11));
 	T_ASSERT(!memcmp(q, "plain", 5));
 	T_OK(ipk_release(x->c));
 	T_OK(ipk_loan(x->c, 4, &p, 10000));
@@ -558,6 +570,9 @@ case_peerkill_main(struct ctx *x)
 {
 	if (x->threaded)
 		T_SKIPF("%s: peers are threads, nothing to kill", x->variant);
+	if (x->caps & IPK_CAP_LOSSY)
+		T_SKIPF("%s: no connection, so a killed peer sends nothing "
+		    "and cannot be noticed by a receiver", x->variant);
 	expect_str(x, "ready", 1);
 	struct killer k = { x->peer_pid, getpid(), t_gettid(), 0 };
 	pthread_t th;
@@ -652,7 +667,7 @@ case_oversize_main(struct ctx *x)
 	char buf[100];
 	T_OK(ipk_recv(x->c, buf, sizeof(buf), &len, &t, 10000));
 	T_EQ(len, 100);
-	T_EQ(t, 3);
+	T_EQ(t, ty(x, 3));
 	T_ASSERT(t_check(buf, 100, x->seed, 3));
 	send_str(x, "bye", 0);
 	return T_PASS;
