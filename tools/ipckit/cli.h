@@ -27,6 +27,7 @@ struct cli_cmd {
 #define CLI_COMMANDS(X) \
 	X(send) \
 	X(recv) \
+	X(bench) \
 	X(bridge)
 
 #define CLI_DECLARE(n) extern const struct cli_cmd cli_cmd_##n;

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - the benchmark engine behind `ipckit bench`: one adapter table
+ * per subject (an ipckit transport, a raw-syscall baseline, a peer library),
+ * a log-linear latency histogram, the machine description and the reports.
+ * Uses only the public header ipckit.h.
+ */
+#ifndef IPK_BENCH_H
+#define IPK_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "ipckit.h"
+
+#define BENCH_MAX_ROWS 48
+#define BENCH_MAX_SIZES 8
+#define BENCH_MIN_MSG 16     /* the payload header: sequence + checksum */
+#define BENCH_OP_MS 5000     /* every single operation gives up after this */
+#define BENCH_SPIN_NS 2000000000ll /* a spinning wait gives up after 2 s */
+
+enum bench_kind { BENCH_IPCKIT, BENCH_BASELINE, BENCH_PEER };
+enum bench_status { BENCH_OK, BENCH_NOT_BUILT, BENCH_NA, BENCH_FAILED };
+
+/* --- histogram ---------------------------------------------------------- */
+
+/*
+ * Log-linear buckets: values below 2^BENCH_HSUB_BITS nanoseconds are exact;
+ * above, each power of two is split into 2^BENCH_HSUB_BITS buckets, so a
+ * bucket is at most 1/32 (3 %) wide. Fixed size, no allocation per sample.
+ */
+#define BENCH_HSUB_BITS 5
+#define BENCH_HBUCKETS ((64 - BENCH_HSUB_BITS + 1) << BENCH_HSUB_BITS)
+
+struct bench_hist {
+	uint64_t count, sum, min, max;
+	uint32_t b[BENCH_HBUCKETS];
+};
+
+void bench_hist_reset(struct bench_hist *h);
+void bench_hist_add(struct bench_hist *h, uint64_t ns);
+/* The value at quantile q (0..1): the upper edge of its bucket, capped
+ * by the exact maximum. 0 when empty. */
+uint64_t bench_hist_quantile(const struct bench_hist *h, double q);
+
+/* --- configuration ------------------------------------------------------ */
+
+struct bench_cfg {
+	size_t rtt_size;           /* round-trip message size (64) */
+	long rounds;               /* measured round trips per row */
+	long warmup;               /* round trips thrown away first */
+	double rtt_cap_s;          /* stop a latency phase after this (0: no) */
+	double duration_s;         /* streaming time per message size */
+	size_t sizes[BENCH_MAX_SIZES];
+	int nsizes;
+	double rate;               /* open loop: requests per second, 0 = off */
+	long pause_us;             /* intermittent: pause between requests */
+	const char *only;          /* comma list of row names or prefixes */
+	const char *mode;          /* "quick", "full" or "custom" */
+	int cpu_a, cpu_b;          /* pinned CPUs, -1 when not pinned */
+	int tty;                   /* stderr is a terminal */
+};
+
+/* --- subjects ----------------------------------------------------------- */
+
+struct bench_conn;
+
+/*
+ * One adapter table per subject. The measuring process ("side 0") runs
+ * prepare (before the peer is started), then listen and accept; the peer
+ * (side 1, a forked process or, for inproc, a thread) runs dial with the
+ * address listen produced. Every operation returns 0 or a negative code and
+ * leaves a sentence in c->err. recv receives one message that must be len
+ * bytes long (byte streams read exactly len bytes). Optional: listen, the
+ * zero-copy four, prepare, finish.
+ */
+struct bench_ops {
+	int (*prepare)(struct bench_conn *c);
+	int (*listen)(struct bench_conn *c, char *url, size_t cap);
+	int (*accept)(struct bench_conn *c);
+	int (*dial)(struct bench_conn *c, const char *url);
+	int (*send)(struct bench_conn *c, const void *buf, size_t len);
+	int (*recv)(struct bench_conn *c, void *buf, size_t len);
+	int (*loan)(struct bench_conn *c, size_t len, void **buf);
+	int (*commit)(struct bench_conn *c, size_t len);
+	int (*peek)(struct bench_conn *c, const void **buf, size_t *len);
+	int (*release)(struct bench_conn *c);
+	void (*close)(struct bench_conn *c);  /* this side's end */
+	void (*finish)(struct bench_conn *c); /* side 0, after the peer left */
+};
+
+/* What the properties matrix says of a subject (-1: not applicable). */
+struct bench_props {
+	int kinship;     /* needs related processes */
+	int named;       /* has a name others can open */
+	int boundaries;  /* keeps message boundaries */
+	const char *copies; /* copies per message */
+	int remote;      /* crosses hosts */
+	int reattach;    /* survives a peer restart */
+	int pollable;    /* has a descriptor for poll/epoll */
+};
+
+struct bench_subject {
+	char name[32];
+	enum bench_kind kind;
+	const struct bench_ops *ops;
+	char arg[96];            /* adapter argument: scheme, query, ... */
+	const char *wait;        /* wait strategy of the row */
+	int threads;             /* peer is a thread (inproc) */
+	int zero_copy;           /* measure loan/commit/peek/release too */
+	int lossy;               /* may drop messages (udp) */
+	int memcpy_row;          /* single-core memcpy, no peer */
+	int exit_clean;          /* processes end with exit(), not _exit(),
+				    so the library's destructors run */
+	enum bench_status status; /* BENCH_OK unless known not runnable */
+	char reason[160];
+	struct bench_props props;
+};
+
+struct bench_conn {
+	const struct bench_subject *s;
+	const struct bench_cfg *cfg;
+	int side;
+	void *p;                 /* the adapter's state */
+	size_t max_msg;          /* largest message, 0 = unknown */
+	char limit[96];          /* what sets max_msg ("msgsize_max") */
+	int pollable;            /* 1/0 when known, -1 unknown */
+	char err[256];
+};
+
+/* err helper: print into c->err and return code. */
+int bench_fail(struct bench_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fill rows[] with every subject the run knows, in table order. */
+int bench_subjects_ipckit(struct bench_subject *rows, int cap);
+int bench_subjects_raw(struct bench_subject *rows, int cap);
+int bench_subjects_peer(struct bench_subject *rows, int cap);
+int bench_subjects_iceoryx(struct bench_subject *rows, int cap);
+
+/* --- results ------------------------------------------------------------ */
+
+struct bench_tput {
+	size_t size;
+	int zero_copy;
+	enum bench_status status;
+	char reason[160];
+	double msgs_per_s, mb_per_s;
+	uint64_t messages, lost;
+};
+
+struct bench_result {
+	const struct bench_subject *s;
+	enum bench_status status;
+	char reason[256];
+	int have_rtt;
+	struct bench_hist *rtt;  /* owned */
+	uint64_t rtt_samples;
+	double rtt_seconds;
+	int pollable;            /* measured: ipk_fd() >= 0, -1 unknown */
+	struct bench_tput tput[2 * BENCH_MAX_SIZES];
+	int ntput;
+};
+
+struct bench_machine {
+	char cpu_model[128];
+	int ncpu;
+	int cpu_a, cpu_b;
+	int smt_pair;            /* 1: the two CPUs are SMT siblings */
+	int smt;                 /* 1: the machine has SMT siblings at all */
+	char governor[32];
+	char kernel[128];
+	char virt[64];
+	char loadavg[64];
+	char hostname[64];
+	char date[32];
+};
+
+void bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b);
+
+/* Run one row; fills r. Never exits, never leaves a child behind. */
+void bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
+    struct bench_result *r, int idx, int n);
+
+/* Reap orphans handed to this process (a child subreaper: a broker a row
+ * started finishes after the row), waiting up to wait_ms for them. */
+void bench_reap(int wait_ms);
+
+/* Reports. */
+void bench_report_table(FILE *f, const struct bench_cfg *cfg,
+    const struct bench_machine *m, const struct bench_result *r, int n);
+int bench_report_json(const char *path, const struct bench_cfg *cfg,
+    const struct bench_machine *m, const struct bench_result *r, int n);
+int bench_report_plot(const char *path, const struct bench_result *r, int n);
+
+/* Time. */
+int64_t bench_now(void);
+
+/* Progress line on stderr (in place on a terminal). */
+void bench_progress(const struct bench_cfg *cfg, int i, int n,
+    const char *name, const char *what);
+
+#endif
