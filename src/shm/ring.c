@@ -304,17 +304,25 @@ ring_chan_next(
 	int slices = 0;
 	for (;;) {
 		int rv = ipk__ring_peek(&h->rx, m);
-		if (rv == -EAGAIN && h->bell >= 0) {
-			ipk__ring_chan_arm(h);
-			rv = ipk__ring_peek(&h->rx, m);
-		}
 		if (IPK__LIKELY(rv == 0))
 			return 0;
 		if (rv == IPK_ECORRUPT)
 			return ring_chan_corrupt(h, "incoming");
 		rv = ring_chan_wait(h, &h->rx, 1, deadline, &slices);
-		if (rv == IPK_ECLOSED && ipk__ring_peek(&h->rx, m) == 0)
+		if ((rv == IPK_ECLOSED || rv == -ETIMEDOUT) &&
+		    ipk__ring_peek(&h->rx, m) == 0)
 			return 0;
+		if (rv == -ETIMEDOUT && h->bell >= 0) {
+			/* About to report "nothing": the caller may now sleep
+			 * on ipk_fd, so empty the doorbell and ask the
+			 * producer to ring it. Only here, not on every
+			 * receive, so an ipk_fd taken once costs the hand-off
+			 * nothing; the re-check after arming closes the race
+			 * with a record published meanwhile. */
+			ipk__ring_chan_arm(h);
+			if (ipk__ring_peek(&h->rx, m) == 0)
+				return 0;
+		}
 		if (rv < 0)
 			return rv;
 	}
