@@ -294,6 +294,77 @@ struct ipk_pollitem {
  */
 IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
 
+/* --- Operating: finding, watching and removing channels -----------------
+ *
+ * Every named channel (fifo, mq, sysv, shm, unix) records itself in the
+ * run directory, /dev/shm/ipckit-<uid> (or $IPK_RUNDIR): its URL and one
+ * slot per endpoint with the pid, role and live counters. Liveness is read
+ * from an OFD lock each endpoint holds on its slot, never from the pid
+ * alone (pids are reused); a frozen endpoint is alive. docs/operating.md
+ * tells what is and is not found.
+ */
+
+#define IPK_OBJ_MAXEP 16 /* endpoint slots of one channel */
+
+/* Roles of an endpoint. */
+#define IPK_ROLE_LISTENER 1 /* the listener itself */
+#define IPK_ROLE_ACCEPTED 2 /* a channel it accepted */
+#define IPK_ROLE_DIALER 3   /* a dialer's channel */
+
+struct ipk_endpoint {
+	pid_t pid;
+	int role;                /* IPK_ROLE_* */
+	int alive;               /* 1 while its process holds the slot */
+	struct ipk_stats stats;  /* its counters (last values when dead) */
+};
+
+/* What ipk_inspect and ipk_list tell of one channel. Counts that the
+ * mechanism cannot tell from outside are -1. */
+struct ipk_objinfo {
+	char url[512];           /* the listener's URL */
+	char scheme[16];
+	int registered;          /* an entry exists in the run directory */
+	int exists;              /* its kernel objects were found */
+	uid_t uid;               /* owner of the main kernel object */
+	unsigned mode;           /* its permission bits */
+	int64_t queued_msgs;     /* messages waiting, both directions */
+	int64_t queued_bytes;    /* payload bytes waiting */
+	int64_t cap_msgs;        /* capacity in messages */
+	int64_t cap_bytes;       /* capacity in bytes */
+	char objects[4][256];    /* the kernel objects ("/dev/shm/x",
+				    "msqid 3"); unused ones empty */
+	int nep;                 /* slots used in ep[] */
+	int nalive;              /* endpoints alive */
+	struct ipk_endpoint ep[IPK_OBJ_MAXEP];
+};
+
+/*
+ * Describe the channel at `url` (options are ignored): its registry entry
+ * and its kernel objects. 0, -ENOENT when neither exists, -EINVAL for a
+ * bad URL, -ENOTSUP for a scheme without named objects.
+ */
+IPK_API int ipk_inspect(const char *url, struct ipk_objinfo *out);
+
+/* Called by ipk_list for each channel; non-zero stops the walk and becomes
+ * ipk_list's result. `o` is valid only during the call. */
+typedef int (*ipk_list_fn)(const struct ipk_objinfo *o, void *arg);
+
+/* Call fn for every registered channel the caller can read (root: every
+ * user's). Returns 0, fn's non-zero result, or a negative code. */
+IPK_API int ipk_list(ipk_list_fn fn, void *arg);
+
+#define IPK_REMOVE_FORCE 0x1u /* remove even with a live endpoint */
+
+/*
+ * Remove the kernel objects of the channel at `url` and its registry
+ * entry, through the transport that made them. A live endpoint (in the
+ * entry, or seen by the transport's own locks) gives -EBUSY with a
+ * sentence naming it, unless IPK_REMOVE_FORCE: then live endpoints keep
+ * what they have open and the name is gone. -ENOENT when nothing was
+ * there; -ENOTSUP for schemes without named objects.
+ */
+IPK_API int ipk_remove(const char *url, unsigned flags);
+
 /* The schemes compiled in, NULL-terminated. Static storage. */
 IPK_API const char *const *ipk_schemes(void);
 

@@ -6,6 +6,7 @@
  * the library calls through a transport table.
  */
 #include "core/transport.h"
+#include "core/ledger.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,7 @@ chan_alloc(const struct ipk__transport *t, const char *url,
 		return NULL;
 	}
 	c->tr = t;
+	c->stats = &c->own_stats;
 	c->max_msg = cc->max_msg;
 	c->mode = cc->mode;
 	c->keep = cc->keep;
@@ -116,9 +118,22 @@ chan_alloc(const struct ipk__transport *t, const char *url,
 	return c;
 }
 
+/* Record the endpoint in the run directory and move its counters there. */
+static void
+chan_register(struct ipk_chan *c, const struct ipk__url *u, const char *url,
+    int role)
+{
+	if (!c->tr->remove)
+		return;
+	c->ledger = ipk__ledger_join(u, url, role, c->mode);
+	if (c->ledger)
+		c->stats = ipk__ledger_stats(c->ledger);
+}
+
 static void
 chan_free(struct ipk_chan *c)
 {
+	ipk__ledger_leave(c->ledger, c->keep);
 	ipk__free(c->zc_loan);
 	ipk__free(c->zc_peek);
 	ipk__free(c->url);
@@ -134,7 +149,7 @@ chan_done(struct ipk_chan *c, int rv, int timeout_ms)
 	if (rv == -ETIMEDOUT && timeout_ms == 0)
 		rv = -EAGAIN;
 	if (rv != -EAGAIN && rv != -ETIMEDOUT)
-		c->stats.errors++;
+		c->stats->errors++;
 	ipk__err_prefix(c->url);
 	return rv;
 }
@@ -190,6 +205,9 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 		ipk__free(l);
 		return rv;
 	}
+	if (t->remove)
+		l->ledger = ipk__ledger_join(&l->u, l->url, IPK_ROLE_LISTENER,
+		    l->mode);
 	*out = l;
 	return 0;
 }
@@ -232,6 +250,7 @@ ipk_accept(struct ipk_listener *l, int timeout_ms, struct ipk_chan **out)
 		chan_free(c);
 		return rv;
 	}
+	chan_register(c, &l->u, l->url, IPK_ROLE_ACCEPTED);
 	*out = c;
 	return 0;
 }
@@ -259,6 +278,7 @@ ipk_listener_close(struct ipk_listener *l)
 	if (!l)
 		return 0;
 	l->tr->lclose(l);
+	ipk__ledger_leave(l->ledger, l->keep);
 	ipk__url_free(&l->u);
 	ipk__free(l->url);
 	ipk__free(l);
@@ -284,8 +304,8 @@ ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
 		return -ENOMEM;
 	}
 	rv = t->dial(c, &u, ipk__deadline(cc.timeout_ms));
-	ipk__url_free(&u);
 	if (rv < 0) {
+		ipk__url_free(&u);
 		if (rv == -ETIMEDOUT && cc.timeout_ms == 0)
 			rv = -EAGAIN;
 		ipk__err_prefix(url);
@@ -293,6 +313,8 @@ ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
 		chan_free(c);
 		return rv;
 	}
+	chan_register(c, &u, url, IPK_ROLE_DIALER);
+	ipk__url_free(&u);
 	*out = c;
 	return 0;
 }
@@ -309,8 +331,8 @@ ipk_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		return chan_done(c, chan_toobig(c, len), timeout_ms);
 	int rv = c->tr->send(c, buf, len, type, ipk__deadline(timeout_ms));
 	if (IPK__LIKELY(rv == 0)) {
-		c->stats.msgs_sent++;
-		c->stats.bytes_sent += len;
+		c->stats->msgs_sent++;
+		c->stats->bytes_sent += len;
 		return 0;
 	}
 	return chan_done(c, rv, timeout_ms);
@@ -333,8 +355,8 @@ ipk_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 	if (IPK__LIKELY(rv == 0)) {
 		if (type)
 			*type = t;
-		c->stats.msgs_recv++;
-		c->stats.bytes_recv += *len;
+		c->stats->msgs_recv++;
+		c->stats->bytes_recv += *len;
 		return 0;
 	}
 	return chan_done(c, rv, timeout_ms);
@@ -356,8 +378,8 @@ ipk_recv_type(struct ipk_chan *c, uint32_t type, void *buf, size_t cap,
 	int rv = c->tr->recv_type(c, type, buf, cap, len,
 	    ipk__deadline(timeout_ms));
 	if (rv == 0) {
-		c->stats.msgs_recv++;
-		c->stats.bytes_recv += *len;
+		c->stats->msgs_recv++;
+		c->stats->bytes_recv += *len;
 		return 0;
 	}
 	return chan_done(c, rv, timeout_ms);
@@ -418,8 +440,8 @@ ipk_commit(struct ipk_chan *c, size_t len, uint32_t type)
 	c->loaned = 0;
 	if (rv < 0)
 		return chan_done(c, rv, -1);
-	c->stats.msgs_sent++;
-	c->stats.bytes_sent += len;
+	c->stats->msgs_sent++;
+	c->stats->bytes_sent += len;
 	return 0;
 }
 
@@ -487,8 +509,8 @@ ipk_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
 	if (type)
 		*type = t;
 	c->peeked = 1;
-	c->stats.msgs_recv++;
-	c->stats.bytes_recv += *len;
+	c->stats->msgs_recv++;
+	c->stats->bytes_recv += *len;
 	return 0;
 }
 
@@ -518,7 +540,7 @@ ipk_stats(struct ipk_chan *c, struct ipk_stats *out)
 {
 	if (!c || !out)
 		return ipk__err(-EINVAL, "stats: bad argument");
-	*out = c->stats;
+	*out = *c->stats;
 	return 0;
 }
 

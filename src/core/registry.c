@@ -40,6 +40,8 @@ ipk__transport_check(const struct ipk__transport *t)
 		missing = "close";
 	else if (t->doorbell && !t->ready)
 		missing = "ready (doorbell is set)";
+	else if (!t->inspect != !t->remove)
+		missing = "inspect/remove (both or neither)";
 	else if (t->listen && (!t->accept || !t->lclose))
 		missing = "accept/lclose (listen is set)";
 	else if (!!t->loan + !!t->commit + !!t->peek + !!t->release != 0 &&

@@ -54,7 +54,11 @@ struct ipk_chan {
 	size_t zc_peek_cap, zc_peek_len;
 	uint32_t zc_peek_type;
 	unsigned char loaned, peeked, closed;
-	struct ipk_stats stats;
+	/* Counters: in the run directory's entry when registered (live to
+	 * ipckit stat), else own_stats. Never NULL. */
+	struct ipk_stats *stats;
+	struct ipk_stats own_stats;
+	struct ipk__ledger *ledger;
 	/* The transport's private state, chan_size bytes, zeroed. */
 	_Alignas(64) unsigned char priv[];
 };
@@ -67,6 +71,7 @@ struct ipk_listener {
 	unsigned mode;
 	int keep;
 	uid_t allow_uid;
+	struct ipk__ledger *ledger; /* its run-directory slot, or NULL */
 	_Alignas(64) unsigned char priv[];
 };
 
@@ -202,6 +207,31 @@ struct ipk__transport {
 	 * objects the channel owns unless c->keep. Must be safe on a channel
 	 * whose dial/accept failed half-way. Required. */
 	void (*close)(struct ipk_chan *c);
+
+	/*
+	 * Operating (ipckit ls/stat/rm/gc), from a process that is not an
+	 * endpoint. Both or neither; a transport with named kernel objects
+	 * has both, and only such transports are registered in the run
+	 * directory (core/ledger.h).
+	 *
+	 * inspect: describe the objects of address `u` without disturbing
+	 * them (no open that a peer could notice, no lock taken): fill o->uid,
+	 * o->mode, o->objects[] and what the mechanism tells of queued_msgs,
+	 * queued_bytes, cap_msgs, cap_bytes (the core preset them to -1).
+	 * 0, -ENOENT when the main object does not exist, or -errno. Never
+	 * blocks.
+	 *
+	 * remove: unlink every named object of `u`. Unless `force`, first
+	 * ask the mechanism's own liveness (its OFD locks, a connect) and
+	 * return -EBUSY with a sentence when a live endpoint holds them: the
+	 * core has already refused when the run directory shows one, this
+	 * covers objects of endpoints that were never registered. Objects
+	 * ipckit did not make (no magic or lock record): IPK_EFOREIGN, left
+	 * alone. 0 when something was removed, -ENOENT when nothing existed.
+	 * Never blocks.
+	 */
+	int (*inspect)(const struct ipk__url *u, struct ipk_objinfo *o);
+	int (*remove)(const struct ipk__url *u, int force);
 };
 
 /* The registry (src/core/registry.c). */

@@ -385,7 +385,7 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 			    "the peer is gone");
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
-		c->stats.waits++;
+		c->stats->waits++;
 		int rv = ipk__poll1(m->sq, POLLOUT, deadline, IPK__SLICE_MS);
 		if (rv < 0)
 			return rv;
@@ -429,7 +429,7 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
 		if (!waited++)
-			c->stats.waits++;
+			c->stats->waits++;
 		int rv = ipk__poll1(m->rq, POLLIN, deadline, IPK__SLICE_MS);
 		if (rv < 0)
 			return rv;

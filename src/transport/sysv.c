@@ -458,7 +458,7 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
 		if (nap == 1)
-			c->stats.waits++;
+			c->stats->waits++;
 		(void)ipk__poll1(-1, 0, deadline, nap);
 		nap = IPK__MIN(nap * 2, SYSV_FULL_BACKOFF_MS);
 	}
@@ -524,7 +524,7 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 			continue;
 		}
 		if (!waited++)
-			c->stats.waits++;
+			c->stats->waits++;
 		int rv = ipk__poll1(m->ring, POLLIN, deadline, IPK__SLICE_MS);
 		if (rv < 0)
 			return rv;

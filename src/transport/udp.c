@@ -460,14 +460,14 @@ udp_count(struct ipk_chan *c, struct udp_chan *u, uint64_t seq)
 	if (seq == u->rx_next) {
 		u->rx_next++;
 	} else if (seq > u->rx_next) {
-		c->stats.gaps += seq - u->rx_next;
+		c->stats->gaps += seq - u->rx_next;
 		u->rx_next = seq + 1;
 	} else {
 		/* Counted missing before, arrived after all (or a
 		 * duplicate). */
-		c->stats.reordered++;
-		if (c->stats.gaps)
-			c->stats.gaps--;
+		c->stats->reordered++;
+		if (c->stats->gaps)
+			c->stats->gaps--;
 	}
 }
 
