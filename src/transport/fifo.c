@@ -592,6 +592,58 @@ fifo_close(struct ipk_chan *c)
 	}
 }
 
+/* --- Operating ------------------------------------------------------------
+ * Nothing is opened but the lock file (a FIFO open would be seen by the
+ * peer), so the bytes queued in a FIFO are not known from outside. */
+
+static int
+fifo_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	struct fifo_paths p;
+	struct stat st;
+	int rv = fifo_paths(u, &p);
+	if (rv < 0)
+		return rv;
+	if (lstat(p.in, &st) < 0)
+		return -errno;
+	if (!S_ISFIFO(st.st_mode))
+		return ipk__err(IPK_EFOREIGN, "%s is not a FIFO", p.in);
+	o->uid = st.st_uid;
+	o->mode = st.st_mode & 07777;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "%.255s", p.in);
+	snprintf(o->objects[1], sizeof(o->objects[1]), "%.255s", p.out);
+	snprintf(o->objects[2], sizeof(o->objects[2]), "%.255s", p.lock);
+	return 0;
+}
+
+static int
+fifo_remove(const struct ipk__url *u, int force)
+{
+	struct fifo_paths p;
+	struct stat st;
+	int rv = fifo_paths(u, &p);
+	if (rv < 0)
+		return rv;
+	if (lstat(p.in, &st) == 0 && !S_ISFIFO(st.st_mode))
+		return ipk__err(IPK_EFOREIGN, "%s is not a FIFO", p.in);
+	int fd = open(p.lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && lstat(p.in, &st) == 0)
+		return ipk__err(IPK_EFOREIGN, "%s has no %s: not an ipckit "
+		    "FIFO", p.in, p.lock);
+	for (int b = 0; fd >= 0 && !force && b <= FIFO_LOCK_CHAN; b++)
+		if (ipk__live_held(fd, b) == 1) {
+			ipk__close_fd(&fd);
+			return ipk__err(-EBUSY, "%s is held by a live endpoint",
+			    p.lock);
+		}
+	ipk__close_fd(&fd);
+	int n = 0;
+	n += unlink(p.in) == 0;
+	n += unlink(p.out) == 0;
+	n += unlink(p.lock) == 0;
+	return n ? 0 : -ENOENT;
+}
+
 const struct ipk__transport ipk__transport_fifo = {
 	.scheme = "fifo",
 	.caps = IPK_CAP_REATTACH,
@@ -606,4 +658,6 @@ const struct ipk__transport ipk__transport_fifo = {
 	.fd = fifo_fd,
 	.ready = fifo_ready,
 	.close = fifo_close,
+	.inspect = fifo_inspect,
+	.remove = fifo_remove,
 };

@@ -503,6 +503,65 @@ mq_chan_close(struct ipk_chan *c)
 	m->home = NULL;
 }
 
+/* --- Operating: queue attributes are read through an O_RDONLY open, which
+ * the endpoints cannot notice. --- */
+
+static int
+mq_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	char name[MQ_NNAMES][NAME_MAX + 1];
+	int rv = mq_names(u, name), found = 0;
+	if (rv < 0)
+		return rv;
+	o->queued_msgs = o->cap_msgs = o->cap_bytes = 0;
+	for (int i = MQ_TO_L; i < MQ_NNAMES; i++) {
+		mqd_t q = mq_open(name[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		struct mq_attr a;
+		struct stat st;
+		if (q == (mqd_t)-1)
+			continue;
+		if (mq_getattr(q, &a) == 0 && fstat((int)q, &st) == 0) {
+			o->queued_msgs += a.mq_curmsgs;
+			o->cap_msgs += a.mq_maxmsg;
+			o->cap_bytes += a.mq_maxmsg * a.mq_msgsize;
+			o->uid = st.st_uid;
+			o->mode = st.st_mode & 07777;
+			snprintf(o->objects[found], sizeof(o->objects[0]),
+			    "/dev/mqueue%.240s", name[i]);
+			found++;
+		}
+		mq_close(q);
+	}
+	if (!found) {
+		o->queued_msgs = o->cap_msgs = o->cap_bytes = -1;
+		return -ENOENT;
+	}
+	snprintf(o->objects[found], sizeof(o->objects[0]), "/dev/shm%.240s",
+	    name[MQ_LOCK]);
+	return 0;
+}
+
+static int
+mq_remove(const struct ipk__url *u, int force)
+{
+	char name[MQ_NNAMES][NAME_MAX + 1];
+	int rv = mq_names(u, name), n = 0;
+	if (rv < 0)
+		return rv;
+	int fd = shm_open(name[MQ_LOCK], O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	for (int b = 0; fd >= 0 && !force && b <= IPK__ATT_OWNER; b++)
+		if (ipk__live_held(fd, b) == 1) {
+			ipk__close_fd(&fd);
+			return ipk__err(-EBUSY, "/dev/shm%s is held by a live "
+			    "endpoint", name[MQ_LOCK]);
+		}
+	ipk__close_fd(&fd);
+	n += mq_unlink(name[MQ_TO_L]) == 0;
+	n += mq_unlink(name[MQ_TO_D]) == 0;
+	n += shm_unlink(name[MQ_LOCK]) == 0;
+	return n ? 0 : -ENOENT;
+}
+
 static const char *const mq_options[] = { "depth", "msgsize", "prio", NULL };
 
 const struct ipk__transport ipk__transport_mq = {
@@ -520,4 +579,6 @@ const struct ipk__transport ipk__transport_mq = {
 	.fd = mq_fd,
 	.ready = mq_ready,
 	.close = mq_chan_close,
+	.inspect = mq_inspect,
+	.remove = mq_remove,
 };

@@ -728,6 +728,67 @@ shm_close(struct ipk_chan *c)
 	shm_seg_fini(g);
 }
 
+/* --- Operating: the header is read with pread, nothing is mapped. ------ */
+
+static int
+shm_find(const struct ipk__url *u, char *name, int *fd, struct shm_hdr *h)
+{
+	int rv = shm_name(u, name);
+	if (rv < 0)
+		return rv;
+	*fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
+	    h->magic != SHM_MAGIC)
+		return ipk__err(IPK_EFOREIGN, "/dev/shm%s is not an ipckit "
+		    "shm channel", name);
+	return 0;
+}
+
+static int
+shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	char name[SHM_NAME_MAX + 2];
+	struct shm_hdr h;
+	struct stat st;
+	int fd = -1;
+	int rv = shm_find(u, name, &fd, &h);
+	if (rv == 0 && fstat(fd, &st) < 0)
+		rv = -errno;
+	ipk__close_fd(&fd);
+	if (rv < 0)
+		return rv;
+	o->uid = st.st_uid;
+	o->mode = st.st_mode & 07777;
+	if (h.ring_cap <= (uint64_t)st.st_size)
+		o->cap_bytes = 2 * (int64_t)h.ring_cap;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "/dev/shm%s", name);
+	return 0;
+}
+
+static int
+shm_remove(const struct ipk__url *u, int force)
+{
+	char name[SHM_NAME_MAX + 2], path[SHM_NAME_MAX + 32];
+	struct shm_hdr h;
+	int fd = -1;
+	int rv = shm_find(u, name, &fd, &h);
+	for (int b = 0; rv == 0 && !force && b <= SHM_LOCK_ACCEPT; b++)
+		if (shm_held(fd, b))
+			rv = ipk__err(-EBUSY, "/dev/shm%s is held by a live "
+			    "endpoint", name);
+	ipk__close_fd(&fd);
+	if (rv == 0 && shm_unlink(name) < 0)
+		rv = -errno;
+	for (int side = 0; rv != IPK_EFOREIGN && rv != -EBUSY && side < 2;
+	    side++) {
+		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
+		(void)unlink(path);
+	}
+	return rv;
+}
+
 static const char *const shm_options[] = {"size", "wait", NULL};
 
 const struct ipk__transport ipk__transport_shm = {
@@ -752,4 +813,6 @@ const struct ipk__transport ipk__transport_shm = {
     .ready = shm_ready,
     .doorbell = 1,
     .close = shm_close,
+    .inspect = shm_inspect,
+    .remove = shm_remove,
 };

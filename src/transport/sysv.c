@@ -642,6 +642,82 @@ sysv_close(struct ipk_chan *c)
 	m->home = NULL;
 }
 
+/* --- Operating: the lock file's record names the queue; IPC_STAT is read
+ * only after the queue's key is checked against the record. --- */
+
+/* Open the lock file read-only and find the queue; 0 or -errno. */
+static int
+sysv_find(const struct ipk__url *u, struct sysv_names *nm, int *fd,
+    struct sysv_rec *r, struct msqid_ds *ds)
+{
+	int rv = sysv_names(u, nm);
+	if (rv < 0)
+		return rv;
+	const char *n = nm->n[SYSV_LOCK];
+	int fl = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+	*fd = nm->keyform ? shm_open(n, fl, 0) : open(n, fl);
+	if (*fd < 0)
+		return -errno;
+	if ((rv = sysv_rec_read(*fd, n, r)) <= 0)
+		return rv < 0 ? rv : -ENOENT;
+	if (msgctl(r->msqid, IPC_STAT, ds) < 0 ||
+	    ds->msg_perm.__key != r->key)
+		return -ENOENT;
+	return 0;
+}
+
+static int
+sysv_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	struct sysv_names nm;
+	struct sysv_rec r;
+	struct msqid_ds ds;
+	int fd = -1;
+	int rv = sysv_find(u, &nm, &fd, &r, &ds);
+	ipk__close_fd(&fd);
+	if (rv < 0)
+		return rv;
+	o->uid = ds.msg_perm.uid;
+	o->mode = ds.msg_perm.mode & 0777;
+	o->queued_msgs = (int64_t)ds.msg_qnum;
+	o->queued_bytes = (int64_t)ds.msg_cbytes;
+	o->cap_bytes = (int64_t)ds.msg_qbytes;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "msqid %d (key "
+	    "0x%08x)", r.msqid, (unsigned)r.key);
+	snprintf(o->objects[1], sizeof(o->objects[1]), "%s%.100s",
+	    nm.keyform ? "/dev/shm" : "", nm.n[SYSV_LOCK]);
+	return 0;
+}
+
+static int
+sysv_remove(const struct ipk__url *u, int force)
+{
+	struct sysv_names nm;
+	struct sysv_rec r;
+	struct msqid_ds ds;
+	int fd = -1, n = 0;
+	int rv = sysv_find(u, &nm, &fd, &r, &ds);
+	if (rv < 0 && rv != -ENOENT)
+		goto out;
+	for (int b = 0; fd >= 0 && !force && b <= IPK__ATT_OWNER; b++)
+		if (ipk__live_held(fd, b) == 1) {
+			rv = ipk__err(-EBUSY, "%s is held by a live endpoint",
+			    nm.n[SYSV_LOCK]);
+			goto out;
+		}
+	if (rv == 0)
+		n += msgctl(r.msqid, IPC_RMID, NULL) == 0;
+	n += unlink(nm.n[SYSV_RING_L]) == 0;
+	n += unlink(nm.n[SYSV_RING_D]) == 0;
+	if (fd >= 0)
+		n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK]) :
+		    unlink(nm.n[SYSV_LOCK])) == 0;
+	rv = n ? 0 : -ENOENT;
+out:
+	ipk__close_fd(&fd);
+	return rv;
+}
+
 static const char *const sysv_options[] = { "select", NULL };
 
 const struct ipk__transport ipk__transport_sysv = {
@@ -662,4 +738,6 @@ const struct ipk__transport ipk__transport_sysv = {
 	.ready = sysv_ready,
 	.doorbell = 1,
 	.close = sysv_close,
+	.inspect = sysv_inspect,
+	.remove = sysv_remove,
 };

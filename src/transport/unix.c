@@ -386,6 +386,50 @@ unix_close(struct ipk_chan *c)
 	ipk__close_fd(&p->fd);
 }
 
+/* --- Operating: a socket file holds no messages; an abstract name is gone
+ * with its socket, so there is nothing to remove. --- */
+
+static int
+unix_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	struct stat st;
+	int rv = unix_addr(u, &sa, &len);
+	if (rv < 0)
+		return rv;
+	if (u->path[0] == '@')
+		return -ENOENT;
+	if (lstat(u->path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return ipk__err(IPK_EFOREIGN, "%s is not a socket", u->path);
+	o->uid = st.st_uid;
+	o->mode = st.st_mode & 07777;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "%s", u->path);
+	return 0;
+}
+
+static int
+unix_remove(const struct ipk__url *u, int force)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	struct stat st;
+	int rv = unix_addr(u, &sa, &len);
+	if (rv < 0)
+		return rv;
+	if (u->path[0] == '@' || lstat(u->path, &st) < 0)
+		return -ENOENT;
+	if (!S_ISSOCK(st.st_mode))
+		return ipk__err(IPK_EFOREIGN, "%s is not a socket", u->path);
+	/* A connect is the only liveness a socket file has; the listener
+	 * sees one connection that closes at once. */
+	if (!force && unix_probe(&sa, len))
+		return ipk__err(-EBUSY, "a live listener uses %s", u->path);
+	return unlink(u->path) < 0 ? -errno : 0;
+}
+
 const struct ipk__transport ipk__transport_unix = {
 	.scheme = "unix",
 	.caps = IPK_CAP_MULTI,
@@ -402,4 +446,6 @@ const struct ipk__transport ipk__transport_unix = {
 	.ready = unix_ready,
 	.peer = unix_peer,
 	.close = unix_close,
+	.inspect = unix_inspect,
+	.remove = unix_remove,
 };

@@ -28,7 +28,11 @@ struct cli_cmd {
 	X(send) \
 	X(recv) \
 	X(bench) \
-	X(bridge)
+	X(bridge) \
+	X(ls) \
+	X(stat) \
+	X(rm) \
+	X(gc)
 
 #define CLI_DECLARE(n) extern const struct cli_cmd cli_cmd_##n;
 CLI_COMMANDS(CLI_DECLARE)
@@ -48,5 +52,15 @@ void cli_help(const struct cli_cmd *c);
 /* Open URL as listener+accept or dialer; mode: 'l', 'd'. */
 int cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
     struct ipk_listener **l, struct ipk_chan **c);
+
+/* Operating commands (ls, stat, gc): names and JSON of struct ipk_objinfo. */
+#include <stdio.h>
+const char *cli_role_name(int role);
+/* "root" or the uid in decimal, in a static buffer. */
+const char *cli_user_name(uid_t uid);
+/* A JSON string literal of s (quotes and escapes). */
+void cli_json_str(FILE *f, const char *s);
+/* One channel as a JSON object (no trailing newline). */
+void cli_json_obj(FILE *f, const struct ipk_objinfo *o);
 
 #endif

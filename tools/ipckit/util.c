@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,4 +93,99 @@ cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
 	if ((rv = ipk_dial(url, &o, c)) < 0)
 		return cli_fail(cmd, url, rv);
 	return CLI_OK;
+}
+
+const char *
+cli_role_name(int role)
+{
+	switch (role) {
+	case IPK_ROLE_LISTENER: return "listener";
+	case IPK_ROLE_ACCEPTED: return "accepted";
+	case IPK_ROLE_DIALER: return "dialer";
+	}
+	return "?";
+}
+
+const char *
+cli_user_name(uid_t uid)
+{
+	static char buf[64];
+	struct passwd *pw = getpwuid(uid);
+	if (pw && strlen(pw->pw_name) < sizeof(buf))
+		snprintf(buf, sizeof(buf), "%s", pw->pw_name);
+	else
+		snprintf(buf, sizeof(buf), "%u", (unsigned)uid);
+	return buf;
+}
+
+void
+cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void
+cli_json_num(FILE *f, const char *key, int64_t v)
+{
+	if (v < 0)
+		fprintf(f, "\"%s\":null", key);
+	else
+		fprintf(f, "\"%s\":%lld", key, (long long)v);
+}
+
+void
+cli_json_obj(FILE *f, const struct ipk_objinfo *o)
+{
+	fprintf(f, "{\"url\":");
+	cli_json_str(f, o->url);
+	fprintf(f, ",\"mechanism\":");
+	cli_json_str(f, o->scheme);
+	fprintf(f, ",\"registered\":%s,\"exists\":%s,",
+	    o->registered ? "true" : "false", o->exists ? "true" : "false");
+	if (o->exists) {
+		fprintf(f, "\"uid\":%u,\"owner\":", (unsigned)o->uid);
+		cli_json_str(f, cli_user_name(o->uid));
+		fprintf(f, ",\"mode\":\"%04o\",", o->mode);
+	}
+	cli_json_num(f, "queued_msgs", o->queued_msgs);
+	fputc(',', f);
+	cli_json_num(f, "queued_bytes", o->queued_bytes);
+	fputc(',', f);
+	cli_json_num(f, "capacity_msgs", o->cap_msgs);
+	fputc(',', f);
+	cli_json_num(f, "capacity_bytes", o->cap_bytes);
+	fprintf(f, ",\"objects\":[");
+	for (int i = 0, n = 0; i < 4; i++)
+		if (o->objects[i][0]) {
+			fprintf(f, n++ ? "," : "");
+			cli_json_str(f, o->objects[i]);
+		}
+	fprintf(f, "],\"alive\":%d,\"endpoints\":[", o->nalive);
+	for (int i = 0; i < o->nep; i++) {
+		const struct ipk_endpoint *e = &o->ep[i];
+		const struct ipk_stats *s = &e->stats;
+		fprintf(f, "%s{\"pid\":%d,\"role\":\"%s\",\"alive\":%s,"
+		    "\"msgs_sent\":%llu,\"bytes_sent\":%llu,"
+		    "\"msgs_recv\":%llu,\"bytes_recv\":%llu,\"waits\":%llu,"
+		    "\"errors\":%llu,\"drops\":%llu}", i ? "," : "",
+		    (int)e->pid, cli_role_name(e->role),
+		    e->alive ? "true" : "false",
+		    (unsigned long long)s->msgs_sent,
+		    (unsigned long long)s->bytes_sent,
+		    (unsigned long long)s->msgs_recv,
+		    (unsigned long long)s->bytes_recv,
+		    (unsigned long long)s->waits,
+		    (unsigned long long)s->errors,
+		    (unsigned long long)s->gaps);
+	}
+	fprintf(f, "]}");
 }
