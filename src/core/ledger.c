@@ -19,10 +19,11 @@
 #define LEDGER_VERSION 1
 #define LEDGER_PAGE 4096
 
+/* Two cache lines per slot, so two endpoints' counters never share one
+ * (an adjacent-line prefetch included) and the hot path stays local. */
 struct ledger_slot {
-	int32_t pid;
+	_Alignas(128) int32_t pid;
 	int32_t role;
-	uint64_t pad;
 	struct ipk_stats stats;
 };
 
