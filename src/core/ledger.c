@@ -162,10 +162,15 @@ ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
 	} else if (!ledger_valid(g->pg)) {
 		goto err;
 	}
-	for (g->slot = 0; g->slot < IPK_OBJ_MAXEP; g->slot++)
-		if (ipk__live_take(g->fd, g->slot) == 0)
-			break;
-	if (g->slot == IPK_OBJ_MAXEP)
+	/* Empty slots first, so a dead endpoint stays visible as long as
+	 * there is room. */
+	g->slot = -1;
+	for (int pass = 0; pass < 2 && g->slot < 0; pass++)
+		for (int i = 0; i < IPK_OBJ_MAXEP && g->slot < 0; i++)
+			if ((pass || g->pg->slot[i].pid == 0) &&
+			    ipk__live_take(g->fd, i) == 0)
+				g->slot = i;
+	if (g->slot < 0)
 		goto err;
 	struct ledger_slot *s = &g->pg->slot[g->slot];
 	memset(&s->stats, 0, sizeof(s->stats));

@@ -756,14 +756,32 @@ shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	int rv = shm_find(u, name, &fd, &h);
 	if (rv == 0 && fstat(fd, &st) < 0)
 		rv = -errno;
-	ipk__close_fd(&fd);
-	if (rv < 0)
+	if (rv < 0) {
+		ipk__close_fd(&fd);
 		return rv;
+	}
 	o->uid = st.st_uid;
 	o->mode = st.st_mode & 07777;
-	if (h.ring_cap <= (uint64_t)st.st_size)
-		o->cap_bytes = 2 * (int64_t)h.ring_cap;
 	snprintf(o->objects[0], sizeof(o->objects[0]), "/dev/shm%s", name);
+	if (h.ring_cap > (uint64_t)st.st_size) {
+		ipk__close_fd(&fd);
+		return 0;
+	}
+	o->cap_bytes = 2 * (int64_t)h.ring_cap;
+	/* Bytes in use in both rings, record headers included: the
+	 * consumer's head is the only count outside the endpoints. */
+	o->queued_bytes = 0;
+	for (int ring = 0; ring < 2; ring++) {
+		struct ipk__ring_ctl ctl;
+		if (pread(fd, &ctl, sizeof(ctl), SHM_CTL_OFF +
+		    ring * IPK__RING_CTL_SIZE) != (ssize_t)sizeof(ctl) ||
+		    ctl.tail - ctl.head > h.ring_cap) {
+			o->queued_bytes = -1;
+			break;
+		}
+		o->queued_bytes += (int64_t)(ctl.tail - ctl.head);
+	}
+	ipk__close_fd(&fd);
 	return 0;
 }
 
