@@ -273,7 +273,10 @@ ledger_walk_dir(const char *dir, int (*fn)(const char *, void *), void *arg)
 	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
-	int rv = 0;
+	/* An entry counts only when the directory's owner wrote it: the URL
+	 * it names is what ipckit gc may remove. */
+	struct stat ds;
+	int rv = fstat(dirfd(d), &ds) < 0 ? -errno : 0;
 	struct dirent *de;
 	while (rv == 0 && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -290,7 +293,7 @@ ledger_walk_dir(const char *dir, int (*fn)(const char *, void *), void *arg)
 		}
 		struct stat st;
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    ledger_read_fd(fd, o) == 0)
+		    st.st_uid == ds.st_uid && ledger_read_fd(fd, o) == 0)
 			rv = fn(o->url, arg);
 		ipk__close_fd(&fd);
 		ipk__free(o);

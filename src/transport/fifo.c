@@ -637,10 +637,14 @@ fifo_remove(const struct ipk__url *u, int force)
 			    p.lock);
 		}
 	ipk__close_fd(&fd);
+	/* Each name only when it has the type ipckit gives it. */
 	int n = 0;
-	n += unlink(p.in) == 0;
-	n += unlink(p.out) == 0;
-	n += unlink(p.lock) == 0;
+	if (lstat(p.in, &st) == 0 && S_ISFIFO(st.st_mode))
+		n += unlink(p.in) == 0;
+	if (lstat(p.out, &st) == 0 && S_ISFIFO(st.st_mode))
+		n += unlink(p.out) == 0;
+	if (lstat(p.lock, &st) == 0 && S_ISREG(st.st_mode))
+		n += unlink(p.lock) == 0;
 	return n ? 0 : -ENOENT;
 }
 

@@ -662,7 +662,7 @@ sysv_find(const struct ipk__url *u, struct sysv_names *nm, int *fd,
 		return rv < 0 ? rv : -ENOENT;
 	if (msgctl(r->msqid, IPC_STAT, ds) < 0 ||
 	    ds->msg_perm.__key != r->key)
-		return -ENOENT;
+		return 1; /* ours, but the queue is gone */
 	return 0;
 }
 
@@ -675,8 +675,8 @@ sysv_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	int fd = -1;
 	int rv = sysv_find(u, &nm, &fd, &r, &ds);
 	ipk__close_fd(&fd);
-	if (rv < 0)
-		return rv;
+	if (rv != 0)
+		return rv < 0 ? rv : -ENOENT;
 	o->uid = ds.msg_perm.uid;
 	o->mode = ds.msg_perm.mode & 0777;
 	o->queued_msgs = (int64_t)ds.msg_qnum;
@@ -696,10 +696,12 @@ sysv_remove(const struct ipk__url *u, int force)
 	struct sysv_rec r;
 	struct msqid_ds ds;
 	int fd = -1, n = 0;
+	/* Only a lock file with our record is removed, with what it names:
+	 * an empty or foreign file at the path is someone else's. */
 	int rv = sysv_find(u, &nm, &fd, &r, &ds);
-	if (rv < 0 && rv != -ENOENT)
+	if (rv < 0)
 		goto out;
-	for (int b = 0; fd >= 0 && !force && b <= IPK__ATT_OWNER; b++)
+	for (int b = 0; !force && b <= IPK__ATT_OWNER; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			rv = ipk__err(-EBUSY, "%s is held by a live endpoint",
 			    nm.n[SYSV_LOCK]);
@@ -709,9 +711,8 @@ sysv_remove(const struct ipk__url *u, int force)
 		n += msgctl(r.msqid, IPC_RMID, NULL) == 0;
 	n += unlink(nm.n[SYSV_RING_L]) == 0;
 	n += unlink(nm.n[SYSV_RING_D]) == 0;
-	if (fd >= 0)
-		n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK]) :
-		    unlink(nm.n[SYSV_LOCK])) == 0;
+	n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK]) :
+	    unlink(nm.n[SYSV_LOCK])) == 0;
 	rv = n ? 0 : -ENOENT;
 out:
 	ipk__close_fd(&fd);
