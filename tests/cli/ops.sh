@@ -130,6 +130,16 @@ mkfifo "/tmp/$name-foreign"
 	fail "rm removed a foreign FIFO"
 [ -p "/tmp/$name-foreign" ] || fail "foreign FIFO gone"
 
+# --all lists objects of nobody's channel apart, and ours only once.
+: >"/dev/shm/$name-other"
+"$cli" ls --json | grep -q "$name-other" && fail "plain ls lists /dev/shm/$name-other"
+"$cli" ls --all --json >"$out/all" || fail "ls --all"
+grep -F "\"/dev/shm/$name-other\"" "$out/all" | grep -q '"registered":false' ||
+	fail "ls --all does not list /dev/shm/$name-other apart"
+grep '"registered":false' "$out/all" | grep -q -e "$name-mq" -e "$name-shm" &&
+	fail "ls --all lists a registered channel's object as foreign"
+rm -f "/dev/shm/$name-other"
+
 # 7. gc --dry-run names the five dead channels and removes nothing.
 "$cli" gc --dry-run --match "*$name*" >"$out/dry" || fail "gc --dry-run"
 [ "$(grep -c '^would remove' "$out/dry")" = 5 ] ||
