@@ -523,7 +523,8 @@ test_mode(void)
 	ipk_close(d);
 	ipk_listener_close(l);
 	T_ASSERT(exists(name));
-	T_ASSERT(shm_unlink(name) == 0);
+	T_OK(ipk_remove(url, 0));
+	T_ASSERT(!exists(name));
 }
 
 static void
