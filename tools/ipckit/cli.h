@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ipckit.h"
 
@@ -54,7 +55,6 @@ int cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
     struct ipk_listener **l, struct ipk_chan **c);
 
 /* Operating commands (ls, stat, gc): names and JSON of struct ipk_objinfo. */
-#include <stdio.h>
 const char *cli_role_name(int role);
 /* "root" or the uid in decimal, in a static buffer. */
 const char *cli_user_name(uid_t uid);
