@@ -276,6 +276,14 @@ reader(const char *name, uint64_t total, int quiet)
 	rv = ipk_send(ctl, &expected, sizeof(expected), T_ACK, WAIT_MS);
 	if (rv < 0)
 		goto out;
+	/* Removing the queue would destroy the ACK still in it: wait until
+	 * the writer has read it and closed its end. */
+	size_t len;
+	uint32_t type;
+	what = "goodbye";
+	rv = ipk_recv(ctl, &msg, sizeof(msg), &len, &type, WAIT_MS);
+	if (rv != IPK_ECLOSED)
+		goto out;
 	printf("reader: %" PRIu64 " bytes verified, %d writer(s), %" PRIu64
 	    " block(s) received twice\n", expected, hellos, dups);
 	ret = 0;
