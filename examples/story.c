@@ -6,7 +6,9 @@
  * back, finds everything by name again and resumes where the reader is.
  *
  *   ./story reader [NAME] [BYTES]   shell 1: listens, verifies every byte
- *   ./story writer [NAME] [BYTES]   shell 2: sends; kill it and run it again
+ *   ./story writer [NAME] [BYTES] [--pace=MS]
+ *                                   shell 2: sends (resting MS after each
+ *                                   1 MiB block); kill it, run it again
  *   ./story --selftest [SEED]       both, with a SIGKILL at a random point
  *
  * Objects for NAME (default "story"): sysv:///tmp/ipk-NAME.ctl (control),
@@ -112,9 +114,10 @@ story_fail(const char *who, const char *what, int rv)
 
 /*
  * Reader: take every block the data ring holds right now (wait_ms for the
- * first). A block must start at or before *expected: before means a resend
- * of a block in flight when a writer died (at-least-once), after would be
- * a gap. Every block taken gives the writer one credit back.
+ * first). A block must start at *expected: after it would be a gap, before
+ * it a duplicate (counted and dropped; reader_resync makes it impossible
+ * today, the check keeps the reader safe against any writer). Every block
+ * taken gives the writer one credit back.
  */
 static int
 reader_take(struct ipk_chan *data, struct ipk_sem *credit, uint64_t total,
@@ -144,7 +147,7 @@ reader_take(struct ipk_chan *data, struct ipk_sem *credit, uint64_t total,
 			return -EBADMSG;
 		}
 		if (h.offset < *expected)
-			(*dups)++; /* sent again after a writer died */
+			(*dups)++;
 		if (h.offset + h.len > *expected)
 			*expected = h.offset + h.len;
 		ipk_release(data);
@@ -300,9 +303,11 @@ out:
 }
 
 /* Writer: meet the reader by name, ask where to start, send the rest.
- * With `progress`, print each offset reached (the selftest reads it). */
+ * With `progress`, print each offset reached (the selftest reads it); with
+ * `pace_ms`, rest that long after each block, so that a person running it
+ * by hand has time to kill it mid-way. */
 static int
-writer(const char *name, uint64_t total, int progress)
+writer(const char *name, uint64_t total, int progress, int pace_ms)
 {
 	struct names n;
 	struct ipk_opts o = { .timeout_ms = WAIT_MS };
@@ -347,6 +352,11 @@ writer(const char *name, uint64_t total, int progress)
 		if ((rv = ipk_commit(data, sizeof(h) + blen, T_BLOCK)) < 0)
 			goto out;
 		off += blen;
+		if (pace_ms > 0) {
+			struct timespec ts = { pace_ms / 1000,
+			    (pace_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 		if (progress) {
 			printf("%" PRIu64 "\n", off);
 			fflush(stdout);
@@ -495,13 +505,23 @@ main(int argc, char **argv)
 		    (unsigned)time(NULL) ^ (unsigned)getpid());
 	if (argc < 2 || (strcmp(argv[1], "reader") && strcmp(argv[1],
 	    "writer"))) {
-		fprintf(stderr, "usage: story reader|writer [NAME] [BYTES]\n"
+		fprintf(stderr, "usage: story reader [NAME] [BYTES]\n"
+		    "       story writer [NAME] [BYTES] [--pace=MS]\n"
 		    "       story --selftest [SEED]\n");
 		return 2;
 	}
-	const char *name = argc > 2 ? argv[2] : "story";
-	uint64_t total = argc > 3 ? strtoull(argv[3], NULL, 0) : DEFAULT_BYTES;
-	int progress = argc > 4 && !strcmp(argv[4], "--progress");
+	const char *pos[2] = { "story", NULL };
+	int progress = 0, pace = 0, npos = 0;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--progress"))
+			progress = 1;
+		else if (!strncmp(argv[i], "--pace=", 7))
+			pace = atoi(argv[i] + 7);
+		else if (npos < 2)
+			pos[npos++] = argv[i];
+	}
+	const char *name = pos[0];
+	uint64_t total = pos[1] ? strtoull(pos[1], NULL, 0) : DEFAULT_BYTES;
 	if (total == 0 || total % 8) {
 		fprintf(stderr, "story: BYTES must be a non-zero multiple of "
 		    "8\n");
@@ -509,5 +529,5 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "reader"))
 		return reader(name, total, progress);
-	return writer(name, total, progress);
+	return writer(name, total, progress, pace);
 }
