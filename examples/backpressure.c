@@ -48,7 +48,8 @@ consumer(const char *url)
 	while ((rv = ipk_recv(c, buf, sizeof(buf), &len, &type,
 	    WAIT_MS)) == 0) {
 		/* Each message is numbered by its type and filled with it. */
-		if (type != next || len != SIZE || buf[0] != (unsigned char)type ||
+		if (type != next || len != SIZE ||
+		    buf[0] != (unsigned char)type ||
 		    buf[SIZE - 1] != (unsigned char)type) {
 			fprintf(stderr, "consumer: message %u out of order or "
 			    "damaged\n", type);
@@ -56,8 +57,8 @@ consumer(const char *url)
 			goto out;
 		}
 		next++;
-		struct timespec slow = { 0, CONSUMER_DELAY_NS }; /* the slow
-								    part */
+		/* The slow part: the consumer takes 2 ms per message. */
+		struct timespec slow = { 0, CONSUMER_DELAY_NS };
 		nanosleep(&slow, NULL);
 	}
 	if (rv == IPK_ECLOSED && next == COUNT)

@@ -8,7 +8,8 @@
  *   ./reqrep client URL       shell 2
  *   ./reqrep --selftest [URL] both, as two processes; the default URL is
  *                             a fresh unix:///tmp/ipk-reqrep-PID.sock
- * Any scheme works: try mq:///rr, sysv:///tmp/rr, shm:///rr, tcp://127.0.0.1:7001.
+ * Any scheme works: try mq:///rr, sysv:///tmp/rr, shm:///rr or
+ * tcp://127.0.0.1:7001.
  */
 #include <ipckit.h>
 #include <stdio.h>
@@ -76,14 +77,16 @@ client(const char *url)
 		if ((rv = ipk_send(c, req, (size_t)n, id, WAIT_MS)) < 0 ||
 		    (rv = ipk_recv(c, rep, sizeof(rep), &len, &type,
 		    WAIT_MS)) < 0) {
-			fprintf(stderr, "reqrep client: %s\n", ipk_strerror(rv));
+			fprintf(stderr, "reqrep client: %s\n",
+			    ipk_strerror(rv));
 			bad = 1;
 			break;
 		}
 		reqrep_reverse(want, req, (size_t)n);
 		bad = type != id || len != (size_t)n || memcmp(rep, want, len);
 		if (bad)
-			fprintf(stderr, "reqrep client: wrong reply to %u\n", id);
+			fprintf(stderr, "reqrep client: wrong reply to %u\n",
+			    id);
 	}
 	if (!bad)
 		printf("client: %d replies checked over %s\n", REQUESTS, url);
