@@ -36,6 +36,8 @@
 #define T_DONE 3   /* writer -> reader: everything sent */
 #define T_ACK 4    /* reader -> writer: everything verified */
 #define T_BLOCK 5  /* data channel: one block of the payload */
+#define T_RHELLO 6 /* reader -> writer: a reader replaced a dead one */
+#define T_GO 7     /* reader -> writer: carry on */
 
 #define BLOCK (1u << 20) /* payload bytes per data message */
 #define WINDOW 3         /* blocks the writer may have in flight */
@@ -50,7 +52,7 @@ struct block_hdr {
 };
 
 struct names {
-	char ctl[128], data[128], sem[64];
+	char ctl[128], data[128], sem[64], lock[128];
 };
 
 static void
@@ -61,6 +63,7 @@ story_names(const char *name, struct names *n)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	snprintf(n->ctl, sizeof(n->ctl), "sysv:///tmp/ipk-%s.ctl", name);
 	snprintf(n->data, sizeof(n->data), "shm:///ipk-%s?size=4M", name);
+	snprintf(n->lock, sizeof(n->lock), "lock:///ipk-%s.progress", name);
 	snprintf(n->sem, sizeof(n->sem), "semsysv:0x%08x",
 	    (h & 0x0fffffffu) | 0x50000000u);
 }
@@ -112,99 +115,193 @@ story_fail(const char *who, const char *what, int rv)
 	return 1;
 }
 
+/* What a reader works with. */
+struct reader {
+	struct ipk_chan *ctl, *data;
+	struct ipk_sem *credit; /* blocks the reader is ready for */
+	struct ipk_lock *lock;  /* guards the progress record */
+	uint64_t *verified;     /* the record: bytes verified, in the lock's
+				   data area, outlives a reader crash */
+	uint64_t total, expected, dups;
+};
+
+/* Store the verified offset where a restarted reader will find it. A
+ * reader that died holding the lock left a record that is still whole (one
+ * aligned 8-byte store), so -EOWNERDEAD needs no repair. */
+static int
+reader_save(struct reader *r)
+{
+	int rv = ipk_lock_lock(r->lock, WAIT_MS);
+	if (rv == -EOWNERDEAD)
+		rv = ipk_lock_consistent(r->lock);
+	if (rv < 0)
+		return rv;
+	*r->verified = r->expected;
+	return ipk_lock_unlock(r->lock);
+}
+
 /*
- * Reader: take every block the data ring holds right now (wait_ms for the
- * first). A block must start at *expected: after it would be a gap, before
- * it a duplicate (counted and dropped; reader_resync makes it impossible
- * today, the check keeps the reader safe against any writer). Every block
- * taken gives the writer one credit back.
+ * Take every block the data ring holds right now (wait_ms for the first).
+ * A block must start at r->expected: after it would be a gap; before it, a
+ * block seen again after a reader crash (peeked, saved, not released),
+ * counted and dropped. Each block is verified, saved, released, and gives
+ * the writer one credit back, in that order.
  */
 static int
-reader_take(struct ipk_chan *data, struct ipk_sem *credit, uint64_t total,
-    uint64_t *expected, uint64_t *dups, int wait_ms)
+reader_take(struct reader *r, int wait_ms)
 {
 	for (;;) {
 		const void *buf;
 		size_t len;
 		uint32_t type;
-		int rv = ipk_peek(data, &buf, &len, &type, wait_ms);
+		int rv = ipk_peek(r->data, &buf, &len, &type, wait_ms);
 		if (rv < 0)
 			return rv;
 		wait_ms = 0;
 		struct block_hdr h;
 		if (type != T_BLOCK || len < sizeof(h)) {
-			ipk_release(data);
+			ipk_release(r->data);
 			return -EBADMSG;
 		}
 		memcpy(&h, buf, sizeof(h));
 		const unsigned char *p = (const unsigned char *)buf + sizeof(h);
 		if (h.len != len - sizeof(h) || h.len > BLOCK || h.offset % 8 ||
-		    h.offset > total || h.len > total - h.offset ||
-		    h.offset > *expected || story_check(p, h.offset, h.len)) {
+		    h.offset > r->total || h.len > r->total - h.offset ||
+		    h.offset > r->expected || story_check(p, h.offset, h.len)) {
 			fprintf(stderr, "story reader: bad block at %" PRIu64
-			    " (expected %" PRIu64 ")\n", h.offset, *expected);
-			ipk_release(data);
+			    " (expected %" PRIu64 ")\n", h.offset, r->expected);
+			ipk_release(r->data);
 			return -EBADMSG;
 		}
-		if (h.offset < *expected)
-			(*dups)++;
-		if (h.offset + h.len > *expected)
-			*expected = h.offset + h.len;
-		ipk_release(data);
-		if ((rv = ipk_sem_post(credit)) < 0)
+		if (h.offset < r->expected)
+			r->dups++;
+		if (h.offset + h.len > r->expected) {
+			r->expected = h.offset + h.len;
+			if ((rv = reader_save(r)) < 0)
+				return rv;
+		}
+		ipk_release(r->data);
+		if ((rv = ipk_sem_post(r->credit)) < 0)
 			return rv;
 	}
 }
 
-/*
- * A new writer said HELLO. Whatever its dead predecessor committed is in
- * the ring: take it. A credit the dead writer had taken without sending a
- * block is lost with it (the semaphore has no SEM_UNDO: the writer takes,
- * the reader gives), so the survivor repairs the count, then says where
- * to resume.
- */
+/* The writer is paused and the ring holds nothing: every credit is the
+ * reader's to give again. A process that died between taking or giving a
+ * credit and its block took the difference with it (the semaphore has no
+ * SEM_UNDO: one side takes, the other gives), so top it up. */
 static int
-reader_resync(struct ipk_chan *ctl, struct ipk_chan *data,
-    struct ipk_sem *credit, uint64_t total, uint64_t *expected,
-    uint64_t *dups)
+reader_refill(struct reader *r)
 {
-	int rv = reader_take(data, credit, total, expected, dups, 0);
+	int v, rv;
+	while ((rv = ipk_sem_value(r->credit, &v)) == 0 && v < WINDOW)
+		if ((rv = ipk_sem_post(r->credit)) < 0)
+			break;
+	return rv;
+}
+
+/* A (new) writer said HELLO: take what its dead predecessor committed,
+ * refill the credits, say where to resume. */
+static int
+reader_hello(struct reader *r)
+{
+	int rv = reader_take(r, 0);
 	if (rv != -EAGAIN && rv != IPK_ECLOSED)
 		return rv;
-	int v;
-	while ((rv = ipk_sem_value(credit, &v)) == 0 && v < WINDOW)
-		if ((rv = ipk_sem_post(credit)) < 0)
-			break;
+	if ((rv = reader_refill(r)) < 0)
+		return rv;
+	return ipk_send(r->ctl, &r->expected, sizeof(r->expected), T_OFFSET,
+	    WAIT_MS);
+}
+
+/* This reader replaces one that died: tell the writer, which pauses and
+ * says how far it has sent; take the ring up to there, refill, GO. */
+static int
+reader_rejoin(struct reader *r)
+{
+	uint64_t sent;
+	size_t len;
+	uint32_t type;
+	int rv = ipk_send(r->ctl, &r->expected, sizeof(r->expected), T_RHELLO,
+	    WAIT_MS);
+	if (rv < 0 || (rv = ipk_recv(r->ctl, &sent, sizeof(sent), &len, &type,
+	    WAIT_MS)) < 0)
+		return rv;
+	if (type != T_OFFSET || len != sizeof(sent) || sent > r->total)
+		return -EBADMSG;
+	while (r->expected < sent)
+		if ((rv = reader_take(r, 1000)) != -EAGAIN)
+			return rv < 0 ? rv : -EBADMSG;
+	if (r->expected != sent || (rv = reader_refill(r)) < 0)
+		return rv < 0 ? rv : -EBADMSG;
+	return ipk_send(r->ctl, &sent, sizeof(sent), T_GO, WAIT_MS);
+}
+
+/* Open (or create) the semaphore and the progress record. *rejoin is set
+ * when they were there already: a reader before this one died. */
+static int
+reader_open_sync(struct reader *r, const struct names *n, int *rejoin)
+{
+	int rv = ipk_sem_open(n->sem, IPK_SYNC_CREATE | IPK_SEM_NOUNDO,
+	    WINDOW, &r->credit);
+	if (rv == -EEXIST)
+		rv = ipk_sem_open(n->sem, IPK_SEM_NOUNDO, 0, &r->credit);
 	if (rv < 0)
 		return rv;
-	return ipk_send(ctl, expected, sizeof(*expected), T_OFFSET, WAIT_MS);
+	rv = ipk_lock_open(n->lock, IPK_SYNC_CREATE, &r->lock);
+	*rejoin = rv == -EEXIST;
+	if (rv == -EEXIST)
+		rv = ipk_lock_open(n->lock, 0, &r->lock);
+	if (rv < 0)
+		return rv;
+	size_t size;
+	uint64_t *rec = ipk_lock_data(r->lock, &size);
+	if (size < 2 * sizeof(uint64_t))
+		return IPK_ECORRUPT;
+	if ((rv = ipk_lock_lock(r->lock, WAIT_MS)) == -EOWNERDEAD)
+		rv = ipk_lock_consistent(r->lock);
+	if (rv < 0)
+		return rv;
+	if (rec[0] != r->total) /* a new record, or another size */
+		rec[0] = r->total, rec[1] = 0;
+	r->verified = &rec[1];
+	r->expected = rec[1] <= r->total && rec[1] % 8 == 0 ? rec[1] : 0;
+	return ipk_lock_unlock(r->lock);
 }
 
 static int
 reader(const char *name, uint64_t total, int quiet)
 {
 	struct names n;
+	struct reader r = { .total = total };
 	struct ipk_listener *lc = NULL, *ld = NULL;
-	struct ipk_chan *ctl = NULL, *data = NULL;
-	struct ipk_sem *credit = NULL;
-	uint64_t expected = 0, dups = 0, msg;
-	int hellos = 0, ret = 1, rv;
+	uint64_t msg;
+	int hellos = 0, rejoin = 0, ret = 1, rv;
 	const char *what = "listen";
 
 	story_names(name, &n);
+	/* A listener that died is replaced: listening again on its names
+	 * adopts the queue and the ring, with what they hold. */
 	if ((rv = ipk_listen(n.ctl, NULL, &lc)) < 0 ||
 	    (rv = ipk_listen(n.data, NULL, &ld)) < 0)
 		goto out;
-	what = "semaphore";
-	if ((rv = ipk_sem_open(n.sem, IPK_SYNC_CREATE | IPK_SEM_NOUNDO,
-	    WINDOW, &credit)) < 0)
+	what = "semaphore and progress record";
+	if ((rv = reader_open_sync(&r, &n, &rejoin)) < 0)
 		goto out;
 	if (!quiet)
 		printf("reader: waiting on %s and %s\n", n.ctl, n.data);
 	what = "accept";
-	if ((rv = ipk_accept(lc, WAIT_MS, &ctl)) < 0 ||
-	    (rv = ipk_accept(ld, WAIT_MS, &data)) < 0)
+	if ((rv = ipk_accept(lc, WAIT_MS, &r.ctl)) < 0 ||
+	    (rv = ipk_accept(ld, WAIT_MS, &r.data)) < 0)
 		goto out;
+	if (rejoin) {
+		what = "rejoin";
+		if ((rv = reader_rejoin(&r)) < 0)
+			goto out;
+		hellos = 1;
+		if (!quiet)
+			printf("reader: took over at %" PRIu64 "\n", r.expected);
+	}
 
 	/* Until the writer says DONE: answer each HELLO (the first writer
 	 * and every restarted one) and verify blocks as they come. */
@@ -212,8 +309,8 @@ reader(const char *name, uint64_t total, int quiet)
 	long last = story_now_ms();
 	for (;;) {
 		struct ipk_pollitem it[2] = {
-			{ .chan = ctl, .events = IPK_POLLIN },
-			{ .chan = hellos && !gone ? data : NULL,
+			{ .chan = r.ctl, .events = IPK_POLLIN },
+			{ .chan = hellos && !gone ? r.data : NULL,
 			    .events = IPK_POLLIN },
 		};
 		what = "waiting";
@@ -228,8 +325,7 @@ reader(const char *name, uint64_t total, int quiet)
 		if (it[1].revents) {
 			what = "data";
 			last = story_now_ms();
-			rv = reader_take(data, credit, total, &expected, &dups,
-			    0);
+			rv = reader_take(&r, 0);
 			if (rv == IPK_ECLOSED)
 				gone = 1;
 			else if (rv != -EAGAIN)
@@ -240,7 +336,7 @@ reader(const char *name, uint64_t total, int quiet)
 		size_t len;
 		uint32_t type;
 		what = "control";
-		rv = ipk_recv(ctl, &msg, sizeof(msg), &len, &type, 0);
+		rv = ipk_recv(r.ctl, &msg, sizeof(msg), &len, &type, 0);
 		if (rv == IPK_ECLOSED || rv == -EAGAIN) {
 			/* No writer attached: the names stay, a new one will
 			 * dial and reattach. Look again in 10 ms. */
@@ -258,25 +354,19 @@ reader(const char *name, uint64_t total, int quiet)
 			goto out;
 		hellos++;
 		gone = 0;
-		what = "resync";
-		if ((rv = reader_resync(ctl, data, credit, total, &expected,
-		    &dups)) < 0)
+		what = "hello";
+		if ((rv = reader_hello(&r)) < 0)
 			goto out;
 		if (!quiet)
-			printf("reader: writer %d is here, resume at %" PRIu64
-			    "\n", hellos, expected);
+			printf("reader: a writer is here, resume at %" PRIu64
+			    "\n", r.expected);
 	}
 	/* DONE may overtake the last blocks: they travel another way. */
 	what = "last blocks";
-	while (expected < total)
-		if ((rv = reader_take(data, credit, total, &expected, &dups,
-		    1000)) != -EAGAIN)
+	while (r.expected < total)
+		if ((rv = reader_take(&r, 1000)) != -EAGAIN)
 			goto out;
-	what = "verify";
-	rv = -EBADMSG;
-	if (expected != total)
-		goto out;
-	rv = ipk_send(ctl, &expected, sizeof(expected), T_ACK, WAIT_MS);
+	rv = ipk_send(r.ctl, &r.expected, sizeof(r.expected), T_ACK, WAIT_MS);
 	if (rv < 0)
 		goto out;
 	/* Removing the queue would destroy the ACK still in it: wait until
@@ -284,22 +374,100 @@ reader(const char *name, uint64_t total, int quiet)
 	size_t len;
 	uint32_t type;
 	what = "goodbye";
-	rv = ipk_recv(ctl, &msg, sizeof(msg), &len, &type, WAIT_MS);
+	rv = ipk_recv(r.ctl, &msg, sizeof(msg), &len, &type, WAIT_MS);
 	if (rv != IPK_ECLOSED)
 		goto out;
-	printf("reader: %" PRIu64 " bytes verified, %d writer(s), %" PRIu64
-	    " block(s) received twice\n", expected, hellos, dups);
+	printf("reader: %" PRIu64 " bytes verified, %" PRIu64
+	    " block(s) received twice and dropped\n", r.expected, r.dups);
 	ret = 0;
 out:
 	if (ret)
 		story_fail("reader", what, rv);
-	ipk_sem_close(credit);
-	ipk_sem_unlink(n.sem);
-	ipk_close(data);
-	ipk_close(ctl);
+	ipk_sem_close(r.credit);
+	ipk_lock_close(r.lock);
+	if (ret == 0) { /* a failed reader leaves them for the next one */
+		ipk_sem_unlink(n.sem);
+		ipk_lock_unlink(n.lock);
+	}
+	ipk_close(r.data);
+	ipk_close(r.ctl);
 	ipk_listener_close(ld);
 	ipk_listener_close(lc);
 	return ret;
+}
+
+/* What a writer works with. */
+struct writer {
+	struct ipk_chan *ctl, *data;
+	struct ipk_sem *credit;
+	uint64_t total, off; /* off: bytes sent (committed) so far */
+};
+
+/*
+ * Look at the control queue (waiting up to wait_ms). A reader that
+ * replaced a dead one says RHELLO: answer with how far we have sent and
+ * stay still until it says GO. Returns 1 after such a pause, 0 when there
+ * was nothing (or no reader attached right now), or a negative code.
+ */
+static int
+writer_check(struct writer *w, int wait_ms)
+{
+	uint64_t msg;
+	size_t len;
+	uint32_t type;
+	int rv = ipk_recv(w->ctl, &msg, sizeof(msg), &len, &type, wait_ms);
+	if (rv == -EAGAIN || rv == -ETIMEDOUT || rv == IPK_ECLOSED)
+		return 0;
+	if (rv < 0)
+		return rv;
+	if (type != T_RHELLO)
+		return -EBADMSG;
+	if ((rv = ipk_send(w->ctl, &w->off, sizeof(w->off), T_OFFSET,
+	    WAIT_MS)) < 0 ||
+	    (rv = ipk_recv(w->ctl, &msg, sizeof(msg), &len, &type,
+	    WAIT_MS)) < 0)
+		return rv;
+	return type == T_GO ? 1 : -EBADMSG;
+}
+
+/* Send one block at w->off: take a credit, fill a loan, commit. While
+ * waiting, answer a restarted reader (the credit goes back first: the
+ * reader refills the count assuming we hold none). */
+static int
+writer_block(struct writer *w)
+{
+	uint32_t blen = w->total - w->off < BLOCK ?
+	    (uint32_t)(w->total - w->off) : BLOCK;
+	struct block_hdr h = { .offset = w->off, .len = blen };
+	long start = story_now_ms();
+	void *buf;
+	int rv;
+	for (;;) {
+		if (story_now_ms() - start > WAIT_MS)
+			return -ETIMEDOUT;
+		if ((rv = writer_check(w, 0)) < 0)
+			return rv;
+		rv = ipk_sem_wait(w->credit, 100);
+		if (rv == -ETIMEDOUT)
+			continue;
+		if (rv < 0)
+			return rv;
+		rv = ipk_loan(w->data, sizeof(h) + blen, &buf, 100);
+		if (rv == 0)
+			break;
+		/* The ring is full and its reader gone: wait for the next */
+		if (rv != -ETIMEDOUT && rv != IPK_ECLOSED)
+			return rv;
+		if ((rv = ipk_sem_post(w->credit)) < 0 ||
+		    (rv = writer_check(w, 100)) < 0)
+			return rv;
+	}
+	memcpy(buf, &h, sizeof(h));
+	story_fill((unsigned char *)buf + sizeof(h), w->off, blen);
+	if ((rv = ipk_commit(w->data, sizeof(h) + blen, T_BLOCK)) < 0)
+		return rv;
+	w->off += blen;
+	return 0;
 }
 
 /* Writer: meet the reader by name, ask where to start, send the rest.
@@ -311,74 +479,90 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 {
 	struct names n;
 	struct ipk_opts o = { .timeout_ms = WAIT_MS };
-	struct ipk_chan *ctl = NULL, *data = NULL;
-	struct ipk_sem *credit = NULL;
-	uint64_t off = 0, pid = (uint64_t)getpid();
+	struct writer w = { .total = total };
+	uint64_t pid = (uint64_t)getpid(), msg;
 	size_t len;
 	uint32_t type;
 	int ret = 1, rv;
 	const char *what = "dial";
 
 	story_names(name, &n);
-	if ((rv = ipk_dial(n.ctl, &o, &ctl)) < 0 ||
-	    (rv = ipk_dial(n.data, &o, &data)) < 0)
+	if ((rv = ipk_dial(n.ctl, &o, &w.ctl)) < 0 ||
+	    (rv = ipk_dial(n.data, &o, &w.data)) < 0)
 		goto out;
 	what = "hello";
-	if ((rv = ipk_send(ctl, &pid, sizeof(pid), T_HELLO, WAIT_MS)) < 0 ||
-	    (rv = ipk_recv(ctl, &off, sizeof(off), &len, &type,
+	if ((rv = ipk_send(w.ctl, &pid, sizeof(pid), T_HELLO, WAIT_MS)) < 0 ||
+	    (rv = ipk_recv(w.ctl, &w.off, sizeof(w.off), &len, &type,
 	    WAIT_MS)) < 0)
 		goto out;
 	rv = -EBADMSG;
-	if (type != T_OFFSET || len != sizeof(off) || off > total || off % 8)
+	if (type != T_OFFSET || len != sizeof(w.off) || w.off > total ||
+	    w.off % 8)
 		goto out;
 	what = "semaphore";
-	if ((rv = ipk_sem_open(n.sem, 0, 0, &credit)) < 0)
+	if ((rv = ipk_sem_open(n.sem, IPK_SEM_NOUNDO, 0, &w.credit)) < 0)
 		goto out;
 	if (!progress)
 		printf("writer: resuming at %" PRIu64 " of %" PRIu64 "\n",
-		    off, total);
+		    w.off, total);
 	what = "send";
-	while (off < total) {
-		uint32_t blen = total - off < BLOCK ? (uint32_t)(total - off) :
-		    BLOCK;
-		struct block_hdr h = { .offset = off, .len = blen };
-		void *buf;
-		if ((rv = ipk_sem_wait(credit, WAIT_MS)) < 0 ||
-		    (rv = ipk_loan(data, sizeof(h) + blen, &buf,
-		    WAIT_MS)) < 0)
+	while (w.off < total) {
+		if ((rv = writer_block(&w)) < 0)
 			goto out;
-		memcpy(buf, &h, sizeof(h));
-		story_fill((unsigned char *)buf + sizeof(h), off, blen);
-		if ((rv = ipk_commit(data, sizeof(h) + blen, T_BLOCK)) < 0)
-			goto out;
-		off += blen;
 		if (pace_ms > 0) {
 			struct timespec ts = { pace_ms / 1000,
 			    (pace_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
 		if (progress) {
-			printf("%" PRIu64 "\n", off);
+			printf("%" PRIu64 "\n", w.off);
 			fflush(stdout);
 		}
 	}
+	/* DONE, then ACK; a reader restarted meanwhile says RHELLO first
+	 * and gets DONE again once it said GO. */
 	what = "done";
-	if ((rv = ipk_send(ctl, &off, sizeof(off), T_DONE, WAIT_MS)) < 0 ||
-	    (rv = ipk_recv(ctl, &off, sizeof(off), &len, &type,
-	    WAIT_MS)) < 0)
-		goto out;
-	rv = -EBADMSG;
-	if (type != T_ACK || off != total)
-		goto out;
+	long start = story_now_ms();
+	for (;;) {
+		rv = -ETIMEDOUT;
+		if (story_now_ms() - start > 2 * WAIT_MS)
+			goto out;
+		if ((rv = ipk_send(w.ctl, &w.off, sizeof(w.off), T_DONE,
+		    WAIT_MS)) < 0)
+			goto out;
+		rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type, WAIT_MS);
+		while (rv == IPK_ECLOSED && story_now_ms() - start <
+		    2 * WAIT_MS) {
+			struct timespec ts = { 0, 10 * 1000000 };
+			nanosleep(&ts, NULL);
+			rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type,
+			    0);
+			if (rv == -EAGAIN)
+				rv = IPK_ECLOSED;
+		}
+		if (rv < 0)
+			goto out;
+		if (type == T_ACK && msg == total)
+			break;
+		rv = -EBADMSG;
+		if (type != T_RHELLO || (rv = ipk_send(w.ctl, &w.off,
+		    sizeof(w.off), T_OFFSET, WAIT_MS)) < 0 ||
+		    (rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type,
+		    WAIT_MS)) < 0)
+			goto out;
+		rv = -EBADMSG;
+		if (type != T_GO)
+			goto out;
+	}
 	if (!progress)
-		printf("writer: the reader verified %" PRIu64 " bytes\n", off);
+		printf("writer: the reader verified %" PRIu64 " bytes\n", w.off);
 	ret = 0;
 out:
 	if (ret)
 		story_fail("writer", what, rv);
-	ipk_sem_close(credit);
-	ipk_close(data);
-	ipk_close(ctl);
+	ipk_sem_close(w.credit);
+	ipk_close(w.data);
+	ipk_close(w.ctl);
 	return ret;
 }
 
@@ -444,10 +628,11 @@ story_wait_progress(int fd, uint64_t at)
 }
 
 /*
- * The whole scenario: reader and writer as two processes, the writer
- * killed with SIGKILL once it reached a random offset, then started again.
- * Passes when both exit 0 (the reader verified every byte). Whatever
- * happens, the children are gone and the names removed at the end.
+ * The whole scenario: reader and writer as two processes; one of them,
+ * chosen from the seed, killed with SIGKILL once the writer reached a
+ * random offset, then started again. Passes when both exit 0 (the reader
+ * verified every byte). Whatever happens, the children are gone and the
+ * names removed at the end.
  */
 static int
 selftest(unsigned seed)
@@ -460,8 +645,10 @@ selftest(unsigned seed)
 	srand(seed);
 	uint64_t kill_at = (total / 10 + (uint64_t)rand() % (total * 8 / 10))
 	    & ~(uint64_t)(BLOCK - 1);
-	printf("story selftest: seed %u, %" PRIu64 " MiB, writer killed at "
-	    "%" PRIu64 " MiB\n", seed, total >> 20, kill_at >> 20);
+	int kill_reader = rand() % 2;
+	const char *victim = kill_reader ? "reader" : "writer";
+	printf("story selftest: seed %u, %" PRIu64 " MiB, %s killed at "
+	    "%" PRIu64 " MiB\n", seed, total >> 20, victim, kill_at >> 20);
 	snprintf(name, sizeof(name), "st-%d-%u", (int)getpid(), seed);
 	snprintf(bytes, sizeof(bytes), "%" PRIu64, total);
 	story_names(name, &n);
@@ -473,21 +660,25 @@ selftest(unsigned seed)
 	if (r < 0 || w < 0 || story_wait_progress(p[0], kill_at) < 0) {
 		fprintf(stderr, "story selftest: writer never got to %" PRIu64
 		    "\n", kill_at);
-		if (w > 0)
-			story_reap(w, 0);
 		goto out;
 	}
-	kill(w, SIGKILL);
-	waitpid(w, NULL, 0);
-	printf("story selftest: writer %d killed, starting another\n", (int)w);
-	w = story_start("writer", name, bytes, -1);
-	ok = w > 0 && story_reap(w, 2 * WAIT_MS) == 0;
+	pid_t *vp = kill_reader ? &r : &w;
+	kill(*vp, SIGKILL);
+	waitpid(*vp, NULL, 0);
+	printf("story selftest: %s %d killed, starting another\n", victim,
+	    (int)*vp);
+	*vp = story_start(victim, name, bytes, -1);
+	ok = 1;
 out:
+	/* The writer first: it may still print to the pipe. A failed run
+	 * gives the survivor no time (story_reap kills what is left). */
+	ok = w > 0 && story_reap(w, ok ? 2 * WAIT_MS : 0) == 0 && ok;
+	ok = r > 0 && story_reap(r, ok ? 2 * WAIT_MS : 0) == 0 && ok;
 	close(p[0]);
-	ok = r > 0 && story_reap(r, 2 * WAIT_MS) == 0 && ok;
 	/* Remove what a dead reader may have left: listening again on a
 	 * dead listener's names reclaims them, closing removes them. */
 	struct ipk_listener *l;
+	ipk_lock_unlink(n.lock);
 	ipk_sem_unlink(n.sem);
 	if (ipk_listen(n.ctl, NULL, &l) == 0)
 		ipk_listener_close(l);
