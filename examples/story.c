@@ -2,19 +2,25 @@
 /*
  * story.c - the article's story: two unrelated programs meet by name, talk
  * over one System V queue (control) and move a large payload through shared
- * memory (data) paced by a semaphore; the writer is killed mid-way, comes
- * back, finds everything by name again and resumes where the reader is.
+ * memory (data) paced by a semaphore; one of them is killed mid-way, comes
+ * back, finds everything by name again and resumes where the other one is.
  *
  *   ./story reader [NAME] [BYTES]   shell 1: listens, verifies every byte
  *   ./story writer [NAME] [BYTES] [--pace=MS]
  *                                   shell 2: sends (resting MS after each
- *                                   1 MiB block); kill it, run it again
+ *                                   1 MiB block)
  *   ./story --selftest [SEED]       both, with a SIGKILL at a random point
+ * Kill either one mid-way and run it again: the run completes.
  *
  * Objects for NAME (default "story"): sysv:///tmp/ipk-NAME.ctl (control),
- * shm:///ipk-NAME (data, 4 MiB ring each way) and a System V semaphore
- * semsysv:0xKEY (key from NAME) counting the blocks the reader is ready for.
+ * shm:///ipk-NAME (data, 4 MiB ring each way), a System V semaphore
+ * semsysv:0xKEY (key from NAME) counting the blocks the reader is ready
+ * for, and lock:///ipk-NAME.progress, a robust lock over the reader's
+ * record of the bytes it has verified.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2 */
+#endif
 #include <ipckit.h>
 #include <errno.h>
 #include <fcntl.h>
