@@ -233,6 +233,8 @@ reader_rejoin(struct reader *r)
 	if (rv < 0 || (rv = ipk_recv(r->ctl, &sent, sizeof(sent), &len, &type,
 	    WAIT_MS)) < 0)
 		return rv;
+	if (type == T_HELLO) /* the writer is new too: it ignores RHELLO */
+		return reader_hello(r);
 	if (type != T_OFFSET || len != sizeof(sent) || sent > r->total)
 		return -EBADMSG;
 	while (r->expected < sent)
@@ -497,9 +499,15 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 	    (rv = ipk_dial(n.data, &o, &w.data)) < 0)
 		goto out;
 	what = "hello";
-	if ((rv = ipk_send(w.ctl, &pid, sizeof(pid), T_HELLO, WAIT_MS)) < 0 ||
-	    (rv = ipk_recv(w.ctl, &w.off, sizeof(w.off), &len, &type,
-	    WAIT_MS)) < 0)
+	if ((rv = ipk_send(w.ctl, &pid, sizeof(pid), T_HELLO, WAIT_MS)) < 0)
+		goto out;
+	/* A reader that took over from a dead one says RHELLO to the writer
+	 * it expects; this one has sent nothing yet, so wait for OFFSET. */
+	do
+		rv = ipk_recv(w.ctl, &w.off, sizeof(w.off), &len, &type,
+		    WAIT_MS);
+	while (rv == 0 && type == T_RHELLO);
+	if (rv < 0)
 		goto out;
 	rv = -EBADMSG;
 	if (type != T_OFFSET || len != sizeof(w.off) || w.off > total ||
