@@ -308,7 +308,8 @@ reader(const char *name, uint64_t total, int quiet)
 			goto out;
 		hellos = 1;
 		if (!quiet)
-			printf("reader: took over at %" PRIu64 "\n", r.expected);
+			printf("reader: took over at %" PRIu64 "\n",
+			    r.expected);
 	}
 
 	/* Until the writer says DONE: answer each HELLO (the first writer
@@ -569,7 +570,8 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 			goto out;
 	}
 	if (!progress)
-		printf("writer: the reader verified %" PRIu64 " bytes\n", w.off);
+		printf("writer: the reader verified %" PRIu64 " bytes\n",
+		    w.off);
 	ret = 0;
 out:
 	if (ret)
