@@ -46,9 +46,14 @@ clean:
 	rm -rf $(BUILD) build-asan build-tsan
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
-# tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs.
+# tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;
+# tests/fuzz/<target>.dict, when present, is the target's dictionary.
+# docs/fuzzing.md describes the targets.
 FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_TARGETS = $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+FUZZ_FLAGS = -timeout=1 -rss_limit_mb=256 \
+  $$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict)
 .PHONY: fuzz-build fuzz fuzz-smoke
 fuzz-build:
 	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
@@ -59,10 +64,21 @@ fuzz-build:
 fuzz: fuzz-build
 	for t in $(FUZZ_TARGETS); do mkdir -p tests/fuzz/corpus/$$t; \
 	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	    -timeout=1 -rss_limit_mb=256 tests/fuzz/corpus/$$t || exit 1; done
+	    $(FUZZ_FLAGS) tests/fuzz/corpus/$$t || exit 1; done
 
+# Replays every committed input (regressions included), then fuzzes each
+# target briefly into a scratch corpus.
 fuzz-smoke: fuzz-build
-	for t in $(FUZZ_TARGETS); do mkdir -p /tmp/ipk-fuzz-$$t; \
-	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=8 -timeout=1 \
-	    -rss_limit_mb=256 /tmp/ipk-fuzz-$$t tests/fuzz/corpus/$$t || exit 1; \
-	  rm -rf /tmp/ipk-fuzz-$$t; done
+	for t in $(FUZZ_TARGETS); do \
+	  build-fuzz/tests/fuzz/$${t}_fuzz $(FUZZ_FLAGS) \
+	    tests/fuzz/corpus/$$t/* >/dev/null 2>&1 || { \
+	    echo "fuzz $$t: a committed input fails:"; \
+	    build-fuzz/tests/fuzz/$${t}_fuzz $(FUZZ_FLAGS) \
+	      tests/fuzz/corpus/$$t/*; exit 1; }; \
+	  d=$$(mktemp -d /tmp/ipk-fuzz-$$t.XXXXXX); \
+	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    $(FUZZ_FLAGS) $$d tests/fuzz/corpus/$$t >$$d.log 2>&1; \
+	  rc=$$?; echo "fuzz $$t: $$(grep -E '^#[0-9]+[[:space:]]+DONE' $$d.log | tr '\t' ' ')"; \
+	  [ "$$rc" = 0 ] || { tail -60 $$d.log; rm -rf $$d $$d.log; \
+	    echo "fuzz $$t failed ($$rc)"; exit 1; }; \
+	  rm -rf $$d $$d.log; done
