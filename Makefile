@@ -2,7 +2,8 @@
 #   make bench   build, then benchmark every mechanism side by side
 #   make test    build, then run every test
 # Also: make (build), make asan (tests under ASan+UBSan), make tsan,
-# make install, make clean.
+# make install, make clean. make tsan runs the tests labelled tsan (ring
+# and thread tests) and the inproc contract cases under ThreadSanitizer.
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
@@ -34,7 +35,8 @@ tsan:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug \
 	  -DIPK_SANITIZER=thread $(CMAKE_FLAGS)
 	$(CMAKE) --build build-tsan -j $(JOBS)
-	cd build-tsan && ctest --output-on-failure -L tsan $(CTEST_FLAGS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'tsan|inproc' $(CTEST_FLAGS)
 
 bench: build
 	$(BUILD)/tools/ipckit/ipckit bench $(BENCH_FLAGS)
