@@ -54,6 +54,8 @@ clean:
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_TARGETS = $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+# A small ASan quarantine keeps long runs under the RSS limit.
+export ASAN_OPTIONS ?= quarantine_size_mb=16
 FUZZ_FLAGS = -timeout=1 -rss_limit_mb=256 \
   $$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict)
 .PHONY: fuzz-build fuzz fuzz-smoke
