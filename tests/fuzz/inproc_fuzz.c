@@ -123,8 +123,9 @@ op_send(struct ipk_chan *c, struct model *m, uint32_t len, uint32_t type)
 {
 	static unsigned char buf[CAP + 256];
 	if (m->loaned) {
-		/* The loan holds the ring's next slot: a send now would be
-		 * overwritten by the loan's bytes (regress-send-during-loan). */
+		/* The loan holds the ring's next slot: a send now would
+		 * be overwritten by the loan's bytes (see the corpus input
+		 * regress-send-during-loan). */
 		CHECK(ipk_send(c, buf, len, type, 0) == -EBUSY);
 		return;
 	}
