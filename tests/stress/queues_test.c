@@ -19,7 +19,10 @@
 #define TURN 250       /* messages sent per attachment */
 
 static pid_t kids[NPROD];
+static struct ipk_listener *g_l;
+static struct ipk_chan *g_c;
 
+/* On failure too: the producers go, the listener removes its objects. */
 static void
 cleanup(void)
 {
@@ -29,6 +32,12 @@ cleanup(void)
 			waitpid(kids[i], NULL, 0);
 			kids[i] = 0;
 		}
+	if (g_c)
+		ipk_close(g_c);
+	if (g_l)
+		ipk_listener_close(g_l);
+	g_c = NULL;
+	g_l = NULL;
 }
 
 struct rec {
@@ -102,11 +111,10 @@ run(const char *scheme)
 		if (kids[i] == 0)
 			producer(url, (uint32_t)i);
 	}
-	struct ipk_listener *l;
-	struct ipk_chan *c;
 	struct ipk_opts o = {0};
-	T_OK(ipk_listen(url, &o, &l));
-	T_OK(ipk_accept(l, 5000, &c));
+	T_OK(ipk_listen(url, &o, &g_l));
+	T_OK(ipk_accept(g_l, 5000, &g_c));
+	struct ipk_chan *c = g_c;
 	static uint32_t next[NPROD];
 	memset(next, 0, sizeof(next));
 	int total = 0;
@@ -155,8 +163,10 @@ run(const char *scheme)
 	size_t len;
 	int rv = ipk_recv(c, &r, sizeof(r), &len, NULL, 0);
 	T_ASSERT(rv == IPK_ECLOSED || rv == -EAGAIN);
+	g_c = NULL;
 	T_OK(ipk_close(c));
-	T_OK(ipk_listener_close(l));
+	T_OK(ipk_listener_close(g_l));
+	g_l = NULL;
 	printf("%-5s %d producers x %d messages, each exactly once and in "
 	    "order, in %.0f ms\n", scheme, NPROD, PER_PROD, t_ms_since(t0));
 }
