@@ -2,7 +2,8 @@
 #   make bench   build, then benchmark every mechanism side by side
 #   make test    build, then run every test
 # Also: make (build), make asan (tests under ASan+UBSan), make tsan,
-# make install, make clean.
+# make install, make clean. make tsan runs the tests labelled tsan (ring
+# and thread tests) and the inproc contract cases under ThreadSanitizer.
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
@@ -34,7 +35,8 @@ tsan:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug \
 	  -DIPK_SANITIZER=thread $(CMAKE_FLAGS)
 	$(CMAKE) --build build-tsan -j $(JOBS)
-	cd build-tsan && ctest --output-on-failure -L tsan $(CTEST_FLAGS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'tsan|inproc' $(CTEST_FLAGS)
 
 bench: build
 	$(BUILD)/tools/ipckit/ipckit bench $(BENCH_FLAGS)
@@ -46,9 +48,16 @@ clean:
 	rm -rf $(BUILD) build-asan build-tsan
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
-# tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs.
+# tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;
+# tests/fuzz/<target>.dict, when present, is the target's dictionary.
+# docs/fuzzing.md describes the targets.
 FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_TARGETS = $(patsubst tests/fuzz/%_fuzz.c,%,$(wildcard tests/fuzz/*_fuzz.c))
+# A small ASan quarantine keeps long runs under the RSS limit.
+export ASAN_OPTIONS ?= quarantine_size_mb=16
+FUZZ_FLAGS = -timeout=1 -rss_limit_mb=256 \
+  $$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict)
 .PHONY: fuzz-build fuzz fuzz-smoke
 fuzz-build:
 	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
@@ -59,10 +68,21 @@ fuzz-build:
 fuzz: fuzz-build
 	for t in $(FUZZ_TARGETS); do mkdir -p tests/fuzz/corpus/$$t; \
 	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	    -timeout=1 -rss_limit_mb=256 tests/fuzz/corpus/$$t || exit 1; done
+	    $(FUZZ_FLAGS) tests/fuzz/corpus/$$t || exit 1; done
 
+# Replays every committed input (regressions included), then fuzzes each
+# target briefly into a scratch corpus.
 fuzz-smoke: fuzz-build
-	for t in $(FUZZ_TARGETS); do mkdir -p /tmp/ipk-fuzz-$$t; \
-	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=8 -timeout=1 \
-	    -rss_limit_mb=256 /tmp/ipk-fuzz-$$t tests/fuzz/corpus/$$t || exit 1; \
-	  rm -rf /tmp/ipk-fuzz-$$t; done
+	for t in $(FUZZ_TARGETS); do \
+	  build-fuzz/tests/fuzz/$${t}_fuzz $(FUZZ_FLAGS) \
+	    tests/fuzz/corpus/$$t/* >/dev/null 2>&1 || { \
+	    echo "fuzz $$t: a committed input fails:"; \
+	    build-fuzz/tests/fuzz/$${t}_fuzz $(FUZZ_FLAGS) \
+	      tests/fuzz/corpus/$$t/*; exit 1; }; \
+	  d=$$(mktemp -d /tmp/ipk-fuzz-$$t.XXXXXX); \
+	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    $(FUZZ_FLAGS) $$d tests/fuzz/corpus/$$t >$$d.log 2>&1; \
+	  rc=$$?; echo "fuzz $$t: $$(grep -E '^#[0-9]+[[:space:]]+DONE' $$d.log | tr '\t' ' ')"; \
+	  [ "$$rc" = 0 ] || { tail -60 $$d.log; rm -rf $$d $$d.log; \
+	    echo "fuzz $$t failed ($$rc)"; exit 1; }; \
+	  rm -rf $$d $$d.log; done

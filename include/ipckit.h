@@ -226,9 +226,10 @@ IPK_API int ipk_recv_type(struct ipk_chan *c, uint32_t type, void *buf,
 /*
  * Zero-copy send: reserve `len` bytes and get a pointer to fill; then
  * ipk_commit() publishes up to `len` bytes with a type. One loan may be
- * outstanding per channel; the pointer belongs to the channel and is valid
- * until commit or close. On transports without shared memory the library
- * copies through a buffer of its own, so code never branches on the mechanism.
+ * outstanding per channel, and ipk_send gives -EBUSY until it is committed;
+ * the pointer belongs to the channel and is valid until commit or close.
+ * On transports without shared memory the library copies through a buffer
+ * of its own, so code never branches on the mechanism.
  */
 IPK_API int ipk_loan(struct ipk_chan *c, size_t len, void **buf,
     int timeout_ms);

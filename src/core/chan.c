@@ -327,6 +327,9 @@ ipk_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	if (IPK__UNLIKELY(!c || (!buf && len) || c->closed))
 		return ipk__err(-EINVAL, "send: %s", !c ? "channel is NULL" :
 		    c->closed ? "channel is closed" : "buffer is NULL");
+	if (IPK__UNLIKELY(c->loaned))
+		return ipk__err(-EBUSY, "send: a loan is outstanding (call "
+		    "ipk_commit first)");
 	if (IPK__UNLIKELY(len > c->max_msg))
 		return chan_done(c, chan_toobig(c, len), timeout_ms);
 	int rv = c->tr->send(c, buf, len, type, ipk__deadline(timeout_ms));
