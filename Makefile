@@ -66,3 +66,28 @@ fuzz-smoke: fuzz-build
 	  build-fuzz/tests/fuzz/$${t}_fuzz -max_total_time=8 -timeout=1 \
 	    -rss_limit_mb=256 /tmp/ipk-fuzz-$$t tests/fuzz/corpus/$$t || exit 1; \
 	  rm -rf /tmp/ipk-fuzz-$$t; done
+
+# Reliability runs (see docs/reliability.md). `make crash` is the long crash
+# matrix: CRASH_TRIALS kills per variant and role, CRASH_MSGS messages per
+# trial, CRASH_STOPS frozen-peer and CRASH_RESTARTS kill-and-restart trials.
+# `make soak DURATION=s` streams checksummed messages over several
+# transports at once and reports messages checked, RSS and descriptors.
+CRASH_TRIALS ?= 200
+CRASH_MSGS ?= 20000
+CRASH_STOPS ?= 20
+CRASH_RESTARTS ?= 200
+DURATION ?= 30
+SOAK_VARIANTS ?= fifo unix mq sysv tcp shm/futex
+.PHONY: crash soak
+crash: build
+	cd $(BUILD) && IPK_CRASH_TRIALS=$(CRASH_TRIALS) \
+	  IPK_CRASH_MSGS=$(CRASH_MSGS) IPK_CRASH_STOPS=$(CRASH_STOPS) \
+	  IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
+	  ctest --output-on-failure -V -L crash --timeout 0 $(CTEST_FLAGS)
+
+soak: build
+	pids=""; for v in $(SOAK_VARIANTS); do \
+	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	  IPK_CRASH_SOAK=$(DURATION) IPK_CRASH_MSGS=$${SOAK_MSGS:-20000} \
+	    $(BUILD)/tests/crash_matrix $$v $$q & pids="$$pids $$!"; done; \
+	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
