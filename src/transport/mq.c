@@ -164,6 +164,12 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 static int
 mq_open_err(int e, const char *name)
 {
+	int probe = e == EMFILE ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+	if (probe >= 0)
+		close(probe);
+	else if (e == EMFILE && errno == EMFILE)
+		return ipk__err(-EMFILE, "cannot open queue %s: this process "
+		    "has RLIMIT_NOFILE descriptors open (ulimit -n)", name);
 	if (e == EMFILE)
 		return ipk__err(-EMFILE, "cannot create queue %s: this user's "
 		    "queues would exceed RLIMIT_MSGQUEUE (ulimit -q)", name);
