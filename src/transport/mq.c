@@ -111,8 +111,13 @@ mq_prio(struct mq_chan *m, const struct ipk__url *u)
 static int
 mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 {
+	errno = 0;
 	long msg_max = mq_sysctl("msg_max");
 	long size_max = mq_sysctl("msgsize_max");
+	if ((msg_max < 0 || size_max < 0) && (errno == EMFILE ||
+	    errno == ENFILE)) /* not "no limit": out of descriptors */
+		return ipk__err(-errno, "cannot read the limits in "
+		    "/proc/sys/fs/mqueue: %s", strerror(errno));
 	uint64_t depth = MQ_DEFAULT_DEPTH, size;
 	struct rlimit rl;
 	int rv, lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
