@@ -35,6 +35,7 @@ struct cr_shared {
 	uint64_t writer_next, progress;
 	uint32_t torn, badorder, badmsg, false_closed, errors;
 	long rss_kb[2][2]; /* [writer, reader][start, end] */
+	int resends, resend_rv; /* end marker repeated; last result */
 	char err[256];
 	uint8_t seen[CR_MAXN + 1];
 };
@@ -238,10 +239,22 @@ again:
 	}
 	sh->rss_kb[0][1] = crash_rss_kb();
 	/* Keep the channel (and named objects) until the reader is done. */
-	for (int i = 0; !is_pipe && i < 30000 && !__atomic_load_n(&sh->reader_done,
-	    __ATOMIC_ACQUIRE); i++) {
+	for (int i = 0; !is_pipe && i < 30000 &&
+	    !__atomic_load_n(&sh->reader_done, __ATOMIC_ACQUIRE); i++) {
 		struct ipk_chan *nc;
 		if (!is_multi || !listener) {
+			/* A reader killed after taking the end marker (or,
+			 * on fifo, before reading what was sent to it) took
+			 * it along: repeat it now and then. */
+			if (sh->kill_gen && strcmp(scheme, "shm") &&
+			    i % 100 == 99) {
+				struct cr_hdr h = { CR_MAGIC,
+					(uint32_t)incarnation, nmsg, 0,
+					crash_crc(nmsg, buf, 0), 0 };
+				sh->resend_rv = ipk_send(c, &h, sizeof(h), 0,
+				    0);
+				sh->resends++;
+			}
 			crash_pause_ms(1);
 			continue;
 		}
@@ -361,7 +374,7 @@ crash_spawn(int writer, int listener, int incarnation)
 	if (pid < 0)
 		T_FAILF("fork: %s", strerror(errno));
 	if (pid == 0) {
-		alarm(60); /* watchdog: the default action ends a stuck child */
+		alarm(20); /* watchdog: the default action ends a stuck child */
 		_exit(writer ? crash_writer(listener, incarnation)
 			     : crash_reader(listener));
 	}
@@ -376,9 +389,14 @@ crash_wait(pid_t pid, const char *who)
 		T_FAILF("waitpid %s: %s", who, strerror(errno));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
-	fprintf(stderr, "%s ended with %s %d (%s)\n", who,
-	    WIFEXITED(st) ? "status" : "signal",
-	    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), sh->err);
+	fprintf(stderr, "%s ended with %s %d (%s); writer_next %llu, "
+	    "progress %llu, reader_done %d, kill_gen %d, detect_gen %d, "
+	    "end marker repeated %d times (last: %s)\n",
+	    who, WIFEXITED(st) ? "status" : "signal",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), sh->err,
+	    (unsigned long long)sh->writer_next,
+	    (unsigned long long)sh->progress, sh->reader_done, sh->kill_gen,
+	    sh->detect_gen, sh->resends, ipk_errname(sh->resend_rv));
 	return -1;
 }
 
