@@ -79,11 +79,15 @@ CRASH_RESTARTS ?= 200
 DURATION ?= 30
 SOAK_VARIANTS ?= fifo unix mq sysv tcp shm/futex
 .PHONY: crash soak
+CRASH_VARIANTS ?= pipe fifo unix mq sysv tcp nng+tcp shm/spin shm/futex \
+  shm/sem shm/adaptive
 crash: build
-	cd $(BUILD) && IPK_CRASH_TRIALS=$(CRASH_TRIALS) \
-	  IPK_CRASH_MSGS=$(CRASH_MSGS) IPK_CRASH_STOPS=$(CRASH_STOPS) \
-	  IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
-	  ctest --output-on-failure -V -L crash --timeout 0 $(CTEST_FLAGS)
+	for v in $(CRASH_VARIANTS); do \
+	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	  IPK_CRASH_TRIALS=$(CRASH_TRIALS) IPK_CRASH_MSGS=$(CRASH_MSGS) \
+	  IPK_CRASH_STOPS=$(CRASH_STOPS) IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
+	    $(BUILD)/tests/crash_matrix $$v $$q || exit 1; done
+	cd $(BUILD) && ctest --output-on-failure -R 'crash_' $(CTEST_FLAGS)
 
 soak: build
 	pids=""; for v in $(SOAK_VARIANTS); do \

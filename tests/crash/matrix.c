@@ -374,7 +374,8 @@ crash_spawn(int writer, int listener, int incarnation)
 	if (pid < 0)
 		T_FAILF("fork: %s", strerror(errno));
 	if (pid == 0) {
-		alarm(20); /* watchdog: the default action ends a stuck child */
+		/* watchdog: the default action ends a stuck child */
+		alarm(20 + nmsg / 1000);
 		_exit(writer ? crash_writer(listener, incarnation)
 			     : crash_reader(listener));
 	}
