@@ -86,3 +86,32 @@ fuzz-smoke: fuzz-build
 	  [ "$$rc" = 0 ] || { tail -60 $$d.log; rm -rf $$d $$d.log; \
 	    echo "fuzz $$t failed ($$rc)"; exit 1; }; \
 	  rm -rf $$d $$d.log; done
+
+# Reliability runs (see docs/reliability.md). `make crash` is the long crash
+# matrix: CRASH_TRIALS kills per variant and role, CRASH_MSGS messages per
+# trial, CRASH_STOPS frozen-peer and CRASH_RESTARTS kill-and-restart trials.
+# `make soak DURATION=s` streams checksummed messages over several
+# transports at once and reports messages checked, RSS and descriptors.
+CRASH_TRIALS ?= 200
+CRASH_MSGS ?= 20000
+CRASH_STOPS ?= 20
+CRASH_RESTARTS ?= 200
+DURATION ?= 30
+SOAK_VARIANTS ?= fifo unix mq sysv tcp shm/futex
+.PHONY: crash soak
+CRASH_VARIANTS ?= pipe fifo unix mq sysv tcp nng+tcp shm/spin shm/futex \
+  shm/sem shm/adaptive
+crash: build
+	for v in $(CRASH_VARIANTS); do \
+	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	  IPK_CRASH_TRIALS=$(CRASH_TRIALS) IPK_CRASH_MSGS=$(CRASH_MSGS) \
+	  IPK_CRASH_STOPS=$(CRASH_STOPS) IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
+	    $(BUILD)/tests/crash_matrix $$v $$q || exit 1; done
+	cd $(BUILD) && ctest --output-on-failure -R 'crash_' $(CTEST_FLAGS)
+
+soak: build
+	pids=""; for v in $(SOAK_VARIANTS); do \
+	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	  IPK_CRASH_SOAK=$(DURATION) IPK_CRASH_MSGS=$${SOAK_MSGS:-20000} \
+	    $(BUILD)/tests/crash_matrix $$v $$q & pids="$$pids $$!"; done; \
+	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc

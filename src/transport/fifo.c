@@ -70,6 +70,7 @@ struct fifo_chan {
 	int ready, gone;
 	int mu_init;
 	uint64_t gen;         /* the session this end belongs to */
+	int64_t look_at;      /* listener send: next look for a new dialer */
 	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
 };
 
@@ -501,6 +502,23 @@ fifo_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	}
 }
 
+/* Listener send: start a waiting new dialer's session unless a receiving
+ * thread is about to (it holds rx_mu) or the old one's bytes remain; 1 when
+ * started. */
+static int
+fifo_take_newcomer(struct fifo_chan *p)
+{
+	int rv = 0;
+	if (pthread_mutex_trylock(&p->rx_mu) != 0)
+		return 0;
+	uint64_t dgen = fifo_newcomer(p);
+	if (dgen && fifo_queued(p->rfd) == 0 && !fifo_partial(&p->s) &&
+	    fifo_switch(p, dgen) == 0)
+		rv = 1;
+	pthread_mutex_unlock(&p->rx_mu);
+	return rv;
+}
+
 static int
 fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
@@ -515,23 +533,25 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 			return ipk__err(IPK_ECLOSED, "the listener closed");
 		return ipk__stream_send(&p->s, buf, len, type, deadline);
 	}
+	/* A listener that only sends fills the reply FIFO slowly, so it
+	 * would notice a new dialer only when the FIFO is full: look every
+	 * IPK__SLICE_MS, so the new dialer is taken promptly. */
+	int64_t now = ipk__now_ns();
+	if (now >= __atomic_load_n(&p->look_at, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&p->look_at,
+		    now + (int64_t)IPK__SLICE_MS * 1000000, __ATOMIC_RELAXED);
+		(void)fifo_take_newcomer(p);
+	}
 	pthread_mutex_lock(&p->tx_mu);
 	rv = ipk__stream_send(&p->s, buf, len, type, deadline);
 	pthread_mutex_unlock(&p->tx_mu);
 	if (rv != IPK_ECLOSED)
 		return rv;
-	/* A new dialer may be waiting; start its session unless a receiving
-	 * thread is about to (it holds rx_mu). */
-	if (pthread_mutex_trylock(&p->rx_mu) != 0)
-		return rv;
-	uint64_t dgen = fifo_newcomer(p);
-	if (dgen && fifo_queued(p->rfd) == 0 && !fifo_partial(&p->s) &&
-	    fifo_switch(p, dgen) == 0) {
+	if (fifo_take_newcomer(p) == 1) {
 		pthread_mutex_lock(&p->tx_mu);
 		rv = ipk__stream_send(&p->s, buf, len, type, deadline);
 		pthread_mutex_unlock(&p->tx_mu);
 	}
-	pthread_mutex_unlock(&p->rx_mu);
 	return rv;
 }
 

@@ -111,8 +111,13 @@ mq_prio(struct mq_chan *m, const struct ipk__url *u)
 static int
 mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 {
+	errno = 0;
 	long msg_max = mq_sysctl("msg_max");
 	long size_max = mq_sysctl("msgsize_max");
+	if ((msg_max < 0 || size_max < 0) && (errno == EMFILE ||
+	    errno == ENFILE)) /* not "no limit": out of descriptors */
+		return ipk__err(-errno, "cannot read the limits in "
+		    "/proc/sys/fs/mqueue: %s", strerror(errno));
 	uint64_t depth = MQ_DEFAULT_DEPTH, size;
 	struct rlimit rl;
 	int rv, lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
@@ -164,6 +169,12 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 static int
 mq_open_err(int e, const char *name)
 {
+	int probe = e == EMFILE ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+	if (probe >= 0)
+		close(probe);
+	else if (e == EMFILE && errno == EMFILE)
+		return ipk__err(-EMFILE, "cannot open queue %s: this process "
+		    "has RLIMIT_NOFILE descriptors open (ulimit -n)", name);
 	if (e == EMFILE)
 		return ipk__err(-EMFILE, "cannot create queue %s: this user's "
 		    "queues would exceed RLIMIT_MSGQUEUE (ulimit -q)", name);
@@ -176,12 +187,20 @@ mq_open_err(int e, const char *name)
 	return ipk__err(-e, "queue %s: %s", name, strerror(e));
 }
 
-/* Create a queue, or adopt the one a dead listener left (same owner). */
+/* Create a queue, or adopt the one a dead listener left (same owner);
+ * *made is set when this call created it. */
 static int
-mq_make(const char *name, unsigned mode, struct mq_attr *a)
+mq_make(const char *name, unsigned mode, struct mq_attr *a, int *made)
 {
 	int fl = O_RDWR | O_NONBLOCK;
 	mqd_t q = mq_open(name, fl | O_CREAT | O_EXCL, (mode_t)mode, a);
+	*made = q != (mqd_t)-1;
+	if (q != (mqd_t)-1 && fchmod(q, (mode_t)(mode & 0777)) < 0) {
+		int e = errno; /* the umask must not narrow ?mode= */
+		mq_close(q);
+		mq_unlink(name);
+		return mq_open_err(e, name);
+	}
 	if (q == (mqd_t)-1 && errno == EEXIST) {
 		q = mq_open(name, fl);
 		struct stat st;
@@ -232,6 +251,14 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return rv;
 	h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, (mode_t)l->mode);
+	int fresh = h->lockfd >= 0;
+	if (h->lockfd >= 0 && fchmod(h->lockfd, (mode_t)(l->mode & 0777))) {
+		int e = errno; /* the umask must not narrow ?mode= */
+		ipk__close_fd(&h->lockfd);
+		shm_unlink(h->name[MQ_LOCK]);
+		return ipk__err(-e, "cannot set the mode of /dev/shm%s: %s",
+		    h->name[MQ_LOCK], strerror(e));
+	}
 	if (h->lockfd < 0 && errno == EEXIST)
 		h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
 		    O_CLOEXEC, 0);
@@ -241,10 +268,18 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = ipk__att_own(h->lockfd, u->path + 1)) < 0)
 		return rv;
 	h->keep = l->keep;
-	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a)) < 0 ||
-	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a)) < 0) {
-		if (rv == IPK_EFOREIGN)
-			h->keep = 1; /* another user's queue: leave it be */
+	int made[3] = { fresh, 0, 0 };
+	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a, &made[1])) < 0 ||
+	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a, &made[2])) < 0) {
+		if (rv == IPK_EFOREIGN) {
+			/* another user's queue: leave it be, but remove
+			 * what this call made */
+			h->keep = 1;
+			if (made[1])
+				mq_unlink(h->name[MQ_TO_L]);
+			if (made[0])
+				shm_unlink(h->name[MQ_LOCK]);
+		}
 		return rv;
 	}
 	h->seen = ipk__att_gen(h->lockfd);

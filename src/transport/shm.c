@@ -321,7 +321,9 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 	struct shm_seg *g = &s->seg;
 	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (g->fd < 0)
-		return errno == ENOENT ? 1 : -errno;
+		return errno == ENOENT ? 1 : ipk__err(-errno,
+		    "/dev/shm%s exists and cannot be opened: %s%s", s->name,
+		    strerror(errno), errno == ELOOP ? " (a symbolic link)" : "");
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EADDRINUSE,
@@ -464,6 +466,9 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	}
 	/* A description of our own, so our lock is the channel's alone. */
 	s->seg.fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (s->seg.fd < 0 && errno != ENOENT)
+		return ipk__err(-errno, "/dev/shm%s: cannot open: %s",
+		    s->name, strerror(errno));
 	struct stat a, b;
 	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
 	    fstat(ls->seg.fd, &b) < 0 || a.st_ino != b.st_ino ||

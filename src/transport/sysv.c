@@ -149,6 +149,9 @@ sysv_lock_open(const struct sysv_names *nm, int create, unsigned mode,
 	if (!S_ISREG(st.st_mode))
 		return ipk__err(-EINVAL, "%s exists and is not a regular file",
 		    n);
+	if (*fresh && fchmod(*fd, (mode_t)(mode & 0777)) < 0)
+		return ipk__err(-errno, "cannot set the mode of %s: %s", n,
+		    strerror(errno)); /* the umask must not narrow ?mode= */
 	return 0;
 }
 
@@ -205,8 +208,16 @@ static int
 sysv_ring_make(const char *path, unsigned mode)
 {
 	struct stat st;
-	if (mkfifo(path, (mode_t)mode) == 0)
-		return 0;
+	if (mkfifo(path, (mode_t)mode) == 0) {
+		/* the umask must not narrow ?mode=; our fresh FIFO in a
+		 * directory we could create it in */
+		if (chmod(path, (mode_t)(mode & 0777)) == 0)
+			return 0;
+		int e = errno;
+		(void)unlink(path);
+		return ipk__err(-e, "cannot set the mode of doorbell %s: %s",
+		    path, strerror(e));
+	}
 	if (errno != EEXIST)
 		return ipk__err(-errno, "cannot create doorbell %s: %s", path,
 		    strerror(errno));

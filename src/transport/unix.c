@@ -79,7 +79,8 @@ static int
 unix_socket(int *fd)
 {
 	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	return *fd < 0 ? -errno : 0;
+	return *fd < 0 ? ipk__err(-errno, "cannot make a socket: %s",
+			     strerror(errno)) : 0;
 }
 
 static int
