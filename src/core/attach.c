@@ -101,3 +101,31 @@ ipk__att_dial(int fd, const char *what)
 		return ipk__err(-EIO, "%s: cannot record the attachment", what);
 	return 0;
 }
+
+int
+ipk__att_home_accept(struct ipk__att_home *h, int *fd, int64_t deadline)
+{
+	if (h->chan_open)
+		return ipk__err(-EBUSY, "the channel of this address is "
+		    "already accepted and open");
+	*fd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	int rv = ipk__att_accept(*fd, &h->seen, deadline);
+	if (rv < 0)
+		return rv;
+	h->refs++;
+	h->chan_open = 1;
+	return 0;
+}
+
+void
+ipk__att_home_leave(struct ipk__att_home *h, int *fd)
+{
+	if (h) {
+		if (*fd >= 0)
+			(void)ipk__att_set(*fd, IPK__ATT_LCHAN, 0);
+		h->chan_open = 0;
+	}
+	ipk__close_fd(fd);
+}

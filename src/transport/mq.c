@@ -39,11 +39,7 @@ static const char *const mq_suffix[MQ_NNAMES] = { ".ipk-lock", ".ipk-l",
 /* Named objects of one address, shared by a listener and the channel it
  * accepted; the last of the two to close removes them (unless keep). */
 struct mq_home {
-	int refs;
-	int chan_open;
-	int keep;
-	int lockfd;
-	uint32_t seen;       /* dialer attachments accepted so far */
+	struct ipk__att_home a;
 	char name[MQ_NNAMES][NAME_MAX + 1];
 };
 
@@ -220,14 +216,14 @@ mq_make(const char *name, unsigned mode, struct mq_attr *a, int *made)
 static void
 mq_home_unref(struct mq_home *h)
 {
-	if (!h || --h->refs > 0)
+	if (!h || --h->a.refs > 0)
 		return;
-	if (!h->keep) {
+	if (!h->a.keep) {
 		mq_unlink(h->name[MQ_TO_L]);
 		mq_unlink(h->name[MQ_TO_D]);
 		shm_unlink(h->name[MQ_LOCK]);
 	}
-	ipk__close_fd(&h->lockfd);
+	ipk__close_fd(&h->a.lockfd);
 	ipk__free(h);
 }
 
@@ -241,40 +237,40 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	struct mq_home *h = ipk__calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->refs = 1;
-	h->lockfd = -1;
-	h->keep = 1; /* nothing is ours to remove until we own the address */
+	h->a.refs = 1;
+	h->a.lockfd = -1;
+	h->a.keep = 1; /* nothing is ours to remove until we own the address */
 	ml->home = h;
 	if ((rv = mq_names(u, h->name)) < 0 ||
 	    (rv = mq_prio(&probe, u)) < 0 ||
 	    (rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
 		return rv;
-	h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
+	h->a.lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, (mode_t)l->mode);
-	int fresh = h->lockfd >= 0;
-	if (h->lockfd >= 0 && fchmod(h->lockfd, (mode_t)(l->mode & 0777))) {
+	int fresh = h->a.lockfd >= 0;
+	if (h->a.lockfd >= 0 && fchmod(h->a.lockfd, (mode_t)(l->mode & 0777))) {
 		int e = errno; /* the umask must not narrow ?mode= */
-		ipk__close_fd(&h->lockfd);
+		ipk__close_fd(&h->a.lockfd);
 		shm_unlink(h->name[MQ_LOCK]);
 		return ipk__err(-e, "cannot set the mode of /dev/shm%s: %s",
 		    h->name[MQ_LOCK], strerror(e));
 	}
-	if (h->lockfd < 0 && errno == EEXIST)
-		h->lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
+	if (h->a.lockfd < 0 && errno == EEXIST)
+		h->a.lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
 		    O_CLOEXEC, 0);
-	if (h->lockfd < 0)
+	if (h->a.lockfd < 0)
 		return ipk__err(-errno, "cannot create /dev/shm%s: %s",
 		    h->name[MQ_LOCK], strerror(errno));
-	if ((rv = ipk__att_own(h->lockfd, u->path + 1)) < 0)
+	if ((rv = ipk__att_own(h->a.lockfd, u->path + 1)) < 0)
 		return rv;
-	h->keep = l->keep;
+	h->a.keep = l->keep;
 	int made[3] = { fresh, 0, 0 };
 	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a, &made[1])) < 0 ||
 	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a, &made[2])) < 0) {
 		if (rv == IPK_EFOREIGN) {
 			/* another user's queue: leave it be, but remove
 			 * what this call made */
-			h->keep = 1;
+			h->a.keep = 1;
 			if (made[1])
 				mq_unlink(h->name[MQ_TO_L]);
 			if (made[0])
@@ -282,8 +278,8 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		}
 		return rv;
 	}
-	h->seen = ipk__att_gen(h->lockfd);
-	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
+	h->a.seen = ipk__att_gen(h->a.lockfd);
+	return ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1);
 }
 
 static void
@@ -344,19 +340,10 @@ mq_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct mq_home *h = ml->home;
 	int rv;
 	mq_chan_init(m, IPK__SIDE_LISTEN);
-	if (h->chan_open)
-		return ipk__err(-EBUSY, "the channel of this address is "
-		    "already accepted and open");
-	if ((rv = mq_prio(m, &l->u)) < 0)
-		return rv;
-	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
-	if (m->lockfd < 0)
-		return -errno;
-	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
+	if ((rv = mq_prio(m, &l->u)) < 0 ||
+	    (rv = ipk__att_home_accept(&h->a, &m->lockfd, deadline)) < 0)
 		return rv;
 	m->home = h;
-	h->refs++;
-	h->chan_open = 1;
 	return mq_attach(c, m, h->name[MQ_TO_L], h->name[MQ_TO_D]);
 }
 
@@ -528,12 +515,7 @@ mq_chan_close(struct ipk_chan *c)
 	ipk__free(m->rbuf);
 	ipk__free(m->sbuf);
 	m->rbuf = m->sbuf = NULL;
-	if (m->home) {
-		if (m->lockfd >= 0)
-			(void)ipk__att_set(m->lockfd, IPK__ATT_LCHAN, 0);
-		m->home->chan_open = 0;
-	}
-	ipk__close_fd(&m->lockfd);
+	ipk__att_home_leave(m->home ? &m->home->a : NULL, &m->lockfd);
 	mq_home_unref(m->home);
 	m->home = NULL;
 }

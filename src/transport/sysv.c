@@ -54,11 +54,7 @@ struct sysv_names {
 };
 
 struct sysv_home {
-	int refs;
-	int chan_open;
-	int keep;
-	int lockfd;
-	uint32_t seen;     /* dialer attachments accepted so far */
+	struct ipk__att_home a;
 	int msqid;         /* -1 until created or adopted */
 	int typed_side;
 	struct sysv_names nm;
@@ -188,9 +184,9 @@ sysv_foreign(key_t key, int id)
 static void
 sysv_home_unref(struct sysv_home *h)
 {
-	if (!h || --h->refs > 0)
+	if (!h || --h->a.refs > 0)
 		return;
-	if (!h->keep) {
+	if (!h->a.keep) {
 		if (h->msqid >= 0)
 			msgctl(h->msqid, IPC_RMID, NULL);
 		unlink(h->nm.n[SYSV_RING_L]);
@@ -200,7 +196,7 @@ sysv_home_unref(struct sysv_home *h)
 		else
 			unlink(h->nm.n[SYSV_LOCK]);
 	}
-	ipk__close_fd(&h->lockfd);
+	ipk__close_fd(&h->a.lockfd);
 	ipk__free(h);
 }
 
@@ -261,9 +257,9 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	struct sysv_home *h = ipk__calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	h->refs = 1;
-	h->lockfd = h->msqid = -1;
-	h->keep = 1; /* nothing is ours to remove until we own the address */
+	h->a.refs = 1;
+	h->a.lockfd = h->msqid = -1;
+	h->a.keep = 1; /* nothing is ours to remove until we own the address */
 	sl->home = h;
 	if ((rv = sysv_names(u, &h->nm)) < 0)
 		return rv;
@@ -275,13 +271,13 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		h->typed_side = strcmp(v, "dial") ? IPK__SIDE_LISTEN :
 		    IPK__SIDE_DIAL;
 	}
-	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->lockfd,
+	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->a.lockfd,
 	    &fresh)) < 0 ||
-	    (rv = ipk__att_own(h->lockfd, h->nm.n[SYSV_LOCK])) < 0)
+	    (rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0)
 		return rv;
-	if ((rv = sysv_rec_read(h->lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
+	if ((rv = sysv_rec_read(h->a.lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
 		return rv;
-	h->keep = l->keep;
+	h->a.keep = l->keep;
 	key_t key = h->nm.key;
 	if (!h->nm.keyform && (key = ftok(h->nm.n[SYSV_LOCK],
 	    SYSV_PROJ)) == (key_t)-1)
@@ -298,10 +294,10 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	rec.key = key;
 	rec.msqid = h->msqid;
 	rec.typed_side = h->typed_side;
-	if (pwrite(h->lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
+	if (pwrite(h->a.lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
 		return ipk__err(-EIO, "cannot write %s", h->nm.n[SYSV_LOCK]);
-	h->seen = ipk__att_gen(h->lockfd);
-	return ipk__att_set(h->lockfd, IPK__ATT_WAIT, 1);
+	h->a.seen = ipk__att_gen(h->a.lockfd);
+	return ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1);
 }
 
 static void
@@ -385,17 +381,9 @@ sysv_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct sysv_home *h = sl->home;
 	int rv;
 	sysv_chan_init(m, IPK__SIDE_LISTEN);
-	if (h->chan_open)
-		return ipk__err(-EBUSY, "the channel of this address is "
-		    "already accepted and open");
-	m->lockfd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
-	if (m->lockfd < 0)
-		return -errno;
-	if ((rv = ipk__att_accept(m->lockfd, &h->seen, deadline)) < 0)
+	if ((rv = ipk__att_home_accept(&h->a, &m->lockfd, deadline)) < 0)
 		return rv;
 	m->home = h;
-	h->refs++;
-	h->chan_open = 1;
 	m->msqid = h->msqid;
 	m->typed_side = h->typed_side;
 	return sysv_attach(c, m, &h->nm);
@@ -643,12 +631,7 @@ sysv_close(struct ipk_chan *c)
 	ipk__free(m->rbuf);
 	ipk__free(m->sbuf);
 	m->rbuf = m->sbuf = NULL;
-	if (m->home) {
-		if (m->lockfd >= 0)
-			(void)ipk__att_set(m->lockfd, IPK__ATT_LCHAN, 0);
-		m->home->chan_open = 0;
-	}
-	ipk__close_fd(&m->lockfd);
+	ipk__att_home_leave(m->home ? &m->home->a : NULL, &m->lockfd);
 	sysv_home_unref(m->home);
 	m->home = NULL;
 }
