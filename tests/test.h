@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,6 +217,68 @@ t_watchdog(unsigned seconds)
 {
 	signal(SIGALRM, SIG_DFL);
 	alarm(seconds);
+}
+
+/* --- Child processes of a test ---------------------------------------------
+ * t_fork() forks and remembers the child (in the child: returns 0 and
+ * drops the cleanup hook, which belongs to the parent); t_reap() waits for
+ * one that must exit 0; t_reap_kill() SIGKILLs and reaps one;
+ * t_kill_children() ends every child still remembered (failure paths). */
+#define T_MAXKIDS 64
+static pid_t t_kids[T_MAXKIDS];
+static int t_nkids;
+
+static inline void
+t_forget(pid_t p)
+{
+	for (int i = 0; i < t_nkids; i++)
+		if (t_kids[i] == p)
+			t_kids[i] = 0;
+}
+
+static inline void
+t_kill_children(void)
+{
+	for (int i = 0; i < t_nkids; i++)
+		if (t_kids[i] > 0) {
+			kill(t_kids[i], SIGKILL);
+			waitpid(t_kids[i], NULL, 0);
+			t_kids[i] = 0;
+		}
+}
+
+static inline pid_t
+t_fork(void)
+{
+	pid_t p = fork();
+	T_ASSERT(p >= 0);
+	if (p == 0) {
+		t_cleanup_hook = NULL;
+		t_nkids = 0;
+		return 0;
+	}
+	T_ASSERT(t_nkids < T_MAXKIDS);
+	t_kids[t_nkids++] = p;
+	return p;
+}
+
+static inline void
+t_reap(pid_t p)
+{
+	int st;
+	T_ASSERT(waitpid(p, &st, 0) == p);
+	t_forget(p);
+	if (WIFSIGNALED(st))
+		T_FAILF("child %d killed by signal %d", (int)p, WTERMSIG(st));
+	T_EQ(WEXITSTATUS(st), 0);
+}
+
+static inline void
+t_reap_kill(pid_t p)
+{
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	t_forget(p);
 }
 
 #endif /* IPK_TEST_H */

@@ -11,18 +11,10 @@
 
 #include "../test.h"
 
-static pid_t kids[16];
-static int nkids;
-
 static void
 cleanup(void)
 {
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
+	t_kill_children();
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf /tmp/%s*", t_unique());
 	if (system(cmd) != 0)
@@ -39,14 +31,11 @@ spawn(const char *role, const char *url)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	T_ASSERT(n > 0);
 	exe[n] = '\0';
-	T_ASSERT(nkids < (int)(sizeof(kids) / sizeof(kids[0])));
-	pid_t pid = fork();
-	T_ASSERT(pid >= 0);
+	pid_t pid = t_fork();
 	if (pid == 0) {
 		execl(exe, exe, "--child", role, url, (char *)NULL);
 		_exit(127);
 	}
-	kids[nkids++] = pid;
 	return pid;
 }
 
@@ -55,9 +44,7 @@ reap(pid_t pid, int want_status)
 {
 	int st;
 	T_ASSERT(waitpid(pid, &st, 0) == pid);
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
+	t_forget(pid);
 	if (want_status < 0) {
 		T_ASSERT(WIFSIGNALED(st));
 		return;

@@ -15,8 +15,6 @@
 
 static const char *const tags[] = { "-prio", "-crash", "-lcrash", "-lim",
 	"-ns" };
-static pid_t kids[16];
-static int nkids;
 
 static void
 objects_remove(void)
@@ -35,11 +33,7 @@ objects_remove(void)
 static void
 cleanup(void)
 {
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-		}
+	t_kill_children();
 	objects_remove();
 }
 
@@ -47,42 +41,6 @@ static void
 url(char *out, size_t n, const char *tag, const char *query)
 {
 	snprintf(out, n, "mq:///%s%s%s", t_unique(), tag, query);
-}
-
-static pid_t
-child(void)
-{
-	pid_t p = fork();
-	T_ASSERT(p >= 0);
-	if (p == 0) {
-		t_cleanup_hook = NULL;
-		return 0;
-	}
-	kids[nkids++] = p;
-	return p;
-}
-
-static void
-child_wait(pid_t p)
-{
-	int st;
-	T_ASSERT(waitpid(p, &st, 0) == p);
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] == p)
-			kids[i] = 0;
-	if (WIFSIGNALED(st))
-		T_FAILF("child killed by signal %d", WTERMSIG(st));
-	T_EQ(WEXITSTATUS(st), 0);
-}
-
-static void
-child_kill(pid_t p)
-{
-	kill(p, SIGKILL);
-	waitpid(p, NULL, 0);
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] == p)
-			kids[i] = 0;
 }
 
 static void
@@ -150,7 +108,7 @@ test_prio(void)
 	T_ERR(ipk_listen(du, NULL, &l2), -EINVAL);
 	T_ERR(ipk_listen(u, NULL, &l2), -EADDRINUSE);
 	snprintf(du, sizeof(du), "%s?prio=type", u);
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		c = dial(du);
 		expect_str(c, "go", 0);
@@ -164,7 +122,7 @@ test_prio(void)
 	}
 	T_OK(ipk_accept(l, 10000, &c));
 	send_str(c, "go", 0);
-	child_wait(p);
+	t_reap(p);
 	/* The sender is gone; its queued messages still come, by priority. */
 	expect_str(c, "c", 5);
 	expect_str(c, "d", 3);
@@ -192,7 +150,7 @@ test_reader_crash(void)
 	struct ipk_chan *c;
 	url(u, sizeof(u), "-crash", "?msgsize=256");
 	T_OK(ipk_listen(u, NULL, &l));
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		expect_str(c, "m0", 0);
@@ -211,7 +169,7 @@ test_reader_crash(void)
 		T_FAILF("size error lacks the limit: %s", ipk_strerror(rv));
 	send_str(c, "m0", 0);
 	expect_str(c, "ok", 0);
-	child_kill(p);
+	t_reap_kill(p);
 	send_str(c, "m1", 1);
 	send_str(c, "m2", 2);
 	send_str(c, "m3", 3);
@@ -220,7 +178,7 @@ test_reader_crash(void)
 	uint32_t t;
 	rv = ipk_recv(c, b, sizeof(b), &len, &t, 100);
 	T_ASSERT(rv == IPK_ECLOSED || rv == -ETIMEDOUT);
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		expect_str(c, "m1", 1);
@@ -233,7 +191,7 @@ test_reader_crash(void)
 	}
 	expect_str_reattach(c, "done", 4);
 	send_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	ipk_listener_close(l);
 	fprintf(stderr, "reader crash: ok\n");
@@ -248,7 +206,7 @@ test_listener_crash(void)
 	struct ipk_listener *l;
 	struct ipk_chan *c;
 	url(u, sizeof(u), "-lcrash", "");
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		T_OK(ipk_listen(u, NULL, &l));
 		T_OK(ipk_accept(l, 10000, &c));
@@ -260,9 +218,9 @@ test_listener_crash(void)
 	expect_str(c, "ready", 0);
 	send_str(c, "m1", 1);
 	send_str(c, "m2", 2);
-	child_kill(p);
+	t_reap_kill(p);
 	send_str(c, "m3", 3);
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		struct ipk_chan *lc;
 		T_OK(ipk_listen(u, NULL, &l));
@@ -278,7 +236,7 @@ test_listener_crash(void)
 	}
 	expect_str_reattach(c, "done", 4);
 	send_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	fprintf(stderr, "listener crash: ok\n");
 }
@@ -325,7 +283,7 @@ test_limits(void)
 	snprintf(q, sizeof(q), "msg_max=%ld", msg_max);
 	expect_limit(u, q);
 
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		struct rlimit rl = { 4096, 4096 };
 		T_ASSERT(setrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
@@ -333,10 +291,10 @@ test_limits(void)
 		expect_limit(u, "RLIMIT_MSGQUEUE=4096");
 		_exit(0);
 	}
-	child_wait(p);
+	t_reap(p);
 
 	/* Lowered sysctls in a private IPC namespace (root only). */
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		if (unshare(CLONE_NEWIPC) < 0) {
 			fprintf(stderr, "  namespace part skipped: unshare: "
@@ -357,7 +315,7 @@ test_limits(void)
 		ipk_listener_close(l);
 		_exit(0);
 	}
-	child_wait(p);
+	t_reap(p);
 	fprintf(stderr, "limits: ok\n");
 }
 

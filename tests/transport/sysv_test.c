@@ -15,8 +15,6 @@
 
 static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
 	"-foreign", "-lcrash" };
-static pid_t kids[16];
-static int nkids;
 static int foreign_ids[2] = { -1, -1 };
 
 static void
@@ -49,11 +47,7 @@ objects_remove(void)
 static void
 cleanup(void)
 {
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-		}
+	t_kill_children();
 	objects_remove();
 }
 
@@ -61,38 +55,6 @@ static void
 url(char *out, size_t n, const char *tag, const char *query)
 {
 	snprintf(out, n, "sysv:///tmp/%s%s%s", t_unique(), tag, query);
-}
-
-static pid_t
-child(void)
-{
-	pid_t p = fork();
-	T_ASSERT(p >= 0);
-	if (p == 0) {
-		t_cleanup_hook = NULL;
-		return 0;
-	}
-	kids[nkids++] = p;
-	return p;
-}
-
-static void
-child_forget(pid_t p)
-{
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] == p)
-			kids[i] = 0;
-}
-
-static void
-child_wait(pid_t p)
-{
-	int st;
-	T_ASSERT(waitpid(p, &st, 0) == p);
-	child_forget(p);
-	if (WIFSIGNALED(st))
-		T_FAILF("child killed by signal %d", WTERMSIG(st));
-	T_EQ(WEXITSTATUS(st), 0);
 }
 
 static void
@@ -175,7 +137,7 @@ test_select(void)
 	struct ipk_chan *c;
 	url(u, sizeof(u), "-sel", "");
 	T_OK(ipk_listen(u, NULL, &l));
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		send_mix(c);
@@ -190,14 +152,14 @@ test_select(void)
 	T_OK(ipk_accept(l, 10000, &c));
 	check_mix(c);
 	send_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	ipk_listener_close(l);
 
 	/* ?select=dial turns it round. */
 	url(u, sizeof(u), "-seld", "?select=dial");
 	T_OK(ipk_listen(u, NULL, &l));
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		check_mix(c);
@@ -208,7 +170,7 @@ test_select(void)
 	T_OK(ipk_accept(l, 10000, &c));
 	send_mix(c);
 	expect_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	ipk_listener_close(l);
 	fprintf(stderr, "selective receive: ok\n");
@@ -276,7 +238,7 @@ test_reader_crash(void)
 	struct ipk_chan *c;
 	url(u, sizeof(u), "-crash", "");
 	T_OK(ipk_listen(u, NULL, &l));
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		expect_str(c, "m0", 0);
@@ -291,14 +253,14 @@ test_reader_crash(void)
 	send_str(c, "m2", 2);
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
-	child_forget(p);
+	t_forget(p);
 	send_str(c, "m3", 3);
 	char b[8];
 	size_t len;
 	uint32_t t;
 	int rv = ipk_recv(c, b, sizeof(b), &len, &t, 100);
 	T_ASSERT(rv == IPK_ECLOSED || rv == -ETIMEDOUT);
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		c = dial(u);
 		expect_str(c, "m1", 1);
@@ -319,7 +281,7 @@ test_reader_crash(void)
 	T_OK(rv);
 	T_ASSERT(len == 4 && !memcmp(b, "done", 4));
 	send_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	ipk_listener_close(l);
 	fprintf(stderr, "reader crash: ok\n");
@@ -335,7 +297,7 @@ test_listener_crash(void)
 	struct ipk_chan *c;
 	url(u, sizeof(u), "-lcrash", "");
 	path_of(path, sizeof(path), "-lcrash", "");
-	pid_t p = child();
+	pid_t p = t_fork();
 	if (p == 0) {
 		T_OK(ipk_listen(u, NULL, &l));
 		T_OK(ipk_accept(l, 10000, &c));
@@ -351,9 +313,9 @@ test_listener_crash(void)
 	send_str(c, "m1", 1);
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
-	child_forget(p);
+	t_forget(p);
 	send_str(c, "m2", 2);
-	p = child();
+	p = t_fork();
 	if (p == 0) {
 		struct ipk_chan *lc;
 		T_OK(ipk_listen(u, NULL, &l));
@@ -380,7 +342,7 @@ test_listener_crash(void)
 	T_OK(rv);
 	T_ASSERT(len == 4 && !memcmp(b, "done", 4));
 	send_str(c, "bye", 0);
-	child_wait(p);
+	t_reap(p);
 	ipk_close(c);
 	T_ASSERT(msgget(k, 0) < 0);
 	fprintf(stderr, "listener crash: ok\n");

@@ -15,18 +15,10 @@
 
 #define NPEERS 4
 
-static pid_t kids[64];
-static int nkids;
-
 static void
 cleanup(void)
 {
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
+	t_kill_children();
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf /tmp/%s*", t_unique());
 	if (system(cmd) != 0)
@@ -41,14 +33,11 @@ spawn(const char *role, const char *url, const char *arg)
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	T_ASSERT(n > 0);
 	exe[n] = '\0';
-	T_ASSERT(nkids < (int)(sizeof(kids) / sizeof(kids[0])));
-	pid_t pid = fork();
-	T_ASSERT(pid >= 0);
+	pid_t pid = t_fork();
 	if (pid == 0) {
 		execl(exe, exe, "--child", role, url, arg, (char *)NULL);
 		_exit(127);
 	}
-	kids[nkids++] = pid;
 	return pid;
 }
 
@@ -57,9 +46,7 @@ reap(pid_t pid, int want_status)
 {
 	int st;
 	T_ASSERT(waitpid(pid, &st, 0) == pid);
-	for (int i = 0; i < nkids; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
+	t_forget(pid);
 	if (want_status < 0) {
 		T_ASSERT(WIFSIGNALED(st));
 		return;
@@ -211,8 +198,7 @@ test_stale_and_live(void)
 	int pfd[2];
 	T_ASSERT(pipe(pfd) == 0);
 	fflush(stdout);
-	pid_t lp = fork();
-	T_ASSERT(lp >= 0);
+	pid_t lp = t_fork();
 	if (lp == 0) {
 		dup2(pfd[1], 1);
 		close(pfd[0]);
@@ -222,7 +208,6 @@ test_stale_and_live(void)
 		execl(exe, exe, "--child", "listen", url, "-", (char *)NULL);
 		_exit(127);
 	}
-	kids[nkids++] = lp;
 	close(pfd[1]);
 	char line[32] = "";
 	ssize_t r = read(pfd[0], line, sizeof(line) - 1); /* bounded: alarm */
