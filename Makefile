@@ -10,7 +10,7 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png
 
-.PHONY: all build test asan tsan bench install clean
+.PHONY: all build test asan tsan bench install clean hooks hooks-list
 
 all: build
 
@@ -41,11 +41,22 @@ tsan:
 bench: build
 	$(BUILD)/tools/ipckit/ipckit bench $(BENCH_FLAGS)
 
+# A build with the crash sites and switchable checks of src/core/testhook.h.
+hooks:
+	$(CMAKE) -S . -B build-hooks -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DIPK_TEST_HOOKS=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-hooks -j $(JOBS)
+
+# Every crash site and switchable check named in src/.
+hooks-list:
+	@grep -rhoE 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
+	  sed -E 's/IPK__(CRASH_SITE|CHECK)\("(.*)"/\1 \2/' | sort -u
+
 install: build
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-hooks
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
 # tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;
