@@ -49,7 +49,7 @@ hooks:
 
 # Every crash site and switchable check named in src/.
 hooks-list:
-	@grep -rhoE 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
+	@grep -rhoE --exclude=testhook.h 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
 	  sed -E 's/IPK__(CRASH_SITE|CHECK)\("(.*)"/\1 \2/' | sort -u
 
 install: build
