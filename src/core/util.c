@@ -25,7 +25,8 @@ ipk__panic(const char *file, int line, const char *what)
 
 /*
  * IPK_TEST_FAIL_ALLOC=N makes the N-th allocation (and, with a trailing '+',
- * every later one) fail. Read once; only for tests of the error paths.
+ * every later one) fail, and says so on stderr once. Read once; only for
+ * tests of the error paths (tests/fault/run.sh loops N until unreached).
  */
 static long alloc_fail_at = -1;
 static int alloc_fail_sticky;
@@ -47,7 +48,17 @@ alloc_should_fail(void)
 	if (alloc_fail_at < 0)
 		return 0;
 	long n = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_RELAXED);
-	return n == alloc_fail_at || (alloc_fail_sticky && n > alloc_fail_at);
+	if (n != alloc_fail_at && (!alloc_fail_sticky || n < alloc_fail_at))
+		return 0;
+	if (n == alloc_fail_at) {
+		/* Tell the fault loop the N-th allocation was reached. */
+		char m[80];
+		int k = snprintf(m, sizeof(m), "ipckit: allocation %ld failed "
+		    "(IPK_TEST_FAIL_ALLOC)\n", n);
+		if (k > 0 && write(2, m, (size_t)k) < 0)
+			return 1;
+	}
+	return 1;
 }
 
 void *
