@@ -127,7 +127,9 @@ struct ipk__ledger *
 ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
     unsigned mode)
 {
-	int listener = role != IPK_ROLE_DIALER;
+	/* Only the listener creates the entry; one it created and could not
+	 * fill is removed again. */
+	int listener = role == IPK_ROLE_LISTENER, made = 0;
 	struct ipk__ledger *g = ipk__calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
@@ -135,8 +137,14 @@ ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
 	g->role = role;
 	if (ledger_path(u, g->path, sizeof(g->path), listener) < 0)
 		goto err;
-	g->fd = open(g->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
-	    (listener ? O_CREAT : 0), (mode_t)(mode & 0666) | 0600);
+	int fl = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+	mode_t m = (mode_t)(mode & 0666) | 0600;
+	if (listener) {
+		g->fd = open(g->path, fl | O_CREAT | O_EXCL, m);
+		made = g->fd >= 0;
+	}
+	if (g->fd < 0)
+		g->fd = open(g->path, fl);
 	struct stat st;
 	if (g->fd < 0 || fstat(g->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid())
@@ -182,6 +190,8 @@ ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
 err:
 	if (g->pg)
 		munmap(g->pg, LEDGER_PAGE);
+	if (made)
+		(void)unlink(g->path);
 	ipk__close_fd(&g->fd);
 	ipk__free(g);
 	return NULL;
