@@ -259,8 +259,10 @@ stream_write_all(struct ipk__stream *s, struct iovec *iov, int n,
 			}
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR && !ipk__expired(deadline))
 			continue;
+		if (w < 0 && errno == EINTR)
+			break;
 		if (w < 0 && errno != EAGAIN)
 			return stream_io_err(errno);
 		int r = stream_wait(s, s->wfd, POLLOUT, deadline);
@@ -362,8 +364,10 @@ stream_read_some(struct ipk__stream *s, void *buf, size_t n, int64_t deadline)
 			return r;
 		if (r == 0)
 			return IPK_ECLOSED;
-		if (errno == EINTR)
+		if (errno == EINTR && !ipk__expired(deadline))
 			continue;
+		if (errno == EINTR)
+			return 0;
 		if (errno != EAGAIN)
 			return stream_io_err(errno);
 		int w = stream_wait(s, s->rfd, POLLIN, deadline);

@@ -131,6 +131,8 @@ ipk__sock_accept(int lfd, int64_t deadline, int *fd)
 		case EINTR:
 		case ECONNABORTED:
 		case EPROTO:
+			if (ipk__expired(deadline))
+				return -ETIMEDOUT;
 			continue;
 		case EAGAIN:
 			break;
@@ -152,9 +154,12 @@ sock_connect1(int s, const struct sockaddr *sa, socklen_t len,
     int64_t deadline)
 {
 	while (connect(s, sa, len) < 0) {
-		if (errno == EINTR)
+		if (errno == EINTR && !ipk__expired(deadline))
 			continue;
-		if (errno != EINPROGRESS)
+		if (errno == EINTR)
+			return -ETIMEDOUT;
+		/* EALREADY: an interrupted connect goes on in the kernel */
+		if (errno != EINPROGRESS && errno != EALREADY)
 			return -errno;
 		for (;;) {
 			int r = ipk__poll1(s, POLLOUT, deadline, -1);
