@@ -435,8 +435,10 @@ udp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 			u->tx_seq++;
 			return 0;
 		}
-		if (errno == EINTR)
+		if (errno == EINTR && !ipk__expired(deadline))
 			continue;
+		if (errno == EINTR)
+			return -ETIMEDOUT;
 		if (errno == ECONNREFUSED)
 			return udp_gone();
 		if (errno == EMSGSIZE)

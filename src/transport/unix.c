@@ -244,8 +244,11 @@ unix_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 			ipk__close_fd(&p->fd);
 			continue;
 		}
-		if (errno == EINTR || errno == ECONNABORTED)
+		if ((errno == EINTR || errno == ECONNABORTED) &&
+		    !ipk__expired(deadline))
 			continue;
+		if (errno == EINTR || errno == ECONNABORTED)
+			return -ETIMEDOUT;
 		if (errno != EAGAIN)
 			return ipk__err(-errno, "accept: %s", strerror(errno));
 		int r = ipk__poll1(ul->fd, POLLIN, deadline, -1);
