@@ -126,3 +126,23 @@ soak: build
 	  IPK_CRASH_SOAK=$(DURATION) IPK_CRASH_MSGS=$${SOAK_MSGS:-20000} \
 	    $(BUILD)/tests/crash_matrix $$v $$q & pids="$$pids $$!"; done; \
 	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
+
+# Fault-injection loops (tests/fault/run.sh): fail the N-th system call
+# (strace -e inject, each call x errno, N = 1, 2, ... once and for ever) and
+# the N-th library allocation (IPK_TEST_FAIL_ALLOC, under ASan + LSan).
+# `make fault` is the whole matrix; `make fault-ci` the CI subset.
+.PHONY: fault fault-ci fault-asan-build
+fault-asan-build:
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+	  -DIPK_SANITIZER=address,undefined $(CMAKE_FLAGS)
+	$(CMAKE) --build build-asan -j $(JOBS) --target fault_op
+
+fault: build fault-asan-build
+	tests/fault/run.sh --full --syscalls-only --build $(BUILD)
+	tests/fault/run.sh --full --malloc-only --build build-asan
+
+fault-ci: build fault-asan-build
+	tests/fault/run.sh --ci --syscalls-only --build $(BUILD) shm/futex & \
+	  p=$$!; tests/fault/run.sh --ci --syscalls-only --build $(BUILD) \
+	  unix; r=$$?; wait $$p && [ $$r = 0 ]
+	tests/fault/run.sh --ci --malloc-only --build build-asan

@@ -608,6 +608,14 @@ main(int argc, char **argv)
 		}
 		waitpid(k, NULL, 0);
 	}
+	if (!strcmp(scheme, "shm") && sh->side[1].rv && !sh->side[1].bad) {
+		/* Messages the failed dialer never read keep the segment
+		 * (shm.c, "Removal": it lingers until a dialer drains it). */
+		char p[300];
+		snprintf(p, sizeof(p), "/dev/shm/%s", name);
+		if (unlink(p) == 0)
+			fault_say("lingering (documented): %s\n", p);
+	}
 	int left = fault_leftovers("/tmp", 1) + fault_leftovers("/dev/shm", 1) +
 	    fault_leftovers("/dev/mqueue", 1) + fault_rundir(rundir);
 	if (private_ipc) {

@@ -40,7 +40,7 @@ if [ "$mode" = ci ]; then
 	syscalls=${FAULT_SYSCALLS:-$all_syscalls}
 	errnos=${FAULT_ERRNOS:-"EINTR ENOMEM ENOSPC"}
 	def_variants=${FAULT_VARIANTS:-"shm/futex unix"}
-	malloc_variants=${FAULT_MALLOC_VARIANTS:-$all_variants}
+	malloc_variants=${FAULT_MALLOC_VARIANTS:-"shm/futex unix"}
 else
 	syscalls=${FAULT_SYSCALLS:-$all_syscalls}
 	errnos=${FAULT_ERRNOS:-$all_errnos}
@@ -52,6 +52,8 @@ maxn=${FAULT_MAXN:-400}
 # System calls that a signal can interrupt in real life: an injected EINTR
 # must be retried inside the library, so the conversation still succeeds.
 interruptible=" read write sendmsg recvmsg futex accept4 "
+# System calls whose manual lists ENOSPC.
+nospace=" openat ftruncate fallocate write mknodat msgget semget mq_open "
 # ASan maps its own memory: failing mmap there tests ASan, not ipckit.
 if nm "$op" 2>/dev/null | grep -q __asan_init; then
 	asan=1
@@ -61,7 +63,7 @@ else
 fi
 export IPK_FAULT_TIMEOUT_MS=${IPK_FAULT_TIMEOUT_MS:-1500}
 
-runs=0 fails=0 errors=0 generic=0
+runs=0 fails=0 errors=0
 t0=$(date +%s)
 log=$(mktemp /tmp/ipk-fault.XXXXXX)
 trap 'rm -f "$log"' EXIT
@@ -77,9 +79,6 @@ one() {
 	inj=$(printf '%s\n' "$out" | sed -n 's/.* injected=\([0-9]*\).*/\1/p' |
 		tail -1)
 	inj=${inj:-0}
-	if printf '%s\n' "$out" | grep -q ' BAD \|allocation .* failed'; then
-		:
-	fi
 	local left
 	left=$(ls -d /tmp/*"$name"* /dev/shm/*"$name"* \
 		/dev/mqueue/*"$name"* 2>/dev/null | grep -v '\.strace$')
@@ -105,7 +104,14 @@ one() {
 syscall_loop() {
 	local v=$1 sc=$2 e=$3 n rc sticky
 	for ((n = 1; n <= maxn; n++)); do
-		for sticky in "" "+"; do
+		# EINTR for ever is not a fault: a call told to wait for ever
+		# keeps retrying. CI fails "from N on" only from the first call.
+		local stk=(once +)
+		if [ "$e" = EINTR ] || { [ "$mode" = ci ] && [ "$n" -gt 1 ]; }; then
+			stk=(once)
+		fi
+		for sticky in "${stk[@]}"; do
+			[ "$sticky" = once ] && sticky=""
 			one "$v" "$sc:error=$e:when=$n$sticky" ""
 			rc=$?
 			[ "$inj" -gt 0 ] || return 0
@@ -142,6 +148,15 @@ if [ "$what" != malloc ]; then
 			mmap) [ $asan = 1 ] && continue ;;
 			esac
 			for e in $errnos; do
+				# CI: only the errors the call can really return.
+				if [ "$mode" = ci ]; then
+					case $e in
+					EINTR) [[ $interruptible == *" $sc "* ]] ||
+						continue ;;
+					ENOSPC) [[ $nospace == *" $sc "* ]] ||
+						continue ;;
+					esac
+				fi
 				syscall_loop "$v" "$sc" "$e"
 			done
 		done
@@ -155,7 +170,6 @@ if [ "$what" != syscalls ]; then
 		echo "fault: $v malloc: $((runs - r0)) runs ($(($(date +%s) - t0)) s)"
 	done
 fi
-generic=$(grep -c ': [A-Z][A-Z]* [A-Z][a-z ]*$' "$log")
 echo "fault: $runs runs, $errors documented errors, $fails failures," \
 	"$(($(date +%s) - t0)) s"
 [ "$fails" = 0 ]
