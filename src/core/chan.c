@@ -199,6 +199,7 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 	rv = t->listen(l, &l->u);
 	if (rv < 0) {
 		ipk__err_prefix(url);
+		l->keep = 0; /* a failed listen removes what it made */
 		t->lclose(l);
 		ipk__url_free(&l->u);
 		ipk__free(l->url);
