@@ -207,7 +207,8 @@ notify_threads_check(int signo)
 			continue; /* the thread has just exited */
 		unsigned long long blk;
 		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+			if (strncmp(line, "SigBlk:", 7) == 0) {
+				blk = strtoull(line + 7, NULL, 16);
 				if (!(blk & (1ull << (signo - 1))))
 					rv = ipk__err(-EINVAL,
 					    "thread %s of this process does "
@@ -219,7 +220,7 @@ notify_threads_check(int signo)
 					    e->d_name, signo);
 				break;
 			}
-		fclose(f);
+		(void)fclose(f);
 	}
 	closedir(d);
 	return rv;

@@ -158,7 +158,7 @@ sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
 	if (n <= 0)
 		return 0;
-	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) ||
+	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) != 0 ||
 	    (r->typed_side != IPK__SIDE_LISTEN &&
 	    r->typed_side != IPK__SIDE_DIAL))
 		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
@@ -266,7 +266,7 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return rv;
 	h->typed_side = IPK__SIDE_LISTEN;
 	if (ipk__url_str(u, "select", &v) == 0) {
-		if (strcmp(v, "dial") && strcmp(v, "listen"))
+		if (strcmp(v, "dial") != 0 && strcmp(v, "listen") != 0)
 			return ipk__err(-EINVAL, "select= is 'listen' or "
 			    "'dial' (the side that receives by type)");
 		h->typed_side = strcmp(v, "dial") ? IPK__SIDE_LISTEN :
