@@ -10,7 +10,7 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png
 
-.PHONY: all build test asan tsan bench install clean hooks hooks-list
+.PHONY: all build test asan tsan bench install clean hooks hooks-list tidy
 
 all: build
 
@@ -51,6 +51,16 @@ hooks:
 hooks-list:
 	@grep -rhoE --exclude=testhook.h 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
 	  sed -E 's/IPK__(CRASH_SITE|CHECK)\("(.*)"/\1 \2/' | sort -u
+
+# clang-tidy over src/ and tools/ with the checks of .clang-tidy (bugprone-*,
+# cert-*): any finding fails. Uses the build's compile_commands.json.
+TIDY ?= run-clang-tidy-14
+tidy: $(BUILD)/Makefile
+	$(TIDY) -quiet -p $(BUILD) -j $(JOBS) '$(CURDIR)/(src|tools)/.*\.c$$' \
+	  > $(BUILD)/tidy.log 2>&1; rc=$$?; \
+	grep -E 'warning:|error:' $(BUILD)/tidy.log | sort -u; \
+	n=$$(grep -cE 'warning:|error:' $(BUILD)/tidy.log); \
+	echo "clang-tidy: $$n findings"; [ $$rc = 0 ] && [ $$n = 0 ]
 
 install: build
 	$(CMAKE) --install $(BUILD)

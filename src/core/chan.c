@@ -56,7 +56,8 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 			goto err;
 		}
 
-	cc->max_msg = o && o->max_msg ? o->max_msg : IPK_DEFAULT_MAX_MSG;
+	cc->max_msg = o && o->max_msg ? o->max_msg :
+	    (size_t)IPK_DEFAULT_MAX_MSG;
 	cc->mode = o && o->mode ? o->mode : 0600;
 	cc->keep = o ? o->keep : 0;
 	cc->allow_uid = o ? o->allow_uid : 0;

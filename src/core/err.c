@@ -24,7 +24,7 @@ ipk__verr(int code, const char *fmt, va_list ap)
 {
 	int e = errno;
 	err_tls.code = code;
-	vsnprintf(err_tls.msg, sizeof(err_tls.msg), fmt, ap);
+	(void)vsnprintf(err_tls.msg, sizeof(err_tls.msg), fmt, ap);
 	errno = e;
 	return code;
 }

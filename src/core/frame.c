@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define RBUF_SIZE (64 * 1024)
+#define RBUF_SIZE ((size_t)64 * 1024)
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -87,8 +87,10 @@ stream_encode(const struct ipk__stream *s, unsigned char *hdr, uint32_t type,
 	for (int i = 7; i >= 0; i--)
 		hdr[n++] = (unsigned char)(len >> (8 * i));
 	if (s->flags & IPK__STREAM_SPHOP) {
-		memcpy(hdr + n, "\0\0\0\1", 4);
-		n += 4;
+		hdr[n++] = 0;
+		hdr[n++] = 0;
+		hdr[n++] = 0;
+		hdr[n++] = 1;
 	}
 	return n;
 }

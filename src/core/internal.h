@@ -126,5 +126,10 @@ IPK__HIDDEN int ipk__live_held(int fd, int side);
 IPK__HIDDEN long ipk__read_proc_long(const char *path);
 /* Fill buf with unpredictable bytes (getrandom). */
 IPK__HIDDEN int ipk__random_bytes(void *buf, size_t n);
+/* The directories above the file `path` must be safe to create or open it
+ * in (core/dircheck.c): no symbolic link of another uid on the way, every
+ * directory owned by us, root or `allow` (0: none) and not writable by
+ * others unless sticky. 0, or an error with a sentence. */
+IPK__HIDDEN int ipk__dir_check(const char *path, uid_t allow);
 
 #endif /* IPK_CORE_INTERNAL_H */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,14 +159,23 @@ ipk_dial_env(struct ipk_chan **out)
 		return ipk__err(-EINVAL, "dial_env: out is NULL");
 	*out = NULL;
 	const char *s = getenv(SPAWN_ENV);
-	int r, w, g;
-	char end;
+	long v[3];
+	const char *p = s;
 	if (!s)
 		return ipk__err(-ENOENT, "this process was not started by "
 		    "ipk_spawn (no " SPAWN_ENV " in the environment)");
-	if (sscanf(s, "%d,%d,%d%c", &r, &w, &g, &end) != 3 || r < 0 ||
-	    w < 0 || g < 0)
-		return ipk__err(-EINVAL, SPAWN_ENV "='%s' is malformed", s);
+	/* "R,W,G": three descriptor numbers, nothing else */
+	for (int i = 0; i < 3; i++) {
+		char *end;
+		errno = 0;
+		v[i] = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
+		if (v[i] < 0 || v[i] > INT_MAX || errno ||
+		    *end != (i < 2 ? ',' : '\0'))
+			return ipk__err(-EINVAL, SPAWN_ENV "='%s' is malformed",
+			    s);
+		p = end + 1;
+	}
+	int r = (int)v[0], w = (int)v[1], g = (int)v[2];
 	int rv = spawn_dial(r, w, g, out);
 	if (rv == 0)
 		unsetenv(SPAWN_ENV); /* grandchildren must not adopt them */

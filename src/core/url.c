@@ -115,7 +115,7 @@ url_parse_authority(struct ipk__url *u, char *a, const char *text)
 		for (char *p = port; *p; p++)
 			if (!isdigit((unsigned char)*p))
 				return url_bad(text, "port must be a number");
-		if (atoi(port) > 65535)
+		if (strtol(port, NULL, 10) > 65535)
 			return url_bad(text, "port out of range (0-65535)");
 		u->port = port;
 	}

@@ -84,7 +84,8 @@ lock_parse(const char *url, struct lock_name *n)
 	n->mode = 0600;
 	n->data_size = (uint64_t)sysconf(_SC_PAGESIZE) - LOCK_HDR_SIZE;
 	for (int i = 0; i < u.nopt; i++)
-		if (strcmp(u.key[i], "mode") && strcmp(u.key[i], "size")) {
+		if (strcmp(u.key[i], "mode") != 0 &&
+		    strcmp(u.key[i], "size") != 0) {
 			rv = ipk__err(-EINVAL,
 			    "%s: unknown option '%s' (known: mode=, size=)",
 			    url, u.key[i]);

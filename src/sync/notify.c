@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -47,8 +48,39 @@ notify_signo(int *signo)
 	return 0;
 }
 
+/* The receiver's RLIMIT_SIGPENDING (prlimit, or the world-readable
+ * /proc/PID/limits), else ours; *whose says which. */
+static unsigned long long
+notify_sigpending(pid_t pid, const char **whose)
+{
+	struct rlimit rl;
+	char path[64], line[160];
+	unsigned long long v = 0;
+	int found = 0;
+	*whose = "its limit is";
+	if (pid > 0 && prlimit(pid, RLIMIT_SIGPENDING, NULL, &rl) == 0)
+		return (unsigned long long)rl.rlim_cur;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char *end;
+		if (strncmp(line, "Max pending signals", 19) != 0)
+			continue;
+		v = strtoull(line + 19, &end, 10);
+		found = end != line + 19;
+	}
+	if (f)
+		(void)fclose(f);
+	if (found)
+		return v;
+	*whose = "ours is";
+	if (getrlimit(RLIMIT_SIGPENDING, &rl) == 0)
+		return (unsigned long long)rl.rlim_cur;
+	return 0;
+}
+
 static int
-notify_send_err(int e, const char *who)
+notify_send_err(int e, pid_t pid, const char *who)
 {
 	switch (e) {
 	case ESRCH:
@@ -63,16 +95,14 @@ notify_send_err(int e, const char *who)
 		    "effective uid, or CAP_KILL)",
 		    who);
 	case EAGAIN: {
-		struct rlimit rl;
-		unsigned long long lim = 0;
-		if (getrlimit(RLIMIT_SIGPENDING, &rl) == 0)
-			lim = (unsigned long long)rl.rlim_cur;
+		const char *whose;
+		unsigned long long lim = notify_sigpending(pid, &whose);
 		return ipk__err(-EAGAIN,
 		    "%s has too many signals queued: the "
-		    "limit is the receiving user's RLIMIT_SIGPENDING (ours is "
+		    "limit is the receiving user's RLIMIT_SIGPENDING (%s "
 		    "%llu; see ulimit -i); the receiver must read its "
 		    "notifications",
-		    who, lim);
+		    who, whose, lim);
 	}
 	default:
 		return ipk__err(-e, "signalling %s: %s", who, strerror(e));
@@ -94,7 +124,7 @@ ipk_notify_send(pid_t pid, int signo, int value)
 		return 0;
 	char who[32];
 	snprintf(who, sizeof(who), "process %d", (int)pid);
-	return notify_send_err(errno, who);
+	return notify_send_err(errno, pid, who);
 }
 
 int
@@ -129,7 +159,7 @@ ipk_notify_send_pidfd(int pidfd, int signo, int value)
 		return ipk__err(-EBADF, "pidfd %d is not a pidfd", pidfd);
 	char who[48];
 	snprintf(who, sizeof(who), "the process of pidfd %d", pidfd);
-	return notify_send_err(e, who);
+	return notify_send_err(e, 0, who);
 }
 
 int
@@ -177,7 +207,8 @@ notify_threads_check(int signo)
 			continue; /* the thread has just exited */
 		unsigned long long blk;
 		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+			if (strncmp(line, "SigBlk:", 7) == 0) {
+				blk = strtoull(line + 7, NULL, 16);
 				if (!(blk & (1ull << (signo - 1))))
 					rv = ipk__err(-EINVAL,
 					    "thread %s of this process does "
@@ -189,7 +220,7 @@ notify_threads_check(int signo)
 					    e->d_name, signo);
 				break;
 			}
-		fclose(f);
+		(void)fclose(f);
 	}
 	closedir(d);
 	return rv;

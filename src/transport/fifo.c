@@ -262,7 +262,7 @@ fifo_listen(struct ipk_listener *l, const struct ipk__url *u)
 	struct fifo_lst *fl = ipk__lst_priv(l);
 	fl->lockfd = fl->rfd = fl->gfd = -1;
 	int rv = fifo_paths(u, &fl->p);
-	if (rv < 0)
+	if (rv < 0 || (rv = ipk__dir_check(fl->p.in, l->allow_uid)) < 0)
 		return rv;
 	if ((rv = fifo_lock_listener(fl, l->mode)) < 0)
 		return rv;
@@ -486,7 +486,7 @@ fifo_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	p->rfd = p->wfd = p->gfd = p->lockfd = -1;
 	struct fifo_paths fp;
 	int rv = fifo_paths(u, &fp);
-	if (rv < 0)
+	if (rv < 0 || (rv = ipk__dir_check(fp.in, c->allow_uid)) < 0)
 		return rv;
 	int slice = 1;
 	for (;;) {

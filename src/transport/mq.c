@@ -291,17 +291,36 @@ mq_lclose(struct ipk_listener *l)
 }
 
 /* Open both queues of an attached endpoint and size its buffers. */
+/* An object we open must be ours (or of the ?allow= uid): another user's
+ * queue at our name could read what we send and feed us what it likes. */
+static int
+mq_owned(int fd, const char *what, uid_t allow)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ipk__err(-errno, "%s: %s", what, strerror(errno));
+	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
+		return ipk__err(-EACCES, "%s belongs to uid %u, not to us "
+		    "(?allow=%u admits it)", what, (unsigned)st.st_uid,
+		    (unsigned)st.st_uid);
+	return 0;
+}
+
 static int
 mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
     const char *sname)
 {
 	struct mq_attr ra, sa;
+	int rv;
 	m->rq = mq_open(rname, O_RDONLY | O_NONBLOCK);
 	if (m->rq == (mqd_t)-1)
 		return mq_open_err(errno, rname);
 	m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK);
 	if (m->sq == (mqd_t)-1)
 		return mq_open_err(errno, sname);
+	if ((rv = mq_owned((int)m->rq, rname, c->allow_uid)) < 0 ||
+	    (rv = mq_owned((int)m->sq, sname, c->allow_uid)) < 0)
+		return rv;
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
 	if (ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR)
@@ -367,7 +386,9 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			    name[MQ_LOCK], strerror(errno));
 		rv = m->lockfd < 0 ? ipk__err(-ENOENT, "no listener: "
 		    "/dev/shm%s does not exist", name[MQ_LOCK]) :
-		    ipk__att_dial(m->lockfd, u->path + 1);
+		    mq_owned(m->lockfd, name[MQ_LOCK], c->allow_uid);
+		if (rv == 0)
+			rv = ipk__att_dial(m->lockfd, u->path + 1);
 		if (rv != -ENOENT && rv != -ECONNREFUSED)
 			break;
 		/* A listener may yet replace a stale lock object. */

@@ -158,7 +158,7 @@ sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
 	if (n <= 0)
 		return 0;
-	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) ||
+	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) != 0 ||
 	    (r->typed_side != IPK__SIDE_LISTEN &&
 	    r->typed_side != IPK__SIDE_DIAL))
 		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
@@ -261,11 +261,12 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	h->a.lockfd = h->msqid = -1;
 	h->a.keep = 1; /* nothing is ours to remove until we own the address */
 	sl->home = h;
-	if ((rv = sysv_names(u, &h->nm)) < 0)
+	if ((rv = sysv_names(u, &h->nm)) < 0 || (!h->nm.keyform &&
+	    (rv = ipk__dir_check(h->nm.n[SYSV_LOCK], l->allow_uid)) < 0))
 		return rv;
 	h->typed_side = IPK__SIDE_LISTEN;
 	if (ipk__url_str(u, "select", &v) == 0) {
-		if (strcmp(v, "dial") && strcmp(v, "listen"))
+		if (strcmp(v, "dial") != 0 && strcmp(v, "listen") != 0)
 			return ipk__err(-EINVAL, "select= is 'listen' or "
 			    "'dial' (the side that receives by type)");
 		h->typed_side = strcmp(v, "dial") ? IPK__SIDE_LISTEN :
@@ -330,6 +331,28 @@ sysv_ring_drain(int fd)
 		;
 }
 
+/* What we attach to must be ours (or of the ?allow= uid): another user's
+ * queue, lock file or doorbell at our names could read what we send and
+ * feed us what it likes. `fd` >= 0: a file, which must be of `type`. */
+static int
+sysv_owned(int fd, mode_t type, uid_t uid, const char *what, uid_t allow)
+{
+	struct stat st;
+	if (fd >= 0) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if ((st.st_mode & S_IFMT) != type)
+			return ipk__err(IPK_EFOREIGN, "%s is not a %s", what,
+			    type == S_IFIFO ? "FIFO" : "regular file");
+		uid = st.st_uid;
+	}
+	if (uid != geteuid() && (!allow || uid != allow))
+		return ipk__err(-EACCES, "%s belongs to uid %u, not to us "
+		    "(?allow=%u admits it)", what, (unsigned)uid,
+		    (unsigned)uid);
+	return 0;
+}
+
 /* Open the doorbells and buffers of an attached endpoint. */
 static int
 sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
@@ -339,12 +362,22 @@ sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
 	int mine = m->side == IPK__SIDE_LISTEN ? SYSV_RING_L : SYSV_RING_D;
 	int theirs = mine == SYSV_RING_L ? SYSV_RING_D : SYSV_RING_L;
 	struct msqid_ds ds;
+	char what[64];
+	int rv;
 	if ((m->ring = open(nm->n[mine], fl)) < 0 ||
 	    (m->peer_ring = open(nm->n[theirs], fl)) < 0)
 		return ipk__err(-errno, "cannot open doorbell: %s",
 		    strerror(errno));
 	if (msgctl(m->msqid, IPC_STAT, &ds) < 0)
 		return -errno;
+	snprintf(what, sizeof(what), "System V queue %d (key 0x%08x)",
+	    m->msqid, (unsigned)ds.msg_perm.__key);
+	if ((rv = sysv_owned(m->ring, S_IFIFO, 0, nm->n[mine],
+	    c->allow_uid)) < 0 ||
+	    (rv = sysv_owned(m->peer_ring, S_IFIFO, 0, nm->n[theirs],
+	    c->allow_uid)) < 0 ||
+	    (rv = sysv_owned(-1, 0, ds.msg_perm.uid, what, c->allow_uid)) < 0)
+		return rv;
 	long msgmax = sysv_sysctl("msgmax");
 	size_t fit = msgmax > (long)SYSV_HDR ? (size_t)msgmax : 8192;
 	m->rcap = fit;
@@ -397,7 +430,8 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	struct sysv_rec rec;
 	int fresh, rv;
 	sysv_chan_init(m, IPK__SIDE_DIAL);
-	if ((rv = sysv_names(u, &nm)) < 0)
+	if ((rv = sysv_names(u, &nm)) < 0 || (!nm.keyform &&
+	    (rv = ipk__dir_check(nm.n[SYSV_LOCK], c->allow_uid)) < 0))
 		return rv;
 	/* select= belongs to the listener; the record says what it chose. */
 	for (;;) {
@@ -411,7 +445,8 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			return rv;
 		(void)ipk__poll1(-1, 0, deadline, SYSV_DIAL_POLL_MS);
 	}
-	if (rv < 0)
+	if (rv < 0 || (rv = sysv_owned(m->lockfd, S_IFREG, 0,
+	    nm.n[SYSV_LOCK], c->allow_uid)) < 0)
 		return rv;
 	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
 		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "

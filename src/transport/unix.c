@@ -207,7 +207,8 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 			    strerror(errno));
 	} else {
 		snprintf(ul->path, sizeof(ul->path), "%s", u->path);
-		if ((rv = unix_clear(&sa, len, ul->path)) < 0 ||
+		if ((rv = ipk__dir_check(ul->path, l->allow_uid)) < 0 ||
+		    (rv = unix_clear(&sa, len, ul->path)) < 0 ||
 		    (rv = unix_bind_file(ul, &sa, len, l->mode)) < 0)
 			return rv;
 	}
@@ -316,6 +317,9 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	if (rv < 0)
 		return rv;
 	struct stat st;
+	if (u->path[0] == '/' &&
+	    (rv = ipk__dir_check(u->path, c->allow_uid)) < 0)
+		return rv;
 	if (u->path[0] == '/' && lstat(u->path, &st) == 0 &&
 	    S_ISLNK(st.st_mode))
 		return ipk__err(IPK_EFOREIGN, "%s is a symbolic link (refusing "

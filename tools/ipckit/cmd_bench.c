@@ -163,7 +163,7 @@ bench_run(int argc, char **argv)
 		case 'r':
 			if (!strcmp(optarg, "small"))
 				rounds = 300;
-			else if (cli_parse_int(optarg, 1, 1ll << 40,
+			else if (cli_parse_int(optarg, 1, 1LL << 40,
 			    &rounds) < 0)
 				return cli_usage(&cli_cmd_bench, "bad --rounds "
 				    "'%s' (a count, or small)", optarg);
@@ -282,7 +282,7 @@ bench_run(int argc, char **argv)
 	}
 
 	/* A dead peer's pipe is an error return, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	/* Orphans of a row (a broker it started) come back here to be
 	 * reaped, rather than to an init that may not reap them. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -319,7 +319,7 @@ bench_run(int argc, char **argv)
 		else
 			printf("plot written to %s\n", plot);
 	}
-	fflush(stdout);
+	(void)fflush(stdout);
 out:
 	for (int i = 0; i < n && res; i++)
 		free(res[i].rtt);

@@ -36,7 +36,9 @@ struct recv_args {
 	const char *url;
 };
 
-static void
+/* 0, or -errno when stdout cannot take the message (a full disk, a closed
+ * pipe): a message received but not written must not pass unnoticed. */
+static int
 recv_print(const struct recv_args *a, const unsigned char *p, size_t n,
     uint32_t type)
 {
@@ -45,11 +47,13 @@ recv_print(const struct recv_args *a, const unsigned char *p, size_t n,
 	if (a->hex) {
 		for (size_t i = 0; i < n; i++)
 			printf("%02x", p[i]);
-	} else {
-		fwrite(p, 1, n, stdout);
+	} else if (fwrite(p, 1, n, stdout) != n) {
+		return errno ? -errno : -EIO;
 	}
 	putchar('\n');
-	fflush(stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return errno ? -errno : -EIO;
+	return 0;
 }
 
 static int
@@ -78,12 +82,12 @@ recv_run(int argc, char **argv)
 			a.mode = ch;
 			break;
 		case 'n':
-			if (cli_parse_int(optarg, 1, 1ll << 62, &a.count) < 0)
+			if (cli_parse_int(optarg, 1, 1LL << 62, &a.count) < 0)
 				return cli_usage(&cli_cmd_recv,
 				    "bad --count '%s'", optarg);
 			break;
 		case 't':
-			if (cli_parse_int(optarg, 0, 0xffffffffll, &a.type) < 0)
+			if (cli_parse_int(optarg, 0, 0xffffffffLL, &a.type) < 0)
 				return cli_usage(&cli_cmd_recv,
 				    "bad --type '%s' (0 to 4294967295)", optarg);
 			break;
@@ -118,7 +122,7 @@ recv_run(int argc, char **argv)
 	int rv = cli_open("recv", a.url, a.mode, (int)a.timeout, &l, &c);
 	if (rv != CLI_OK)
 		return rv;
-	size_t cap = 64 * 1024;
+	size_t cap = (size_t)64 * 1024;
 	unsigned char *buf = malloc(cap);
 	int status = CLI_OK;
 	for (long long got = 0; buf && (a.count < 0 || got < a.count);) {
@@ -147,7 +151,12 @@ recv_run(int argc, char **argv)
 			status = cli_fail("recv", a.url, rv);
 			break;
 		}
-		recv_print(&a, buf, len, type);
+		if ((rv = recv_print(&a, buf, len, type)) < 0) {
+			fprintf(stderr, "ipckit recv: cannot write a received "
+			    "message to standard output: %s\n", strerror(-rv));
+			status = 1;
+			break;
+		}
 		got++;
 	}
 	free(buf);

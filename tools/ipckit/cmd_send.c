@@ -50,7 +50,7 @@ send_run(int argc, char **argv)
 			a.mode = ch;
 			break;
 		case 't':
-			if (cli_parse_int(optarg, 0, 0xffffffffll, &a.type) < 0)
+			if (cli_parse_int(optarg, 0, 0xffffffffLL, &a.type) < 0)
 				return cli_usage(&cli_cmd_send,
 				    "bad --type '%s' (0 to 4294967295)", optarg);
 			break;

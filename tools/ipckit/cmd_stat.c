@@ -42,14 +42,17 @@ stat_print(const struct stat_args *a, const struct ipk_objinfo *o,
 	if (a->json) {
 		cli_json_obj(stdout, o);
 		putchar('\n');
-		fflush(stdout);
+		(void)fflush(stdout);
 		return;
 	}
 	if (tty && a->watch)
-		fputs("\033[H\033[2J", stdout);
+		(void)fputs("\033[H\033[2J", stdout);
 	time_t now = time(NULL);
 	char when[32];
-	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	struct tm tm;
+	if (!localtime_r(&now, &tm) ||
+	    strftime(when, sizeof(when), "%H:%M:%S", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)now);
 	printf("%s  %s  %s", when, o->url, o->exists ? "" : "(objects gone) ");
 	if (o->queued_msgs >= 0)
 		printf(" queued %lld msgs", (long long)o->queued_msgs);
@@ -86,7 +89,7 @@ stat_print(const struct stat_args *a, const struct ipk_objinfo *o,
 		printf("(no endpoint recorded)\n");
 	if (a->watch && !tty)
 		putchar('\n');
-	fflush(stdout);
+	(void)fflush(stdout);
 }
 
 static int
@@ -109,13 +112,13 @@ stat_run(int argc, char **argv)
 			a.watch = 1;
 			break;
 		case 'n':
-			if (cli_parse_int(optarg, 1, 1ll << 40, &a.count) < 0)
+			if (cli_parse_int(optarg, 1, 1LL << 40, &a.count) < 0)
 				return cli_usage(&cli_cmd_stat,
 				    "bad --count '%s'", optarg);
 			a.watch = 1;
 			break;
 		case 'i':
-			if (cli_parse_int(optarg, 1, 1ll << 30, &a.interval) <
+			if (cli_parse_int(optarg, 1, 1LL << 30, &a.interval) <
 			    0)
 				return cli_usage(&cli_cmd_stat,
 				    "bad --interval '%s' (milliseconds)",

@@ -27,7 +27,7 @@ cli_usage(const struct cli_cmd *c, const char *fmt, ...)
 	va_list ap;
 	fprintf(stderr, "ipckit %s: ", c->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'ipckit help %s'.\n", c->name);
 	return CLI_USAGE;
@@ -68,7 +68,7 @@ cli_parse_size(const char *s, uint64_t *out)
 void
 cli_help(const struct cli_cmd *c)
 {
-	fputs(c->usage, stdout);
+	(void)fputs(c->usage, stdout);
 }
 
 int
@@ -121,16 +121,16 @@ cli_user_name(uid_t uid)
 void
 cli_json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
+	(void)fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			fprintf(f, "\\%c", *p);
 		else if (*p < 0x20)
 			fprintf(f, "\\u%04x", *p);
 		else
-			fputc(*p, f);
+			(void)fputc(*p, f);
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 }
 
 static void
@@ -157,11 +157,11 @@ cli_json_obj(FILE *f, const struct ipk_objinfo *o)
 		fprintf(f, ",\"mode\":\"%04o\",", o->mode);
 	}
 	cli_json_num(f, "queued_msgs", o->queued_msgs);
-	fputc(',', f);
+	(void)fputc(',', f);
 	cli_json_num(f, "queued_bytes", o->queued_bytes);
-	fputc(',', f);
+	(void)fputc(',', f);
 	cli_json_num(f, "capacity_msgs", o->cap_msgs);
-	fputc(',', f);
+	(void)fputc(',', f);
 	cli_json_num(f, "capacity_bytes", o->cap_bytes);
 	fprintf(f, ",\"objects\":[");
 	for (int i = 0, n = 0; i < 4; i++)
