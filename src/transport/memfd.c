@@ -258,15 +258,16 @@ memfd_recv_msg(struct memfd_chan *s, const char *magic, struct memfd_msg *m,
 	}
 	if (n == 0 && got == 0)
 		return IPK_ECLOSED;
-	if (bad || got != want || n != (ssize_t)sizeof(*m) ||
-	    memcmp(m->magic, magic, sizeof(m->magic)) != 0) {
+	int right = n == (ssize_t)sizeof(*m) &&
+	    memcmp(m->magic, magic, sizeof(m->magic)) == 0;
+	if (bad || got != want || !right) {
 		int had = got;
 		while (got > 0)
 			close(fds[--got]);
 		return ipk__err(IPK_ECORRUPT, "%s: malformed handshake: %zd "
 		    "bytes%s with %d%s descriptor(s), expected %zu bytes "
 		    "starting \"%s\" with %d", s->name, n,
-		    n == (ssize_t)sizeof(*m) ? " (bad magic)" : "", had,
+		    right ? "" : " (wrong)", had,
 		    bad ? " or more" : "", sizeof(*m), magic, want);
 	}
 	return 0;
