@@ -30,6 +30,17 @@ ipk__seg_fini(struct ipk__seg *g)
 	ipk__close_fd(&g->fd);
 }
 
+static int
+seg_mmap(struct ipk__seg *g, const char *where)
+{
+	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    g->fd, 0);
+	if (g->map != MAP_FAILED)
+		return 0;
+	g->map = NULL;
+	return ipk__err(-errno, "%s: mmap failed: %s", where, strerror(errno));
+}
+
 int
 ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait, const char *where)
 {
@@ -43,13 +54,8 @@ ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait, const char *where)
 		return ipk__err(-rv, "%s: cannot reserve %zu bytes of shared "
 		    "memory (%s); a smaller size= needs less", where, g->len,
 		    rv == ENOSPC ? "no space left" : strerror(rv));
-	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    g->fd, 0);
-	if (g->map == MAP_FAILED) {
-		g->map = NULL;
-		return ipk__err(-errno, "%s: mmap failed: %s", where,
-		    strerror(errno));
-	}
+	if ((rv = seg_mmap(g, where)) < 0)
+		return rv;
 	g->hdr = (struct ipk__seg_hdr *)(void *)g->map;
 	g->hdr->version = IPK__SEG_VERSION;
 	g->hdr->wait = (uint32_t)wait;
@@ -67,17 +73,13 @@ ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait, const char *where)
 int
 ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 {
+	int rv;
 	if (size < (off_t)IPK__SEG_DATA_OFF)
 		return size == 0 ? 1 : ipk__err(IPK_ECORRUPT, "%s: %lld bytes "
 		    "is too small for a segment", where, (long long)size);
 	g->len = (size_t)size;
-	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    g->fd, 0);
-	if (g->map == MAP_FAILED) {
-		g->map = NULL;
-		return ipk__err(-errno, "%s: mmap failed: %s", where,
-		    strerror(errno));
-	}
+	if ((rv = seg_mmap(g, where)) < 0)
+		return rv;
 	struct ipk__seg_hdr *h = (struct ipk__seg_hdr *)(void *)g->map;
 	/* Acquire: pairs with the release store of magic in
 	 * ipk__seg_create. */

@@ -152,19 +152,6 @@ memfd_trusted(uid_t uid, const uid_t *list, int n)
 	return 0;
 }
 
-static int
-memfd_creds(int fd, struct ipk_peer *out)
-{
-	struct ucred uc;
-	socklen_t n = sizeof(uc);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
-		return -errno;
-	out->pid = uc.pid;
-	out->uid = uc.uid;
-	out->gid = uc.gid;
-	return 0;
-}
-
 /* --- The handshake --------------------------------------------------------- */
 
 static int
@@ -357,7 +344,7 @@ memfd_ready_chan(struct memfd_chan *s)
 	s->h.arg = s;
 	s->h.tx.bell = memfd_bell_ring;
 	s->h.tx.bell_arg = s;
-	return memfd_creds(s->sock, &s->peer);
+	return ipk__sock_peercred(s->sock, &s->peer);
 }
 
 /* Listener side: make, seal and hand over a segment to the dialer. */
@@ -418,7 +405,7 @@ memfd_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		int rv = ipk__sock_accept(ls->fd, deadline, &s->sock);
 		if (rv < 0)
 			return rv;
-		if (memfd_creds(s->sock, &s->peer) == 0 &&
+		if (ipk__sock_peercred(s->sock, &s->peer) == 0 &&
 		    memfd_trusted(s->peer.uid, ls->allow, ls->nallow)) {
 			/* A dialer gets a few seconds for its answer even
 			 * when accept was asked not to wait. */
@@ -471,7 +458,7 @@ memfd_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	    (rv = ipk__ring_opts(u, &size, &wait)) < 0 ||
 	    (rv = memfd_allow(u, c->allow_uid, allow, &nallow)) < 0 ||
 	    (rv = ipk__sock_dial_unix(path, deadline, &s->sock)) < 0 ||
-	    (rv = memfd_creds(s->sock, &s->peer)) < 0)
+	    (rv = ipk__sock_peercred(s->sock, &s->peer)) < 0)
 		return rv;
 	if (s->peer.uid != 0 &&
 	    !memfd_trusted(s->peer.uid, allow, nallow))
