@@ -36,6 +36,7 @@ static const struct {
 	{ "udp", "udp", "", "block (loopback socket)" },
 	{ "nng+tcp", "nng+tcp", "", "block (loopback socket)" },
 	{ "nng+ipc", "nng+ipc", "", "block (poll on socket)" },
+	{ "memfd", "memfd", "", "spin, then futex" },
 };
 #define IPKB_NROWS (sizeof(ipkb_rows) / sizeof(ipkb_rows[0]))
 
@@ -61,7 +62,7 @@ ipkb_prepare(struct bench_conn *c)
 }
 
 /*
- * Ring transports (shm, inproc) get a ring that holds the run's largest
+ * Ring transports (shm, inproc, memfd) get a ring that holds the run's largest
  * message twice over (size=, a power of two, at least 2M), so the 1 MiB
  * rows measure the mechanism rather than its default size.
  */
@@ -71,7 +72,8 @@ ipkb_ring_query(const struct bench_conn *c, char *q, size_t cap)
 	const char *sch = c->s->arg, *opt = strchr(sch, '?');
 	size_t max = c->cfg->rtt_size, ring = 2u << 20;
 	q[0] = 0;
-	if (strncmp(sch, "shm", 3) && strncmp(sch, "inproc", 6))
+	if (strncmp(sch, "shm", 3) && strncmp(sch, "inproc", 6) &&
+	    strncmp(sch, "memfd", 5))
 		return;
 	for (int i = 0; i < c->cfg->nsizes; i++)
 		if (c->cfg->sizes[i] > max)

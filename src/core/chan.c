@@ -24,15 +24,19 @@ struct chan_common {
 };
 
 static int
-chan_opt_known(const struct ipk__transport *t, const char *key)
+chan_opt_listed(const char *const *list, const char *key)
 {
-	for (const char *const *p = chan_common_opts; *p; p++)
-		if (strcmp(*p, key) == 0)
-			return 1;
-	for (const char *const *p = t->options; p && *p; p++)
+	for (const char *const *p = list; p && *p; p++)
 		if (strcmp(*p, key) == 0)
 			return 1;
 	return 0;
+}
+
+static int
+chan_opt_known(const struct ipk__transport *t, const char *key)
+{
+	return chan_opt_listed(chan_common_opts, key) ||
+	    chan_opt_listed(t->options, key);
 }
 
 /* Parse the URL, find its transport, and read the common options. */
@@ -87,10 +91,13 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 		goto err;
 	if (rv == 0)
 		cc->timeout_ms = (int)v;
-	if ((rv = ipk__url_int(u, "allow", 0, 0x7fffffff, &v)) < 0)
-		goto err;
-	if (rv == 0)
-		cc->allow_uid = (uid_t)v;
+	/* A transport that lists "allow" itself reads it (a list of users). */
+	if (!chan_opt_listed(t->options, "allow")) {
+		if ((rv = ipk__url_int(u, "allow", 0, 0x7fffffff, &v)) < 0)
+			goto err;
+		if (rv == 0)
+			cc->allow_uid = (uid_t)v;
+	}
 	*tp = t;
 	return 0;
 err:

@@ -344,6 +344,19 @@ ipk__sock_unlink_unix(const char *path, uint64_t ino)
 }
 
 int
+ipk__sock_peercred(int fd, struct ipk_peer *out)
+{
+	struct ucred uc;
+	socklen_t n = sizeof(uc);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
+		return -errno;
+	out->pid = uc.pid;
+	out->uid = uc.uid;
+	out->gid = uc.gid;
+	return 0;
+}
+
+int
 ipk__sock_dial_unix(const char *path, int64_t deadline, int *fd)
 {
 	struct sockaddr_un sun;

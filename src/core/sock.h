@@ -69,6 +69,11 @@ IPK__HIDDEN void ipk__sock_unlink_unix(const char *path, uint64_t ino);
 IPK__HIDDEN int ipk__sock_dial_unix(const char *path, int64_t deadline,
     int *fd);
 
+/* The credentials of the peer of a connected unix socket (SO_PEERCRED:
+ * for a dialer, the listener's at listen time). 0 or -errno. */
+struct ipk_peer;
+IPK__HIDDEN int ipk__sock_peercred(int fd, struct ipk_peer *out);
+
 /* Disable Nagle's algorithm on a TCP socket (messages go out at once). */
 IPK__HIDDEN void ipk__sock_nodelay(int fd);
 

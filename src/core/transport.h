@@ -96,7 +96,9 @@ struct ipk__transport {
 	size_t chan_size;    /* bytes of private state per channel */
 	size_t lst_size;     /* bytes of private state per listener */
 	/* Option names the transport reads (besides the common ones:
-	 * maxmsg, mode, keep, timeout, allow), NULL-terminated; may be NULL. */
+	 * maxmsg, mode, keep, timeout, allow), NULL-terminated; may be NULL.
+	 * Listing "allow" here makes the transport parse it itself (the core
+	 * then leaves c->allow_uid / l->allow_uid to struct ipk_opts). */
 	const char *const *options;
 
 	/*

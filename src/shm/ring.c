@@ -276,8 +276,11 @@ void
 ipk__ring_chan_arm(struct ipk__ring_chan *h)
 {
 	char buf[64]; /* >= 8: an eventfd read needs that much */
-	while (read(h->bell, buf, sizeof(buf)) > 0)
-		;
+	if (h->drain)
+		h->drain(h->arg);
+	else
+		while (read(h->bell, buf, sizeof(buf)) > 0)
+			;
 	(void)ipk__ring_announce(&h->rx.ctl->rd_wait, IPK__RING_WBELL);
 }
 

@@ -343,6 +343,9 @@ struct ipk__ring_chan {
 	int wait;		 /* IPK__WAIT_* */
 	int bell;		 /* reader's doorbell descriptor, or -1 */
 	int (*alive)(void *arg); /* 1 while the peer is attached */
+	/* Empties the doorbell when `bell` cannot simply be read (memfd://
+	 * polls an epoll set); NULL: read `bell` until it is empty. */
+	void (*drain)(void *arg);
 	void *arg;
 	const char *name;
 };

@@ -5,10 +5,7 @@
  * per direction, so a message costs no system call while both sides are
  * awake. docs/transports/shm.md tells the whole story.
  *
- * Segment layout (offsets fixed by the ring capacity `cap`, never read from
- * the segment): [0, 4096) struct shm_hdr; 4096 ring 0 control (listener ->
- * dialer); 4608 ring 1 control (dialer -> listener); 8192 ring 0 data;
- * 8192 + cap ring 1 data; total 8192 + 2 cap bytes.
+ * The segment's layout is in src/shm/segment.h, shared with memfd://.
  *
  * Liveness: every endpoint holds an OFD lock on one byte of its own open
  * file description of the segment (byte 0 the listener, 1 the dialer's
@@ -21,7 +18,7 @@
  * and the dialer that drains it after the listener is gone removes it.
  */
 #include "core/transport.h"
-#include "shm/ring.h"
+#include "shm/segment.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -35,51 +32,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHM_MAGIC 0x00314d48534b5049ull /* "IPKSHM1" */
-#define SHM_VERSION 1u
-#define SHM_CTL_OFF 4096u
-#define SHM_DATA_OFF 8192u
-#define SHM_MIN_CAP 4096u
-#define SHM_DEFAULT_CAP (1u << 20)
 #define SHM_NAME_MAX 200
 
 #define SHM_LOCK_LISTENER 0
 #define SHM_LOCK_DIAL 1
 #define SHM_LOCK_ACCEPT 2
 
-struct shm_ep {
-	uint64_t pid, start; /* for people and `ipckit ls`; never trusted */
-};
-
-struct shm_hdr {
-	uint64_t magic; /* stored last at creation (release) */
-	uint32_t version;
-	uint32_t wait;	   /* the listener's strategy: the dialer's default */
-	uint64_t seg_size; /* SHM_DATA_OFF + 2 * ring_cap */
-	uint64_t ring_cap; /* data bytes of each ring, a power of two */
-	uint32_t dial_gen; /* futex word: bumped by every dialer attach */
-	uint32_t accepted; /* the listener side has had a channel */
-	uint32_t linger;   /* listener gone, unread data left for the dialer */
-	uint32_t unused;
-	struct shm_ep ep[2]; /* [0] listener side, [1] dialer */
-};
-
-struct shm_seg {
-	int fd;
-	unsigned char *map;
-	size_t len;
-	uint64_t cap;
-	struct shm_hdr *hdr;
-};
-
 struct shm_lst {
-	struct shm_seg seg;
+	struct ipk__seg seg;
 	char name[SHM_NAME_MAX + 2];
 };
 
 struct shm_chan {
 	struct ipk__ring_chan h;
-	struct shm_seg seg;
+	struct ipk__seg seg;
 	int side;    /* 0: listener side, 1: dialer */
 	int bell_wr; /* the peer's doorbell FIFO, opened when first rung */
 	uint32_t bell_wr_gen;
@@ -104,59 +70,6 @@ shm_name(const struct ipk__url *u, char *out)
 	return 0;
 }
 
-/* Field 22 of /proc/self/stat: our start time, which tells a reused pid. */
-static uint64_t
-shm_start_time(void)
-{
-	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoull(p + 1, NULL, 10) : 0;
-}
-
-static void
-shm_seg_init(struct shm_seg *g)
-{
-	memset(g, 0, sizeof(*g));
-	g->fd = -1;
-}
-
-static void
-shm_seg_fini(struct shm_seg *g)
-{
-	if (g->map)
-		munmap(g->map, g->len);
-	g->map = NULL;
-	ipk__close_fd(&g->fd);
-}
-
-static struct ipk__ring_ctl *
-shm_ctl(struct shm_seg *g, int ring)
-{
-	return (
-	    struct ipk__ring_ctl *)(void *)(g->map + SHM_CTL_OFF +
-					    (size_t)ring * IPK__RING_CTL_SIZE);
-}
-
-static void
-shm_ring_view(struct shm_seg *g, int ring, struct ipk__ring *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->ctl = shm_ctl(g, ring);
-	r->data = g->map + SHM_DATA_OFF + (size_t)ring * g->cap;
-	r->cap = g->cap;
-	r->mask = g->cap - 1;
-}
-
 static int
 shm_held(int fd, int byte)
 {
@@ -179,7 +92,7 @@ shm_unlock(int fd, int byte)
  * not yet stored), or a negative code with a sentence.
  */
 static int
-shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
+shm_seg_check(struct ipk__seg *g, const char *name, unsigned mode, uid_t allow)
 {
 	struct stat st;
 	if (fstat(g->fd, &st) < 0)
@@ -198,53 +111,14 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s has mode %03o, wider than %03o "
 		    "(?mode=)",
 		    name, (unsigned)(st.st_mode & 0777), mode);
-	if (st.st_size < SHM_DATA_OFF)
-		return st.st_size == 0
-			   ? 1
-			   : ipk__err(IPK_ECORRUPT,
-				 "/dev/shm%s: "
-				 "%lld bytes is too small for a segment",
-				 name, (long long)st.st_size);
-	g->len = (size_t)st.st_size;
-	g->map =
-	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
-	if (g->map == MAP_FAILED) {
-		g->map = NULL;
-		return ipk__err(-errno, "/dev/shm%s: mmap failed", name);
-	}
-	struct shm_hdr *h = (struct shm_hdr *)(void *)g->map;
-	/* Acquire: pairs with the release store of magic in shm_create. */
-	uint64_t magic = __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE);
-	uint32_t ver = __atomic_load_n(&h->version, __ATOMIC_RELAXED);
-	uint64_t cap = __atomic_load_n(&h->ring_cap, __ATOMIC_RELAXED);
-	uint64_t size = __atomic_load_n(&h->seg_size, __ATOMIC_RELAXED);
-	if (magic == 0)
-		return 1;
-	if (magic != SHM_MAGIC)
-		return ipk__err(IPK_EFOREIGN,
-		    "/dev/shm%s was not made by ipckit "
-		    "(bad magic)",
-		    name);
-	if (ver != SHM_VERSION)
-		return ipk__err(IPK_ECORRUPT,
-		    "/dev/shm%s has layout version %u; this "
-		    "library reads version %u",
-		    name, ver, SHM_VERSION);
-	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)) ||
-	    size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
-		return ipk__err(IPK_ECORRUPT,
-		    "/dev/shm%s: header says %llu-byte rings "
-		    "in %llu bytes, but the object has %lld bytes",
-		    name, (unsigned long long)cap, (unsigned long long)size,
-		    (long long)st.st_size);
-	g->cap = cap;
-	g->hdr = h;
-	return 0;
+	char where[SHM_NAME_MAX + 16];
+	snprintf(where, sizeof(where), "/dev/shm%s", name);
+	return ipk__seg_map(g, st.st_size, where);
 }
 
 /* Unlink `name` if it still is the object we have open. */
 static void
-shm_unlink_ours(struct shm_seg *g, const char *name)
+shm_unlink_ours(struct ipk__seg *g, const char *name)
 {
 	char path[SHM_NAME_MAX + 32];
 	struct stat a, b;
@@ -261,9 +135,9 @@ shm_unlink_ours(struct shm_seg *g, const char *name)
 /* The listener side is gone: remove the segment, or leave it for the
  * dialer when it holds messages the dialer has not read. */
 static void
-shm_remove_or_linger(struct shm_seg *g, const char *name)
+shm_remove_or_linger(struct ipk__seg *g, const char *name)
 {
-	if (g->hdr && ipk__ring_pending(shm_ctl(g, 0), g->cap) > 0)
+	if (g->hdr && ipk__ring_pending(ipk__seg_ctl(g, 0), g->cap) > 0)
 		__atomic_store_n(&g->hdr->linger, 1, __ATOMIC_RELEASE);
 	else
 		shm_unlink_ours(g, name);
@@ -275,42 +149,15 @@ shm_remove_or_linger(struct shm_seg *g, const char *name)
 static int
 shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
 {
-	struct shm_seg *g = &s->seg;
-	char sz[32];
+	struct ipk__seg *g = &s->seg;
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv < 0)
 		return rv == IPK_EBUSYSIDE ? -EADDRINUSE : rv;
 	if (fchmod(g->fd, l->mode & 0777) < 0)
 		return -errno;
-	g->len = SHM_DATA_OFF + 2 * cap;
-	g->cap = cap;
-	/* Reserve every page now: a full /dev/shm fails here, not with a
-	 * SIGBUS on some later write. */
-	rv = posix_fallocate(g->fd, 0, (off_t)g->len);
-	if (rv != 0)
-		return ipk__err(-rv,
-		    "/dev/shm%s: cannot reserve %s bytes in /dev/shm "
-		    "(%s); a smaller size= needs less",
-		    s->name, (snprintf(sz, sizeof(sz), "%zu", g->len), sz),
-		    rv == ENOSPC ? "no space left" : strerror(rv));
-	g->map =
-	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
-	if (g->map == MAP_FAILED) {
-		g->map = NULL;
-		return -errno;
-	}
-	g->hdr = (struct shm_hdr *)(void *)g->map;
-	g->hdr->version = SHM_VERSION;
-	g->hdr->wait = (uint32_t)wait;
-	g->hdr->seg_size = g->len;
-	g->hdr->ring_cap = cap;
-	for (int i = 0; i < 2; i++)
-		if ((rv = ipk__ring_ctl_init(shm_ctl(g, i), 1)) < 0)
-			return rv;
-	/* Release: the header and controls above before the magic that
-	 * tells dialers the segment is ready (shm_seg_check). */
-	__atomic_store_n(&g->hdr->magic, SHM_MAGIC, __ATOMIC_RELEASE);
-	return 0;
+	char where[SHM_NAME_MAX + 16];
+	snprintf(where, sizeof(where), "/dev/shm%s", s->name);
+	return ipk__seg_create(g, cap, wait, where);
 }
 
 /* The name exists: 0 when we took over a stale segment, 1 when a broken
@@ -318,7 +165,7 @@ shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
 static int
 shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 {
-	struct shm_seg *g = &s->seg;
+	struct ipk__seg *g = &s->seg;
 	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (g->fd < 0)
 		return errno == ENOENT ? 1 : ipk__err(-errno,
@@ -347,7 +194,7 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 			       : rv;
 	/* Ours, broken and unused: a listener died while creating it. */
 	shm_unlink_ours(g, s->name);
-	shm_seg_fini(g);
+	ipk__seg_fini(g);
 	return 1;
 }
 
@@ -355,9 +202,9 @@ static int
 shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct shm_lst *s = ipk__lst_priv(l);
-	uint64_t cap = SHM_DEFAULT_CAP;
+	uint64_t cap = IPK__SEG_DEFAULT_CAP;
 	int wait = IPK__WAIT_ADAPTIVE, rv;
-	shm_seg_init(&s->seg);
+	ipk__seg_init(&s->seg);
 	if ((rv = shm_name(u, s->name)) < 0 ||
 	    (rv = ipk__ring_opts(u, &cap, &wait)) < 0)
 		return rv;
@@ -368,7 +215,7 @@ shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 			rv = shm_create(l, s, cap, wait);
 			if (rv < 0) {
 				shm_unlink_ours(&s->seg, s->name);
-				shm_seg_fini(&s->seg);
+				ipk__seg_fini(&s->seg);
 			}
 			return rv;
 		}
@@ -393,7 +240,7 @@ shm_lclose(struct ipk_listener *l)
 		if (!l->keep && !shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
 			shm_remove_or_linger(&s->seg, s->name);
 	}
-	shm_seg_fini(&s->seg);
+	ipk__seg_fini(&s->seg);
 }
 
 /* --- Channels ------------------------------------------------------------- */
@@ -420,27 +267,16 @@ shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
 	s->h.name = s->path;
 	s->h.alive = shm_alive;
 	s->h.arg = s;
-	shm_ring_view(&s->seg, side, &s->h.tx);
-	shm_ring_view(&s->seg, !side, &s->h.rx);
+	rv = ipk__seg_attach(c, &s->seg, &s->h, side);
 	s->h.tx.bell = shm_bell_ring;
 	s->h.tx.bell_arg = s;
-	if (ipk__ring_attach_producer(&s->h.tx) < 0 ||
-	    ipk__ring_attach_consumer(&s->h.rx) < 0)
-		return ipk__err(IPK_ECORRUPT,
-		    "/dev/shm%s: ring indices are invalid", s->name);
-	struct shm_ep *ep = &s->seg.hdr->ep[side];
-	__atomic_store_n(&ep->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
-	__atomic_store_n(&ep->start, shm_start_time(), __ATOMIC_RELAXED);
-	uint64_t max = ipk__ring_max_msg(s->seg.cap);
-	if (c->max_msg > max)
-		c->max_msg = (size_t)max;
-	return 0;
+	return rv;
 }
 
 static void
 shm_chan_init(struct shm_chan *s)
 {
-	shm_seg_init(&s->seg);
+	ipk__seg_init(&s->seg);
 	s->h.bell = s->bell_wr = -1;
 }
 
@@ -483,7 +319,7 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		s->seg.map = NULL;
 		return -errno;
 	}
-	s->seg.hdr = (struct shm_hdr *)(void *)s->seg.map;
+	s->seg.hdr = (struct ipk__seg_hdr *)(void *)s->seg.map;
 	s->h.wait =
 	    (int)(__atomic_load_n(&ls->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
 	int rv = shm_attach(c, s, 0);
@@ -496,7 +332,7 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 static int
 shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 {
-	struct shm_seg *g = &s->seg;
+	struct ipk__seg *g = &s->seg;
 	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (g->fd < 0) {
 		*why = -errno;
@@ -507,11 +343,11 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 	int rv = shm_seg_check(g, s->name, c->mode, c->allow_uid);
 	if (rv == 0 && !shm_held(g->fd, SHM_LOCK_LISTENER) &&
 	    !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
-	    ipk__ring_pending(shm_ctl(g, 0), g->cap) == 0)
+	    ipk__ring_pending(ipk__seg_ctl(g, 0), g->cap) == 0)
 		rv = 1; /* a dead listener's segment with nothing for us */
 	if (rv != 0) {
 		*why = -ECONNREFUSED;
-		shm_seg_fini(g);
+		ipk__seg_fini(g);
 		return rv;
 	}
 	s->h.wait =
@@ -572,61 +408,6 @@ shm_alive(void *arg)
 	       shm_held(s->seg.fd, SHM_LOCK_LISTENER);
 }
 
-static int
-shm_loan(struct ipk_chan *c, size_t len, void **buf, int64_t deadline)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_loan(&s->h, len, buf, deadline);
-}
-
-static int
-shm_commit(struct ipk_chan *c, size_t len, uint32_t type)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	ipk__ring_commit(&s->h.tx, len, type);
-	return 0;
-}
-
-static int
-shm_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
-    int64_t deadline)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_send(&s->h, buf, len, type, deadline);
-}
-
-static int
-shm_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
-    int64_t deadline)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_recv(
-	    &s->h, c->max_msg, buf, cap, len, type, deadline);
-}
-
-static int
-shm_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
-    int64_t deadline)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_peek(&s->h, buf, len, type, deadline);
-}
-
-static int
-shm_release(struct ipk_chan *c)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	ipk__ring_release(&s->h.rx);
-	return 0;
-}
-
-static int
-shm_toobig(struct ipk_chan *c, size_t len)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_toobig(&s->h, c->max_msg, len);
-}
-
 static void
 shm_bell_path(struct shm_chan *s, int side, char *out, size_t n)
 {
@@ -659,13 +440,6 @@ shm_bell_ring(void *arg)
 	}
 	char b = 1;
 	(void)!write(s->bell_wr, &b, 1);
-}
-
-static int
-shm_ready(struct ipk_chan *c)
-{
-	struct shm_chan *s = ipk__chan_priv(c);
-	return ipk__ring_chan_ready(&s->h);
 }
 
 /* ipk_fd: a FIFO doorbell made on first use; see docs/transports/shm.md. */
@@ -705,7 +479,7 @@ static void
 shm_close(struct ipk_chan *c)
 {
 	struct shm_chan *s = ipk__chan_priv(c);
-	struct shm_seg *g = &s->seg;
+	struct ipk__seg *g = &s->seg;
 	if (g->fd >= 0 && g->hdr && s->h.tx.ctl) {
 		/* Drop our lock before looking at the others' (see
 		 * shm_lclose). */
@@ -730,13 +504,13 @@ shm_close(struct ipk_chan *c)
 	}
 	ipk__close_fd(&s->h.bell);
 	ipk__close_fd(&s->bell_wr);
-	shm_seg_fini(g);
+	ipk__seg_fini(g);
 }
 
 /* --- Operating: the header is read with pread, nothing is mapped. ------ */
 
 static int
-shm_find(const struct ipk__url *u, char *name, int *fd, struct shm_hdr *h)
+shm_find(const struct ipk__url *u, char *name, int *fd, struct ipk__seg_hdr *h)
 {
 	int rv = shm_name(u, name);
 	if (rv < 0)
@@ -745,7 +519,7 @@ shm_find(const struct ipk__url *u, char *name, int *fd, struct shm_hdr *h)
 	if (*fd < 0)
 		return -errno;
 	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
-	    h->magic != SHM_MAGIC)
+	    h->magic != IPK__SEG_MAGIC)
 		return ipk__err(IPK_EFOREIGN, "/dev/shm%s is not an ipckit "
 		    "shm channel", name);
 	return 0;
@@ -755,7 +529,7 @@ static int
 shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 {
 	char name[SHM_NAME_MAX + 2];
-	struct shm_hdr h;
+	struct ipk__seg_hdr h;
 	struct stat st;
 	int fd = -1;
 	int rv = shm_find(u, name, &fd, &h);
@@ -778,7 +552,7 @@ shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	o->queued_bytes = 0;
 	for (int ring = 0; ring < 2; ring++) {
 		struct ipk__ring_ctl ctl;
-		if (pread(fd, &ctl, sizeof(ctl), SHM_CTL_OFF +
+		if (pread(fd, &ctl, sizeof(ctl), IPK__SEG_CTL_OFF +
 		    ring * IPK__RING_CTL_SIZE) != (ssize_t)sizeof(ctl) ||
 		    ctl.tail - ctl.head > h.ring_cap) {
 			o->queued_bytes = -1;
@@ -794,7 +568,7 @@ static int
 shm_remove(const struct ipk__url *u, int force)
 {
 	char name[SHM_NAME_MAX + 2], path[SHM_NAME_MAX + 32];
-	struct shm_hdr h;
+	struct ipk__seg_hdr h;
 	int fd = -1;
 	int rv = shm_find(u, name, &fd, &h);
 	for (int b = 0; rv == 0 && !force && b <= SHM_LOCK_ACCEPT; b++)
@@ -825,15 +599,15 @@ const struct ipk__transport ipk__transport_shm = {
     .accept = shm_accept,
     .lclose = shm_lclose,
     .dial = shm_dial,
-    .send = shm_send,
-    .recv = shm_recv,
-    .loan = shm_loan,
-    .commit = shm_commit,
-    .peek = shm_peek,
-    .release = shm_release,
-    .toobig = shm_toobig,
+    .send = ipk__segop_send,
+    .recv = ipk__segop_recv,
+    .loan = ipk__segop_loan,
+    .commit = ipk__segop_commit,
+    .peek = ipk__segop_peek,
+    .release = ipk__segop_release,
+    .toobig = ipk__segop_toobig,
     .fd = shm_fd,
-    .ready = shm_ready,
+    .ready = ipk__segop_ready,
     .doorbell = 1,
     .close = shm_close,
     .inspect = shm_inspect,

@@ -22,6 +22,7 @@
  * is neither ours nor ?allow=UID is closed before any message.
  */
 #include "core/frame.h"
+#include "core/sock.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -81,19 +82,6 @@ unix_socket(int *fd)
 	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	return *fd < 0 ? ipk__err(-errno, "cannot make a socket: %s",
 			     strerror(errno)) : 0;
-}
-
-static int
-unix_creds(int fd, struct ipk_peer *out)
-{
-	struct ucred uc;
-	socklen_t n = sizeof(uc);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
-		return -errno;
-	out->pid = uc.pid;
-	out->uid = uc.uid;
-	out->gid = uc.gid;
-	return 0;
 }
 
 static int
@@ -220,7 +208,7 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 static int
 unix_chan_init(struct ipk_chan *c, struct unix_chan *p)
 {
-	int rv = unix_creds(p->fd, &p->peer);
+	int rv = ipk__sock_peercred(p->fd, &p->peer);
 	if (rv < 0)
 		return rv;
 	ipk__stream_init(&p->s, p->fd, p->fd, c->max_msg);
