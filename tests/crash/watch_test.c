@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
@@ -20,7 +21,9 @@ static atomic_int watch_stop;
 static atomic_uint watch_want;
 
 struct watch_seen {
-	long scans, files, dirs;
+	atomic_long scans;
+	atomic_int failed; /* bad[] is written */
+	long files, dirs;
 	char bad[700];
 };
 
@@ -28,7 +31,7 @@ static void *
 watch_loop(void *arg)
 {
 	struct watch_seen *w = arg;
-	while (!atomic_load(&watch_stop) && !w->bad[0]) {
+	while (!atomic_load(&watch_stop) && !atomic_load(&w->failed)) {
 		DIR *d = opendir(watch_dir);
 		if (!d)
 			break;
@@ -48,12 +51,14 @@ watch_loop(void *arg)
 				w->dirs++;
 			else
 				w->files++;
-			if (m & ~lim)
+			if (m & ~lim) {
 				snprintf(w->bad, sizeof(w->bad), "%s had mode "
 				    "%04o (at most %04o allowed)", p, m, lim);
+				atomic_store(&w->failed, 1);
+			}
 		}
 		closedir(d);
-		w->scans++;
+		atomic_fetch_add(&w->scans, 1);
 	}
 	return NULL;
 }
@@ -81,10 +86,14 @@ watch_run(const char *scheme, const char *mode)
 	atomic_store(&watch_want, want);
 	atomic_store(&watch_stop, 0);
 	T_ASSERT(pthread_create(&th, NULL, watch_loop, &w) == 0);
+	/* The watcher is running before the first listen (bounded wait). */
+	int64_t ready = t_now_ns() + 10 * 1000000000LL;
+	while (atomic_load(&w.scans) == 0 && t_now_ns() < ready)
+		sched_yield();
 	umask(0);
 	int64_t t0 = t_now_ns();
 	int rounds = mode ? WATCH_ROUNDS / 4 : WATCH_ROUNDS;
-	for (int i = 0; i < rounds && !w.bad[0]; i++) {
+	for (int i = 0; i < rounds && !atomic_load(&w.failed); i++) {
 		struct ipk_listener *l;
 		int rv = ipk_listen(url, NULL, &l);
 		if (rv != 0) {
@@ -99,10 +108,10 @@ watch_run(const char *scheme, const char *mode)
 	umask(022);
 	if (w.bad[0])
 		T_FAILF("%s: %s", url, w.bad);
-	T_ASSERT(w.scans > 0);
+	T_ASSERT(atomic_load(&w.scans) > 0);
 	printf("%-5s mode %04o: %d listens in %.0f ms; %ld scans saw %ld "
 	    "files and %ld private directories, none wider\n", scheme, want,
-	    rounds, t_ms_since(t0), w.scans, w.files, w.dirs);
+	    rounds, t_ms_since(t0), (long)atomic_load(&w.scans), w.files, w.dirs);
 }
 
 int
