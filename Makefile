@@ -54,7 +54,7 @@ hooks-list:
 
 # clang-tidy over src/ and tools/ with the checks of .clang-tidy (bugprone-*,
 # cert-*): any finding fails. Uses the build's compile_commands.json.
-TIDY ?= run-clang-tidy-14
+TIDY ?= $(shell command -v run-clang-tidy-14 || command -v run-clang-tidy)
 tidy: $(BUILD)/Makefile
 	$(TIDY) -quiet -p $(BUILD) -j $(JOBS) '$(CURDIR)/(src|tools)/.*\.c$$' \
 	  > $(BUILD)/tidy.log 2>&1; rc=$$?; \
