@@ -2,7 +2,8 @@
 #   make bench   build, then benchmark every mechanism side by side
 #   make test    build, then run every test
 # Also: make (build), make asan (tests under ASan+UBSan), make tsan,
-# make install, make clean. make tsan runs the tests labelled tsan (ring
+# make install, make clean, make valgrind (the CLI under memcheck), make
+# coverage (gcovr line and branch coverage of src/). make tsan runs the tests labelled tsan (ring
 # and thread tests) and the inproc contract cases under ThreadSanitizer.
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -46,6 +47,12 @@ hooks:
 	$(CMAKE) -S . -B build-hooks -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DIPK_TEST_HOOKS=ON $(CMAKE_FLAGS)
 	$(CMAKE) --build build-hooks -j $(JOBS)
+
+# The CLI commands under valgrind memcheck, two real processes per
+# transport (tests/valgrind/cli.sh; about 30 s).
+.PHONY: valgrind
+valgrind: build
+	bash tests/valgrind/cli.sh $(BUILD)/tools/ipckit/ipckit
 
 # Every crash site and switchable check named in src/.
 hooks-list:
