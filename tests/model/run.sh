@@ -26,10 +26,10 @@ verify() {
 	rm -f pan pan.*
 	spin "$@" -a ring.pml >"$label.spin" 2>&1 || { cat "$label.spin"; return 2; }
 	if [ "$mode" = safety ]; then
-		"$cc" -O1 -DSAFETY -DNOCLAIM -o pan pan.c >"$label.cc" 2>&1 &&
+		"$cc" -O0 -DSAFETY -DNOCLAIM -o pan pan.c >"$label.cc" 2>&1 &&
 			./pan -m200000 >"$label.out" 2>&1
 	else
-		"$cc" -O1 -DNOREDUCE -o pan pan.c >"$label.cc" 2>&1 &&
+		"$cc" -O0 -DNOREDUCE -o pan pan.c >"$label.cc" 2>&1 &&
 			./pan -m200000 -a -f >"$label.out" 2>&1
 	fi
 	[ -s pan ] || { cat "$label.cc"; return 2; }
