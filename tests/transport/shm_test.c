@@ -615,42 +615,63 @@ struct bad_seg {
 	mode_t mode;
 	uint64_t tail0, tail1, head1;
 	int want;
+	uid_t owner; /* 0: ours; else chown to it (root only) */
+	const char *query;
 };
 
 static void
 test_bad_headers(void)
 {
 	const uint64_t k4 = 4096, ok = 8192 + 2 * 4096;
+	/* what, magic, cap, seg, size, mode, tail0, tail1, head1, want,
+	 * owner, query */
 	static const struct bad_seg segs[] = {
 	    {"mode wider than 0600", SHM_MAGIC, k4, ok, ok, 0644, 0, 0, 0,
-		-EACCES},
-	    {"too small", SHM_MAGIC, k4, ok, 100, 0600, 0, 0, 0,
-		IPK_ECORRUPT},
+		-EACCES, 0, ""},
+	    {"too small", SHM_MAGIC, k4, ok, 100, 0600, 0, 0, 0, IPK_ECORRUPT,
+		0, ""},
 	    {"empty (being made)", SHM_MAGIC, k4, ok, 0, 0600, 0, 0, 0,
-		-ECONNREFUSED},
-	    {"no magic yet", 0, k4, ok, ok, 0600, 0, 0, 0, -ECONNREFUSED},
+		-ECONNREFUSED, 0, ""},
+	    {"no magic yet", 0, k4, ok, ok, 0600, 0, 0, 0, -ECONNREFUSED, 0,
+		""},
 	    {"rings under 4K", SHM_MAGIC, 1024, 8192 + 2048, 8192 + 2048, 0600,
-		0, 0, 0, IPK_ECORRUPT},
+		0, 0, 0, IPK_ECORRUPT, 0, ""},
 	    {"rings over 1G", SHM_MAGIC, 1ull << 31, ok, ok, 0600, 0, 0, 0,
-		IPK_ECORRUPT},
+		IPK_ECORRUPT, 0, ""},
 	    {"rings not a power of two", SHM_MAGIC, 6144, 8192 + 12288,
-		8192 + 12288, 0600, 0, 0, 0, IPK_ECORRUPT},
+		8192 + 12288, 0600, 0, 0, 0, IPK_ECORRUPT, 0, ""},
 	    {"header size wrong", SHM_MAGIC, k4, 20480, 20480, 0600, 0, 0, 0,
-		IPK_ECORRUPT},
+		IPK_ECORRUPT, 0, ""},
 	    /* Dead listener, unread data: the dialer attaches, and then
-	     * finds its own ring's indices broken. */
+	     * finds the indices of a ring broken. */
 	    {"producer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 16, 8, 0,
-		IPK_ECORRUPT},
+		IPK_ECORRUPT, 0, ""},
 	    {"producer tail past the ring", SHM_MAGIC, k4, ok, ok, 0600, 16,
-		2 * k4, 0, IPK_ECORRUPT},
+		2 * k4, 0, IPK_ECORRUPT, 0, ""},
+	    {"consumer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 8, 0, 0,
+		IPK_ECORRUPT, 0, ""},
+	    {"another uid's", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0, -EACCES,
+		65534, ""},
+	    {"another uid's, not the allowed one", SHM_MAGIC, k4, ok, ok, 0600,
+		0, 0, 0, -EACCES, 65534, "&allow=65533"},
+	    {"another uid's, allowed", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0,
+		-ECONNREFUSED, 65534, "&allow=65534"},
 	};
 	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
 		const struct bad_seg *b = &segs[i];
 		char name[128], url[192];
 		snprintf(name, sizeof(name), "/%s-hdr%zu", t_unique(), i);
-		snprintf(url, sizeof(url), "shm://%s?timeout=0", name);
+		snprintf(url, sizeof(url), "shm://%s?timeout=0%s", name,
+		    b->query);
 		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 		T_ASSERT(fd >= 0);
+		if (b->owner && fchown(fd, b->owner, (gid_t)-1) < 0) {
+			fprintf(stderr, "%s: skipped (chown: %s)\n", b->what,
+			    strerror(errno));
+			close(fd);
+			T_ASSERT(shm_unlink(name) == 0);
+			continue;
+		}
 		T_ASSERT(fchmod(fd, b->mode) == 0);
 		T_ASSERT(ftruncate(fd, b->size) == 0);
 		if (b->size >= 8192) {
