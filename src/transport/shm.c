@@ -230,13 +230,19 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s has layout version %u; this "
 		    "library reads version %u",
 		    name, ver, SHM_VERSION);
-	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)) ||
-	    size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
+	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)))
 		return ipk__err(IPK_ECORRUPT,
-		    "/dev/shm%s: header says %llu-byte rings "
-		    "in %llu bytes, but the object has %lld bytes",
-		    name, (unsigned long long)cap, (unsigned long long)size,
-		    (long long)st.st_size);
+		    "/dev/shm%s: header says %llu-byte rings, not a power "
+		    "of two from 4K to 1G",
+		    name, (unsigned long long)cap);
+	if (size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: header says %llu-byte rings (a "
+		    "%llu-byte segment) and %llu bytes; the object has "
+		    "%lld",
+		    name, (unsigned long long)cap,
+		    (unsigned long long)(SHM_DATA_OFF + 2 * cap),
+		    (unsigned long long)size, (long long)st.st_size);
 	g->cap = cap;
 	g->hdr = h;
 	return 0;
