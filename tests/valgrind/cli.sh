@@ -84,12 +84,19 @@ pair() {
 	printf 'one\ntwo\nthree\n' | cmp -s - "$out/$s-1.out" ||
 		{ echo "$s: recv printed $(cat "$out/$s-1.out")" \
 		    >>"$out/$s-1.err"; return 1; }
+	# The sending listener reads its messages from a FIFO held open until
+	# the receiver has them: a listener that closes removes its queues
+	# (mq, sysv) with whatever is still unread in them.
 	u=$(url "$s" 2)
-	printf 'x\ny\n' | vg send -l -T 20000 "$u" 2>"$out/$s-2.err" &
+	mkfifo "$out/$s.in"
+	vg send -l -T 20000 "$u" <"$out/$s.in" 2>"$out/$s-2.err" &
 	l=$!
+	exec 5>"$out/$s.in"
+	printf 'x\ny\n' >&5
 	timeout 20 "$cli" recv -d -n 2 -T 15000 "$u" >"$out/$s-2.out" \
 	    2>>"$out/$s-2.err" ||
 		{ echo "$s: recv -d exited $?" >>"$out/$s-2.err"; return 1; }
+	exec 5>&-
 	wait $l || { echo "$s: send -l under valgrind exited $?" \
 	    >>"$out/$s-2.err"; return 1; }
 	printf 'x\ny\n' | cmp -s - "$out/$s-2.out" ||
