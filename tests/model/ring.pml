@@ -38,6 +38,8 @@
  *   MUTANT_LOADFIRST  the producer loads the announcement before its store
  *                     to tail is visible, as without the full barrier (a
  *                     lost wake-up).
+ * With SLICES as well, MUTANT_NORECHECK verifies: the 20 ms slices turn a
+ * lost wake-up into a delay, which is why they are not the protocol.
  */
 #ifndef CAP
 #define CAP 2
@@ -59,6 +61,15 @@ bool wdead;		/* producer killed: the kernel dropped its lock */
 bool wdone;		/* producer sent all N */
 bool rdone;		/* consumer ended: all N, or closed */
 byte got;		/* messages the consumer received */
+
+/* SLICES: a sleep may also end when its slice does, here when nothing else
+ * can move (spin's timeout). Off by default: with it a lost wake-up costs
+ * one slice of latency and is no longer an end state the checker sees. */
+#ifdef SLICES
+#define SLICE_END timeout
+#else
+#define SLICE_END false
+#endif
 
 /* FUTEX_WAKE on a word: every sleeper on it leaves the wait queue. */
 #define FUTEX_WAKE(sleeper) sleeper = 0
@@ -86,7 +97,7 @@ byte got;		/* messages the consumer received */
 		:: else -> skip \
 		fi \
 	}; \
-	atomic { (sleeper == 0 || peerdead) -> sleeper = 0 }; \
+	atomic { (sleeper == 0 || peerdead || SLICE_END) -> sleeper = 0 }; \
 	word = 0; \
 out:	skip
 
