@@ -2,8 +2,10 @@
 #   make bench   build, then benchmark every mechanism side by side
 #   make test    build, then run every test
 # Also: make (build), make asan (tests under ASan+UBSan), make tsan,
-# make install, make clean. make tsan runs the tests labelled tsan (ring
-# and thread tests) and the inproc contract cases under ThreadSanitizer.
+# make valgrind (the CLI under memcheck), make coverage (line and branch
+# coverage of src/ by the test suite), make install, make clean. make tsan
+# runs the tests labelled tsan (ring and thread tests) and the inproc
+# contract cases under ThreadSanitizer.
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
@@ -47,6 +49,35 @@ hooks:
 	  -DIPK_TEST_HOOKS=ON $(CMAKE_FLAGS)
 	$(CMAKE) --build build-hooks -j $(JOBS)
 
+# The CLI commands under valgrind memcheck, two real processes per
+# transport (tests/valgrind/cli.sh; about 30 s).
+.PHONY: valgrind
+valgrind: build
+	bash tests/valgrind/cli.sh $(BUILD)/tools/ipckit/ipckit
+
+# Line and branch coverage of src/ by the whole test suite (gcovr): a
+# summary on the terminal, build-cov/coverage.txt (lines),
+# build-cov/branches.txt and build-cov/coverage.html (per file, annotated).
+# Test failures are reported but do not stop the report; unoptimised and
+# instrumented, tests get a longer timeout. About 7 minutes on 2 cores.
+.PHONY: coverage
+GCOVR_FLAGS = -r . --filter 'src/' --exclude-unreachable-branches -j $(JOBS)
+coverage:
+	$(CMAKE) -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_FLAGS='--coverage -O0 -g' \
+	  -DCMAKE_EXE_LINKER_FLAGS=--coverage \
+	  -DCMAKE_SHARED_LINKER_FLAGS=--coverage -DIPK_TEST_TIMEOUT=300 \
+	  $(CMAKE_FLAGS)
+	$(CMAKE) --build build-cov -j $(JOBS)
+	find build-cov -name '*.gcda' -delete
+	-cd build-cov && ctest -j $(JOBS) $(CTEST_FLAGS) >ctest.log 2>&1; \
+	  tail -n 3 ctest.log
+	gcovr $(GCOVR_FLAGS) --json build-cov/coverage.json build-cov
+	gcovr -r . -a build-cov/coverage.json --txt build-cov/coverage.txt \
+	  --html-details build-cov/coverage.html --print-summary
+	gcovr -r . -a build-cov/coverage.json --branches \
+	  --txt build-cov/branches.txt
+
 # Every crash site and switchable check named in src/.
 hooks-list:
 	@grep -rhoE --exclude=testhook.h 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
@@ -66,7 +97,7 @@ install: build
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-hooks
+	rm -rf $(BUILD) build-asan build-tsan build-hooks build-cov
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
 # tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;

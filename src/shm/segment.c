@@ -95,13 +95,16 @@ ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 	if (ver != IPK__SEG_VERSION)
 		return ipk__err(IPK_ECORRUPT, "%s has layout version %u; this "
 		    "library reads version %u", where, ver, IPK__SEG_VERSION);
-	if (cap < IPK__SEG_MIN_CAP || cap > IPK__RING_MAX ||
-	    (cap & (cap - 1)) || total != IPK__SEG_DATA_OFF + 2 * cap ||
-	    total != (uint64_t)size)
+	if (cap < IPK__SEG_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)))
+		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings, "
+		    "not a power of two from 4K to 1G", where,
+		    (unsigned long long)cap);
+	if (total != IPK__SEG_DATA_OFF + 2 * cap || total != (uint64_t)size)
 		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings "
-		    "in %llu bytes, but the object has %lld bytes", where,
-		    (unsigned long long)cap, (unsigned long long)total,
-		    (long long)size);
+		    "(a %llu-byte segment) and %llu bytes; the object has "
+		    "%lld", where, (unsigned long long)cap,
+		    (unsigned long long)(IPK__SEG_DATA_OFF + 2 * cap),
+		    (unsigned long long)total, (long long)size);
 	g->cap = cap;
 	g->hdr = h;
 	return 0;

@@ -605,6 +605,98 @@ test_bad_segments(void)
 	shm_unlink(name);
 }
 
+/* One hand-made object per rejection path of the dialer's segment check
+ * and of the ring attach: `cap` and `seg` as the header says, `size` bytes,
+ * `mode`, and ring 1's (dialer to listener) tail and head. */
+struct bad_seg {
+	const char *what;
+	uint64_t magic, cap, seg;
+	off_t size;
+	mode_t mode;
+	uint64_t tail0, tail1, head1;
+	int want;
+	uid_t owner; /* 0: ours; else chown to it (root only) */
+	const char *query;
+};
+
+static void
+test_bad_headers(void)
+{
+	const uint64_t k4 = 4096, ok = 8192 + 2 * 4096;
+	/* what, magic, cap, seg, size, mode, tail0, tail1, head1, want,
+	 * owner, query */
+	static const struct bad_seg segs[] = {
+	    {"mode wider than 0600", SHM_MAGIC, k4, ok, ok, 0644, 0, 0, 0,
+		-EACCES, 0, ""},
+	    {"too small", SHM_MAGIC, k4, ok, 100, 0600, 0, 0, 0, IPK_ECORRUPT,
+		0, ""},
+	    {"empty (being made)", SHM_MAGIC, k4, ok, 0, 0600, 0, 0, 0,
+		-ECONNREFUSED, 0, ""},
+	    {"no magic yet", 0, k4, ok, ok, 0600, 0, 0, 0, -ECONNREFUSED, 0,
+		""},
+	    {"rings under 4K", SHM_MAGIC, 1024, 8192 + 2048, 8192 + 2048, 0600,
+		0, 0, 0, IPK_ECORRUPT, 0, ""},
+	    {"rings over 1G", SHM_MAGIC, 1ull << 31, ok, ok, 0600, 0, 0, 0,
+		IPK_ECORRUPT, 0, ""},
+	    {"rings not a power of two", SHM_MAGIC, 6144, 8192 + 12288,
+		8192 + 12288, 0600, 0, 0, 0, IPK_ECORRUPT, 0, ""},
+	    {"header size wrong", SHM_MAGIC, k4, 20480, 20480, 0600, 0, 0, 0,
+		IPK_ECORRUPT, 0, ""},
+	    /* Dead listener, unread data: the dialer attaches, and then
+	     * finds the indices of a ring broken. */
+	    {"producer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 16, 8, 0,
+		IPK_ECORRUPT, 0, ""},
+	    {"producer tail past the ring", SHM_MAGIC, k4, ok, ok, 0600, 16,
+		2 * k4, 0, IPK_ECORRUPT, 0, ""},
+	    {"consumer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 8, 0, 0,
+		IPK_ECORRUPT, 0, ""},
+	    {"another uid's", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0, -EACCES,
+		65534, ""},
+	    {"another uid's, not the allowed one", SHM_MAGIC, k4, ok, ok, 0600,
+		0, 0, 0, -EACCES, 65534, "&allow=65533"},
+	    {"another uid's, allowed", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0,
+		-ECONNREFUSED, 65534, "&allow=65534"},
+	};
+	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
+		const struct bad_seg *b = &segs[i];
+		char name[128], url[192];
+		snprintf(name, sizeof(name), "/%s-hdr%zu", t_unique(), i);
+		snprintf(url, sizeof(url), "shm://%s?timeout=0%s", name,
+		    b->query);
+		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+		T_ASSERT(fd >= 0);
+		if (b->owner && fchown(fd, b->owner, (gid_t)-1) < 0) {
+			fprintf(stderr, "%s: skipped (chown: %s)\n", b->what,
+			    strerror(errno));
+			close(fd);
+			T_ASSERT(shm_unlink(name) == 0);
+			continue;
+		}
+		T_ASSERT(fchmod(fd, b->mode) == 0);
+		T_ASSERT(ftruncate(fd, b->size) == 0);
+		if (b->size >= 8192) {
+			uint32_t version = 1;
+			uint64_t ctl[2][9] = {{0}};
+			ctl[0][0] = b->tail0;
+			ctl[1][0] = b->tail1;
+			ctl[1][8] = b->head1; /* head: the next cache line */
+			T_ASSERT(pwrite(fd, &version, 4, 8) == 4);
+			T_ASSERT(pwrite(fd, &b->seg, 8, 16) == 8);
+			T_ASSERT(pwrite(fd, &b->cap, 8, 24) == 8);
+			T_ASSERT(pwrite(fd, ctl[0], 72, 4096) == 72);
+			T_ASSERT(pwrite(fd, ctl[1], 72, 4608) == 72);
+			T_ASSERT(pwrite(fd, &b->magic, 8, 0) == 8);
+		}
+		close(fd);
+		struct ipk_chan *d = (void *)1;
+		int rv = ipk_dial(url, NULL, &d);
+		fprintf(stderr, "%s: %s\n", b->what, ipk_strerror(rv));
+		T_ERR(rv, b->want);
+		T_ASSERT(d == NULL);
+		T_ASSERT(shm_unlink(name) == 0);
+	}
+}
+
 /* /dev/shm too small: the error comes at listen, never a SIGBUS later. */
 static void
 test_full(void)
@@ -645,6 +737,7 @@ main(void)
 	test_mode();
 	test_oversize();
 	test_bad_segments();
+	test_bad_headers();
 	test_full();
 	test_scribbler("adaptive");
 	test_scribbler("futex");

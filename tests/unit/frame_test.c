@@ -127,6 +127,49 @@ test_garbage(void)
 	}
 }
 
+/* The SP wire format's rejections, one case each: an IPC frame whose first
+ * byte is not 0x01, a length past IPK__FRAME_SANE, and with pair1 hop
+ * counts a body too short for the count or a count over 255. */
+static void
+test_sp_garbage(void)
+{
+	static const struct {
+		unsigned flags;
+		unsigned char lead; /* IPC's leading byte */
+		uint64_t len;
+		uint32_t hop;
+	} bad[] = {
+	    {IPK__STREAM_SP | IPK__STREAM_SPIPC, 0x02, 4, 0},
+	    {IPK__STREAM_SP, 0, IPK__FRAME_SANE + 1, 0},
+	    {IPK__STREAM_SP | IPK__STREAM_SPHOP, 0, 3, 1},
+	    {IPK__STREAM_SP | IPK__STREAM_SPIPC | IPK__STREAM_SPHOP, 0x01, 8,
+		256},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int p[2];
+		mkpipe(p);
+		struct ipk__stream r;
+		ipk__stream_init(&r, p[0], -1, 1024);
+		r.flags = bad[i].flags;
+		unsigned char h[32] = {0}, *q = h;
+		if (bad[i].flags & IPK__STREAM_SPIPC)
+			*q++ = bad[i].lead;
+		for (int b = 7; b >= 0; b--)
+			*q++ = (unsigned char)(bad[i].len >> (8 * b));
+		for (int b = 3; b >= 0; b--)
+			*q++ = (unsigned char)(bad[i].hop >> (8 * b));
+		write_raw(p[1], h, sizeof(h));
+		char buf[64];
+		size_t len;
+		uint32_t t;
+		T_EQ(ipk__stream_recv(&r, buf, sizeof(buf), &len, &t, dl(1000)),
+		    -EBADMSG);
+		ipk__stream_fini(&r);
+		close(p[0]);
+		close(p[1]);
+	}
+}
+
 static void
 test_oversize(void)
 {
@@ -286,6 +329,7 @@ main(void)
 	test_encode();
 	test_roundtrip();
 	test_garbage();
+	test_sp_garbage();
 	test_oversize();
 	test_torn();
 	test_stall();

@@ -203,6 +203,47 @@ test_exhaustive(void)
 	free(data);
 }
 
+/* The rejection paths of attach, peek and the ring options, each once:
+ * indices not 16-byte aligned or more than `cap` apart, and a private view
+ * whose cached tail is more than `cap` ahead (never made by the ring
+ * itself: the check guards the view, not the shared bytes). */
+static void
+test_rejections(void)
+{
+	const uint64_t cap = 64;
+	unsigned char *data = malloc(cap);
+	struct ipk__ring w, r;
+	struct ipk__ring_ctl *ctl = ring_new(&w, &r, data, cap);
+	static const uint64_t bad[][2] = {
+	    {8, 0}, {0, 8}, {cap + 16, 0}, {16, 32}};
+	for (size_t i = 0; i < IPK__ARRAY_LEN(bad); i++) {
+		ctl->tail = bad[i][0];
+		ctl->head = bad[i][1];
+		T_ERR(ipk__ring_attach_producer(&w), IPK_ECORRUPT);
+		T_ERR(ipk__ring_attach_consumer(&r), IPK_ECORRUPT);
+	}
+	ctl->tail = ctl->head = 0;
+	T_OK(ipk__ring_attach_consumer(&r));
+	struct ipk__ring_msg m;
+	r.peer = r.pos + cap + 16;
+	T_ERR(ipk__ring_peek(&r, &m), IPK_ECORRUPT);
+
+	static const char *const urls[] = {"shm:///x?size=1024",
+	    "shm:///x?size=2G", "shm:///x?wait=sometimes", "shm:///x?size=4k0"};
+	for (size_t i = 0; i < IPK__ARRAY_LEN(urls); i++) {
+		struct ipk__url u;
+		uint64_t c = 0;
+		int wait = -1;
+		T_OK(ipk__url_parse(urls[i], &u));
+		T_ERR(ipk__ring_opts(&u, &c, &wait), -EINVAL);
+		T_EQ(c, 0);
+		ipk__url_free(&u);
+	}
+	ipk__ring_ctl_fini(ctl);
+	free(ctl);
+	free(data);
+}
+
 struct flipper {
 	uint32_t *word;
 	uint32_t good, bad;
@@ -352,6 +393,7 @@ main(void)
 	test_wrap();
 	test_torn();
 	test_exhaustive();
+	test_rejections();
 	test_flipper();
 	test_stress(IPK__WAIT_ADAPTIVE);
 	test_stress(IPK__WAIT_SEM);
