@@ -6,6 +6,7 @@
  * message is an 8-byte header (type, magic) and the payload.
  */
 #include "core/attach.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -426,11 +427,11 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 		ssize_t n = mq_receive(m->rq, (char *)m->rbuf, m->rsize, NULL);
 		if (n >= 0) {
 			uint32_t hdr[2];
-			if ((size_t)n < MQ_HDR)
+			if (IPK__CHECK("mq.short", (size_t)n < MQ_HDR))
 				return ipk__err(-EBADMSG, "a message of %zd "
 				    "bytes is shorter than the header", n);
 			memcpy(hdr, m->rbuf, MQ_HDR);
-			if (hdr[1] != MQ_MAGIC)
+			if (IPK__CHECK("mq.magic", hdr[1] != MQ_MAGIC))
 				return ipk__err(-EBADMSG, "a message without "
 				    "the ipckit header was dropped");
 			m->pend_len = (size_t)n - MQ_HDR;

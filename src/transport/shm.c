@@ -20,6 +20,7 @@
  * dialer: then the segment lingers ("data outlives the writer until read")
  * and the dialer that drains it after the listener is gone removes it.
  */
+#include "core/testhook.h"
 #include "core/transport.h"
 #include "shm/ring.h"
 
@@ -198,7 +199,7 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s has mode %03o, wider than %03o "
 		    "(?mode=)",
 		    name, (unsigned)(st.st_mode & 0777), mode);
-	if (st.st_size < SHM_DATA_OFF)
+	if (IPK__CHECK("shm.seg_small", st.st_size < SHM_DATA_OFF))
 		return st.st_size == 0
 			   ? 1
 			   : ipk__err(IPK_ECORRUPT,
@@ -220,18 +221,20 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 	uint64_t size = __atomic_load_n(&h->seg_size, __ATOMIC_RELAXED);
 	if (magic == 0)
 		return 1;
-	if (magic != SHM_MAGIC)
+	if (IPK__CHECK("shm.hdr_magic", magic != SHM_MAGIC))
 		return ipk__err(IPK_EFOREIGN,
 		    "/dev/shm%s was not made by ipckit "
 		    "(bad magic)",
 		    name);
-	if (ver != SHM_VERSION)
+	if (IPK__CHECK("shm.hdr_version", ver != SHM_VERSION))
 		return ipk__err(IPK_ECORRUPT,
 		    "/dev/shm%s has layout version %u; this "
 		    "library reads version %u",
 		    name, ver, SHM_VERSION);
-	if (cap < SHM_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)) ||
-	    size != SHM_DATA_OFF + 2 * cap || size != (uint64_t)st.st_size)
+	if (IPK__CHECK("shm.hdr_cap", cap < SHM_MIN_CAP ||
+		cap > IPK__RING_MAX || (cap & (cap - 1))) ||
+	    IPK__CHECK("shm.hdr_size", size != SHM_DATA_OFF + 2 * cap ||
+		size != (uint64_t)st.st_size))
 		return ipk__err(IPK_ECORRUPT,
 		    "/dev/shm%s: header says %llu-byte rings "
 		    "in %llu bytes, but the object has %lld bytes",
@@ -745,7 +748,7 @@ shm_find(const struct ipk__url *u, char *name, int *fd, struct shm_hdr *h)
 	if (*fd < 0)
 		return -errno;
 	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
-	    h->magic != SHM_MAGIC)
+	    IPK__CHECK("shm.find_magic", h->magic != SHM_MAGIC))
 		return ipk__err(IPK_EFOREIGN, "/dev/shm%s is not an ipckit "
 		    "shm channel", name);
 	return 0;

@@ -7,6 +7,7 @@
  * the timeout that msgrcv lacks (docs/transports/sysv.md).
  */
 #include "core/attach.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -481,11 +482,12 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 			uint32_t hdr[2];
 			long mtype;
 			memcpy(&mtype, m->rbuf, sizeof(mtype));
-			if ((size_t)n < SYSV_HDR)
+			if (IPK__CHECK("sysv.short", (size_t)n < SYSV_HDR))
 				return ipk__err(-EBADMSG, "a message of %zd "
 				    "bytes is shorter than the header", n);
 			memcpy(hdr, m->rbuf + sizeof(long), SYSV_HDR);
-			if (hdr[1] != SYSV_MAGIC || (mtype != SYSV_TO_PLAIN &&
+			if (IPK__CHECK("sysv.magic", hdr[1] != SYSV_MAGIC) ||
+			    IPK__CHECK("sysv.mtype", mtype != SYSV_TO_PLAIN &&
 			    mtype != SYSV_TYPED_BASE + (long)hdr[0]))
 				return ipk__err(-EBADMSG, "a message without "
 				    "a valid ipckit header was dropped");

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# run.sh - negative controls: switch off each validation check of data read
+# from another process (IPK__CHECK in src/, IPK_TEST_NOCHECK=name) and
+# require the tests that guard it to fail. Prints "negative controls: K of
+# N checks proven needed"; exits 1 when a check survives.
+#
+# usage: tests/negative/run.sh [-n] [name-or-prefix...]
+#   -n    do not (re)build build-neg and build-neg-fuzz
+# Builds: build-neg (gcc, ASan+UBSan, test hooks: the tests) and
+# build-neg-fuzz (clang, libFuzzer, ASan+UBSan, test hooks: the fuzz
+# targets, which replay their committed corpora).
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+B=${NEG_BUILD:-$root/build-neg}
+F=${NEG_FUZZ_BUILD:-$root/build-neg-fuzz}
+LIMIT=${NEG_TIMEOUT:-60}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:quarantine_size_mb=16
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+unset IPK_TEST_CRASH IPK_TEST_NOCHECK
+
+build=1
+if [ "${1:-}" = -n ]; then
+	build=0
+	shift
+fi
+if [ $build = 1 ]; then
+	cmake -S "$root" -B "$B" -DCMAKE_BUILD_TYPE=Debug -DIPK_TEST_HOOKS=ON \
+	    -DIPK_SANITIZER=address,undefined >/dev/null &&
+	cmake --build "$B" -j "$JOBS" >/dev/null &&
+	CC=clang cmake -S "$root" -B "$F" -DCMAKE_BUILD_TYPE=Debug \
+	    -DIPK_FUZZ=ON -DIPK_TESTS=OFF -DIPK_TOOLS=OFF -DIPK_EXAMPLES=OFF \
+	    -DIPK_SANITIZER=address,undefined -DIPK_TEST_HOOKS=ON >/dev/null &&
+	cmake --build "$F" -j "$JOBS" >/dev/null ||
+	    { echo "negative: build failed" >&2; exit 2; }
+fi
+
+# --- the catchers: each is one command; non-zero exit (a failed assertion,
+# a sanitizer report, a crash, a hang past $LIMIT s) means "caught" ----------
+fuzz() { # replay the committed corpus of one fuzz target
+	"$F/tests/fuzz/$1_fuzz" -timeout=5 -rss_limit_mb=512 \
+	    "$root"/tests/fuzz/corpus/"$1"/*
+}
+catch_ring() { "$B/tests/unit_ring_test" quick; }
+catch_frame() { "$B/tests/unit_frame_test"; }
+catch_shm() { "$B/tests/transport_shm_test"; }
+catch_hostile() { "$B/tests/transport_hostile_test"; }
+catch_udp() { "$B/tests/transport_udp_test"; }
+catch_mq() { "$B/tests/transport_mq_test"; }
+catch_sysv() { "$B/tests/transport_sysv_test"; }
+catch_nng() { "$B/tests/transport_nng_test"; }
+catch_fuzz_shm() { fuzz shm; }
+catch_fuzz_frame() { fuzz frame; }
+catch_fuzz_sp() { fuzz sp; }
+catch_fuzz_queue() { fuzz queue; }
+
+# Which catchers guard which checks, cheapest first; the first that fails
+# proves the check.
+catchers() {
+	case $1 in
+	ring.*) echo ring fuzz_shm shm ;;
+	shm.*) echo shm fuzz_shm ;;
+	frame.*) echo frame fuzz_frame hostile ;;
+	sp.*) echo fuzz_sp nng frame ;;
+	nng.*) echo nng fuzz_sp ;;
+	udp.*) echo udp ;;
+	mq.*) echo mq fuzz_queue ;;
+	sysv.*) echo sysv fuzz_queue ;;
+	*) echo none ;;
+	esac
+}
+
+logdir=$(mktemp -d /tmp/ipk-negative.XXXXXX)
+run_catcher() { # name check -> exit status
+	IPK_TEST_NOCHECK=$2 B=$B F=$F root=$root timeout -k 5 "$LIMIT" \
+	    bash -c "$(declare -f fuzz "catch_$1"); catch_$1" \
+	    >"$logdir/$1.${2:-base}.log" 2>&1 </dev/null
+}
+
+names=$(cd "$root" && grep -rhoE --exclude=testhook.h \
+    'IPK__CHECK\("[^"]+"' src | sed -E 's/IPK__CHECK\("(.*)"/\1/' | sort -u)
+if [ $# -gt 0 ]; then
+	sel=""
+	for n in $names; do
+		for a in "$@"; do
+			case $n in "$a" | "$a".*) sel="$sel $n" ;; esac
+		done
+	done
+	names=$sel
+fi
+
+start=$(date +%s)
+# Baseline: with every check on, every catcher used must pass, or a
+# failure below would prove nothing.
+used=$(for n in $names; do catchers "$n"; done | tr ' ' '\n' | sort -u)
+for c in $used; do
+	[ "$c" = none ] && continue
+	run_catcher "$c" ""
+	rc=$?
+	if [ $rc != 0 ]; then
+		echo "negative: catcher $c fails with every check on" \
+		    "(exit $rc); log: $logdir/$c.base.log" >&2
+		tail -20 "$logdir/$c.base.log" >&2
+		exit 2
+	fi
+done
+
+k=0
+n=0
+survivors=""
+for name in $names; do
+	n=$((n + 1))
+	t0=$(date +%s.%N)
+	by=""
+	for c in $(catchers "$name"); do
+		[ "$c" = none ] && break
+		run_catcher "$c" "$name"
+		rc=$?
+		if [ $rc != 0 ]; then
+			by="$c (exit $rc)"
+			break
+		fi
+	done
+	dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" \
+	    'BEGIN { printf "%.1f", b - a }')
+	if [ -n "$by" ]; then
+		k=$((k + 1))
+		printf '%-20s caught by %-22s %6s s\n' "$name" "$by" "$dt"
+	else
+		printf '%-20s SURVIVED (%s)  %6s s\n' "$name" \
+		    "$(catchers "$name")" "$dt"
+		survivors="$survivors $name"
+	fi
+done
+echo "logs: $logdir; $(($(date +%s) - start)) s"
+echo "negative controls: $k of $n checks proven needed"
+[ $k = $n ] || { echo "survived:$survivors"; exit 1; }
+rm -rf "$logdir"
