@@ -10,7 +10,8 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png
 
-.PHONY: all build test asan tsan bench install clean hooks hooks-list
+.PHONY: all build test asan tsan bench install clean hooks hooks-list \
+  negative
 
 all: build
 
@@ -52,11 +53,17 @@ hooks-list:
 	@grep -rhoE --exclude=testhook.h 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
 	  sed -E 's/IPK__(CRASH_SITE|CHECK)\("(.*)"/\1 \2/' | sort -u
 
+# Negative controls: each IPK__CHECK switched off in turn must make a test
+# fail (tests/negative/run.sh; NEG_CHECKS="name prefix ..." for a subset).
+negative:
+	JOBS=$(JOBS) tests/negative/run.sh $(NEG_CHECKS)
+
 install: build
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-hooks
+	rm -rf $(BUILD) build-asan build-tsan build-hooks build-neg \
+	  build-neg-fuzz
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
 # tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;

@@ -62,7 +62,7 @@ catchers() {
 	ring.*) echo ring fuzz_shm shm ;;
 	shm.*) echo shm fuzz_shm ;;
 	frame.*) echo frame fuzz_frame hostile ;;
-	sp.*) echo fuzz_sp nng frame ;;
+	sp.*) echo frame fuzz_sp nng ;;
 	nng.*) echo nng fuzz_sp ;;
 	udp.*) echo udp ;;
 	mq.*) echo mq fuzz_queue ;;

@@ -572,6 +572,25 @@ make_seg(const char *name, uint64_t magic, uint32_t version, off_t size)
 	close(fd);
 }
 
+/* A segment whose header is consistent with its size but claims rings of
+ * `cap` bytes. */
+static void
+make_seg_cap(const char *name, uint64_t cap)
+{
+	uint64_t magic = SHM_MAGIC, seg = 8192 + 2 * cap;
+	uint32_t version = 1;
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(ftruncate(fd, (off_t)seg) == 0);
+	unsigned char hdr[32] = {0};
+	memcpy(hdr, &magic, 8);
+	memcpy(hdr + 8, &version, 4);
+	memcpy(hdr + 16, &seg, 8);
+	memcpy(hdr + 24, &cap, 8);
+	T_ASSERT(pwrite(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr));
+	close(fd);
+}
+
 static void
 test_bad_segments(void)
 {
@@ -584,6 +603,7 @@ test_bad_segments(void)
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "bad magic: %s\n", ipk_strerror(rv));
 	T_ERR(ipk_listen(url, NULL, &l), IPK_EFOREIGN);
+	T_ERR(ipk_remove(url, 0), IPK_EFOREIGN);
 	T_ASSERT(exists(name)); /* not ours to remove */
 	shm_unlink(name);
 
@@ -602,6 +622,30 @@ test_bad_segments(void)
 	T_ERR(rv, IPK_ECORRUPT);
 	fprintf(stderr, "bad size: %s\n", ipk_strerror(rv));
 	T_ASSERT(d == NULL);
+	shm_unlink(name);
+
+	/* Sizes agree, but the rings are below the 4 KiB minimum, or not a
+	 * power of two. */
+	static const uint64_t caps[] = {32, 6144};
+	for (int i = 0; i < 2; i++) {
+		name = name_for(i ? "cap2" : "cap", "", url, sizeof(url));
+		make_seg_cap(name, caps[i]);
+		rv = ipk_dial(url, NULL, &d);
+		T_ERR(rv, IPK_ECORRUPT);
+		shm_unlink(name);
+	}
+	fprintf(stderr, "bad ring size: %s\n", ipk_strerror(rv));
+
+	/* Shorter than any segment, but not empty (an empty one is still
+	 * being made, and dial waits for it). */
+	name = name_for("short", "", url, sizeof(url));
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	T_ASSERT(fd >= 0 && ftruncate(fd, 100) == 0);
+	close(fd);
+	struct ipk_opts o = {.timeout_ms = 100};
+	rv = ipk_dial(url, &o, &d);
+	T_ERR(rv, IPK_ECORRUPT);
+	fprintf(stderr, "short object: %s\n", ipk_strerror(rv));
 	shm_unlink(name);
 }
 
