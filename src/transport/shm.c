@@ -474,8 +474,9 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		    s->name, strerror(errno));
 	struct stat a, b;
 	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
-	    fstat(ls->seg.fd, &b) < 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len)
+	    fstat(ls->seg.fd, &b) < 0 ||
+	    IPK__CHECK("shm.accept_same", a.st_ino != b.st_ino ||
+		a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len))
 		return ipk__err(
 		    -ENOENT, "/dev/shm%s was removed or replaced", s->name);
 	s->seg.len = ls->seg.len;
@@ -653,7 +654,8 @@ shm_bell_ring(void *arg)
 		    open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 		if (s->bell_wr < 0)
 			return;
-		if (fstat(s->bell_wr, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		if (fstat(s->bell_wr, &st) < 0 ||
+		    IPK__CHECK("shm.bell_fifo", !S_ISFIFO(st.st_mode)) ||
 		    st.st_uid != geteuid()) {
 			ipk__close_fd(&s->bell_wr);
 			return;

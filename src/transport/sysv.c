@@ -159,8 +159,9 @@ sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
 	if (n <= 0)
 		return 0;
-	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) ||
-	    (r->typed_side != IPK__SIDE_LISTEN &&
+	if (IPK__CHECK("sysv.rec_magic", n != (ssize_t)sizeof(*r) ||
+	    memcmp(r->magic, sysv_rec_magic, 8)) ||
+	    IPK__CHECK("sysv.rec_side", r->typed_side != IPK__SIDE_LISTEN &&
 	    r->typed_side != IPK__SIDE_DIAL))
 		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
 		    "sysv channel file", name);

@@ -649,6 +649,55 @@ test_bad_segments(void)
 	shm_unlink(name);
 }
 
+/* The segment is replaced between dial and accept: accept refuses the
+ * stranger. The consumer's doorbell is replaced by a regular file: the
+ * producer does not write into it. */
+static void
+test_replaced(void)
+{
+	char url[256], path[256];
+	struct ipk_listener *l;
+	struct ipk_chan *c, *d;
+	struct ipk_opts o = {.timeout_ms = 1000};
+	const char *name = name_for("swap", "size=4K", url, sizeof(url));
+	T_OK(ipk_listen(url, NULL, &l));
+	T_OK(ipk_dial(url, &o, &d));
+	T_ASSERT(shm_unlink(name) == 0);
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	T_ASSERT(fd >= 0 && ftruncate(fd, 16384) == 0);
+	close(fd);
+	int rv = ipk_accept(l, 1000, &c);
+	T_ERR(rv, -ENOENT);
+	fprintf(stderr, "replaced segment: %s\n", ipk_strerror(rv));
+	ipk_close(d);
+	ipk_listener_close(l);
+	shm_unlink(name);
+
+	name = name_for("bell", "size=4K", url, sizeof(url));
+	T_OK(ipk_listen(url, NULL, &l));
+	T_OK(ipk_dial(url, &o, &d));
+	T_OK(ipk_accept(l, 1000, &c));
+	T_ASSERT(ipk_fd(c) >= 0);
+	snprintf(path, sizeof(path), "/dev/shm%s.bell0", name);
+	T_ASSERT(unlink(path) == 0);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	T_ASSERT(fd >= 0);
+	T_OK(ipk_send(d, "x", 1, 0, 1000));
+	struct stat st;
+	T_ASSERT(fstat(fd, &st) == 0);
+	close(fd);
+	T_EQ(st.st_size, 0);
+	char b[8];
+	size_t len;
+	uint32_t t;
+	T_OK(ipk_recv(c, b, sizeof(b), &len, &t, 1000));
+	T_EQ(len, 1);
+	ipk_close(d);
+	ipk_close(c);
+	ipk_listener_close(l);
+	unlink(path);
+}
+
 /* /dev/shm too small: the error comes at listen, never a SIGBUS later. */
 static void
 test_full(void)
@@ -689,6 +738,7 @@ main(void)
 	test_mode();
 	test_oversize();
 	test_bad_segments();
+	test_replaced();
 	test_full();
 	test_scribbler("adaptive");
 	test_scribbler("futex");

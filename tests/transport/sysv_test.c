@@ -5,7 +5,8 @@
  * queue on our key is refused and left alone, a SIGKILLed reader reopens
  * and gets the queued messages, the queue is removed on close and kept
  * with keep=1, a queue left by a SIGKILLed creator is adopted with its
- * messages, records that are not ipckit's are refused. Peers are forked
+ * messages, records that are not ipckit's are refused, and so are
+ * channel files with a bad record. Peers are forked
  * processes.
  */
 #include <sys/msg.h>
@@ -15,7 +16,7 @@
 #include "test.h"
 
 static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
-	"-foreign", "-lcrash", "-raw" };
+	"-foreign", "-lcrash", "-raw", "-rec", "-rec2" };
 static int foreign_ids[2] = { -1, -1 };
 
 static void
@@ -501,6 +502,45 @@ test_raw_records(void)
 	fprintf(stderr, "raw records: ok\n");
 }
 
+/* The channel file's record (magic "IPKSYSV1", key, msqid, typed side):
+ * one with another magic is not ours to take over, and a live listener's
+ * record with a typed side that is neither side is refused by a dialer. */
+static void
+test_bad_records(void)
+{
+	char u[256], path[256];
+	struct ipk_listener *l = NULL;
+	struct ipk_chan *c = NULL;
+	struct {
+		char magic[8];
+		int32_t key, msqid, typed_side, pad;
+	} rec = { "IPKSYSV0", 0, 0, 0, 0 };
+	url(u, sizeof(u), "-rec", "");
+	path_of(path, sizeof(path), "-rec", "");
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(write(fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec));
+	close(fd);
+	int rv = ipk_listen(u, NULL, &l);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "bad record: %s\n", ipk_strerror(rv));
+	unlink(path);
+
+	url(u, sizeof(u), "-rec2", "");
+	path_of(path, sizeof(path), "-rec2", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	T_ASSERT(fd >= 0);
+	int32_t side = 7;
+	T_ASSERT(pwrite(fd, &side, 4, 16) == 4);
+	close(fd);
+	struct ipk_opts o = { .timeout_ms = 1000 };
+	rv = ipk_dial(u, &o, &c);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "bad typed side: %s\n", ipk_strerror(rv));
+	ipk_listener_close(l);
+}
+
 int
 main(void)
 {
@@ -509,6 +549,7 @@ main(void)
 	test_select();
 	test_foreign();
 	test_raw_records();
+	test_bad_records();
 	test_reader_crash();
 	test_listener_crash();
 	test_keep();
