@@ -190,11 +190,12 @@ shm_seg_check(struct shm_seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s is not a shared memory "
 		    "object",
 		    name);
-	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
+	if (IPK__CHECK("shm.owner",
+		st.st_uid != geteuid() && (!allow || st.st_uid != allow)))
 		return ipk__err(-EACCES,
 		    "/dev/shm%s belongs to uid %u, not to us", name,
 		    (unsigned)st.st_uid);
-	if ((st.st_mode & 0777) & ~mode)
+	if (IPK__CHECK("shm.mode", (st.st_mode & 0777) & ~mode))
 		return ipk__err(-EACCES,
 		    "/dev/shm%s has mode %03o, wider than %03o "
 		    "(?mode=)",

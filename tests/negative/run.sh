@@ -7,9 +7,12 @@
 #
 # usage: tests/negative/run.sh [-n] [name-or-prefix...]
 #   -n    do not (re)build build-neg and build-neg-fuzz
-# Builds: build-neg (gcc, ASan+UBSan, test hooks: the tests) and
-# build-neg-fuzz (clang, libFuzzer, ASan+UBSan, test hooks: the fuzz
-# targets, which replay their committed corpora).
+#   NEG_CATCHERS="fuzz_shm ..." uses only those catchers (to see what each
+#   catches on its own); a name selects the checks it starts.
+# Builds: build-neg (gcc, ASan+UBSan, test hooks: the tests) and, only if
+# a check gets past the tests to a fuzz catcher, build-neg-fuzz (clang,
+# libFuzzer, ASan+UBSan, test hooks: the fuzz targets replay their
+# committed corpora). Each catcher runs at most $NEG_TIMEOUT (60) s.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 B=${NEG_BUILD:-$root/build-neg}
@@ -25,16 +28,21 @@ if [ "${1:-}" = -n ]; then
 	build=0
 	shift
 fi
-if [ $build = 1 ]; then
+# build-neg now; build-neg-fuzz only when a fuzz catcher is first needed.
+build_tests() {
 	cmake -S "$root" -B "$B" -DCMAKE_BUILD_TYPE=Debug -DIPK_TEST_HOOKS=ON \
 	    -DIPK_SANITIZER=address,undefined >/dev/null &&
-	cmake --build "$B" -j "$JOBS" >/dev/null &&
+	cmake --build "$B" -j "$JOBS" >/dev/null ||
+	    { echo "negative: building $B failed" >&2; exit 2; }
+}
+build_fuzz() {
 	CC=clang cmake -S "$root" -B "$F" -DCMAKE_BUILD_TYPE=Debug \
 	    -DIPK_FUZZ=ON -DIPK_TESTS=OFF -DIPK_TOOLS=OFF -DIPK_EXAMPLES=OFF \
 	    -DIPK_SANITIZER=address,undefined -DIPK_TEST_HOOKS=ON >/dev/null &&
 	cmake --build "$F" -j "$JOBS" >/dev/null ||
-	    { echo "negative: build failed" >&2; exit 2; }
-fi
+	    { echo "negative: building $F failed" >&2; exit 2; }
+}
+[ $build = 1 ] && build_tests
 
 # --- the catchers: each is one command; non-zero exit (a failed assertion,
 # a sanitizer report, a crash, a hang past $LIMIT s) means "caught" ----------
@@ -44,9 +52,10 @@ fuzz() { # replay the committed corpus of one fuzz target
 }
 catch_ring() { "$B/tests/unit_ring_test" quick; }
 catch_frame() { "$B/tests/unit_frame_test"; }
-catch_shm() { "$B/tests/transport_shm_test"; }
+catch_shm() { "$B/tests/transport_shm_test" quick; }
 catch_hostile() { "$B/tests/transport_hostile_test"; }
 catch_udp() { "$B/tests/transport_udp_test"; }
+catch_unix() { "$B/tests/transport_unix_test"; }
 catch_mq() { "$B/tests/transport_mq_test"; }
 catch_sysv() { "$B/tests/transport_sysv_test"; }
 catch_nng() { "$B/tests/transport_nng_test"; }
@@ -58,6 +67,10 @@ catch_fuzz_queue() { fuzz queue; }
 # Which catchers guard which checks, cheapest first; the first that fails
 # proves the check.
 catchers() {
+	if [ -n "${NEG_CATCHERS:-}" ]; then # e.g. "fuzz_shm": only those
+		echo "$NEG_CATCHERS"
+		return
+	fi
 	case $1 in
 	ring.*) echo ring fuzz_shm shm ;;
 	shm.*) echo shm fuzz_shm ;;
@@ -65,6 +78,7 @@ catchers() {
 	sp.*) echo frame fuzz_sp nng ;;
 	nng.*) echo nng fuzz_sp ;;
 	udp.*) echo udp ;;
+	unix.*) echo unix ;;
 	mq.*) echo mq fuzz_queue ;;
 	sysv.*) echo sysv fuzz_queue ;;
 	*) echo none ;;
@@ -84,28 +98,35 @@ if [ $# -gt 0 ]; then
 	sel=""
 	for n in $names; do
 		for a in "$@"; do
-			case $n in "$a" | "$a".*) sel="$sel $n" ;; esac
+			case $n in "$a"*) sel="$sel $n" ;; esac
 		done
 	done
 	names=$sel
 fi
 
-start=$(date +%s)
-# Baseline: with every check on, every catcher used must pass, or a
-# failure below would prove nothing.
-used=$(for n in $names; do catchers "$n"; done | tr ' ' '\n' | sort -u)
-for c in $used; do
-	[ "$c" = none ] && continue
-	run_catcher "$c" ""
+# A catcher counts only once it passed with every check on (its baseline,
+# run the first time it is needed), or a failure would prove nothing.
+baseline() {
+	[ -e "$logdir/$1.ok" ] && return 0
+	case $1 in
+	fuzz_*)
+		if [ $build = 1 ] && [ ! -e "$logdir/fuzz.built" ]; then
+			build_fuzz
+			: >"$logdir/fuzz.built"
+		fi ;;
+	esac
+	run_catcher "$1" ""
 	rc=$?
 	if [ $rc != 0 ]; then
-		echo "negative: catcher $c fails with every check on" \
-		    "(exit $rc); log: $logdir/$c.base.log" >&2
-		tail -20 "$logdir/$c.base.log" >&2
+		echo "negative: catcher $1 fails with every check on" \
+		    "(exit $rc); log: $logdir/$1.base.log" >&2
+		tail -20 "$logdir/$1.base.log" >&2
 		exit 2
 	fi
-done
+	: >"$logdir/$1.ok"
+}
 
+start=$(date +%s)
 k=0
 n=0
 survivors=""
@@ -115,6 +136,7 @@ for name in $names; do
 	by=""
 	for c in $(catchers "$name"); do
 		[ "$c" = none ] && break
+		baseline "$c"
 		run_catcher "$c" "$name"
 		rc=$?
 		if [ $rc != 0 ]; then
@@ -126,9 +148,12 @@ for name in $names; do
 	    'BEGIN { printf "%.1f", b - a }')
 	if [ -n "$by" ]; then
 		k=$((k + 1))
-		printf '%-20s caught by %-22s %6s s\n' "$name" "$by" "$dt"
+		why=$(grep -m1 -hE 'FAIL|ERROR: [A-Za-z]+Sanitizer|runtime error' \
+		    "$logdir/${by%% *}.$name.log" | sed "s|$root/||" | cut -c1-90)
+		printf '%-18s caught by %-16s %5s s  %s\n' "$name" "$by" "$dt" \
+		    "${why:-(no message)}"
 	else
-		printf '%-20s SURVIVED (%s)  %6s s\n' "$name" \
+		printf '%-18s SURVIVED (%s) %5s s\n' "$name" \
 		    "$(catchers "$name")" "$dt"
 		survivors="$survivors $name"
 	fi
