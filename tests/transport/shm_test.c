@@ -17,7 +17,7 @@
 
 #define SHM_MAGIC 0x00314d48534b5049ull /* as in src/transport/shm.c */
 
-static char names[24][128];
+static char names[40][128];
 static int nnames;
 
 static void
@@ -38,7 +38,7 @@ cleanup(void)
 static const char *
 name_for(const char *tag, const char *query, char *url, size_t n)
 {
-	T_ASSERT(nnames < 24);
+	T_ASSERT(nnames < 40);
 	snprintf(names[nnames], sizeof(names[0]), "/%s-%s", t_unique(), tag);
 	snprintf(
 	    url, n, "shm://%s%s%s", names[nnames], *query ? "?" : "", query);
@@ -657,7 +657,8 @@ test_bad_segments(void)
 		if (i == 0)
 			T_ASSERT(fchmod(fd, 0644) == 0);
 		else if (geteuid() != 0 || fchown(fd, 65534, 65534) < 0) {
-			fprintf(stderr, "foreign owner: skipped (needs root)\n");
+			fprintf(stderr,
+			    "foreign owner: skipped (needs root)\n");
 			close(fd);
 			shm_unlink(name);
 			continue;

@@ -253,9 +253,9 @@ test_exhaustive(void)
 						    (unsigned long long)t,
 						    words[wi], rv, want);
 					/* Released only what was published. */
-					T_ASSERT(ctl->head - h <=
-						 (want == IPK_ECORRUPT ? 0
-								       : t - h));
+					uint64_t most =
+					    want == IPK_ECORRUPT ? 0 : t - h;
+					T_ASSERT(ctl->head - h <= most);
 					if (rv == 0) {
 						counts[0]++;
 						T_ASSERT(m.buf >= data + 16 &&
@@ -267,7 +267,8 @@ test_exhaustive(void)
 							x ^= m.buf[b];
 						(void)x;
 						ipk__ring_release(&r);
-						T_ASSERT(ctl->head - h <= t - h);
+						most = t - h;
+						T_ASSERT(ctl->head - h <= most);
 						continue;
 					}
 					if (rv == -EAGAIN)
