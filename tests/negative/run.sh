@@ -49,7 +49,21 @@ build_fuzz() {
 # 77, a test that skipped itself ------------------------------------------
 fuzz() { # replay the committed corpus of one fuzz target
 	"$F/tests/fuzz/$1_fuzz" -timeout=5 -rss_limit_mb=512 -error_exitcode=1 \
-	    "$root"/tests/fuzz/corpus/"$1"/*
+	    "$root"/tests/fuzz/corpus/"$1"/* &
+	local p=$! rc
+	wait $p
+	rc=$?
+	fuzz_clean $p
+	return $rc
+}
+fuzz_clean() { # what a fuzz target that abort()ed left behind (its pid)
+	local k
+	k=$(printf '0x%08x' $((0x1f000000 | ($1 & 0xffffff))))
+	rm -f /dev/mqueue/ipk-fuzz-q-"$1".* /dev/shm/ipk-fuzz-q-"$1".* \
+	    /dev/shm/ipk-fuzz-shm-"$1" /dev/shm/ipk-fuzz-shm-"$1".bell* \
+	    /dev/shm/ipk-sysv-"$k"* /tmp/ipk-fuzz-sp-"$1"-*.sock
+	ipcrm -Q "$k" 2>/dev/null
+	return 0
 }
 catch_ring() { "$B/tests/unit_ring_test" quick; }
 catch_frame() { "$B/tests/unit_frame_test"; }
@@ -89,7 +103,7 @@ catchers() {
 logdir=$(mktemp -d /tmp/ipk-negative.XXXXXX)
 run_catcher() { # name check -> exit status
 	IPK_TEST_NOCHECK=$2 B=$B F=$F root=$root timeout -k 5 "$LIMIT" \
-	    bash -c "$(declare -f fuzz "catch_$1"); catch_$1" \
+	    bash -c "$(declare -f fuzz fuzz_clean "catch_$1"); catch_$1" \
 	    >"$logdir/$1.${2:-base}.log" 2>&1 </dev/null
 }
 
