@@ -305,7 +305,8 @@ mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
 		return mq_open_err(errno, sname);
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
-	if (ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR)
+	if (IPK__CHECK("mq.attr_size", ra.mq_msgsize < (long)MQ_HDR ||
+	    sa.mq_msgsize < (long)MQ_HDR))
 		return ipk__err(IPK_EFOREIGN, "queues %s and %s are too small "
 		    "for ipckit messages", rname, sname);
 	m->rsize = (size_t)ra.mq_msgsize;

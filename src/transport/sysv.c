@@ -418,12 +418,12 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
 		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "
 		    "channel record", nm.n[SYSV_LOCK]);
-	if (nm.keyform && rec.key != nm.key)
+	if (IPK__CHECK("sysv.rec_key", nm.keyform && rec.key != nm.key))
 		return ipk__err(IPK_EFOREIGN, "%s records key 0x%08x, not "
 		    "0x%08x", nm.n[SYSV_LOCK], (unsigned)rec.key,
 		    (unsigned)nm.key);
 	int id = msgget(rec.key, 0);
-	if (id < 0 || id != rec.msqid)
+	if (id < 0 || IPK__CHECK("sysv.rec_msqid", id != rec.msqid))
 		return sysv_foreign(rec.key, id);
 	m->msqid = id;
 	m->typed_side = rec.typed_side;

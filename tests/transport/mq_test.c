@@ -15,7 +15,7 @@
 #include "test.h"
 
 static const char *const tags[] = { "-prio", "-crash", "-lcrash", "-lim",
-	"-ns", "-raw" };
+	"-ns", "-raw", "-tiny" };
 
 static void
 objects_remove(void)
@@ -186,6 +186,22 @@ test_raw_records(void)
 	ipk_close(c);
 	ipk_listener_close(l);
 	fprintf(stderr, "raw records: ok\n");
+
+	/* The queue to the dialer is swapped for one too small for any
+	 * ipckit record: the dialer refuses it. */
+	url(u, sizeof(u), "-tiny", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	snprintf(qn, sizeof(qn), "/%s-tiny.ipk-d", t_unique());
+	T_ASSERT(mq_unlink(qn) == 0);
+	struct mq_attr a = { .mq_maxmsg = 1, .mq_msgsize = 4 };
+	q = mq_open(qn, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+	T_ASSERT(q != (mqd_t)-1);
+	mq_close(q);
+	struct ipk_opts o = { .timeout_ms = 1000 };
+	int rv = ipk_dial(u, &o, &c);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "tiny queue: %s\n", ipk_strerror(rv));
+	ipk_listener_close(l);
 }
 
 /* The dialing reader is SIGKILLed; messages sent meanwhile wait in the

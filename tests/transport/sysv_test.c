@@ -539,6 +539,41 @@ test_bad_records(void)
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "bad typed side: %s\n", ipk_strerror(rv));
 	ipk_listener_close(l);
+
+	/* sysv:0xKEY: a record naming another queue of ours (its key and
+	 * msqid), or our key with another msqid, is refused. */
+	uint64_t seed = t_seed();
+	key_t key = (key_t)(0x6a000000u | (uint32_t)(t_rand(&seed) & 0xffffff));
+	key_t other = key ^ 0x00800000;
+	foreign_ids[1] = msgget(other, IPC_CREAT | IPC_EXCL | 0600);
+	if (foreign_ids[1] < 0)
+		T_SKIPF("key 0x%08x taken: %s", (unsigned)other,
+		    strerror(errno));
+	snprintf(u, sizeof(u), "sysv:0x%08x", (unsigned)key);
+	snprintf(path, sizeof(path), "/dev/shm/ipk-sysv-0x%08x",
+	    (unsigned)key);
+	for (int i = 0; i < 2; i++) {
+		T_OK(ipk_listen(u, NULL, &l));
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		T_ASSERT(fd >= 0 && pread(fd, &rec, sizeof(rec), 0) ==
+		    (ssize_t)sizeof(rec));
+		if (i == 0) {
+			rec.key = other;
+			rec.msqid = foreign_ids[1];
+		} else {
+			rec.msqid = foreign_ids[1];
+		}
+		T_ASSERT(pwrite(fd, &rec, sizeof(rec), 0) ==
+		    (ssize_t)sizeof(rec));
+		close(fd);
+		rv = ipk_dial(u, &o, &c);
+		T_ERR(rv, IPK_EFOREIGN);
+		fprintf(stderr, "record of %s: %s\n",
+		    i ? "another msqid" : "another queue", ipk_strerror(rv));
+		ipk_listener_close(l);
+	}
+	msgctl(foreign_ids[1], IPC_RMID, NULL);
+	foreign_ids[1] = -1;
 }
 
 int
