@@ -12,7 +12,8 @@ CMAKE ?= cmake
 CMAKE_FLAGS ?=
 BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png
 
-.PHONY: all build test asan tsan bench install clean hooks hooks-list tidy
+.PHONY: all build test asan tsan bench install clean hooks hooks-list tidy \
+  negative
 
 all: build
 
@@ -93,11 +94,17 @@ tidy: $(BUILD)/Makefile
 	n=$$(grep -cE 'warning:|error:' $(BUILD)/tidy.log); \
 	echo "clang-tidy: $$n findings"; [ $$rc = 0 ] && [ $$n = 0 ]
 
+# Negative controls: each IPK__CHECK switched off in turn must make a test
+# fail (tests/negative/run.sh; NEG_CHECKS="name prefix ..." for a subset).
+negative:
+	JOBS=$(JOBS) tests/negative/run.sh $(NEG_CHECKS)
+
 install: build
 	$(CMAKE) --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-hooks build-cov
+	rm -rf $(BUILD) build-asan build-tsan build-hooks build-cov build-neg \
+	  build-neg-fuzz
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
 # tests/fuzz/corpus/<target> grows as the fuzzer finds new inputs;

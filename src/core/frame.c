@@ -4,6 +4,7 @@
  * only place that turns a byte stream into messages.
  */
 #include "core/frame.h"
+#include "core/testhook.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,10 +45,10 @@ int
 ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type,
     uint64_t *len)
 {
-	if (get32(hdr) != IPK__FRAME_MAGIC)
+	if (IPK__CHECK("frame.magic", get32(hdr) != IPK__FRAME_MAGIC))
 		return -EBADMSG;
 	uint64_t l = (uint64_t)get32(hdr + 8) | (uint64_t)get32(hdr + 12) << 32;
-	if (l > IPK__FRAME_SANE)
+	if (IPK__CHECK("frame.sane", l > IPK__FRAME_SANE))
 		return -EBADMSG;
 	*type = get32(hdr + 4);
 	*len = l;
@@ -102,19 +103,20 @@ stream_decode(const struct ipk__stream *s, const unsigned char *hdr,
 	if (!(s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC)))
 		return ipk__frame_decode(hdr, type, len);
 	if (s->flags & IPK__STREAM_SPIPC) {
-		if (hdr[0] != 0x01)
+		if (IPK__CHECK("sp.ipc_type", hdr[0] != 0x01))
 			return -EBADMSG;
 		hdr++;
 	}
 	uint64_t l = 0;
 	for (int i = 0; i < 8; i++)
 		l = l << 8 | hdr[i];
-	if (l > IPK__FRAME_SANE)
+	if (IPK__CHECK("sp.sane", l > IPK__FRAME_SANE))
 		return -EBADMSG;
 	if (s->flags & IPK__STREAM_SPHOP) {
 		uint32_t hop = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
 		    (uint32_t)hdr[10] << 8 | hdr[11];
-		if (l < 4 || hop > SP_HOP_MAX)
+		if (IPK__CHECK("sp.hop_len", l < 4) ||
+		    IPK__CHECK("sp.hop_max", hop > SP_HOP_MAX))
 			return -EBADMSG;
 		l -= 4;
 	}
@@ -465,7 +467,7 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 		}
 		s->roff += hl;
 		s->rlen -= hl;
-		if (l > s->max_msg) {
+		if (IPK__CHECK("frame.maxmsg", l > s->max_msg)) {
 			s->skip = l;
 			*len = (size_t)IPK__MIN(l, (uint64_t)SIZE_MAX);
 			return ipk__err(-EMSGSIZE, "peer sent a message of %llu "
@@ -478,7 +480,7 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 		s->hlen = l;
 	}
 	size_t need = (size_t)s->hlen;
-	if (cap < need) {
+	if (IPK__CHECK("frame.buf", cap < need)) {
 		*len = need;
 		return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit "
 		    "the %zu-byte buffer (it stays queued)", need, cap);

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/testhook.h"
 
 #define IPK__RING_HDR 16u
 #define IPK__RING_ALIGN 16u
@@ -142,7 +143,8 @@ ipk__ring_attach_producer(struct ipk__ring *r)
 {
 	uint64_t t = __atomic_load_n(&r->ctl->tail, __ATOMIC_RELAXED);
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
-	if ((t | h) & (IPK__RING_ALIGN - 1) || t - h > r->cap)
+	if (IPK__CHECK("ring.prod_align", (t | h) & (IPK__RING_ALIGN - 1)) ||
+	    IPK__CHECK("ring.prod_range", t - h > r->cap))
 		return IPK_ECORRUPT;
 	r->pos = t;
 	r->peer = h;
@@ -156,7 +158,8 @@ ipk__ring_attach_consumer(struct ipk__ring *r)
 {
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_RELAXED);
 	uint64_t t = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
-	if ((t | h) & (IPK__RING_ALIGN - 1) || t - h > r->cap)
+	if (IPK__CHECK("ring.cons_align", (t | h) & (IPK__RING_ALIGN - 1)) ||
+	    IPK__CHECK("ring.cons_range", t - h > r->cap))
 		return IPK_ECORRUPT;
 	r->pos = r->next = h;
 	r->peer = h; /* nothing known yet: the first peek loads tail */
@@ -173,7 +176,8 @@ ipk__ring_room(struct ipk__ring *r, uint64_t need)
 	/* Acquire: the consumer's reads of released records come before our
 	 * writes over them; pairs with the exchange in ipk__ring_release. */
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
-	if ((h & (IPK__RING_ALIGN - 1)) || r->pos - h > r->cap)
+	if (IPK__CHECK("ring.head_align", h & (IPK__RING_ALIGN - 1)) ||
+	    IPK__CHECK("ring.head_range", r->pos - h > r->cap))
 		return IPK_ECORRUPT;
 	r->peer = h;
 	return r->pos + need - h <= r->cap ? 0 : -EAGAIN;
@@ -269,7 +273,9 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 			 * ipk__ring_publish; the record bytes are visible. */
 			uint64_t t =
 			    __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
-			if ((t & (IPK__RING_ALIGN - 1)) || t - r->pos > r->cap)
+			if (IPK__CHECK("ring.tail_align",
+				t & (IPK__RING_ALIGN - 1)) ||
+			    IPK__CHECK("ring.tail_range", t - r->pos > r->cap))
 				return IPK_ECORRUPT;
 			r->peer = t;
 			avail = t - r->pos;
@@ -285,15 +291,17 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 		    (const uint32_t *)(const void *)p, __ATOMIC_RELAXED);
 		uint64_t rem = r->cap - off;
 		if (len & IPK__RING_PAD) {
-			if (len != (IPK__RING_PAD |
-				       (uint32_t)(rem - IPK__RING_HDR)) ||
-			    avail < rem)
+			if (IPK__CHECK("ring.pad_len",
+				len != (IPK__RING_PAD |
+					   (uint32_t)(rem - IPK__RING_HDR))) ||
+			    IPK__CHECK("ring.pad_avail", avail < rem))
 				return IPK_ECORRUPT;
 			ipk__ring_release_to(r, r->pos + rem);
 			continue;
 		}
 		uint64_t need = ipk__ring_recsize(len);
-		if (need > rem || need > avail)
+		if (IPK__CHECK("ring.rec_wrap", need > rem) ||
+		    IPK__CHECK("ring.rec_avail", need > avail))
 			return IPK_ECORRUPT;
 		m->buf = p + IPK__RING_HDR;
 		m->len = len;

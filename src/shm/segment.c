@@ -4,6 +4,7 @@
  * shm:// and memfd:// (segment.h), and the channel ops both forward to
  * the rings unchanged.
  */
+#include "core/testhook.h"
 #include "shm/segment.h"
 
 #include <fcntl.h>
@@ -74,7 +75,7 @@ int
 ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 {
 	int rv;
-	if (size < (off_t)IPK__SEG_DATA_OFF)
+	if (IPK__CHECK("shm.seg_small", size < (off_t)IPK__SEG_DATA_OFF))
 		return size == 0 ? 1 : ipk__err(IPK_ECORRUPT, "%s: %lld bytes "
 		    "is too small for a segment", where, (long long)size);
 	g->len = (size_t)size;
@@ -89,17 +90,19 @@ ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 	uint64_t total = __atomic_load_n(&h->seg_size, __ATOMIC_RELAXED);
 	if (magic == 0)
 		return 1;
-	if (magic != IPK__SEG_MAGIC)
+	if (IPK__CHECK("shm.hdr_magic", magic != IPK__SEG_MAGIC))
 		return ipk__err(IPK_EFOREIGN, "%s was not made by ipckit "
 		    "(bad magic)", where);
-	if (ver != IPK__SEG_VERSION)
+	if (IPK__CHECK("shm.hdr_version", ver != IPK__SEG_VERSION))
 		return ipk__err(IPK_ECORRUPT, "%s has layout version %u; this "
 		    "library reads version %u", where, ver, IPK__SEG_VERSION);
-	if (cap < IPK__SEG_MIN_CAP || cap > IPK__RING_MAX || (cap & (cap - 1)))
+	if (IPK__CHECK("shm.hdr_cap", cap < IPK__SEG_MIN_CAP ||
+	    cap > IPK__RING_MAX || (cap & (cap - 1))))
 		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings, "
 		    "not a power of two from 4K to 1G", where,
 		    (unsigned long long)cap);
-	if (total != IPK__SEG_DATA_OFF + 2 * cap || total != (uint64_t)size)
+	if (IPK__CHECK("shm.hdr_size", total != IPK__SEG_DATA_OFF + 2 * cap ||
+	    total != (uint64_t)size))
 		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings "
 		    "(a %llu-byte segment) and %llu bytes; the object has "
 		    "%lld", where, (unsigned long long)cap,

@@ -6,6 +6,7 @@
  * message is an 8-byte header (type, magic) and the payload.
  */
 #include "core/attach.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -323,7 +324,8 @@ mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
 		return rv;
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
-	if (ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR)
+	if (IPK__CHECK("mq.attr_size", ra.mq_msgsize < (long)MQ_HDR ||
+	    sa.mq_msgsize < (long)MQ_HDR))
 		return ipk__err(IPK_EFOREIGN, "queues %s and %s are too small "
 		    "for ipckit messages", rname, sname);
 	m->rsize = (size_t)ra.mq_msgsize;
@@ -447,11 +449,11 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 		ssize_t n = mq_receive(m->rq, (char *)m->rbuf, m->rsize, NULL);
 		if (n >= 0) {
 			uint32_t hdr[2];
-			if ((size_t)n < MQ_HDR)
+			if (IPK__CHECK("mq.short", (size_t)n < MQ_HDR))
 				return ipk__err(-EBADMSG, "a message of %zd "
 				    "bytes is shorter than the header", n);
 			memcpy(hdr, m->rbuf, MQ_HDR);
-			if (hdr[1] != MQ_MAGIC)
+			if (IPK__CHECK("mq.magic", hdr[1] != MQ_MAGIC))
 				return ipk__err(-EBADMSG, "a message without "
 				    "the ipckit header was dropped");
 			m->pend_len = (size_t)n - MQ_HDR;

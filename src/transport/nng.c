@@ -19,6 +19,7 @@
  */
 #include "core/frame.h"
 #include "core/sock.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -134,17 +135,17 @@ nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 		rv = nng_xfer(fd, peer, sizeof(peer), 0, deadline);
 	if (rv < 0)
 		return rv;
-	if (memcmp(peer, mine, 4) != 0)
+	if (IPK__CHECK("nng.hs_magic", memcmp(peer, mine, 4) != 0))
 		return ipk__err(-EPROTO, "peer is not an SP (nng/nanomsg) "
 		    "endpoint: its header starts %02x %02x %02x %02x, expected "
 		    "00 53 50 00", peer[0], peer[1], peer[2], peer[3]);
 	unsigned id = (unsigned)peer[4] << 8 | peer[5];
-	if (id != proto)
+	if (IPK__CHECK("nng.hs_proto", id != proto))
 		return ipk__err(-EPROTO, "peer speaks SP protocol 0x%04x (%s); "
 		    "this end speaks %s (0x%04x)%s", id, nng_proto_name(id),
 		    nng_proto_name(proto), proto,
 		    id == NNG_PAIR0 || id == NNG_PAIR1 ? " (?proto=)" : "");
-	if (peer[6] || peer[7])
+	if (IPK__CHECK("nng.hs_reserved", peer[6] || peer[7]))
 		return ipk__err(-EPROTO, "peer's SP header has non-zero "
 		    "reserved bytes %02x %02x", peer[6], peer[7]);
 	struct nng_chan *n = ipk__chan_priv(c);

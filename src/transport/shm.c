@@ -17,6 +17,7 @@
  * dialer: then the segment lingers ("data outlives the writer until read")
  * and the dialer that drains it after the listener is gone removes it.
  */
+#include "core/testhook.h"
 #include "core/transport.h"
 #include "shm/segment.h"
 
@@ -102,11 +103,12 @@ shm_seg_check(struct ipk__seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s is not a shared memory "
 		    "object",
 		    name);
-	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
+	if (IPK__CHECK("shm.owner",
+		st.st_uid != geteuid() && (!allow || st.st_uid != allow)))
 		return ipk__err(-EACCES,
 		    "/dev/shm%s belongs to uid %u, not to us", name,
 		    (unsigned)st.st_uid);
-	if ((st.st_mode & 0777) & ~mode)
+	if (IPK__CHECK("shm.mode", (st.st_mode & 0777) & ~mode))
 		return ipk__err(-EACCES,
 		    "/dev/shm%s has mode %03o, wider than %03o "
 		    "(?mode=)",
@@ -307,8 +309,9 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		    s->name, strerror(errno));
 	struct stat a, b;
 	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
-	    fstat(ls->seg.fd, &b) < 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len)
+	    fstat(ls->seg.fd, &b) < 0 ||
+	    IPK__CHECK("shm.accept_same", a.st_ino != b.st_ino ||
+		a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len))
 		return ipk__err(
 		    -ENOENT, "/dev/shm%s was removed or replaced", s->name);
 	s->seg.len = ls->seg.len;
@@ -431,7 +434,8 @@ shm_bell_ring(void *arg)
 		    open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 		if (s->bell_wr < 0)
 			return;
-		if (fstat(s->bell_wr, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		if (fstat(s->bell_wr, &st) < 0 ||
+		    IPK__CHECK("shm.bell_fifo", !S_ISFIFO(st.st_mode)) ||
 		    st.st_uid != geteuid()) {
 			ipk__close_fd(&s->bell_wr);
 			return;
@@ -519,7 +523,7 @@ shm_find(const struct ipk__url *u, char *name, int *fd, struct ipk__seg_hdr *h)
 	if (*fd < 0)
 		return -errno;
 	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
-	    h->magic != IPK__SEG_MAGIC)
+	    IPK__CHECK("shm.find_magic", h->magic != IPK__SEG_MAGIC))
 		return ipk__err(IPK_EFOREIGN, "/dev/shm%s is not an ipckit "
 		    "shm channel", name);
 	return 0;

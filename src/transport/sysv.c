@@ -7,6 +7,7 @@
  * the timeout that msgrcv lacks (docs/transports/sysv.md).
  */
 #include "core/attach.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -158,8 +159,9 @@ sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
 	if (n <= 0)
 		return 0;
-	if (n != (ssize_t)sizeof(*r) || memcmp(r->magic, sysv_rec_magic, 8) != 0 ||
-	    (r->typed_side != IPK__SIDE_LISTEN &&
+	if (IPK__CHECK("sysv.rec_magic", n != (ssize_t)sizeof(*r) ||
+	    memcmp(r->magic, sysv_rec_magic, 8) != 0) ||
+	    IPK__CHECK("sysv.rec_side", r->typed_side != IPK__SIDE_LISTEN &&
 	    r->typed_side != IPK__SIDE_DIAL))
 		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
 		    "sysv channel file", name);
@@ -451,12 +453,12 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
 		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "
 		    "channel record", nm.n[SYSV_LOCK]);
-	if (nm.keyform && rec.key != nm.key)
+	if (IPK__CHECK("sysv.rec_key", nm.keyform && rec.key != nm.key))
 		return ipk__err(IPK_EFOREIGN, "%s records key 0x%08x, not "
 		    "0x%08x", nm.n[SYSV_LOCK], (unsigned)rec.key,
 		    (unsigned)nm.key);
 	int id = msgget(rec.key, 0);
-	if (id < 0 || id != rec.msqid)
+	if (id < 0 || IPK__CHECK("sysv.rec_msqid", id != rec.msqid))
 		return sysv_foreign(rec.key, id);
 	m->msqid = id;
 	m->typed_side = rec.typed_side;
@@ -516,11 +518,12 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 			uint32_t hdr[2];
 			long mtype;
 			memcpy(&mtype, m->rbuf, sizeof(mtype));
-			if ((size_t)n < SYSV_HDR)
+			if (IPK__CHECK("sysv.short", (size_t)n < SYSV_HDR))
 				return ipk__err(-EBADMSG, "a message of %zd "
 				    "bytes is shorter than the header", n);
 			memcpy(hdr, m->rbuf + sizeof(long), SYSV_HDR);
-			if (hdr[1] != SYSV_MAGIC || (mtype != SYSV_TO_PLAIN &&
+			if (IPK__CHECK("sysv.magic", hdr[1] != SYSV_MAGIC) ||
+			    IPK__CHECK("sysv.mtype", mtype != SYSV_TO_PLAIN &&
 			    mtype != SYSV_TYPED_BASE + (long)hdr[0]))
 				return ipk__err(-EBADMSG, "a message without "
 				    "a valid ipckit header was dropped");

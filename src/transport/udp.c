@@ -28,6 +28,7 @@
  * (IPK_ECLOSED). A killed peer that is not sent to is not noticed.
  */
 #include "core/sock.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -106,8 +107,10 @@ udp_hdr(unsigned char *h, int kind, uint32_t type, uint64_t seq)
 static int
 udp_kind(const unsigned char *h, size_t n)
 {
-	if (n < UDP_HDR || h[0] != 'I' || h[1] != 'U' || h[2] != UDP_VERSION ||
-	    h[3] > UDP_BYE)
+	if (IPK__CHECK("udp.short", n < UDP_HDR) ||
+	    IPK__CHECK("udp.magic", h[0] != 'I' || h[1] != 'U') ||
+	    IPK__CHECK("udp.version", h[2] != UDP_VERSION) ||
+	    IPK__CHECK("udp.kind", h[3] > UDP_BYE))
 		return -1;
 	return h[3];
 }
@@ -512,14 +515,14 @@ udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 		}
 		udp_count(c, u, udp_get(u->rbuf + 8, 8));
 		size_t plen = (size_t)n - UDP_HDR;
-		if (plen > c->max_msg)
+		if (IPK__CHECK("udp.maxmsg", plen > c->max_msg))
 			return ipk__err(-EMSGSIZE, "peer sent a message of %zu "
 			    "bytes, over this channel's limit of %zu "
 			    "(maxmsg=); it was dropped", plen, c->max_msg);
 		u->rlen = plen;
 		u->kept = 1;
 	}
-	if (cap < u->rlen) {
+	if (IPK__CHECK("udp.buf", cap < u->rlen)) {
 		*len = u->rlen;
 		return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit "
 		    "the %zu-byte buffer (it stays queued)", u->rlen, cap);

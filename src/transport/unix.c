@@ -23,6 +23,7 @@
  */
 #include "core/frame.h"
 #include "core/sock.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -227,7 +228,8 @@ unix_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		    SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (p->fd >= 0) {
 			int rv = unix_chan_init(c, p);
-			if (rv == 0 && unix_admit(p->peer.uid, l->allow_uid))
+			if (rv == 0 && !IPK__CHECK("unix.admit_dialer",
+			    !unix_admit(p->peer.uid, l->allow_uid)))
 				return 0;
 			/* Not admitted (or gone already): drop it unheard. */
 			ipk__close_fd(&p->fd);
@@ -327,7 +329,8 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	}
 	if ((rv = unix_chan_init(c, p)) < 0)
 		return rv;
-	if (!unix_admit(p->peer.uid, c->allow_uid))
+	if (IPK__CHECK("unix.admit_listener",
+	    !unix_admit(p->peer.uid, c->allow_uid)))
 		return ipk__err(-EACCES, "the listener at %s runs as uid %u, "
 		    "not as us (?allow=%u admits it)", u->path,
 		    (unsigned)p->peer.uid, (unsigned)p->peer.uid);

@@ -2,8 +2,9 @@
 /*
  * frame_fuzz.c - libFuzzer target: the stream frame decoder fed arbitrary
  * bytes through a real pipe. The first two bytes choose the receiver's
- * limit and buffer size. Every call must end in a message or a documented
- * code, never a crash or an allocation beyond the limit.
+ * limit and buffer size. Every call must end in a message within the limit
+ * and the buffer or a documented code, never a crash or an allocation
+ * beyond the limit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = 0;
 		uint32_t type;
 		int rv = ipk__stream_recv(&s, buf, cap, &len, &type, 0);
-		if (rv == 0 && len > cap)
+		if (rv == 0 && (len > cap || len > max))
 			abort();
 		if (rv == -EMSGSIZE && len > cap) {
 			/* Too small: retry once with a larger buffer. */

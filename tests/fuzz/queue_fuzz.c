@@ -5,7 +5,8 @@
  * straight into the queues of a live mq:// and a live sysv: channel pair,
  * then both ends receive until the queues are empty. Every record must
  * give a message or a documented code (a dropped record), never a crash,
- * an over-long read or a record left behind.
+ * an over-long read or a record left behind, and no more messages may
+ * come out than well-formed records went in.
  *
  * Input: records { u8 sel, u16 len, len bytes }. sel bit 0: to the
  * listener side (else the dialer), bit 1: sysv (else mq), bits 2-7: the
@@ -28,6 +29,8 @@ static struct ipk_listener *lst[2];
 static struct ipk_chan *ch[2][2]; /* [mq, sysv][dialer, listener side] */
 static mqd_t mqd[2] = {(mqd_t)-1, (mqd_t)-1}; /* to dialer, to listener */
 static int msqid = -1;
+/* Well-formed records put into each queue, messages taken out. */
+static long sent_ok[2][2], got_ok[2][2];
 
 static void
 queue_cleanup(void)
@@ -69,9 +72,24 @@ queue_setup(void)
 	atexit(queue_cleanup);
 }
 
-/* Receive until the queue is empty; a record may be dropped with a code. */
+/* Is this record one ipckit wrote: header { u32 type, u32 magic }, and
+ * for the typed sysv side a kernel type of 2 + type? */
+static int
+queue_wellformed(int sysv, long mtype, const uint8_t *p, size_t len)
+{
+	uint32_t h[2];
+	if (len < 8)
+		return 0;
+	memcpy(h, p, 8);
+	if (h[1] != (sysv ? 0x736b7069u : 0x716b7069u))
+		return 0;
+	return !sysv || mtype == 1 || mtype == 2 + (long)h[0];
+}
+
+/* Receive until the queue is empty; a record may be dropped with a code,
+ * but no more messages may come out than well-formed records went in. */
 static void
-queue_drain(struct ipk_chan *c, int typed)
+queue_drain(struct ipk_chan *c, int typed, long *got, long sent)
 {
 	static unsigned char buf[1 << 16];
 	for (int i = 0; i < 100000; i++) {
@@ -81,12 +99,13 @@ queue_drain(struct ipk_chan *c, int typed)
 			     ? ipk_recv_type(c, (uint32_t)i & 3, buf,
 				   sizeof(buf), &len, 0)
 			     : ipk_recv(c, buf, sizeof(buf), &len, &type, 0);
-		if (rv == 0 && len > sizeof(buf))
+		if (rv == 0 && (len > sizeof(buf) || ++*got > sent))
 			abort();
 		if (rv == -EAGAIN && !(typed && (i & 1)))
 			return;
-		if (rv < 0 && rv != -EAGAIN && rv != -EBADMSG &&
-		    rv != -EMSGSIZE) {
+		/* No record put in here can exceed the queue's limit or
+		 * the buffer: -EMSGSIZE would be a length gone wrong. */
+		if (rv < 0 && rv != -EAGAIN && rv != -EBADMSG) {
 			fprintf(stderr, "unexpected %d: %s\n", rv,
 			    ipk_strerror(rv));
 			abort();
@@ -117,16 +136,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			long t = (long)(sel >> 2);
 			m.mtype = t ? t : (sel & 1 ? 2 : 1);
 			memcpy(m.text, data, len);
-			(void)msgsnd(msqid, &m, len, IPC_NOWAIT);
-		} else {
-			(void)mq_send(mqd[sel & 1], (const char *)data, len,
-			    sel >> 2);
+			if (msgsnd(msqid, &m, len, IPC_NOWAIT) == 0)
+				sent_ok[1][m.mtype != 1] +=
+				    queue_wellformed(1, m.mtype, data, len);
+		} else if (mq_send(mqd[sel & 1], (const char *)data, len,
+			       sel >> 2) == 0) {
+			sent_ok[0][sel & 1] += queue_wellformed(0, 0, data, len);
 		}
 		data += len;
 		size -= len;
 	}
 	for (int k = 0; k < 2; k++)
 		for (int s = 0; s < 2; s++)
-			queue_drain(ch[k][s], k == 1 && s == 1);
+			queue_drain(ch[k][s], k == 1 && s == 1, &got_ok[k][s],
+			    sent_ok[k][s]);
 	return 0;
 }

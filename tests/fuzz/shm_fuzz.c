@@ -10,7 +10,8 @@
  * len bytes } applied to a segment that starts valid (4 KiB rings) unless
  * flag 0x01 asks for zeroes. Flags: 0x02 peek/release instead of recv,
  * 0x04 also send, 0x08 size byte sets the object size (x 256),
- * 0x30 wait strategy for the dialer (0: the header's).
+ * 0x30 wait strategy for the dialer (0: the header's). A dial that
+ * succeeds on a segment the layout calls broken is a failure too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,37 @@ fuzz_header(unsigned char *m)
 	memcpy(m + 12, &wait, 4);
 	memcpy(m + 16, &sz, 8);
 	memcpy(m + 24, &cap, 8);
+}
+
+static uint64_t
+fuzz_u64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Would a correct reader accept this segment of `len` bytes? */
+static int
+fuzz_valid(const unsigned char *m, size_t len)
+{
+	uint32_t ver;
+	if (len < 8192)
+		return 0;
+	memcpy(&ver, m + 8, 4);
+	uint64_t magic = fuzz_u64(m), sz = fuzz_u64(m + 16),
+		 cap = fuzz_u64(m + 24);
+	if (magic != 0x00314d48534b5049ull || ver != 1 || cap < 4096 ||
+	    cap > (1u << 30) || (cap & (cap - 1)) || sz != 8192 + 2 * cap ||
+	    sz != len)
+		return 0;
+	for (int i = 0; i < 2; i++) { /* control blocks: tail +0, head +64 */
+		uint64_t t = fuzz_u64(m + 4096 + 512 * i);
+		uint64_t h = fuzz_u64(m + 4096 + 512 * i + 64);
+		if (((t | h) & 15) || t - h > cap)
+			return 0;
+	}
+	return 1;
 }
 
 static void
@@ -118,9 +150,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "?wait=sem"};
 	char u[128];
 	snprintf(u, sizeof(u), "%s%s", url, waits[(flags >> 4) & 3]);
+	int valid = m && fuzz_valid(m, len);
 	struct ipk_opts o = {0};
 	struct ipk_chan *c;
 	if (ipk_dial(u, &o, &c) == 0) {
+		/* The library must refuse every segment the layout calls
+		 * broken: a header that disagrees with itself or the object,
+		 * or ring indices that are unaligned or too far apart. */
+		if (!valid)
+			abort();
 		fuzz_io(c, flags);
 		(void)ipk_close(c);
 	}

@@ -4,8 +4,8 @@
  * decoder. A raw socket connects to a real nng+ipc or nng+tcp listener
  * (pair0 or pair1, 4 KiB limit), sends the input as the peer's header and
  * frames, and closes; the accepted channel is read until it reports an
- * end. Anything but a crash, a leak or an allocation beyond the limit is
- * fine.
+ * end. Anything but a crash, a leak, an allocation beyond the limit or a
+ * channel accepted after a header other than ours is fine.
  *
  * TCP peers end with a reset, unix ones with a half-close.
  *
@@ -134,6 +134,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shutdown(fd, SHUT_WR);
 	struct ipk_chan *c;
 	if (ipk_accept(lst[i], 1000, &c) == 0) {
+		/* Only the exact header of our protocol is accepted. */
+		unsigned char want[8] = {0, 'S', 'P', 0, 0,
+		    i & 2 ? 0x11 : 0x10, 0, 0};
+		if (size < 9 || memcmp(data + 1, want, 8) != 0)
+			abort();
 		for (int k = 0; k < 10000; k++) {
 			size_t len = 0;
 			int rv = ipk_recv(c, buf, sizeof(buf), &len, NULL,

@@ -3,7 +3,8 @@
  * mq_test.c - POSIX queue specifics beyond the contract suite: priorities
  * overtake, limits are named in errors (also in a private IPC namespace with
  * lowered sysctls when allowed), queued messages survive a crash of either
- * reader and are delivered after it reopens. Peers are forked processes.
+ * reader and are delivered after it reopens, records that are not ipckit's
+ * are refused. Peers are forked processes.
  */
 #include <mqueue.h>
 #include <sched.h>
@@ -14,7 +15,7 @@
 #include "test.h"
 
 static const char *const tags[] = { "-prio", "-crash", "-lcrash", "-lim",
-	"-ns" };
+	"-ns", "-raw", "-tiny" };
 
 static void
 objects_remove(void)
@@ -138,6 +139,69 @@ test_prio(void)
 	snprintf(du, sizeof(du), "%s?prio=40000", u);
 	T_ERR(ipk_listen(du, NULL, &l2), -EINVAL);
 	fprintf(stderr, "prio: ok\n");
+}
+
+/* Records that are not ipckit's, written straight into the listener's
+ * queue: shorter than the header (after a good one, so stale header bytes
+ * sit in the receive buffer), and without the magic. Each is refused with
+ * -EBADMSG and the channel carries on. */
+static void
+test_raw_records(void)
+{
+	char u[256], qn[300];
+	struct ipk_listener *l;
+	struct ipk_chan *c;
+	url(u, sizeof(u), "-raw", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	pid_t p = t_fork();
+	if (p == 0) {
+		c = dial(u);
+		send_str(c, "first", 0);
+		expect_str(c, "done", 0);
+		send_str(c, "last", 2);
+		ipk_close(c);
+		_exit(0);
+	}
+	T_OK(ipk_accept(l, 10000, &c));
+	expect_str(c, "first", 0);
+	snprintf(qn, sizeof(qn), "/%s-raw.ipk-l", t_unique());
+	mqd_t q = mq_open(qn, O_WRONLY);
+	T_ASSERT(q != (mqd_t)-1);
+	const unsigned char nomagic[12] = { 0, 0, 0, 0, 'n', 'o', 'p', 'e',
+		'a', 'b', 'c', 'd' };
+	T_ASSERT(mq_send(q, "xy", 2, 0) == 0);
+	T_ASSERT(mq_send(q, (const char *)nomagic, sizeof(nomagic), 0) == 0);
+	mq_close(q);
+	char b[256];
+	size_t len;
+	uint32_t t;
+	for (int i = 0; i < 2; i++) {
+		int rv = ipk_recv(c, b, sizeof(b), &len, &t, 10000);
+		if (rv != -EBADMSG)
+			T_FAILF("raw record %d: %d, want -EBADMSG", i, rv);
+	}
+	send_str(c, "done", 0);
+	expect_str(c, "last", 2);
+	t_reap(p);
+	ipk_close(c);
+	ipk_listener_close(l);
+	fprintf(stderr, "raw records: ok\n");
+
+	/* The queue to the dialer is swapped for one too small for any
+	 * ipckit record: the dialer refuses it. */
+	url(u, sizeof(u), "-tiny", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	snprintf(qn, sizeof(qn), "/%s-tiny.ipk-d", t_unique());
+	T_ASSERT(mq_unlink(qn) == 0);
+	struct mq_attr a = { .mq_maxmsg = 1, .mq_msgsize = 4 };
+	q = mq_open(qn, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+	T_ASSERT(q != (mqd_t)-1);
+	mq_close(q);
+	struct ipk_opts o = { .timeout_ms = 1000 };
+	int rv = ipk_dial(u, &o, &c);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "tiny queue: %s\n", ipk_strerror(rv));
+	ipk_listener_close(l);
 }
 
 /* The dialing reader is SIGKILLed; messages sent meanwhile wait in the
@@ -325,6 +389,7 @@ main(void)
 	t_watchdog(60);
 	t_cleanup_hook = cleanup;
 	test_prio();
+	test_raw_records();
 	test_reader_crash();
 	test_listener_crash();
 	test_limits();

@@ -5,7 +5,9 @@
  * queue on our key is refused and left alone, a SIGKILLed reader reopens
  * and gets the queued messages, the queue is removed on close and kept
  * with keep=1, a queue left by a SIGKILLed creator is adopted with its
- * messages. Peers are forked processes.
+ * messages, records that are not ipckit's are refused, and so are
+ * channel files with a bad record. Peers are forked
+ * processes.
  */
 #include <sys/msg.h>
 #include <sys/resource.h>
@@ -14,7 +16,7 @@
 #include "test.h"
 
 static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
-	"-foreign", "-lcrash" };
+	"-foreign", "-lcrash", "-raw", "-rec", "-rec2" };
 static int foreign_ids[2] = { -1, -1 };
 
 static void
@@ -445,6 +447,135 @@ measure_idle(void)
 	ipk_listener_close(l);
 }
 
+/* Records that are not ipckit's, sent straight into the queue to the
+ * typed (listener) side: shorter than the header (after a good one, so
+ * stale header bytes sit in the receive buffer), without the magic, and
+ * with a kernel type that does not match the ipckit type. Each is refused
+ * with -EBADMSG and the channel carries on. */
+static void
+test_raw_records(void)
+{
+	char u[256], path[256];
+	struct ipk_listener *l;
+	struct ipk_chan *c;
+	url(u, sizeof(u), "-raw", "");
+	path_of(path, sizeof(path), "-raw", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	pid_t p = t_fork();
+	if (p == 0) {
+		struct ipk_opts o = { .timeout_ms = 10000 };
+		T_OK(ipk_dial(u, &o, &c));
+		send_str(c, "first", 0);
+		expect_str(c, "done", 0);
+		send_str(c, "last", 2);
+		ipk_close(c);
+		_exit(0);
+	}
+	T_OK(ipk_accept(l, 10000, &c));
+	expect_str(c, "first", 0);
+	int id = msgget(ftok(path, 'i'), 0);
+	T_ASSERT(id >= 0);
+	struct {
+		long mtype;
+		unsigned char text[16];
+	} m[3] = {
+		{ 2, { 0, 0 } },
+		{ 2, { 0, 0, 0, 0, 'n', 'o', 'p', 'e' } },
+		{ 5, { 7, 0, 0, 0, 'i', 'p', 'k', 's', 'x' } },
+	};
+	static const size_t n[3] = { 2, 8, 9 };
+	for (int i = 0; i < 3; i++)
+		T_ASSERT(msgsnd(id, &m[i], n[i], IPC_NOWAIT) == 0);
+	char b[256];
+	size_t len;
+	uint32_t t;
+	for (int i = 0; i < 3; i++) {
+		int rv = ipk_recv(c, b, sizeof(b), &len, &t, 10000);
+		if (rv != -EBADMSG)
+			T_FAILF("raw record %d: %d, want -EBADMSG", i, rv);
+	}
+	send_str(c, "done", 0);
+	expect_str(c, "last", 2);
+	t_reap(p);
+	ipk_close(c);
+	ipk_listener_close(l);
+	fprintf(stderr, "raw records: ok\n");
+}
+
+/* The channel file's record (magic "IPKSYSV1", key, msqid, typed side):
+ * one with another magic is not ours to take over, and a live listener's
+ * record with a typed side that is neither side is refused by a dialer. */
+static void
+test_bad_records(void)
+{
+	char u[256], path[256];
+	struct ipk_listener *l = NULL;
+	struct ipk_chan *c = NULL;
+	struct {
+		char magic[8];
+		int32_t key, msqid, typed_side, pad;
+	} rec = { "IPKSYSV0", 0, 0, 0, 0 };
+	url(u, sizeof(u), "-rec", "");
+	path_of(path, sizeof(path), "-rec", "");
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(write(fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec));
+	close(fd);
+	int rv = ipk_listen(u, NULL, &l);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "bad record: %s\n", ipk_strerror(rv));
+	unlink(path);
+
+	url(u, sizeof(u), "-rec2", "");
+	path_of(path, sizeof(path), "-rec2", "");
+	T_OK(ipk_listen(u, NULL, &l));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	T_ASSERT(fd >= 0);
+	int32_t side = 7;
+	T_ASSERT(pwrite(fd, &side, 4, 16) == 4);
+	close(fd);
+	struct ipk_opts o = { .timeout_ms = 1000 };
+	rv = ipk_dial(u, &o, &c);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "bad typed side: %s\n", ipk_strerror(rv));
+	ipk_listener_close(l);
+
+	/* sysv:0xKEY: a record naming another queue of ours (its key and
+	 * msqid), or our key with another msqid, is refused. */
+	uint64_t seed = t_seed();
+	key_t key = (key_t)(0x6a000000u | (uint32_t)(t_rand(&seed) & 0xffffff));
+	key_t other = key ^ 0x00800000;
+	foreign_ids[1] = msgget(other, IPC_CREAT | IPC_EXCL | 0600);
+	if (foreign_ids[1] < 0)
+		T_SKIPF("key 0x%08x taken: %s", (unsigned)other,
+		    strerror(errno));
+	snprintf(u, sizeof(u), "sysv:0x%08x", (unsigned)key);
+	snprintf(path, sizeof(path), "/dev/shm/ipk-sysv-0x%08x",
+	    (unsigned)key);
+	for (int i = 0; i < 2; i++) {
+		T_OK(ipk_listen(u, NULL, &l));
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		T_ASSERT(fd >= 0 && pread(fd, &rec, sizeof(rec), 0) ==
+		    (ssize_t)sizeof(rec));
+		if (i == 0) {
+			rec.key = other;
+			rec.msqid = foreign_ids[1];
+		} else {
+			rec.msqid = foreign_ids[1];
+		}
+		T_ASSERT(pwrite(fd, &rec, sizeof(rec), 0) ==
+		    (ssize_t)sizeof(rec));
+		close(fd);
+		rv = ipk_dial(u, &o, &c);
+		T_ERR(rv, IPK_EFOREIGN);
+		fprintf(stderr, "record of %s: %s\n",
+		    i ? "another msqid" : "another queue", ipk_strerror(rv));
+		ipk_listener_close(l);
+	}
+	msgctl(foreign_ids[1], IPC_RMID, NULL);
+	foreign_ids[1] = -1;
+}
+
 int
 main(void)
 {
@@ -452,6 +583,8 @@ main(void)
 	t_cleanup_hook = cleanup;
 	test_select();
 	test_foreign();
+	test_raw_records();
+	test_bad_records();
 	test_reader_crash();
 	test_listener_crash();
 	test_keep();

@@ -4,7 +4,8 @@
  * counted in the stats (a raw peer process sends sequence numbers out of
  * order), a stray datagram is refused, the size limit fits a datagram,
  * a peer that closes says BYE, a killed peer is noticed through ICMP
- * port unreachable once we send to it, and IPv6.
+ * port unreachable once we send to it, and IPv6. Malformed datagrams
+ * (short, bad magic, version or kind, over maxmsg) are refused one by one.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -140,6 +141,99 @@ case_seq(void)
 	return T_PASS;
 }
 
+#define LONGER "a message longer than the ten-byte buffer"
+
+/* The raw peer of case_garbage: after the handshake, each malformed
+ * datagram (one field wrong at a time) is followed by a good one. */
+static int
+garbage_peer(unsigned port)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	unsigned char d[512];
+	size_t n = dgram(d, 1, 0, 0x4321, "");
+	if (sendto(s, d, n, 0, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return 1;
+	struct sockaddr_in from;
+	socklen_t fl = sizeof(from);
+	ssize_t r = recvfrom(s, d, sizeof(d), 0, (struct sockaddr *)&from, &fl);
+	if (r != 18 || d[3] != 2 ||
+	    connect(s, (struct sockaddr *)&from, fl) < 0)
+		return 2;
+	uint64_t seq = 1;
+	for (int g = 0; g < 4; g++) {
+		n = dgram(d, 0, 1, seq++, "bad");
+		if (g == 0)
+			n = 7; /* shorter than the header */
+		else if (g == 1)
+			d[0] = 'X';
+		else if (g == 2)
+			d[2] = 2; /* version */
+		else
+			d[3] = 9; /* kind */
+		if (send(s, d, n, 0) < 0)
+			return 3;
+		n = dgram(d, 0, 2, seq++, "ok");
+		if (send(s, d, n, 0) < 0)
+			return 3;
+	}
+	/* Over the receiver's maxmsg=100, then one for a small buffer. */
+	static char big[201];
+	memset(big, 'b', 200);
+	n = dgram(d, 0, 3, seq++, big);
+	if (send(s, d, n, 0) < 0)
+		return 4;
+	n = dgram(d, 0, 4, seq++, LONGER);
+	if (send(s, d, n, 0) < 0)
+		return 4;
+	close(s);
+	return 0;
+}
+
+/* Malformed datagrams are refused one by one (-EBADMSG) and the channel
+ * carries on; a datagram over maxmsg is dropped; one over the buffer
+ * stays queued. */
+static int
+case_garbage(void)
+{
+	struct ipk_listener *l;
+	struct ipk_opts o = { .max_msg = 100 };
+	T_OK(ipk_listen("udp://127.0.0.1:0", &o, &l));
+	unsigned port = (unsigned)atoi(strrchr(ipk_listener_url(l), ':') + 1);
+	child = fork();
+	T_ASSERT(child >= 0);
+	if (child == 0)
+		_exit(garbage_peer(port));
+	struct ipk_chan *c;
+	T_OK(ipk_accept(l, 10000, &c));
+	char buf[512];
+	size_t len;
+	uint32_t t;
+	for (int g = 0; g < 4; g++) {
+		int rv = ipk_recv(c, buf, sizeof(buf), &len, &t, 10000);
+		if (rv != -EBADMSG)
+			T_FAILF("malformed datagram %d: %d, want -EBADMSG", g,
+			    rv);
+		expect(c, "ok", 2);
+	}
+	T_ERR(ipk_recv(c, buf, sizeof(buf), &len, &t, 10000), -EMSGSIZE);
+	char *small = malloc(10); /* exact size: ASan sees an overrun */
+	T_ASSERT(small);
+	T_ERR(ipk_recv(c, small, 10, &len, &t, 10000), -EMSGSIZE);
+	free(small);
+	T_EQ(len, strlen(LONGER));
+	expect(c, LONGER, 4);
+	int ws;
+	T_ASSERT(waitpid(child, &ws, 0) == child);
+	child = 0;
+	T_ASSERT(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ipk_close(c);
+	ipk_listener_close(l);
+	return T_PASS;
+}
+
 /* An ipckit dialer in a child: echoes one message, then waits to die. */
 static int
 dial_peer(const char *url)
@@ -235,6 +329,7 @@ main(int argc, char **argv)
 		int (*fn)(void);
 	} cases[] = {
 		{ "seq", case_seq },
+		{ "garbage", case_garbage },
 		{ "limit", case_limit },
 		{ "ipv6", case_ipv6 },
 	};
