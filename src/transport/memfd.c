@@ -27,6 +27,7 @@
  * every IPK__SLICE_MS. No lock file, no name in /dev/shm.
  */
 #include "core/sock.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 #include "shm/segment.h"
 
@@ -247,7 +248,7 @@ memfd_recv_msg(struct memfd_chan *s, const char *magic, struct memfd_msg *m,
 		return IPK_ECLOSED;
 	int right = n == (ssize_t)sizeof(*m) &&
 	    memcmp(m->magic, magic, sizeof(m->magic)) == 0;
-	if (bad || got != want || !right) {
+	if (IPK__CHECK("memfd.handshake", bad || got != want || !right)) {
 		int had = got;
 		while (got > 0)
 			close(fds[--got]);
@@ -305,22 +306,21 @@ memfd_chan_init(struct memfd_chan *s, const char *path, int side)
 	snprintf(s->name, sizeof(s->name), "memfd://%s", path);
 }
 
-/* Map the received segment: sealed, sized as the hello says, valid. */
+/* Map the received segment: sealed, and valid for its real size. */
 static int
-memfd_map(struct ipk_chan *c, struct memfd_chan *s, uint64_t size)
+memfd_map(struct ipk_chan *c, struct memfd_chan *s)
 {
 	struct stat st;
 	int seals = fcntl(s->seg.fd, F_GET_SEALS);
-	if (seals < 0 || (seals & MEMFD_SEALS) != MEMFD_SEALS)
+	if (IPK__CHECK("memfd.seals",
+	    seals < 0 || (seals & MEMFD_SEALS) != MEMFD_SEALS))
 		return ipk__err(-EACCES, "%s: the listener's segment is not "
 		    "sealed against shrinking and growing, so it could "
 		    "vanish under us (SIGBUS); refusing it", s->name);
 	if (fstat(s->seg.fd, &st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
-		return ipk__err(IPK_ECORRUPT, "%s: the segment has %lld bytes, "
-		    "the listener announced %llu", s->name,
-		    (long long)st.st_size, (unsigned long long)size);
+	/* Only a sealable file gets past F_GET_SEALS; its header is checked
+	 * against its real size by ipk__seg_map. */
 	int rv = ipk__seg_map(&s->seg, st.st_size, s->name);
 	if (rv == 1)
 		rv = ipk__err(IPK_ECORRUPT, "%s: the segment is empty",
@@ -406,7 +406,8 @@ memfd_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		if (rv < 0)
 			return rv;
 		if (ipk__sock_peercred(s->sock, &s->peer) == 0 &&
-		    memfd_trusted(s->peer.uid, ls->allow, ls->nallow)) {
+		    !IPK__CHECK("memfd.admit_dialer",
+		    !memfd_trusted(s->peer.uid, ls->allow, ls->nallow))) {
 			/* A dialer gets a few seconds for its answer even
 			 * when accept was asked not to wait. */
 			int64_t d = IPK__MAX(deadline, ipk__now_ns() +
@@ -460,8 +461,8 @@ memfd_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	    (rv = ipk__sock_dial_unix(path, deadline, &s->sock)) < 0 ||
 	    (rv = ipk__sock_peercred(s->sock, &s->peer)) < 0)
 		return rv;
-	if (s->peer.uid != 0 &&
-	    !memfd_trusted(s->peer.uid, allow, nallow))
+	if (IPK__CHECK("memfd.admit_listener", s->peer.uid != 0 &&
+	    !memfd_trusted(s->peer.uid, allow, nallow)))
 		return ipk__err(-EACCES, "%s: the listener runs as uid %u, "
 		    "neither us nor root (?allow=%u trusts it)", s->name,
 		    (unsigned)s->peer.uid, (unsigned)s->peer.uid);
@@ -478,7 +479,7 @@ memfd_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		    "segment in time (is it accepting?)", s->name);
 	if (rv < 0)
 		return rv;
-	if ((rv = memfd_map(c, s, m.size)) < 0)
+	if ((rv = memfd_map(c, s)) < 0)
 		return rv;
 	s->h.wait = wait >= 0 ? wait :
 	    (int)(__atomic_load_n(&s->seg.hdr->wait, __ATOMIC_RELAXED) & 3);

@@ -74,6 +74,7 @@ catch_unix() { "$B/tests/transport_unix_test"; }
 catch_mq() { "$B/tests/transport_mq_test"; }
 catch_sysv() { "$B/tests/transport_sysv_test"; }
 catch_nng() { "$B/tests/transport_nng_test"; }
+catch_memfd() { "$B/tests/transport_memfd_test"; }
 catch_fuzz_shm() { fuzz shm; }
 catch_fuzz_frame() { fuzz frame; }
 catch_fuzz_sp() { fuzz sp; }
@@ -94,6 +95,7 @@ catchers() {
 	nng.*) echo nng fuzz_sp ;;
 	udp.*) echo udp ;;
 	unix.*) echo unix ;;
+	memfd.*) echo memfd ;;
 	mq.*) echo mq fuzz_queue ;;
 	sysv.*) echo sysv fuzz_queue ;;
 	*) echo none ;;

@@ -231,6 +231,42 @@ test_refused(void)
 	ipk_listener_close(l);
 }
 
+/* A listener of another uid (that admits us) is refused by our dialer
+ * unless our allow= names it: its segment could be anything. */
+static void
+test_foreign_listener(void)
+{
+	char url[256], b;
+	const char *path = path_for("f");
+	int go[2], done[2];
+	snprintf(url, sizeof(url), "memfd://%s?allow=0", path);
+	T_ASSERT(pipe2(go, O_CLOEXEC) == 0 && pipe2(done, O_CLOEXEC) == 0);
+	pid_t kid = t_fork();
+	if (kid == 0) {
+		struct ipk_listener *l;
+		become_nobody();
+		close(go[0]);
+		close(done[1]);
+		T_OK(ipk_listen(url, NULL, &l));
+		T_ASSERT(write(go[1], "r", 1) == 1);
+		T_ASSERT(read(done[0], &b, 1) == 0); /* until the parent is done */
+		ipk_listener_close(l);
+		_exit(0);
+	}
+	close(go[1]);
+	close(done[0]);
+	T_ASSERT(read(go[0], &b, 1) == 1);
+	struct ipk_opts o = { .timeout_ms = 2000 };
+	struct ipk_chan *d = (void *)1;
+	int rv = ipk_dial(url, &o, &d);
+	T_ERR(rv, -EACCES);
+	T_ASSERT(d == NULL);
+	T_ASSERT(strstr(ipk_strerror(rv), "65534"));
+	close(done[1]);
+	close(go[0]);
+	t_reap(kid);
+}
+
 /* (5): the peer is SIGKILLed while we are blocked in recv. */
 static void
 test_peerkill(void)
@@ -416,6 +452,7 @@ main(void)
 	}
 	test_cross_uid();
 	test_refused();
+	test_foreign_listener();
 	T_EQ(t_count_fds(), fds0);
 	struct stat st;
 	for (int i = 0; i < npaths; i++)
