@@ -118,8 +118,10 @@ set_case(const char *tag)
 
 /* The listener: accept, send NMSG checksummed messages, close, exit. */
 static void
-listener_run(const char *u, uint64_t seed)
+listener_run(const char *u, uint64_t seed, const char *crash)
 {
+	if (crash)
+		setenv("IPK_TEST_CRASH", crash, 1);
 	struct ipk_listener *l;
 	struct ipk_chan *c;
 	unsigned char buf[MSGLEN];
@@ -180,7 +182,7 @@ test_linger(void)
 	url_of(u, sizeof(u), strcmp(scheme, "mq") ? "" : "?depth=8");
 	pid_t p = t_fork();
 	if (p == 0)
-		listener_run(u, seed);
+		listener_run(u, seed, NULL);
 	struct ipk_chan *c = dial(u);
 	key_t key = key_now();
 	t_reap(p); /* the barrier: the listener has closed and exited */
@@ -189,6 +191,33 @@ test_linger(void)
 	check_clean(key, "linger");
 	fprintf(stderr, "%s linger: %d messages read after the listener "
 	    "exited, nothing left\n", scheme, NMSG);
+}
+
+/* The listener is killed right after it marked the queue as left to the
+ * dialer (a crash site of test builds; other builds close normally): the
+ * dialer still reads everything and removes it. */
+static void
+test_linger_crash(void)
+{
+	char u[300];
+	int st;
+	uint64_t seed = t_seed();
+	set_case("lc");
+	url_of(u, sizeof(u), "");
+	pid_t p = t_fork();
+	if (p == 0)
+		listener_run(u, seed, "sysv.linger_mark:1");
+	struct ipk_chan *c = dial(u);
+	key_t key = key_now();
+	T_ASSERT(waitpid(p, &st, 0) == p);
+	t_forget(p);
+	T_ASSERT((WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+	    (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL));
+	read_all(c, seed);
+	T_OK(ipk_close(c));
+	check_clean(key, "linger, listener killed after the mark");
+	fprintf(stderr, "%s linger, listener %s after the mark: all read, "
+	    "nothing left\n", scheme, WIFSIGNALED(st) ? "killed" : "closed");
 }
 
 /* Without a live dialer a listener that closes with unread messages
@@ -243,7 +272,7 @@ test_reader_killed(int how)
 	T_ASSERT(pipe(sync) == 0);
 	pid_t p = t_fork();
 	if (p == 0)
-		listener_run(u, seed);
+		listener_run(u, seed, NULL);
 	pid_t d = t_fork();
 	if (d == 0) {
 		(void)dial(u);
@@ -294,7 +323,7 @@ test_keep(void)
 	    "?keep=1&depth=8");
 	pid_t p = t_fork();
 	if (p == 0)
-		listener_run(u, seed);
+		listener_run(u, seed, NULL);
 	struct ipk_chan *c = dial(u);
 	key_t key = key_now();
 	t_reap(p);
@@ -323,6 +352,8 @@ main(void)
 			continue;
 		}
 		test_linger();
+		if (!strcmp(scheme, "sysv"))
+			test_linger_crash();
 		test_no_reader();
 		test_reader_killed(0);
 		test_reader_killed(1);
