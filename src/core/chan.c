@@ -138,10 +138,19 @@ chan_register(struct ipk_chan *c, const struct ipk__url *u, const char *url,
 		c->stats = ipk__ledger_stats(c->ledger);
 }
 
+/* The keep argument of ipk__ledger_leave after a close that left `left`. */
+static int
+chan_ledger_keep(int keep, unsigned char left)
+{
+	if (left == IPK__LEFT_LINGER)
+		return 1;
+	return left == IPK__LEFT_REAPED ? IPK__LEDGER_DROP : keep;
+}
+
 static void
 chan_free(struct ipk_chan *c)
 {
-	ipk__ledger_leave(c->ledger, c->keep);
+	ipk__ledger_leave(c->ledger, chan_ledger_keep(c->keep, c->left));
 	ipk__free(c->zc_loan);
 	ipk__free(c->zc_peek);
 	ipk__free(c->url);
@@ -287,7 +296,7 @@ ipk_listener_close(struct ipk_listener *l)
 	if (!l)
 		return 0;
 	l->tr->lclose(l);
-	ipk__ledger_leave(l->ledger, l->keep);
+	ipk__ledger_leave(l->ledger, chan_ledger_keep(l->keep, l->left));
 	ipk__url_free(&l->u);
 	ipk__free(l->url);
 	ipk__free(l);

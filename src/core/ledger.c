@@ -208,7 +208,8 @@ ipk__ledger_leave(struct ipk__ledger *g, int keep)
 {
 	if (!g)
 		return;
-	int last = g->role != IPK_ROLE_DIALER && !keep;
+	int last = keep == IPK__LEDGER_DROP ||
+	    (g->role != IPK_ROLE_DIALER && !keep);
 	/* Our own locks never conflict with our queries, so only other
 	 * endpoints' slots can show as held. */
 	for (int i = 0; last && i < IPK_OBJ_MAXEP; i++)

@@ -40,7 +40,10 @@ IPK__HIDDEN struct ipk__ledger *ipk__ledger_join(const struct ipk__url *u,
 /* The endpoint's counters (in the shared page). */
 IPK__HIDDEN struct ipk_stats *ipk__ledger_stats(struct ipk__ledger *g);
 /* Leave: drop the slot; a listening-side endpoint with !keep removes the
- * entry when it is the last live listening-side slot. NULL: no-op. */
+ * entry when it is the last live listening-side slot, and so does any
+ * endpoint with keep = IPK__LEDGER_DROP (a dialer that removed the
+ * channel's objects). NULL: no-op. */
+#define IPK__LEDGER_DROP (-1)
 IPK__HIDDEN void ipk__ledger_leave(struct ipk__ledger *g, int keep);
 
 /* Read the entry of `u` (if any) into o->ep, o->nep, o->nalive, o->url,

@@ -37,6 +37,14 @@
 
 struct ipk__transport;
 
+/* What close or lclose did with the address's named objects, when keep is
+ * off, for its run-directory entry (core/ledger.h). 0: as keep says.
+ * LINGER: left for a live dialer that has not read its messages yet, so
+ * the entry stays and ipckit gc finds them should that dialer die. REAPED:
+ * this dialer removed a channel left to it, so the entry goes too. */
+#define IPK__LEFT_LINGER 1
+#define IPK__LEFT_REAPED 2
+
 struct ipk_chan {
 	const struct ipk__transport *tr;
 	char *url;           /* as given (or as rebuilt by accept) */
@@ -46,6 +54,7 @@ struct ipk_chan {
 	char limit_why[96];
 	unsigned mode;       /* permission bits for created objects */
 	int keep;            /* do not remove named objects on close */
+	unsigned char left;  /* set by close: IPK__LEFT_* */
 	uid_t allow_uid;
 	/* Copy-through zero-copy for transports without loan/peek ops. */
 	void *zc_loan;
@@ -70,6 +79,7 @@ struct ipk_listener {
 	size_t max_msg;
 	unsigned mode;
 	int keep;
+	unsigned char left;  /* set by lclose: IPK__LEFT_* */
 	uid_t allow_uid;
 	struct ipk__ledger *ledger; /* its run-directory slot, or NULL */
 	_Alignas(64) unsigned char priv[];

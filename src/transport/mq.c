@@ -313,11 +313,11 @@ mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
 {
 	struct mq_attr ra, sa;
 	int rv;
-	m->rq = mq_open(rname, O_RDONLY | O_NONBLOCK);
-	if (m->rq == (mqd_t)-1)
+	if (m->rq == (mqd_t)-1 &&
+	    (m->rq = mq_open(rname, O_RDONLY | O_NONBLOCK)) == (mqd_t)-1)
 		return mq_open_err(errno, rname);
-	m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK);
-	if (m->sq == (mqd_t)-1)
+	if (m->sq == (mqd_t)-1 &&
+	    (m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK)) == (mqd_t)-1)
 		return mq_open_err(errno, sname);
 	if ((rv = mq_owned((int)m->rq, rname, c->allow_uid)) < 0 ||
 	    (rv = mq_owned((int)m->sq, sname, c->allow_uid)) < 0)
@@ -343,6 +343,30 @@ mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
 	if (!m->rbuf || !m->sbuf)
 		return -ENOMEM;
 	return 0;
+}
+
+/* Open the receive and send queues (dial), -ENOENT while they do not exist;
+ * mq_close2 closes them. */
+static int
+mq_open2(struct mq_chan *m, const char *rname, const char *sname)
+{
+	m->rq = mq_open(rname, O_RDONLY | O_NONBLOCK);
+	if (m->rq == (mqd_t)-1)
+		return mq_open_err(errno, rname);
+	m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK);
+	if (m->sq == (mqd_t)-1)
+		return mq_open_err(errno, sname);
+	return 0;
+}
+
+static void
+mq_close2(struct mq_chan *m)
+{
+	if (m->rq != (mqd_t)-1)
+		mq_close(m->rq);
+	if (m->sq != (mqd_t)-1)
+		mq_close(m->sq);
+	m->rq = m->sq = (mqd_t)-1;
 }
 
 static void
@@ -389,11 +413,17 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		rv = m->lockfd < 0 ? ipk__err(-ENOENT, "no listener: "
 		    "/dev/shm%s does not exist", name[MQ_LOCK]) :
 		    mq_owned(m->lockfd, name[MQ_LOCK], c->allow_uid);
+		/* The queues are opened before we count as attached: a
+		 * listener that accepts us, sends and closes at once then
+		 * unlinks only their names, and what it sent stays ours. */
+		if (rv == 0)
+			rv = mq_open2(m, name[MQ_TO_D], name[MQ_TO_L]);
 		if (rv == 0)
 			rv = ipk__att_dial(m->lockfd, u->path + 1);
 		if (rv != -ENOENT && rv != -ECONNREFUSED)
 			break;
 		/* A listener may yet replace a stale lock object. */
+		mq_close2(m);
 		ipk__close_fd(&m->lockfd);
 		if (ipk__expired(deadline))
 			return rv;
@@ -530,11 +560,7 @@ static void
 mq_chan_close(struct ipk_chan *c)
 {
 	struct mq_chan *m = ipk__chan_priv(c);
-	if (m->rq != (mqd_t)-1)
-		mq_close(m->rq);
-	if (m->sq != (mqd_t)-1)
-		mq_close(m->sq);
-	m->rq = m->sq = (mqd_t)-1;
+	mq_close2(m);
 	ipk__free(m->rbuf);
 	ipk__free(m->sbuf);
 	m->rbuf = m->sbuf = NULL;

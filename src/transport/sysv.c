@@ -5,6 +5,11 @@
  * trick), with selective receive by type on one side. A lock file records
  * which queue is ours, and doorbell FIFOs stand in for the descriptor and
  * the timeout that msgrcv lacks (docs/transports/sysv.md).
+ *
+ * Linger: a queue has no descriptor to keep it alive, so a listening side
+ * that closes while an attached dialer has unread messages leaves the queue
+ * and its files, marked `linger` in the record; that dialer reads them, gets
+ * IPK_ECLOSED and removes everything when it closes (sysv_reap).
  */
 #include "core/attach.h"
 #include "core/testhook.h"
@@ -14,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +48,7 @@ struct sysv_rec {
 	int32_t key;
 	int32_t msqid;
 	int32_t typed_side;
-	int32_t pad;
+	int32_t linger;    /* left to the dialer by a closed listener */
 };
 static const char sysv_rec_magic[8] = "IPKSYSV1";
 
@@ -67,6 +73,7 @@ struct sysv_lst {
 
 struct sysv_chan {
 	struct sysv_home *home; /* listening side only */
+	struct sysv_names *nm;  /* dialing side only: for sysv_reap */
 	int side, typed_side;
 	int lockfd, ring, peer_ring;
 	int msqid;
@@ -183,23 +190,101 @@ sysv_foreign(key_t key, int id)
 	    (unsigned)ds.msg_perm.uid, (unsigned long)ds.msg_qnum, id);
 }
 
+/* Remove the queue (msqid < 0: none) and every file of the address. */
 static void
+sysv_unlink_all(const struct sysv_names *nm, int msqid)
+{
+	if (msqid >= 0)
+		msgctl(msqid, IPC_RMID, NULL);
+	unlink(nm->n[SYSV_RING_L]);
+	unlink(nm->n[SYSV_RING_D]);
+	if (nm->keyform)
+		shm_unlink(nm->n[SYSV_LOCK]);
+	else
+		unlink(nm->n[SYSV_LOCK]);
+}
+
+/* 1 when a message for the dialing side is queued: a zero-byte receive
+ * of one fails with E2BIG (see sysv_ready) and takes nothing. */
+static int
+sysv_for_dialer(int msqid, int typed_side)
+{
+	struct {
+		long mtype;
+		char mtext[1];
+	} probe;
+	int fl = IPC_NOWAIT | (typed_side == IPK__SIDE_DIAL ? MSG_EXCEPT : 0);
+	return msgrcv(msqid, &probe, 0, SYSV_TO_PLAIN, fl) < 0 &&
+	    errno == E2BIG;
+}
+
+static int
+sysv_linger_set(int fd, int32_t on)
+{
+	return pwrite(fd, &on, sizeof(on), offsetof(struct sysv_rec,
+	    linger)) == (ssize_t)sizeof(on) ? 0 : -1;
+}
+
+/* Remove a channel that a closed listener left to its dialer, unless a
+ * listener owns the address again or it is already gone. Whoever holds
+ * OWNER and still reads `linger` in the record clears it and removes
+ * (the closing listener and the closing dialer may both try). The lock
+ * file must still be the one at the name, and the queue must still have
+ * the recorded key. 1 when removed. */
+static int
+sysv_reap(int fd, const struct sysv_names *nm)
+{
+	char path[PATH_MAX + 8];
+	struct sysv_rec r;
+	struct msqid_ds ds;
+	struct stat a, b;
+	int done = 0;
+	if (ipk__live_held(fd, IPK__ATT_LCHAN) != 0 ||
+	    ipk__live_take(fd, IPK__ATT_OWNER) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", nm->keyform ? "/dev/shm" : "",
+	    nm->n[SYSV_LOCK]);
+	if (sysv_rec_read(fd, nm->n[SYSV_LOCK], &r) == 1 && r.linger &&
+	    fstat(fd, &a) == 0 && a.st_nlink > 0 && stat(path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
+	    sysv_linger_set(fd, 0) == 0) {
+		int ours = msgctl(r.msqid, IPC_STAT, &ds) == 0 &&
+		    ds.msg_perm.__key == r.key;
+		sysv_unlink_all(nm, ours ? r.msqid : -1);
+		done = 1;
+	}
+	(void)ipk__att_set(fd, IPK__ATT_OWNER, 0);
+	return done;
+}
+
+/* The listening side's last close (listener and accepted channel both
+ * closed): remove the objects, or leave them when an attached dialer has
+ * messages to read. IPK__LEFT_LINGER when it left them, else 0. */
+static int
 sysv_home_unref(struct sysv_home *h)
 {
+	int left = 0;
 	if (!h || --h->a.refs > 0)
-		return;
-	if (!h->a.keep) {
-		if (h->msqid >= 0)
-			msgctl(h->msqid, IPC_RMID, NULL);
-		unlink(h->nm.n[SYSV_RING_L]);
-		unlink(h->nm.n[SYSV_RING_D]);
-		if (h->nm.keyform)
-			shm_unlink(h->nm.n[SYSV_LOCK]);
-		else
-			unlink(h->nm.n[SYSV_LOCK]);
+		return 0;
+	int fd = h->a.lockfd;
+	if (!h->a.keep && fd >= 0 && h->msqid >= 0 &&
+	    ipk__live_held(fd, IPK__ATT_DCHAN) == 1 &&
+	    sysv_for_dialer(h->msqid, h->typed_side) &&
+	    sysv_linger_set(fd, 1) == 0) {
+		IPK__CRASH_SITE("sysv.linger_mark");
+		/* Drop every lock of ours, then look at the dialer's again:
+		 * one that left meanwhile may have missed the mark. */
+		for (int b = 0; b <= IPK__ATT_OWNER; b++)
+			(void)ipk__att_set(fd, b, 0);
+		left = IPK__LEFT_LINGER;
+		if (ipk__live_held(fd, IPK__ATT_DCHAN) != 1)
+			left = sysv_reap(fd, &h->nm) ? 0 : left;
+	} else if (!h->a.keep) {
+		sysv_unlink_all(&h->nm, h->msqid);
 	}
 	ipk__close_fd(&h->a.lockfd);
 	ipk__free(h);
+	return left;
 }
 
 static int
@@ -307,7 +392,7 @@ static void
 sysv_lclose(struct ipk_listener *l)
 {
 	struct sysv_lst *sl = ipk__lst_priv(l);
-	sysv_home_unref(sl->home);
+	l->left = (unsigned char)sysv_home_unref(sl->home);
 	sl->home = NULL;
 }
 
@@ -450,6 +535,11 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	if (rv < 0 || (rv = sysv_owned(m->lockfd, S_IFREG, 0,
 	    nm.n[SYSV_LOCK], c->allow_uid)) < 0)
 		return rv;
+	/* Attached (DCHAN is ours) to our own file: from now on close may
+	 * reap a channel left to us. */
+	if (!(m->nm = ipk__malloc(sizeof(*m->nm))))
+		return -ENOMEM;
+	memcpy(m->nm, &nm, sizeof(nm));
 	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
 		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "
 		    "channel record", nm.n[SYSV_LOCK]);
@@ -669,8 +759,19 @@ sysv_close(struct ipk_chan *c)
 	ipk__free(m->rbuf);
 	ipk__free(m->sbuf);
 	m->rbuf = m->sbuf = NULL;
+	if (!m->home && m->nm && m->lockfd >= 0 && !c->keep) {
+		/* A dialer: drop our lock before reading the mark (see
+		 * sysv_home_unref). */
+		(void)ipk__att_set(m->lockfd, IPK__ATT_DCHAN, 0);
+		if (sysv_reap(m->lockfd, m->nm))
+			c->left = IPK__LEFT_REAPED;
+	}
+	ipk__free(m->nm);
+	m->nm = NULL;
 	ipk__att_home_leave(m->home ? &m->home->a : NULL, &m->lockfd);
-	sysv_home_unref(m->home);
+	int left = sysv_home_unref(m->home);
+	if (m->home)
+		c->left = (unsigned char)left;
 	m->home = NULL;
 }
 

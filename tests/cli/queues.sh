@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # queues.sh - ipckit send/recv over message queues: typed messages over a
 # System V queue of which recv --type takes only one type (the others stay
-# queued, in order), and a send/recv over POSIX queues.
+# queued, in order), a send/recv over POSIX queues, and on both a
+# listener's messages outliving it until the dialer has read them.
 # Usage: queues.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: queues.sh PATH-TO-ipckit}
@@ -68,5 +69,24 @@ wait "$last" || fail "mq receiver: $(cat "$out/m.err")"
 printf '[type 7, 5 bytes] hello\n[type 7, 5 bytes] world\n' |
 	cmp -s - "$out/m" || fail "mq recv printed: $(cat "$out/m")"
 ls /dev/shm/"$name"* >/dev/null 2>&1 && fail "/dev/shm/$name* left behind"
+
+# 5. A listener that sends and exits at once: its messages outlive it
+#    until the dialer has read them (sysv keeps the queue for that dialer,
+#    mq's open descriptors keep the queues), and nothing is left after.
+mkdir -m 0700 "$out/run"
+for u in "$sv" "$mq"; do
+	IPK_RUNDIR=$out/run bg "$out/w" send -l -T 10000 -t 3 "$u" w1 w2 w3
+	IPK_RUNDIR=$out/run timeout 20 "$cli" recv -d -T 10000 -n 3 "$u" \
+	    >"$out/r" 2>"$out/r.err" || fail "$u: recv after send -l: \
+$(cat "$out/r.err")"
+	wait "$last" || fail "$u: send -l: $(cat "$out/w.err")"
+	printf 'w1\nw2\nw3\n' | cmp -s - "$out/r" ||
+		fail "$u: recv after send -l printed: $(cat "$out/r")"
+	ls /tmp/"$name"* /dev/shm/"$name"* >/dev/null 2>&1 &&
+		fail "$u: objects left behind: $(ls /tmp/"$name"* \
+		    /dev/shm/"$name"* 2>/dev/null)"
+	[ -z "$(ls -A "$out/run")" ] ||
+		fail "$u: registry entry left: $(ls -A "$out/run")"
+done
 
 echo "PASS queues"
