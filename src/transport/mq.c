@@ -6,6 +6,7 @@
  * message is an 8-byte header (type, magic) and the payload.
  */
 #include "core/attach.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -393,8 +394,10 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		memcpy(m->sbuf + MQ_HDR, buf, len);
 	for (;;) {
 		if (mq_send(m->sq, (const char *)m->sbuf, MQ_HDR + len,
-		    prio) == 0)
+		    prio) == 0) {
+			IPK__CRASH_SITE("mq.after_send");
 			return 0;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EMSGSIZE)
@@ -435,6 +438,7 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 				    "the ipckit header was dropped");
 			m->pend_len = (size_t)n - MQ_HDR;
 			m->pending = 1;
+			IPK__CRASH_SITE("mq.after_receive");
 			break;
 		}
 		if (errno == EINTR)

@@ -20,6 +20,7 @@
  * dialer: then the segment lingers ("data outlives the writer until read")
  * and the dialer that drains it after the listener is gone removes it.
  */
+#include "core/testhook.h"
 #include "core/transport.h"
 #include "shm/ring.h"
 
@@ -520,6 +521,7 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
 	if ((rv = shm_attach(c, s, 1)) < 0)
 		return rv;
+	IPK__CRASH_SITE("shm.dial_attached");
 	/* Tell a waiting accept; pairs with its acquire load. */
 	__atomic_add_fetch(&g->hdr->dial_gen, 1, __ATOMIC_RELEASE);
 	(void)syscall(
@@ -710,6 +712,7 @@ shm_close(struct ipk_chan *c)
 		/* Drop our lock before looking at the others' (see
 		 * shm_lclose). */
 		shm_unlock(g->fd, s->side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+		IPK__CRASH_SITE("shm.close_unlocked");
 		int lst = shm_held(g->fd, SHM_LOCK_LISTENER);
 		/* Wake the peer wherever it sleeps: it finds our lock gone. */
 		ipk__ring_wake_reader(&s->h.tx);
