@@ -96,6 +96,7 @@ struct cr_shared {
 	int resends, resend_rv; /* end marker repeated; last result */
 	pid_t pid[2];	  /* [writer, reader]: the process now in the role */
 	int dialed;	  /* the victim's dial returned a channel */
+	int accepted;	  /* the survivor's accept returned one */
 	uint64_t beats;	  /* any child moved (the watchdog's pulse) */
 	uint32_t accept_closed; /* accepts that saw a dialer die first */
 	char err[256];
@@ -243,6 +244,8 @@ crash_open(int listener, int end, struct ipk_listener **l,
 		rv = crash_accept(*l, c);
 		if (rv)
 			crash_note("accept", rv);
+		else
+			__atomic_store_n(&sh->accepted, 1, __ATOMIC_RELEASE);
 		return rv;
 	}
 	char u[600];
@@ -425,7 +428,12 @@ crash_reader(int listener)
 		int rv = ipk_peek(c, &p, &len, NULL, 500);
 		if (rv == 0) {
 			int end = crash_check(p, len, &last_stream, &last_seq);
-			/* recorded before release: a crash here redelivers */
+			/* Recorded before release: a crash here redelivers.
+			 * The end marker too (shm never repeats it): a reader
+			 * killed after releasing it has still finished. */
+			if (end)
+				__atomic_store_n(&sh->reader_done, 1,
+				    __ATOMIC_RELEASE);
 			rv = ipk_release(c);
 			if (rv) {
 				crash_note("release", rv);
@@ -580,9 +588,13 @@ crash_dump(void)
 	for (size_t i = 0; i < CR_LEN(kids); i++)
 		if (kids[i] > 0)
 			p[n++] = kids[i];
-	for (int r = 0; r < 2; r++)
-		if (sh->pid[r] > 0)
-			p[n++] = sh->pid[r];
+	for (int r = 0; r < 2; r++) {
+		size_t j = 0;
+		while (j < n && p[j] != sh->pid[r])
+			j++;
+		if (sh->pid[r] > 0 && j == n)
+			p[n++] = sh->pid[r]; /* a grandchild under strace */
+	}
 	for (size_t i = 0; i < n; i++) {
 		char path[64], buf[256] = "";
 		char cmd[256];
@@ -894,9 +906,11 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 			crash_forget(vict);
 			killed = 1;
 		}
-		/* A victim that died inside its dial may have left the
-		 * survivor nothing to notice: its accept goes on waiting. */
-		if (killed && kind != CR_RESTART && sh->dialed) {
+		/* A victim that died before both ends had their channel may
+		 * have left the survivor nothing to notice: its accept goes
+		 * on waiting for the restarted victim. */
+		if (killed && kind != CR_RESTART && sh->dialed &&
+		    __atomic_load_n(&sh->accepted, __ATOMIC_ACQUIRE)) {
 			/* wait (bounded) for the survivor to notice */
 			while (t_ms_since(sh->t_kill) < 3000 &&
 			    !__atomic_load_n(&sh->detect_gen,
@@ -922,7 +936,13 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 			} else if (!sh->reader_done &&
 			    sh->writer_next <= nmsg) {
 				T_FAILF("%s: survivor did not notice the "
-				    "death within 3 s", variant);
+				    "death within 3 s (%s victim, kill point %s "
+				    "%u; writer_next %llu, progress %llu)",
+				    variant, victim_writer ? "writer" :
+				    "reader", kind == CR_SITE ? pt->site :
+				    kind == CR_SYSCALL ? "syscall" : "time",
+				    pt->n, (unsigned long long)sh->writer_next,
+				    (unsigned long long)sh->progress);
 			}
 		}
 		if (killed && !is_pipe) {
