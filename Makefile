@@ -148,16 +148,22 @@ fuzz-smoke: fuzz-build
 
 # Reliability runs (see docs/reliability.md). `make crash` is the long crash
 # matrix: CRASH_TRIALS kills per variant and role, CRASH_MSGS messages per
-# trial, CRASH_STOPS frozen-peer and CRASH_RESTARTS kill-and-restart trials.
+# trial, CRASH_STOPS frozen-peer and CRASH_RESTARTS kill-and-restart trials,
+# and kills at the N-th send/receive system call for N = 1..CRASH_SYSCALL_SWEEP
+# (strace). `make crash-sites` builds the test-hook library (make hooks) and
+# kills each role at every in-library crash site, hits 1..CRASH_SITE_HITS.
 # `make soak DURATION=s` streams checksummed messages over several
 # transports at once and reports messages checked, RSS and descriptors.
 CRASH_TRIALS ?= 200
 CRASH_MSGS ?= 20000
 CRASH_STOPS ?= 20
 CRASH_RESTARTS ?= 200
+CRASH_SYSCALL_SWEEP ?= 200
+CRASH_SITE_HITS ?= 20
+CRASH_SITE_MSGS ?= 2000
 DURATION ?= 30
 SOAK_VARIANTS ?= fifo unix mq sysv tcp shm/futex
-.PHONY: crash soak
+.PHONY: crash crash-sites soak
 CRASH_VARIANTS ?= pipe fifo unix mq sysv tcp nng+tcp shm/spin shm/futex \
   shm/sem shm/adaptive
 crash: build
@@ -165,8 +171,15 @@ crash: build
 	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
 	  IPK_CRASH_TRIALS=$(CRASH_TRIALS) IPK_CRASH_MSGS=$(CRASH_MSGS) \
 	  IPK_CRASH_STOPS=$(CRASH_STOPS) IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
+	  IPK_CRASH_SYSCALL_SWEEP=$(CRASH_SYSCALL_SWEEP) \
 	    $(BUILD)/tests/crash_matrix $$v $$q || exit 1; done
 	cd $(BUILD) && ctest --output-on-failure -R 'crash_' $(CTEST_FLAGS)
+
+crash-sites: hooks
+	for v in $(filter-out pipe,$(CRASH_VARIANTS)); do \
+	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	  IPK_CRASH_SITES=$(CRASH_SITE_HITS) IPK_CRASH_MSGS=$(CRASH_SITE_MSGS) \
+	    build-hooks/tests/crash_matrix $$v $$q || exit 1; done
 
 soak: build
 	pids=""; for v in $(SOAK_VARIANTS); do \

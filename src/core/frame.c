@@ -260,6 +260,7 @@ stream_write_all(struct ipk__stream *s, struct iovec *iov, int n,
 			if (n > 0) {
 				iov[0].iov_base = (char *)iov[0].iov_base + k;
 				iov[0].iov_len -= k;
+				IPK__CRASH_SITE("frame.write_mid_frame");
 			}
 			continue;
 		}
@@ -504,6 +505,7 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 			    deadline);
 			if (r > 0) {
 				got += (size_t)r;
+				IPK__CRASH_SITE("frame.read_mid_payload");
 				continue;
 			}
 			rv = r == 0 ? -ETIMEDOUT : (int)r;

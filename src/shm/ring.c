@@ -91,8 +91,10 @@ void
 ipk__ring_wake_reader(struct ipk__ring *r)
 {
 	/* Take the whole announcement: each request is served once. */
+	IPK__CRASH_SITE("ring.before_wake_reader");
 	uint32_t bits =
 	    __atomic_exchange_n(&r->ctl->rd_wait, 0, __ATOMIC_SEQ_CST);
+	IPK__CRASH_SITE("ring.wake_reader_taken");
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->rd_wait);
 	if (bits & IPK__RING_WSEM)
@@ -106,6 +108,7 @@ ipk__ring_wake_writer(struct ipk__ring *r)
 {
 	uint32_t bits =
 	    __atomic_exchange_n(&r->ctl->wr_wait, 0, __ATOMIC_SEQ_CST);
+	IPK__CRASH_SITE("ring.wake_writer_taken");
 	if (bits & IPK__RING_WFUTEX)
 		ring_futex_wake(&r->ctl->wr_wait);
 	if (bits & IPK__RING_WSEM)
@@ -266,8 +269,16 @@ ipk__ring_chan_send(struct ipk__ring_chan *h, const void *buf, size_t len,
 	int rv = ipk__ring_chan_loan(h, len, &p, deadline);
 	if (IPK__UNLIKELY(rv < 0))
 		return rv;
-	if (len)
-		memcpy(p, buf, len);
+	IPK__CRASH_SITE("ring.after_loan");
+	size_t done = 0;
+#ifdef IPK_TEST_HOOKS
+	/* Test builds copy in two halves, with a crash site between. */
+	done = len / 2;
+	memcpy(p, buf, done);
+	IPK__CRASH_SITE("ring.mid_copy");
+#endif
+	if (len > done)
+		memcpy((char *)p + done, (const char *)buf + done, len - done);
 	ipk__ring_commit(&h->tx, len, type);
 	return 0;
 }

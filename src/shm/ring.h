@@ -192,7 +192,9 @@ ipk__ring_publish(struct ipk__ring *r)
 	 * with the acquire load of tail in ipk__ring_peek. As a locked
 	 * exchange it is also the full barrier that orders this store before
 	 * the load of rd_wait (pairs with ipk__ring_announce). */
+	IPK__CRASH_SITE("ring.before_tail");
 	(void)__atomic_exchange_n(&r->ctl->tail, r->pos, __ATOMIC_SEQ_CST);
+	IPK__CRASH_SITE("ring.after_tail");
 	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->rd_wait, __ATOMIC_RELAXED)))
 		ipk__ring_wake_reader(r);
 }
@@ -219,6 +221,7 @@ ipk__ring_loan(struct ipk__ring *r, uint64_t len, void **out)
 		uint32_t *h = (uint32_t *)(void *)(r->data + off);
 		__atomic_store_n(&h[0], w, __ATOMIC_RELAXED);
 		__atomic_store_n(&h[1], 0u, __ATOMIC_RELAXED);
+		IPK__CRASH_SITE("ring.after_pad");
 		r->pos += rem;
 		ipk__ring_publish(r);
 		off = 0;
@@ -238,6 +241,7 @@ ipk__ring_commit(struct ipk__ring *r, uint64_t len, uint32_t type)
 	    (uint32_t *)(void *)p, (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n((uint32_t *)(void *)(p + 4), type, __ATOMIC_RELAXED);
 	__atomic_store_n((uint64_t *)(void *)(p + 8), r->seq, __ATOMIC_RELAXED);
+	IPK__CRASH_SITE("ring.after_len");
 	r->pos += ipk__ring_recsize(len);
 	r->seq++;
 	__atomic_store_n(&r->ctl->seq, r->seq, __ATOMIC_RELAXED);
@@ -253,6 +257,7 @@ ipk__ring_release_to(struct ipk__ring *r, uint64_t pos)
 	 * overwrite them; pairs with the acquire load in ipk__ring_room. The
 	 * locked exchange is also the full barrier before loading wr_wait. */
 	(void)__atomic_exchange_n(&r->ctl->head, pos, __ATOMIC_SEQ_CST);
+	IPK__CRASH_SITE("ring.after_head");
 	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->wr_wait, __ATOMIC_RELAXED)))
 		ipk__ring_wake_writer(r);
 }
@@ -318,6 +323,7 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 static inline void
 ipk__ring_release(struct ipk__ring *r)
 {
+	IPK__CRASH_SITE("ring.before_release");
 	ipk__ring_release_to(r, r->next);
 }
 

@@ -446,8 +446,10 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		memcpy(m->sbuf + MQ_HDR, buf, len);
 	for (;;) {
 		if (mq_send(m->sq, (const char *)m->sbuf, MQ_HDR + len,
-		    prio) == 0)
+		    prio) == 0) {
+			IPK__CRASH_SITE("mq.after_send");
 			return 0;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EMSGSIZE)
@@ -488,6 +490,7 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 				    "the ipckit header was dropped");
 			m->pend_len = (size_t)n - MQ_HDR;
 			m->pending = 1;
+			IPK__CRASH_SITE("mq.after_receive");
 			break;
 		}
 		if (errno == EINTR)

@@ -363,6 +363,7 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
 	if ((rv = shm_attach(c, s, 1)) < 0)
 		return rv;
+	IPK__CRASH_SITE("shm.dial_attached");
 	/* Tell a waiting accept; pairs with its acquire load. */
 	__atomic_add_fetch(&g->hdr->dial_gen, 1, __ATOMIC_RELEASE);
 	(void)syscall(
@@ -492,6 +493,7 @@ shm_close(struct ipk_chan *c)
 		/* Drop our lock before looking at the others' (see
 		 * shm_lclose). */
 		shm_unlock(g->fd, s->side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+		IPK__CRASH_SITE("shm.close_unlocked");
 		int lst = shm_held(g->fd, SHM_LOCK_LISTENER);
 		/* Wake the peer wherever it sleeps: it finds our lock gone. */
 		ipk__ring_wake_reader(&s->h.tx);

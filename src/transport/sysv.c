@@ -588,6 +588,7 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		(void)ipk__poll1(-1, 0, deadline, nap);
 		nap = IPK__MIN(nap * 2, SYSV_FULL_BACKOFF_MS);
 	}
+	IPK__CRASH_SITE("sysv.before_ring");
 	sysv_ring(m->peer_ring);
 	return 0;
 }
@@ -619,6 +620,7 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 				    "a valid ipckit header was dropped");
 			m->pend_len = (size_t)n - SYSV_HDR;
 			m->pending = 1;
+			IPK__CRASH_SITE("sysv.after_receive");
 			break;
 		}
 		if (errno == EINTR)
