@@ -195,17 +195,20 @@ nng_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 {
 	struct nng_lst *n = ipk__lst_priv(l);
 	struct nng_chan *nc = ipk__chan_priv(c);
-	int fd;
+	int fd, rv;
 	nc->fd = -1;
-	int rv = ipk__sock_accept(n->fd, deadline, &fd);
-	if (rv < 0)
-		return rv;
-	if (!nng_is_ipc(l->tr))
-		ipk__sock_nodelay(fd);
-	rv = nng_handshake(c, fd, n->proto, deadline);
-	if (rv < 0)
-		ipk__close_fd(&fd);
-	return rv;
+	/* A dialer that hangs up during its handshake is not a channel:
+	 * wait for the next one. */
+	do {
+		if ((rv = ipk__sock_accept(n->fd, deadline, &fd)) < 0)
+			return rv;
+		if (!nng_is_ipc(l->tr))
+			ipk__sock_nodelay(fd);
+		rv = nng_handshake(c, fd, n->proto, deadline);
+		if (rv < 0)
+			ipk__close_fd(&fd);
+	} while (rv == IPK_ECLOSED && !ipk__expired(deadline));
+	return rv == IPK_ECLOSED ? -ETIMEDOUT : rv;
 }
 
 static int

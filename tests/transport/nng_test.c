@@ -211,6 +211,39 @@ case_garbage(void)
 	return T_PASS;
 }
 
+/* A dialer that connects and hangs up half-way through its SP header is
+ * skipped: ipk_accept returns the next, real dialer's channel. */
+static int
+case_deadhello(void)
+{
+	struct ipk_listener *l;
+	struct ipk_chan *c, *c2;
+	T_OK(ipk_listen("nng+tcp://127.0.0.1:0", NULL, &l));
+	close(raw_connect(ipk_listener_url(l), "\0SP", 3));
+	close(raw_connect(ipk_listener_url(l), "", 0));
+	pid_t p = t_fork();
+	if (p == 0) {
+		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_chan *d;
+		T_OK(ipk_dial(ipk_listener_url(l), &o, &d));
+		T_OK(ipk_send(d, "hi", 2, 0, 5000));
+		ipk_close(d);
+		_exit(0);
+	}
+	T_OK(ipk_accept(l, 10000, &c));
+	char buf[8];
+	size_t len;
+	T_OK(ipk_recv(c, buf, sizeof(buf), &len, NULL, 5000));
+	T_ASSERT(len == 2 && !memcmp(buf, "hi", 2));
+	t_reap(p);
+	/* Only dead dialers waiting: the accept times out, never "closed". */
+	close(raw_connect(ipk_listener_url(l), "", 0));
+	T_ERR(ipk_accept(l, 200, &c2), -ETIMEDOUT);
+	ipk_close(c);
+	ipk_listener_close(l);
+	return T_PASS;
+}
+
 struct rawsrv {
 	int lfd;
 	unsigned char hdr[8];
@@ -343,6 +376,7 @@ static const struct {
 	int (*fn)(void);
 } cases[] = {
 	{ "garbage", case_garbage },
+	{ "deadhello", case_deadhello },
 	{ "dialgarbage", case_dialgarbage },
 	{ "hugelen", case_hugelen },
 	{ "pair1hop", case_pair1hop },
