@@ -274,7 +274,8 @@ ipk__ring_chan_send(struct ipk__ring_chan *h, const void *buf, size_t len,
 #ifdef IPK_TEST_HOOKS
 	/* Test builds copy in two halves, with a crash site between. */
 	done = len / 2;
-	memcpy(p, buf, done);
+	if (done)
+		memcpy(p, buf, done);
 	IPK__CRASH_SITE("ring.mid_copy");
 #endif
 	if (len > done)
