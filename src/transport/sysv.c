@@ -360,12 +360,18 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		    IPK__SIDE_DIAL;
 	}
 	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->a.lockfd,
-	    &fresh)) < 0 ||
-	    (rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0)
+	    &fresh)) < 0)
 		return rv;
+	if ((rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0) {
+		/* Made by us a moment ago, for nothing (unless another
+		 * listener got it first: then it is theirs). */
+		if (fresh && rv != -EADDRINUSE)
+			(void)unlink(h->nm.n[SYSV_LOCK]);
+		return rv;
+	}
 	if ((rv = sysv_rec_read(h->a.lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
 		return rv;
-	h->a.keep = l->keep;
+	h->a.keep = 0; /* a failed listen removes what it made, even keep=1 */
 	key_t key = h->nm.key;
 	if (!h->nm.keyform && (key = ftok(h->nm.n[SYSV_LOCK],
 	    SYSV_PROJ)) == (key_t)-1)
@@ -385,7 +391,10 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if (pwrite(h->a.lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
 		return ipk__err(-EIO, "cannot write %s", h->nm.n[SYSV_LOCK]);
 	h->a.seen = ipk__att_gen(h->a.lockfd);
-	return ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1);
+	if ((rv = ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1)) < 0)
+		return rv;
+	h->a.keep = l->keep;
+	return 0;
 }
 
 static void
