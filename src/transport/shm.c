@@ -135,14 +135,18 @@ shm_unlink_ours(struct ipk__seg *g, const char *name)
 }
 
 /* The listener side is gone: remove the segment, or leave it for the
- * dialer when it holds messages the dialer has not read. */
-static void
+ * dialer when it holds messages the dialer has not read. Returns
+ * IPK__LEFT_LINGER when it left it (its run-directory entry stays, so
+ * `ipckit gc` finds it if no dialer ever comes), else 0. */
+static unsigned char
 shm_remove_or_linger(struct ipk__seg *g, const char *name)
 {
-	if (g->hdr && ipk__ring_pending(ipk__seg_ctl(g, 0), g->cap) > 0)
+	if (g->hdr && ipk__ring_pending(ipk__seg_ctl(g, 0), g->cap) > 0) {
 		__atomic_store_n(&g->hdr->linger, 1, __ATOMIC_RELEASE);
-	else
-		shm_unlink_ours(g, name);
+		return IPK__LEFT_LINGER;
+	}
+	shm_unlink_ours(g, name);
+	return 0;
 }
 
 /* --- Listener ---------------------------------------------------------------
@@ -240,7 +244,7 @@ shm_lclose(struct ipk_listener *l)
 		 * whichever closes last then sees the other gone. */
 		shm_unlock(s->seg.fd, SHM_LOCK_LISTENER);
 		if (!l->keep && !shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
-			shm_remove_or_linger(&s->seg, s->name);
+			l->left = shm_remove_or_linger(&s->seg, s->name);
 	}
 	ipk__seg_fini(&s->seg);
 }
@@ -498,10 +502,12 @@ shm_close(struct ipk_chan *c)
 		if (c->keep || lst)
 			; /* the listener (or ?keep=1) decides */
 		else if (s->side == 0)
-			shm_remove_or_linger(g, s->name);
+			c->left = shm_remove_or_linger(g, s->name);
 		else if (__atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
-			 !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained)
+			 !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained) {
 			shm_unlink_ours(g, s->name);
+			c->left = IPK__LEFT_REAPED;
+		}
 	}
 	if (s->h.bell >= 0) {
 		char path[SHM_NAME_MAX + 32];

@@ -112,6 +112,11 @@ test_writer_exits(void)
 	ipk_close(d);
 	T_EQ(wait_child(w), 0);
 	T_ASSERT(exists(name));
+	/* Lingering, it stays registered (so gc finds it), with no one alive. */
+	struct ipk_objinfo oi;
+	T_OK(ipk_inspect(url, &oi));
+	T_ASSERT(oi.registered && oi.exists);
+	T_EQ(oi.nalive, 0);
 	T_OK(ipk_dial(url, NULL, &d));
 	for (uint64_t i = 0; i < 1000; i++)
 		expect_seq(d, i);
@@ -120,6 +125,8 @@ test_writer_exits(void)
 	T_ERR(ipk_recv(d, b, sizeof(b), &len, NULL, 100), IPK_ECLOSED);
 	ipk_close(d);
 	T_ASSERT(!exists(name)); /* the last reader removed it */
+	int rv = ipk_inspect(url, &oi);
+	T_ASSERT(rv == -ENOENT || (rv == 0 && !oi.registered && !oi.exists));
 
 	/* (b) The dialer writes and exits; the listener accepts later. */
 	name = name_for("persist2", "", url, sizeof(url));
