@@ -208,11 +208,15 @@ ipk__ledger_leave(struct ipk__ledger *g, int keep)
 {
 	if (!g)
 		return;
-	int last = keep == IPK__LEDGER_DROP ||
-	    (g->role != IPK_ROLE_DIALER && !keep);
+	/* DROP: the transport removed the channel's objects itself (a
+	 * reader that drained what a closed listener left), so the entry
+	 * goes whoever else has not yet left it: a listening side that is
+	 * still closing may have decided to keep it a moment before. */
+	int drop = keep == IPK__LEDGER_DROP;
+	int last = drop || (g->role != IPK_ROLE_DIALER && !keep);
 	/* Our own locks never conflict with our queries, so only other
 	 * endpoints' slots can show as held. */
-	for (int i = 0; last && i < IPK_OBJ_MAXEP; i++)
+	for (int i = 0; last && !drop && i < IPK_OBJ_MAXEP; i++)
 		if (i != g->slot && g->pg->slot[i].role != IPK_ROLE_DIALER &&
 		    ipk__live_held(g->fd, i) == 1)
 			last = 0;
