@@ -208,8 +208,6 @@ fault-ci: build fault-asan-build
 	  unix; r=$$?; wait $$p && [ $$r = 0 ]
 	FAULT_ERRNOS=ENOSPC FAULT_SYSCALLS=openat \
 	  tests/fault/run.sh --ci --syscalls-only --build $(BUILD) fifo
-	FAULT_ERRNOS=ENOMEM FAULT_SYSCALLS=fcntl \
-	  tests/fault/run.sh --ci --syscalls-only --build $(BUILD) sysv
 	$(BUILD)/tests/fault_op unix - accept4:error=EINTR:when=1+; \
 	  test $$? = 2 # a timed accept under endless EINTR times out
 	tests/fault/run.sh --ci --malloc-only --build build-asan
