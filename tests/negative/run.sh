@@ -143,6 +143,26 @@ baseline() {
 	: >"$logdir/$1.ok"
 }
 
+# A test failing on purpose cannot clean up after itself: what the run
+# made (test names, keyed sysv files, System V queues) is removed at the end.
+neg_objects() {
+	ls -d /tmp/ipkt-* /dev/shm/ipkt-* /dev/mqueue/ipkt-* \
+	    /dev/shm/ipk-sysv-0x* 2>/dev/null
+	awk 'NR > 1 { print "msqid:" $2 }' /proc/sysvipc/msg 2>/dev/null
+}
+neg_clean() {
+	neg_objects | sort >"$logdir/objects.after"
+	comm -13 "$logdir/objects.before" "$logdir/objects.after" |
+	while read -r o; do
+		case $o in
+		msqid:*) ipcrm -q "${o#msqid:}" 2>/dev/null ;;
+		*) rm -rf "$o" ;;
+		esac
+	done
+}
+neg_objects | sort >"$logdir/objects.before"
+trap neg_clean EXIT
+
 start=$(date +%s)
 k=0
 n=0
@@ -184,4 +204,6 @@ if [ $k != $n ]; then
 	echo "survived:$survivors (logs: $logdir)"
 	exit 1
 fi
+neg_clean
+trap - EXIT
 rm -rf "$logdir"
