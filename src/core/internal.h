@@ -120,6 +120,11 @@ IPK__HIDDEN int ipk__live_take(int fd, int side);
 /* 1 if some endpoint holds `side`, 0 if none, -errno on failure. */
 IPK__HIDDEN int ipk__live_held(int fd, int side);
 
+/* An object of uid `uid` may be attached to: ours, or the ?allow= uid (0:
+ * none). ipk__owner_err is the sentence when it may not (-EACCES). */
+IPK__HIDDEN int ipk__uid_ours(uid_t uid, uid_t allow);
+IPK__HIDDEN int ipk__owner_err(const char *what, uid_t uid);
+
 /* --- Misc ------------------------------------------------------------------ */
 /* A number read from a /proc file (a sysctl such as
  * "/proc/sys/fs/mqueue/msg_max"), or -1 when it cannot be read. */

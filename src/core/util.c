@@ -251,3 +251,16 @@ ipk__read_proc_long(const char *path)
 	long v = strtol(buf, &end, 10);
 	return end == buf ? -1 : v;
 }
+
+int
+ipk__uid_ours(uid_t uid, uid_t allow)
+{
+	return uid == geteuid() || (allow != 0 && uid == allow);
+}
+
+int
+ipk__owner_err(const char *what, uid_t uid)
+{
+	return ipk__err(-EACCES, "%s belongs to uid %u, not to us (?allow=%u "
+	    "admits it)", what, (unsigned)uid, (unsigned)uid);
+}

@@ -300,11 +300,8 @@ mq_owned(int fd, const char *what, uid_t allow)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ipk__err(-errno, "%s: %s", what, strerror(errno));
-	if (st.st_uid != geteuid() && (!allow || st.st_uid != allow))
-		return ipk__err(-EACCES, "%s belongs to uid %u, not to us "
-		    "(?allow=%u admits it)", what, (unsigned)st.st_uid,
-		    (unsigned)st.st_uid);
-	return 0;
+	return ipk__uid_ours(st.st_uid, allow) ? 0 :
+	    ipk__owner_err(what, st.st_uid);
 }
 
 static int

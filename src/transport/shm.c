@@ -103,18 +103,15 @@ shm_seg_check(struct ipk__seg *g, const char *name, unsigned mode, uid_t allow)
 		    "/dev/shm%s is not a shared memory "
 		    "object",
 		    name);
-	if (IPK__CHECK("shm.owner",
-		st.st_uid != geteuid() && (!allow || st.st_uid != allow)))
-		return ipk__err(-EACCES,
-		    "/dev/shm%s belongs to uid %u, not to us", name,
-		    (unsigned)st.st_uid);
+	char where[SHM_NAME_MAX + 16];
+	snprintf(where, sizeof(where), "/dev/shm%s", name);
+	if (IPK__CHECK("shm.owner", !ipk__uid_ours(st.st_uid, allow)))
+		return ipk__owner_err(where, st.st_uid);
 	if (IPK__CHECK("shm.mode", (st.st_mode & 0777) & ~mode))
 		return ipk__err(-EACCES,
 		    "/dev/shm%s has mode %03o, wider than %03o "
 		    "(?mode=)",
 		    name, (unsigned)(st.st_mode & 0777), mode);
-	char where[SHM_NAME_MAX + 16];
-	snprintf(where, sizeof(where), "/dev/shm%s", name);
 	return ipk__seg_map(g, st.st_size, where);
 }
 

@@ -442,11 +442,7 @@ sysv_owned(int fd, mode_t type, uid_t uid, const char *what, uid_t allow)
 			    type == S_IFIFO ? "FIFO" : "regular file");
 		uid = st.st_uid;
 	}
-	if (uid != geteuid() && (!allow || uid != allow))
-		return ipk__err(-EACCES, "%s belongs to uid %u, not to us "
-		    "(?allow=%u admits it)", what, (unsigned)uid,
-		    (unsigned)uid);
-	return 0;
+	return ipk__uid_ours(uid, allow) ? 0 : ipk__owner_err(what, uid);
 }
 
 /* Open the doorbells and buffers of an attached endpoint. */
