@@ -17,8 +17,8 @@
 
 #define BENCH_MAX_ROWS 48
 #define BENCH_MAX_SIZES 8
-#define BENCH_MIN_MSG 16     /* the payload header: sequence + checksum */
-#define BENCH_OP_MS 5000     /* every single operation gives up after this */
+#define BENCH_MIN_MSG 16 /* the payload header: sequence + checksum */
+#define BENCH_OP_MS 5000 /* every single operation gives up after this */
 #define BENCH_SPIN_NS 2000000000ll /* a spinning wait gives up after 2 s */
 
 enum bench_kind { BENCH_IPCKIT, BENCH_BASELINE, BENCH_PEER };
@@ -48,19 +48,19 @@ uint64_t bench_hist_quantile(const struct bench_hist *h, double q);
 /* --- configuration ------------------------------------------------------ */
 
 struct bench_cfg {
-	size_t rtt_size;           /* round-trip message size (64) */
-	long rounds;               /* measured round trips per row */
-	long warmup;               /* round trips thrown away first */
-	double rtt_cap_s;          /* stop a latency phase after this (0: no) */
-	double duration_s;         /* streaming time per message size */
+	size_t rtt_size; /* round-trip message size (64) */
+	long rounds; /* measured round trips per row */
+	long warmup; /* round trips thrown away first */
+	double rtt_cap_s; /* stop a latency phase after this (0: no) */
+	double duration_s; /* streaming time per message size */
 	size_t sizes[BENCH_MAX_SIZES];
 	int nsizes;
-	double rate;               /* open loop: requests per second, 0 = off */
-	long pause_us;             /* intermittent: pause between requests */
-	const char *only;          /* comma list of row names or prefixes */
-	const char *mode;          /* "quick", "full" or "custom" */
-	int cpu_a, cpu_b;          /* pinned CPUs, -1 when not pinned */
-	int tty;                   /* stderr is a terminal */
+	double rate; /* open loop: requests per second, 0 = off */
+	long pause_us; /* intermittent: pause between requests */
+	const char *only; /* comma list of row names or prefixes */
+	const char *mode; /* "quick", "full" or "custom" */
+	int cpu_a, cpu_b; /* pinned CPUs, -1 when not pinned */
+	int tty; /* stderr is a terminal */
 };
 
 /* --- subjects ----------------------------------------------------------- */
@@ -87,33 +87,33 @@ struct bench_ops {
 	int (*commit)(struct bench_conn *c, size_t len);
 	int (*peek)(struct bench_conn *c, const void **buf, size_t *len);
 	int (*release)(struct bench_conn *c);
-	void (*close)(struct bench_conn *c);  /* this side's end */
+	void (*close)(struct bench_conn *c); /* this side's end */
 	void (*finish)(struct bench_conn *c); /* side 0, after the peer left */
 };
 
 /* What the properties matrix says of a subject (-1: not applicable). */
 struct bench_props {
-	int kinship;     /* needs related processes */
-	int named;       /* has a name others can open */
-	int boundaries;  /* keeps message boundaries */
+	int kinship; /* needs related processes */
+	int named; /* has a name others can open */
+	int boundaries; /* keeps message boundaries */
 	const char *copies; /* copies per message */
-	int remote;      /* crosses hosts */
-	int reattach;    /* survives a peer restart */
-	int pollable;    /* has a descriptor for poll/epoll */
+	int remote; /* crosses hosts */
+	int reattach; /* survives a peer restart */
+	int pollable; /* has a descriptor for poll/epoll */
 };
 
 struct bench_subject {
 	char name[32];
 	enum bench_kind kind;
 	const struct bench_ops *ops;
-	char arg[96];            /* adapter argument: scheme, query, ... */
-	const char *wait;        /* wait strategy of the row */
-	int threads;             /* peer is a thread (inproc) */
-	int zero_copy;           /* measure loan/commit/peek/release too */
-	int lossy;               /* may drop messages (udp) */
-	int memcpy_row;          /* single-core memcpy, no peer */
-	int exit_clean;          /* processes end with exit(), not _exit(),
-				    so the library's destructors run */
+	char arg[96]; /* adapter argument: scheme, query, ... */
+	const char *wait; /* wait strategy of the row */
+	int threads; /* peer is a thread (inproc) */
+	int zero_copy; /* measure loan/commit/peek/release too */
+	int lossy; /* may drop messages (udp) */
+	int memcpy_row; /* single-core memcpy, no peer */
+	int exit_clean; /* processes end with exit(), not _exit(),
+			   so the library's destructors run */
 	enum bench_status status; /* BENCH_OK unless known not runnable */
 	char reason[160];
 	struct bench_props props;
@@ -123,10 +123,10 @@ struct bench_conn {
 	const struct bench_subject *s;
 	const struct bench_cfg *cfg;
 	int side;
-	void *p;                 /* the adapter's state */
-	size_t max_msg;          /* largest message, 0 = unknown */
-	char limit[96];          /* what sets max_msg ("msgsize_max") */
-	int pollable;            /* 1/0 when known, -1 unknown */
+	void *p; /* the adapter's state */
+	size_t max_msg; /* largest message, 0 = unknown */
+	char limit[96]; /* what sets max_msg ("msgsize_max") */
+	int pollable; /* 1/0 when known, -1 unknown */
 	char err[256];
 };
 
@@ -156,10 +156,10 @@ struct bench_result {
 	enum bench_status status;
 	char reason[256];
 	int have_rtt;
-	struct bench_hist *rtt;  /* owned */
+	struct bench_hist *rtt; /* owned */
 	uint64_t rtt_samples;
 	double rtt_seconds;
-	int pollable;            /* measured: ipk_fd() >= 0, -1 unknown */
+	int pollable; /* measured: ipk_fd() >= 0, -1 unknown */
 	struct bench_tput tput[2 * BENCH_MAX_SIZES];
 	int ntput;
 };
@@ -168,8 +168,8 @@ struct bench_machine {
 	char cpu_model[128];
 	int ncpu;
 	int cpu_a, cpu_b;
-	int smt_pair;            /* 1: the two CPUs are SMT siblings */
-	int smt;                 /* 1: the machine has SMT siblings at all */
+	int smt_pair; /* 1: the two CPUs are SMT siblings */
+	int smt; /* 1: the machine has SMT siblings at all */
 	char governor[32];
 	char kernel[128];
 	char virt[64];
@@ -199,7 +199,7 @@ int bench_report_plot(const char *path, const struct bench_result *r, int n);
 int64_t bench_now(void);
 
 /* Progress line on stderr (in place on a terminal). */
-void bench_progress(const struct bench_cfg *cfg, int i, int n,
-    const char *name, const char *what);
+void bench_progress(const struct bench_cfg *cfg, int i, int n, const char *name,
+    const char *what);
 
 #endif

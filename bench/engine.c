@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ENG_LAST 1u          /* last message of a phase */
-#define ENG_HDR 16           /* seq (8) + flags (4) + length (4) */
+#define ENG_LAST 1u /* last message of a phase */
+#define ENG_HDR 16 /* seq (8) + flags (4) + length (4) */
 #define ENG_GOLDEN 0x9E3779B97F4A7C15ull
 
 enum { ENG_RTT = 1, ENG_STREAM, ENG_QUIT };
@@ -44,8 +44,8 @@ struct eng_reply {
 struct eng {
 	const struct bench_cfg *cfg;
 	const struct bench_subject *s;
-	struct bench_conn c[2];  /* [0] measuring side, [1] peer */
-	int ctl[2];              /* control socketpair, one end per side */
+	struct bench_conn c[2]; /* [0] measuring side, [1] peer */
+	int ctl[2]; /* control socketpair, one end per side */
 	size_t bufcap;
 	pid_t pid;
 	pthread_t thread;
@@ -88,8 +88,7 @@ bench_progress(const struct bench_cfg *cfg, int i, int n, const char *name,
 		if (i == n)
 			fputc('\n', stderr);
 	} else if (what[0]) {
-		fprintf(stderr, "bench: %d/%d %s: %s\n", i + 1, n, name,
-		    what);
+		fprintf(stderr, "bench: %d/%d %s: %s\n", i + 1, n, name, what);
 	}
 	fflush(stderr);
 }
@@ -167,7 +166,7 @@ eng_read(int fd, void *buf, size_t len, int timeout_ms)
 	while (len) {
 		if (timeout_ms >= 0) {
 			int64_t left = (end - bench_now()) / 1000000;
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
 			if (left < 0)
 				return -ETIMEDOUT;
 			int r = poll(&pfd, 1, (int)left + 1);
@@ -224,17 +223,19 @@ eng_peer_stream(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
 		if (cmd->zc && (rv = o->release(c)) < 0)
 			return rv;
 		if (bad)
-			return bench_fail(c, -EBADMSG, "message %llu of %zu "
-			    "bytes arrived corrupted", (unsigned long long)next,
-			    len);
+			return bench_fail(c, -EBADMSG,
+			    "message %llu of %zu "
+			    "bytes arrived corrupted",
+			    (unsigned long long)next, len);
 		if ((flags >> 1) != cmd->phase)
 			continue; /* a late message of an earlier phase */
 		if (flags & ENG_LAST)
 			return 0;
 		if (seq < next || (seq > next && !e->s->lossy))
-			return bench_fail(c, -EBADMSG, "expected message %llu, "
-			    "got %llu", (unsigned long long)next,
-			    (unsigned long long)seq);
+			return bench_fail(c, -EBADMSG,
+			    "expected message %llu, "
+			    "got %llu",
+			    (unsigned long long)next, (unsigned long long)seq);
 		rep->lost += seq - next;
 		rep->received++;
 		next = seq + 1;
@@ -253,7 +254,8 @@ eng_peer_rtt(struct eng *e, struct bench_conn *c, const struct eng_cmd *cmd,
 		uint64_t seq;
 		uint32_t flags;
 		if (eng_check(buf, (size_t)rv, &seq, &flags))
-			return bench_fail(c, -EBADMSG, "round trip message "
+			return bench_fail(c, -EBADMSG,
+			    "round trip message "
 			    "arrived corrupted");
 		if ((flags >> 1) != cmd->phase)
 			continue;
@@ -323,8 +325,8 @@ eng_watchdog(void *arg)
 	struct eng *e = arg;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t end = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec +
-	    e->budget_ns;
+	int64_t end =
+	    (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec + e->budget_ns;
 	ts.tv_sec = end / 1000000000ll;
 	ts.tv_nsec = end % 1000000000ll;
 	pthread_mutex_lock(&e->mu);
@@ -342,9 +344,8 @@ eng_watchdog(void *arg)
 
 /* --- the measuring side ------------------------------------------------- */
 
-static void
-eng_set(struct bench_result *r, enum bench_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void eng_set(struct bench_result *r, enum bench_status st,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
 eng_set(struct bench_result *r, enum bench_status st, const char *fmt, ...)
@@ -362,8 +363,8 @@ eng_reply(struct eng *e, struct eng_reply *rep, int timeout_ms)
 	int rv = eng_read(e->ctl[0], rep, sizeof(*rep), timeout_ms);
 	if (rv < 0) {
 		snprintf(rep->err, sizeof(rep->err), "%s",
-		    rv == -ETIMEDOUT ? "the peer did not answer in time" :
-		    "the peer went away");
+		    rv == -ETIMEDOUT ? "the peer did not answer in time"
+				     : "the peer went away");
 		rep->rv = rv;
 		return rv;
 	}
@@ -380,11 +381,11 @@ static void
 eng_sleep_until(int64_t t)
 {
 	int64_t early = t - 200000;
-	struct timespec ts = { .tv_sec = early / 1000000000ll,
-		.tv_nsec = early % 1000000000ll };
+	struct timespec ts = {
+	    .tv_sec = early / 1000000000ll, .tv_nsec = early % 1000000000ll};
 	if (early > bench_now())
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
-		    NULL) == EINTR)
+		while (clock_nanosleep(
+			   CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
 	while (bench_now() < t)
 		;
@@ -392,8 +393,8 @@ eng_sleep_until(int64_t t)
 
 /* One round trip of message i; *t1 gets the time just before the send. */
 static int
-eng_rtt_one(struct eng *e, unsigned char *buf, long i, uint32_t phase,
-    int64_t *t1)
+eng_rtt_one(
+    struct eng *e, unsigned char *buf, long i, uint32_t phase, int64_t *t1)
 {
 	const struct bench_ops *o = e->s->ops;
 	struct bench_conn *c = &e->c[0];
@@ -407,37 +408,41 @@ eng_rtt_one(struct eng *e, unsigned char *buf, long i, uint32_t phase,
 	if ((rv = o->send(c, buf, len)) < 0 || (rv = o->recv(c, buf, len)) < 0)
 		return rv;
 	if (eng_check(buf, (size_t)rv, &seq, &fl) || seq != (uint64_t)i)
-		return bench_fail(c, -EBADMSG, "round trip %ld came back "
-		    "corrupted", i);
+		return bench_fail(c, -EBADMSG,
+		    "round trip %ld came back "
+		    "corrupted",
+		    i);
 	return 0;
 }
 
 static void
 eng_pause(long us)
 {
-	struct timespec ts = { .tv_sec = us / 1000000,
-		.tv_nsec = (us % 1000000) * 1000 };
+	struct timespec ts = {
+	    .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
 static int
-eng_rtt(struct eng *e, struct bench_result *r, unsigned char *buf,
-    uint32_t phase)
+eng_rtt(
+    struct eng *e, struct bench_result *r, unsigned char *buf, uint32_t phase)
 {
 	const struct bench_cfg *cfg = e->cfg;
 	const struct bench_ops *o = e->s->ops;
 	struct bench_conn *c = &e->c[0];
 	size_t len = cfg->rtt_size;
-	struct eng_cmd cmd = { .op = ENG_RTT, .phase = phase, .size = len };
+	struct eng_cmd cmd = {.op = ENG_RTT, .phase = phase, .size = len};
 	struct eng_reply rep;
 	int64_t t1;
 	long i = 0;
 	int rv;
 
 	if (c->max_msg && len > c->max_msg)
-		return bench_fail(c, -EMSGSIZE, "%zu-byte messages exceed the "
-		    "limit of %zu bytes (%s)", len, c->max_msg, c->limit);
+		return bench_fail(c, -EMSGSIZE,
+		    "%zu-byte messages exceed the "
+		    "limit of %zu bytes (%s)",
+		    len, c->max_msg, c->limit);
 	if (eng_write(e->ctl[0], &cmd, sizeof(cmd)) < 0)
 		return bench_fail(c, -EPIPE, "the peer went away");
 	r->rtt = malloc(sizeof(*r->rtt));
@@ -473,8 +478,8 @@ eng_rtt(struct eng *e, struct bench_result *r, unsigned char *buf,
 		}
 		if ((rv = eng_rtt_one(e, buf, i, phase, &t1)) < 0)
 			return rv;
-		bench_hist_add(r->rtt, (uint64_t)(bench_now() -
-		    (period ? due : t1)));
+		bench_hist_add(
+		    r->rtt, (uint64_t)(bench_now() - (period ? due : t1)));
 	}
 	r->rtt_seconds = (double)(bench_now() - mstart) / 1e9;
 	eng_fill(buf, len, 0, phase << 1 | ENG_LAST);
@@ -488,14 +493,16 @@ eng_rtt(struct eng *e, struct bench_result *r, unsigned char *buf,
 }
 
 static int
-eng_stream(struct eng *e, struct bench_tput *t, unsigned char *buf,
-    uint32_t phase)
+eng_stream(
+    struct eng *e, struct bench_tput *t, unsigned char *buf, uint32_t phase)
 {
 	const struct bench_ops *o = e->s->ops;
 	struct bench_conn *c = &e->c[0];
 	size_t len = t->size;
-	struct eng_cmd cmd = { .op = ENG_STREAM, .phase = phase, .size = len,
-		.zc = (uint32_t)t->zero_copy };
+	struct eng_cmd cmd = {.op = ENG_STREAM,
+	    .phase = phase,
+	    .size = len,
+	    .zc = (uint32_t)t->zero_copy};
 	struct eng_reply rep;
 	int rv = 0;
 	uint64_t seq = 0;
@@ -569,7 +576,7 @@ eng_stop_peer(struct eng *e)
 			e->started = 0;
 			return;
 		}
-		struct timespec ts = { 0, 10000000 };
+		struct timespec ts = {0, 10000000};
 		nanosleep(&ts, NULL);
 	}
 	kill(e->pid, SIGKILL);
@@ -671,8 +678,10 @@ eng_phases(struct eng *e, struct bench_result *r, int idx, int n)
 			continue;
 		if (c->max_msg && t->size > c->max_msg) {
 			t->status = BENCH_NA;
-			snprintf(t->reason, sizeof(t->reason), "over the "
-			    "limit of %zu bytes (%s)", c->max_msg, c->limit);
+			snprintf(t->reason, sizeof(t->reason),
+			    "over the "
+			    "limit of %zu bytes (%s)",
+			    c->max_msg, c->limit);
 			continue;
 		}
 		snprintf(what, sizeof(what), "stream %zu B%s", t->size,
@@ -680,8 +689,8 @@ eng_phases(struct eng *e, struct bench_result *r, int idx, int n)
 		bench_progress(cfg, idx, n, e->s->name, what);
 		if ((rv = eng_stream(e, t, buf, phase++)) < 0) {
 			t->status = BENCH_FAILED;
-			snprintf(t->reason, sizeof(t->reason), "%.150s",
-			    c->err);
+			snprintf(
+			    t->reason, sizeof(t->reason), "%.150s", c->err);
 			eng_set(r, BENCH_FAILED, "stream %zu B: %s", t->size,
 			    c->err);
 			break;
@@ -757,7 +766,7 @@ eng_session(struct eng *e, struct bench_result *r, int idx, int n)
 	if (eng_open(e, r) == 0) {
 		r->pollable = e->c[0].pollable;
 		eng_phases(e, r, idx, n);
-		struct eng_cmd q = { .op = ENG_QUIT };
+		struct eng_cmd q = {.op = ENG_QUIT};
 		(void)eng_write(e->ctl[0], &q, sizeof(q));
 	}
 	if (s->threads && e->ctl[0] >= 0) {
@@ -773,7 +782,8 @@ eng_session(struct eng *e, struct bench_result *r, int idx, int n)
 	if (have_wd)
 		pthread_join(wd, NULL);
 	if (e->fired && r->status == BENCH_OK)
-		eng_set(r, BENCH_FAILED, "the row overran its time budget; "
+		eng_set(r, BENCH_FAILED,
+		    "the row overran its time budget; "
 		    "the peer was killed");
 }
 
@@ -785,8 +795,8 @@ eng_budget_s(const struct bench_cfg *cfg, const struct bench_result *r)
 	double rtt_s = cfg->rtt_cap_s > 0 ? 2 * cfg->rtt_cap_s + 5 : 900;
 	if (cfg->pause_us > 0 || cfg->rate > 0)
 		rtt_s += 900;
-	return rtt_s + 30 + r->ntput * (cfg->duration_s + 2 * BENCH_OP_MS /
-	    1000.0);
+	return rtt_s + 30 +
+	    r->ntput * (cfg->duration_s + 2 * BENCH_OP_MS / 1000.0);
 }
 
 static void
@@ -928,9 +938,11 @@ bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
 		memset(r, 0, sizeof(*r));
 		r->s = s;
 		eng_init_tput(cfg, s, r);
-		eng_set(r, BENCH_FAILED, "%s", rv == -ETIMEDOUT ? "the row "
-		    "did not finish in time and was killed" : "the row's "
-		    "process died");
+		eng_set(r, BENCH_FAILED, "%s",
+		    rv == -ETIMEDOUT ? "the row "
+				       "did not finish in time and was killed"
+				     : "the row's "
+				       "process died");
 		for (int i = 0; i < r->ntput; i++)
 			r->tput[i].status = BENCH_FAILED;
 	}
@@ -950,7 +962,7 @@ bench_reap(int wait_ms)
 			continue;
 		if (p < 0 || bench_now() >= end)
 			return;
-		struct timespec ts = { 0, 10000000 };
+		struct timespec ts = {0, 10000000};
 		nanosleep(&ts, NULL);
 	}
 }

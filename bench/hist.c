@@ -27,8 +27,7 @@ hist_upper(unsigned i)
 		return i;
 	unsigned e = (i >> BENCH_HSUB_BITS) + BENCH_HSUB_BITS - 1;
 	uint64_t sub = i & ((1u << BENCH_HSUB_BITS) - 1);
-	uint64_t base = ((uint64_t)1 << e) |
-	    (sub << (e - BENCH_HSUB_BITS));
+	uint64_t base = ((uint64_t)1 << e) | (sub << (e - BENCH_HSUB_BITS));
 	return base + ((uint64_t)1 << (e - BENCH_HSUB_BITS)) - 1;
 }
 

@@ -93,8 +93,10 @@ bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b)
 	m->smt_pair = 0;
 	m->smt = 0;
 	for (int i = 0; i < m->ncpu && i < 1024; i++) {
-		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/"
-		    "topology/thread_siblings_list", i);
+		snprintf(path, sizeof(path),
+		    "/sys/devices/system/cpu/cpu%d/"
+		    "topology/thread_siblings_list",
+		    i);
 		if (machine_read_line(path, buf, sizeof(buf)) < 0)
 			continue;
 		if (strchr(buf, ',') || strchr(buf, '-'))
@@ -113,8 +115,9 @@ bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b)
 		    u.sysname, u.release, u.machine);
 		snprintf(m->hostname, sizeof(m->hostname), "%.63s", u.nodename);
 	}
-	if (machine_read_line("/sys/class/dmi/id/sys_vendor", buf,
-	    sizeof(buf)) == 0 && hv)
+	if (machine_read_line(
+		"/sys/class/dmi/id/sys_vendor", buf, sizeof(buf)) == 0 &&
+	    hv)
 		snprintf(m->virt, sizeof(m->virt), "VM (%.50s)", buf);
 	else
 		snprintf(m->virt, sizeof(m->virt), "%s",

@@ -12,16 +12,16 @@
 #include <unistd.h>
 
 static const char *const report_status[] = {
-	[BENCH_OK] = "ok",
-	[BENCH_NOT_BUILT] = "not built",
-	[BENCH_NA] = "n/a",
-	[BENCH_FAILED] = "failed",
+    [BENCH_OK] = "ok",
+    [BENCH_NOT_BUILT] = "not built",
+    [BENCH_NA] = "n/a",
+    [BENCH_FAILED] = "failed",
 };
 
 static const char *const report_kind[] = {
-	[BENCH_IPCKIT] = "ipckit",
-	[BENCH_BASELINE] = "baseline",
-	[BENCH_PEER] = "peer",
+    [BENCH_IPCKIT] = "ipckit",
+    [BENCH_BASELINE] = "baseline",
+    [BENCH_PEER] = "peer",
 };
 
 static const struct bench_result *
@@ -86,60 +86,67 @@ report_rate(char *buf, size_t cap, double v)
 }
 
 static void
-report_machine(FILE *f, const struct bench_cfg *cfg,
-    const struct bench_machine *m)
+report_machine(
+    FILE *f, const struct bench_cfg *cfg, const struct bench_machine *m)
 {
 	fprintf(f, "ipckit bench %s, %s mode, %s\n", IPK_VERSION_STRING,
 	    cfg->mode, m->date);
 	fprintf(f, "machine: %s; %d CPUs online\n", m->cpu_model, m->ncpu);
 	if (m->cpu_a >= 0)
-		fprintf(f, "  pinned: measuring side on CPU %d, peer on CPU %d "
-		    "(%s)\n", m->cpu_a, m->cpu_b, m->smt_pair ?
-		    "SMT siblings of one core" : m->smt ?
-		    "different cores; the machine has SMT" :
-		    "different cores, no SMT siblings");
+		fprintf(f,
+		    "  pinned: measuring side on CPU %d, peer on CPU %d "
+		    "(%s)\n",
+		    m->cpu_a, m->cpu_b,
+		    m->smt_pair	 ? "SMT siblings of one core"
+			: m->smt ? "different cores; the machine has SMT"
+				 : "different cores, no SMT siblings");
 	else
 		fprintf(f, "  not pinned: fewer than two CPUs available\n");
-	fprintf(f, "  governor: %s; kernel: %s; virtualisation: %s; "
-	    "load: %s\n", m->governor, m->kernel, m->virt, m->loadavg);
+	fprintf(f,
+	    "  governor: %s; kernel: %s; virtualisation: %s; "
+	    "load: %s\n",
+	    m->governor, m->kernel, m->virt, m->loadavg);
 }
 
 static void
-report_latency(FILE *f, const struct bench_cfg *cfg,
-    const struct bench_result *r, int n)
+report_latency(
+    FILE *f, const struct bench_cfg *cfg, const struct bench_result *r, int n)
 {
 	const struct bench_result *fa = report_find(r, n, "floor/atomic");
 	const struct bench_result *ff = report_find(r, n, "floor/futex");
-	fprintf(f, "\nROUND-TRIP LATENCY (RTT, not one-way) of %zu-byte "
-	    "messages, microseconds%s\n", cfg->rtt_size, cfg->rate > 0 ?
-	    ", open loop from the due time" : cfg->pause_us > 0 ?
-	    ", intermittent" : "");
-	fprintf(f, "%-14s %-24s %8s %8s %8s %8s %8s %9s %8s %8s %8s\n",
-	    "name", "wait", "samples", "p50", "p90", "p99", "p99.9", "max",
-	    "x atomic", "x futex", "x raw");
+	fprintf(f,
+	    "\nROUND-TRIP LATENCY (RTT, not one-way) of %zu-byte "
+	    "messages, microseconds%s\n",
+	    cfg->rtt_size,
+	    cfg->rate > 0	    ? ", open loop from the due time"
+		: cfg->pause_us > 0 ? ", intermittent"
+				    : "");
+	fprintf(f, "%-14s %-24s %8s %8s %8s %8s %8s %9s %8s %8s %8s\n", "name",
+	    "wait", "samples", "p50", "p90", "p99", "p99.9", "max", "x atomic",
+	    "x futex", "x raw");
 	for (int i = 0; i < n; i++) {
 		const struct bench_result *x = &r[i];
 		if (!x->have_rtt)
 			continue;
 		const struct bench_hist *h = x->rtt;
-		fprintf(f, "%-14s %-24.24s %8llu %8.2f %8.2f %8.2f %8.2f "
-		    "%9.1f", x->s->name, x->s->wait,
-		    (unsigned long long)x->rtt_samples,
+		fprintf(f,
+		    "%-14s %-24.24s %8llu %8.2f %8.2f %8.2f %8.2f "
+		    "%9.1f",
+		    x->s->name, x->s->wait, (unsigned long long)x->rtt_samples,
 		    bench_hist_quantile(h, 0.5) / 1e3,
 		    bench_hist_quantile(h, 0.9) / 1e3,
 		    bench_hist_quantile(h, 0.99) / 1e3,
 		    bench_hist_quantile(h, 0.999) / 1e3, h->max / 1e3);
 		report_ratio(f, report_p50(x), report_p50(fa));
 		report_ratio(f, report_p50(x), report_p50(ff));
-		report_ratio(f, report_p50(x), report_p50(report_raw(r, n,
-		    x)));
+		report_ratio(f, report_p50(x), report_p50(report_raw(r, n, x)));
 		fputc('\n', f);
 	}
 }
 
 static void
-report_tput_row(FILE *f, const struct bench_cfg *cfg,
-    const struct bench_result *x, int zc)
+report_tput_row(
+    FILE *f, const struct bench_cfg *cfg, const struct bench_result *x, int zc)
 {
 	char name[40];
 	snprintf(name, sizeof(name), "%s%s", x->s->name, zc ? " zc" : "");
@@ -152,8 +159,8 @@ report_tput_row(FILE *f, const struct bench_cfg *cfg,
 			    x->tput[j].size == cfg->sizes[k])
 				t = &x->tput[j];
 		if (!t || t->status != BENCH_OK) {
-			snprintf(cell, sizeof(cell), "%s", t ?
-			    report_status[t->status] : "-");
+			snprintf(cell, sizeof(cell), "%s",
+			    t ? report_status[t->status] : "-");
 		} else if (x->s->memcpy_row) {
 			snprintf(cell, sizeof(cell), "%.0f", t->mb_per_s);
 		} else {
@@ -167,11 +174,13 @@ report_tput_row(FILE *f, const struct bench_cfg *cfg,
 }
 
 static void
-report_throughput(FILE *f, const struct bench_cfg *cfg,
-    const struct bench_result *r, int n)
+report_throughput(
+    FILE *f, const struct bench_cfg *cfg, const struct bench_result *r, int n)
 {
-	fprintf(f, "\nONE-WAY STREAMING THROUGHPUT, MB/s (messages/s); "
-	    "\"zc\" = loan/commit + peek/release\n%-17s", "name");
+	fprintf(f,
+	    "\nONE-WAY STREAMING THROUGHPUT, MB/s (messages/s); "
+	    "\"zc\" = loan/commit + peek/release\n%-17s",
+	    "name");
 	for (int k = 0; k < cfg->nsizes; k++) {
 		char sz[24];
 		report_size(sz, sizeof(sz), cfg->sizes[k]);
@@ -197,9 +206,13 @@ report_yn(int v)
 static void
 report_props(FILE *f, const struct bench_result *r, int n)
 {
-	fprintf(f, "\nPROPERTIES\n%-14s %-8s %-6s %-10s %-30s %-7s %-8s "
-	    "%-8s\n", "name", "related", "named", "boundary", "copies per "
-	    "message", "remote", "restart", "pollable");
+	fprintf(f,
+	    "\nPROPERTIES\n%-14s %-8s %-6s %-10s %-30s %-7s %-8s "
+	    "%-8s\n",
+	    "name", "related", "named", "boundary",
+	    "copies per "
+	    "message",
+	    "remote", "restart", "pollable");
 	for (int i = 0; i < n; i++) {
 		const struct bench_subject *s = r[i].s;
 		const struct bench_props *p = &s->props;
@@ -248,7 +261,8 @@ report_missing(FILE *f, const struct bench_result *r, int n)
 static void
 report_notes(FILE *f, const struct bench_cfg *cfg)
 {
-	fprintf(f, "\nHOW TO READ THIS\n"
+	fprintf(f,
+	    "\nHOW TO READ THIS\n"
 	    "- Latency is the round trip (send, peer receives and verifies, "
 	    "echoes back),\n  not one-way; one-way is at best RTT/2.\n"
 	    "- Every row is two processes pinned to different CPUs, except "
@@ -267,24 +281,29 @@ report_notes(FILE *f, const struct bench_cfg *cfg)
 	    "- Throughput counts messages the receiver verified; a lossy "
 	    "row counts only\n  what arrived.\n");
 	if (cfg->rate > 0)
-		fprintf(f, "- Open loop at %.0f requests/s: latency counts "
+		fprintf(f,
+		    "- Open loop at %.0f requests/s: latency counts "
 		    "from "
 		    "when each request was due,\n  so a stall is charged to "
 		    "every request it delayed (no coordinated omission).\n",
 		    cfg->rate);
 	if (cfg->pause_us > 0)
-		fprintf(f, "- Intermittent: %ld us pause before every round "
-		    "trip.\n", cfg->pause_us);
+		fprintf(f,
+		    "- Intermittent: %ld us pause before every round "
+		    "trip.\n",
+		    cfg->pause_us);
 	if (!strcmp(cfg->mode, "full"))
-		fprintf(f, "- Full mode: %ld round trips per row after %ld of "
+		fprintf(f,
+		    "- Full mode: %ld round trips per row after %ld of "
 		    "warm-up; a row still going\n  after %.0f s stops there "
-		    "(its samples column says so).\n", cfg->rounds,
-		    cfg->warmup, cfg->rtt_cap_s);
+		    "(its samples column says so).\n",
+		    cfg->rounds, cfg->warmup, cfg->rtt_cap_s);
 	if (!strcmp(cfg->mode, "quick"))
-		fprintf(f, "- Quick mode: up to %ld round trips per row, at "
+		fprintf(f,
+		    "- Quick mode: up to %ld round trips per row, at "
 		    "most %.1f s each (the samples\n  column says how many "
-		    "were used); use --full for >= 100,000.\n", cfg->rounds,
-		    cfg->rtt_cap_s);
+		    "were used); use --full for >= 100,000.\n",
+		    cfg->rounds, cfg->rtt_cap_s);
 }
 
 void
@@ -334,8 +353,7 @@ json_ratio(FILE *f, const char *key, double a, double b, int *first)
 
 /* floor/atomic's copying throughput at t's size, 0 if not measured. */
 static double
-report_floor_mb(const struct bench_result *r, int n,
-    const struct bench_tput *t)
+report_floor_mb(const struct bench_result *r, int n, const struct bench_tput *t)
 {
 	for (int i = 0; i < n; i++) {
 		if (strcmp(r[i].s->name, "floor/atomic"))
@@ -350,8 +368,8 @@ report_floor_mb(const struct bench_result *r, int n,
 }
 
 static void
-json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
-    int n)
+json_result(
+    FILE *f, const struct bench_result *x, const struct bench_result *r, int n)
 {
 	const struct bench_subject *s = x->s;
 	const struct bench_props *p = &s->props;
@@ -362,11 +380,14 @@ json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
 	json_str(f, x->reason);
 	fprintf(f, ",\n     \"wait\": ");
 	json_str(f, s->wait);
-	fprintf(f, ", \"peer\": \"%s\",\n", s->memcpy_row ? "none" :
-	    s->threads ? "thread" : "process");
+	fprintf(f, ", \"peer\": \"%s\",\n",
+	    s->memcpy_row    ? "none"
+		: s->threads ? "thread"
+			     : "process");
 	if (x->have_rtt) {
 		const struct bench_hist *h = x->rtt;
-		fprintf(f, "     \"rtt_ns\": {\"p50\": %llu, \"p90\": %llu, "
+		fprintf(f,
+		    "     \"rtt_ns\": {\"p50\": %llu, \"p90\": %llu, "
 		    "\"p99\": %llu, \"p999\": %llu, \"max\": %llu, "
 		    "\"min\": %llu, \"mean\": %.0f, \"samples\": %llu},\n",
 		    (unsigned long long)bench_hist_quantile(h, 0.5),
@@ -385,43 +406,48 @@ json_result(FILE *f, const struct bench_result *x, const struct bench_result *r,
 	    report_p50(report_find(r, n, "floor/atomic")), &first);
 	json_ratio(f, "floor_futex", report_p50(x),
 	    report_p50(report_find(r, n, "floor/futex")), &first);
-	json_ratio(f, "raw", report_p50(x), report_p50(report_raw(r, n, x)),
-	    &first);
+	json_ratio(
+	    f, "raw", report_p50(x), report_p50(report_raw(r, n, x)), &first);
 	fprintf(f, "},\n     \"throughput\": [");
 	for (int j = 0; j < x->ntput; j++) {
 		const struct bench_tput *t = &x->tput[j];
-		fprintf(f, "%s\n       {\"size\": %zu, \"zero_copy\": %s, "
-		    "\"status\": \"%s\"", j ? "," : "", t->size,
-		    t->zero_copy ? "true" : "false",
+		fprintf(f,
+		    "%s\n       {\"size\": %zu, \"zero_copy\": %s, "
+		    "\"status\": \"%s\"",
+		    j ? "," : "", t->size, t->zero_copy ? "true" : "false",
 		    report_status[t->status]);
 		double fl = report_floor_mb(r, n, t);
 		if (t->status == BENCH_OK && fl > 0)
 			fprintf(f, ", \"floor_atomic_ratio\": %.3f",
 			    t->mb_per_s / fl);
 		if (t->status == BENCH_OK)
-			fprintf(f, ", \"msgs_per_s\": %.0f, "
+			fprintf(f,
+			    ", \"msgs_per_s\": %.0f, "
 			    "\"mb_per_s\": %.1f, \"messages\": %llu, "
 			    "\"lost\": %llu}",
 			    t->msgs_per_s, t->mb_per_s,
 			    (unsigned long long)t->messages,
 			    (unsigned long long)t->lost);
 		else {
-			fprintf(f, ", \"msgs_per_s\": null, \"mb_per_s\": null"
+			fprintf(f,
+			    ", \"msgs_per_s\": null, \"mb_per_s\": null"
 			    ", \"reason\": ");
-			json_str(f, t->status == BENCH_NA ? t->reason :
-			    x->reason);
+			json_str(
+			    f, t->status == BENCH_NA ? t->reason : x->reason);
 			fputc('}', f);
 		}
 	}
 	int poll = x->pollable >= 0 ? x->pollable : p->pollable;
-	fprintf(f, "],\n     \"properties\": {\"needs_related_processes\": "
+	fprintf(f,
+	    "],\n     \"properties\": {\"needs_related_processes\": "
 	    "%s, \"named\": %s, \"keeps_boundaries\": %s, \"copies\": ",
 	    json_bool(p->kinship), json_bool(p->named),
 	    json_bool(p->boundaries));
 	json_str(f, p->copies ? p->copies : "?");
-	fprintf(f, ", \"crosses_hosts\": %s, \"survives_peer_restart\": %s, "
-	    "\"pollable\": %s}}", json_bool(p->remote), json_bool(p->reattach),
-	    json_bool(poll));
+	fprintf(f,
+	    ", \"crosses_hosts\": %s, \"survives_peer_restart\": %s, "
+	    "\"pollable\": %s}}",
+	    json_bool(p->remote), json_bool(p->reattach), json_bool(poll));
 }
 
 int
@@ -433,9 +459,10 @@ bench_report_json(const char *path, const struct bench_cfg *cfg,
 		return -errno;
 	fprintf(f, "{\n  \"machine\": {\"cpu_model\": ");
 	json_str(f, m->cpu_model);
-	fprintf(f, ", \"cpus\": %d, \"cpu_pair\": [%d, %d], "
-	    "\"smt_siblings\": %s, \"smt\": %s, \"governor\": ", m->ncpu,
-	    m->cpu_a, m->cpu_b, m->smt_pair ? "true" : "false",
+	fprintf(f,
+	    ", \"cpus\": %d, \"cpu_pair\": [%d, %d], "
+	    "\"smt_siblings\": %s, \"smt\": %s, \"governor\": ",
+	    m->ncpu, m->cpu_a, m->cpu_b, m->smt_pair ? "true" : "false",
 	    m->smt ? "true" : "false");
 	json_str(f, m->governor);
 	fprintf(f, ", \"kernel\": ");
@@ -447,12 +474,13 @@ bench_report_json(const char *path, const struct bench_cfg *cfg,
 	fprintf(f, ", \"hostname\": ");
 	json_str(f, m->hostname);
 	fprintf(f, ", \"date\": \"%s\"},\n", m->date);
-	fprintf(f, "  \"config\": {\"mode\": \"%s\", \"rtt_size\": %zu, "
+	fprintf(f,
+	    "  \"config\": {\"mode\": \"%s\", \"rtt_size\": %zu, "
 	    "\"rounds\": %ld, \"warmup\": %ld, \"rtt_cap_s\": %.3f, "
 	    "\"duration_s\": %.3f, \"rate\": %.0f, \"pause_us\": %ld, "
-	    "\"rtt_is_round_trip\": true},\n", cfg->mode, cfg->rtt_size,
-	    cfg->rounds, cfg->warmup, cfg->rtt_cap_s, cfg->duration_s,
-	    cfg->rate, cfg->pause_us);
+	    "\"rtt_is_round_trip\": true},\n",
+	    cfg->mode, cfg->rtt_size, cfg->rounds, cfg->warmup, cfg->rtt_cap_s,
+	    cfg->duration_s, cfg->rate, cfg->pause_us);
 	fprintf(f, "  \"results\": [\n");
 	for (int i = 0; i < n; i++) {
 		json_result(f, &r[i], r, n);
@@ -520,33 +548,41 @@ bench_report_plot(const char *path, const struct bench_result *r, int n)
 	}
 	fprintf(f, "EOD\n");
 	if (svg)
-		fprintf(f, "set terminal svg size 1200,1400 dynamic "
+		fprintf(f,
+		    "set terminal svg size 1200,1400 dynamic "
 		    "font 'sans,10'\n");
 	else
-		fprintf(f, "set terminal pngcairo size 1200,1400 "
+		fprintf(f,
+		    "set terminal pngcairo size 1200,1400 "
 		    "font 'sans,9'\n");
-	fprintf(f, "set output '%s'\nset multiplot layout 2,1\n"
+	fprintf(f,
+	    "set output '%s'\nset multiplot layout 2,1\n"
 	    "set title 'Round-trip latency (two processes; inproc: threads)'\n"
 	    "set logscale y\nset ylabel 'microseconds (log)'\nset grid\n"
 	    "set xtics rotate by 45 right\nset key top left\n"
-	    "set xrange [-0.5:%.1f]\n", path, nl > 0 ? nl - 0.5 : 1.0);
+	    "set xrange [-0.5:%.1f]\n",
+	    path, nl > 0 ? nl - 0.5 : 1.0);
 	if (nl)
-		fprintf(f, "plot $lat using 0:2:xtic(1) with points pt 7 "
+		fprintf(f,
+		    "plot $lat using 0:2:xtic(1) with points pt 7 "
 		    "title 'p50', "
-	    "'' using 0:3 with points pt 5 title 'p90', "
-	    "'' using 0:4 with points pt 9 title 'p99', "
-	    "'' using 0:5 with points pt 11 title 'p99.9', "
-	    "'' using 0:6 with points pt 1 title 'max'\n");
+		    "'' using 0:3 with points pt 5 title 'p90', "
+		    "'' using 0:4 with points pt 9 title 'p99', "
+		    "'' using 0:5 with points pt 11 title 'p99.9', "
+		    "'' using 0:6 with points pt 1 title 'max'\n");
 	else
 		fprintf(f, "plot 1/0 notitle\n");
-	fprintf(f, "unset xrange\nset title 'One-way streaming throughput'\n"
+	fprintf(f,
+	    "unset xrange\nset title 'One-way streaming throughput'\n"
 	    "set logscale xy\nset xlabel 'message size (bytes, log)'\n"
 	    "set ylabel 'MB/s (log)'\nset xtics norotate autofreq\n"
 	    "set key outside right\n");
 	fprintf(f, "plot ");
 	for (int i = 0; i < nb; i++)
-		fprintf(f, "%s$tp index %d using 1:2 with linespoints title "
-		    "'%s'", i ? ", " : "", i, titles[i]);
+		fprintf(f,
+		    "%s$tp index %d using 1:2 with linespoints title "
+		    "'%s'",
+		    i ? ", " : "", i, titles[i]);
 	if (!nb)
 		fprintf(f, "1/0 notitle");
 	fprintf(f, "\nunset multiplot\n");

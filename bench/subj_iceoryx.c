@@ -34,22 +34,22 @@
 #define IOXB_ROUDI_SOCKET "/tmp/roudi" /* iox-roudi's registration socket */
 
 struct ioxb_state {
-	pid_t roudi;        /* the broker we started, 0 if it was running */
-	char instance[32];  /* unique per run */
+	pid_t roudi; /* the broker we started, 0 if it was running */
+	char instance[32]; /* unique per run */
 	iox_pub_storage_t pub_st;
 	iox_sub_storage_t sub_st;
 	iox_ws_storage_t ws_st;
 	iox_pub_t pub;
 	iox_sub_t sub;
 	iox_ws_t ws;
-	void *loaned;       /* chunk loaned, not yet published */
-	const void *held;   /* chunk taken by peek or recv */
+	void *loaned; /* chunk loaned, not yet published */
+	const void *held; /* chunk taken by peek or recv */
 };
 
 static int
 ioxb_roudi_up(void)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), ok;
 	if (fd < 0)
 		return 0;
@@ -58,8 +58,8 @@ ioxb_roudi_up(void)
 	if (!ok) {
 		close(fd);
 		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		ok = fd >= 0 && connect(fd, (struct sockaddr *)&a,
-		    sizeof(a)) == 0;
+		ok = fd >= 0 &&
+		    connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -87,7 +87,7 @@ ioxb_prepare(struct bench_conn *c)
 			_exit(127);
 		/* It may abort on shutdown when a client is already gone;
 		 * no core file for that. */
-		struct rlimit rl = { 0, 0 };
+		struct rlimit rl = {0, 0};
 		setrlimit(RLIMIT_CORE, &rl);
 		if (!freopen("/dev/null", "w", stdout) ||
 		    !freopen("/dev/null", "w", stderr))
@@ -97,19 +97,20 @@ ioxb_prepare(struct bench_conn *c)
 	}
 	st->roudi = pid;
 	for (int i = 0; i < 500; i++) {
-		struct timespec ts = { 0, 10000000 };
+		struct timespec ts = {0, 10000000};
 		if (ioxb_roudi_up())
 			return 0;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			st->roudi = 0;
-			return bench_fail(c, -ECHILD, "%s exited at once (is "
+			return bench_fail(c, -ECHILD,
+			    "%s exited at once (is "
 			    "another broker holding its lock?)",
 			    IPK_IOX_ROUDI);
 		}
 		nanosleep(&ts, NULL);
 	}
-	return bench_fail(c, -ETIMEDOUT, "%s did not come up within 5 s",
-	    IPK_IOX_ROUDI);
+	return bench_fail(
+	    c, -ETIMEDOUT, "%s did not come up within 5 s", IPK_IOX_ROUDI);
 }
 
 /* Each side: its runtime, a publisher of its direction, a subscriber of
@@ -119,7 +120,7 @@ ioxb_open(struct bench_conn *c)
 {
 	struct ioxb_state *st = c->p;
 	char name[64];
-	static const char *const ev[2] = { "ping", "pong" };
+	static const char *const ev[2] = {"ping", "pong"};
 	snprintf(name, sizeof(name), "ipkb_%s_%d", st->instance, c->side);
 	/* Pool exhaustion is expected while streaming (it is the flow
 	 * control here); iceoryx would log every occurrence. */
@@ -129,8 +130,8 @@ ioxb_open(struct bench_conn *c)
 	iox_pub_options_init(&po);
 	po.historyCapacity = 0;
 	po.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
-	st->pub = iox_pub_init(&st->pub_st, "ipkb", st->instance,
-	    ev[c->side], &po);
+	st->pub =
+	    iox_pub_init(&st->pub_st, "ipkb", st->instance, ev[c->side], &po);
 	iox_sub_options_t so;
 	iox_sub_options_init(&so);
 	/* Fewer queued chunks than the pool of the largest size (30 of
@@ -138,30 +139,34 @@ ioxb_open(struct bench_conn *c)
 	 * subscriber instead of exhausting the pool. */
 	so.queueCapacity = 16;
 	so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
-	st->sub = iox_sub_init(&st->sub_st, "ipkb", st->instance,
-	    ev[!c->side], &so);
+	st->sub =
+	    iox_sub_init(&st->sub_st, "ipkb", st->instance, ev[!c->side], &so);
 	st->ws = iox_ws_init(&st->ws_st);
 	if (iox_ws_attach_subscriber_state(st->ws, st->sub,
-	    SubscriberState_HAS_DATA, 0, NULL) != WaitSetResult_SUCCESS)
-		return bench_fail(c, -EIO, "iceoryx: cannot attach the wait "
+		SubscriberState_HAS_DATA, 0, NULL) != WaitSetResult_SUCCESS)
+		return bench_fail(c, -EIO,
+		    "iceoryx: cannot attach the wait "
 		    "set");
 	/* Discovery goes through the broker: wait until both directions are
 	 * connected, so no message is published into the void. */
 	int64_t end = bench_now() + BENCH_OP_MS * 1000000ll;
 	while (!iox_pub_has_subscribers(st->pub) ||
 	    iox_sub_get_subscription_state(st->sub) !=
-	    SubscribeState_SUBSCRIBED) {
-		struct timespec ts = { 0, 1000000 };
+		SubscribeState_SUBSCRIBED) {
+		struct timespec ts = {0, 1000000};
 		if (bench_now() > end)
-			return bench_fail(c, -ETIMEDOUT, "iceoryx: the peer "
-			    "did not subscribe within %d ms", BENCH_OP_MS);
+			return bench_fail(c, -ETIMEDOUT,
+			    "iceoryx: the peer "
+			    "did not subscribe within %d ms",
+			    BENCH_OP_MS);
 		nanosleep(&ts, NULL);
 	}
 	c->pollable = 0;
 	/* The largest mempool of iox-roudi's built-in configuration holds
 	 * 4 MiB chunks, chunk header included. */
 	c->max_msg = (4u << 20) - 4096;
-	snprintf(c->limit, sizeof(c->limit), "largest chunk of iox-roudi's "
+	snprintf(c->limit, sizeof(c->limit),
+	    "largest chunk of iox-roudi's "
 	    "built-in mempools");
 	return 0;
 }
@@ -179,26 +184,32 @@ ioxb_loan(struct bench_conn *c, size_t len, void **buf)
 	struct ioxb_state *st = c->p;
 	int64_t end = 0;
 	for (;;) {
-		enum iox_AllocationResult r = iox_pub_loan_chunk(st->pub, buf,
-		    (uint32_t)len);
+		enum iox_AllocationResult r =
+		    iox_pub_loan_chunk(st->pub, buf, (uint32_t)len);
 		if (r == AllocationResult_SUCCESS) {
 			st->loaned = *buf;
 			return 0;
 		}
 		if (r == AllocationResult_NO_MEMPOOLS_AVAILABLE)
-			return bench_fail(c, -EMSGSIZE, "iceoryx: no RouDi "
+			return bench_fail(c, -EMSGSIZE,
+			    "iceoryx: no RouDi "
 			    "mempool holds %zu bytes (give iox-roudi a "
-			    "config with a bigger pool)", len);
+			    "config with a bigger pool)",
+			    len);
 		if (r != AllocationResult_RUNNING_OUT_OF_CHUNKS)
-			return bench_fail(c, -EIO, "iceoryx: loan failed "
-			    "(%d)", (int)r);
+			return bench_fail(c, -EIO,
+			    "iceoryx: loan failed "
+			    "(%d)",
+			    (int)r);
 		/* Every chunk of this size is queued at the subscriber:
 		 * wait for it to release some. */
 		if (!end)
 			end = bench_now() + BENCH_OP_MS * 1000000ll;
 		else if (bench_now() > end)
-			return bench_fail(c, -ETIMEDOUT, "iceoryx: no chunk "
-			    "came free within %d ms", BENCH_OP_MS);
+			return bench_fail(c, -ETIMEDOUT,
+			    "iceoryx: no chunk "
+			    "came free within %d ms",
+			    BENCH_OP_MS);
 		sched_yield();
 	}
 }
@@ -219,8 +230,8 @@ ioxb_peek(struct bench_conn *c, const void **buf, size_t *len)
 	struct ioxb_state *st = c->p;
 	int64_t end = bench_now() + BENCH_OP_MS * 1000000ll;
 	for (;;) {
-		enum iox_ChunkReceiveResult r = iox_sub_take_chunk(st->sub,
-		    buf);
+		enum iox_ChunkReceiveResult r =
+		    iox_sub_take_chunk(st->sub, buf);
 		if (r == ChunkReceiveResult_SUCCESS) {
 			/* The C binding (v2.0) does not tell the payload size:
 			 * *len stays the size the caller expects, and the
@@ -229,14 +240,16 @@ ioxb_peek(struct bench_conn *c, const void **buf, size_t *len)
 			return 0;
 		}
 		if (r != ChunkReceiveResult_NO_CHUNK_AVAILABLE)
-			return bench_fail(c, -EIO, "iceoryx: take failed (%d)",
-			    (int)r);
+			return bench_fail(
+			    c, -EIO, "iceoryx: take failed (%d)", (int)r);
 		if (bench_now() > end)
-			return bench_fail(c, -ETIMEDOUT, "iceoryx: nothing "
-			    "arrived within %d ms", BENCH_OP_MS);
+			return bench_fail(c, -ETIMEDOUT,
+			    "iceoryx: nothing "
+			    "arrived within %d ms",
+			    BENCH_OP_MS);
 		iox_notification_info_t info[1];
 		uint64_t missed;
-		struct timespec ts = { 0, 100000000 };
+		struct timespec ts = {0, 100000000};
 		iox_ws_timed_wait(st->ws, ts, info, 1, &missed);
 	}
 }
@@ -286,8 +299,8 @@ ioxb_close(struct bench_conn *c)
 		return;
 	ioxb_release(c);
 	if (st->ws) {
-		iox_ws_detach_subscriber_state(st->ws, st->sub,
-		    SubscriberState_HAS_DATA);
+		iox_ws_detach_subscriber_state(
+		    st->ws, st->sub, SubscriberState_HAS_DATA);
 		iox_ws_deinit(st->ws);
 	}
 	if (st->sub)
@@ -325,17 +338,17 @@ ioxb_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops ioxb_ops = {
-	.prepare = ioxb_prepare,
-	.accept = ioxb_open,
-	.dial = ioxb_dial,
-	.send = ioxb_send,
-	.recv = ioxb_recv,
-	.loan = ioxb_loan,
-	.commit = ioxb_commit,
-	.peek = ioxb_peek,
-	.release = ioxb_release,
-	.close = ioxb_close,
-	.finish = ioxb_finish,
+    .prepare = ioxb_prepare,
+    .accept = ioxb_open,
+    .dial = ioxb_dial,
+    .send = ioxb_send,
+    .recv = ioxb_recv,
+    .loan = ioxb_loan,
+    .commit = ioxb_commit,
+    .peek = ioxb_peek,
+    .release = ioxb_release,
+    .close = ioxb_close,
+    .finish = ioxb_finish,
 };
 #endif
 
@@ -350,15 +363,16 @@ bench_subjects_iceoryx(struct bench_subject *rows, int cap)
 	snprintf(r->arg, sizeof(r->arg), "iceoryx");
 	r->kind = BENCH_PEER;
 	r->wait = "wait set (futex)";
-	r->props = (struct bench_props){ 0, 1, 1, "0 with loans; 1 copying",
-		0, 0, 0 };
+	r->props =
+	    (struct bench_props){0, 1, 1, "0 with loans; 1 copying", 0, 0, 0};
 #ifdef IPK_BENCH_HAVE_ICEORYX
 	r->ops = &ioxb_ops;
 	r->zero_copy = 1;
 	r->exit_clean = 1;
 #else
 	r->status = BENCH_NOT_BUILT;
-	snprintf(r->reason, sizeof(r->reason), "install "
+	snprintf(r->reason, sizeof(r->reason),
+	    "install "
 	    "libiceoryx-binding-c-dev and iceoryx (iox-roudi)");
 #endif
 	return 1;

@@ -14,7 +14,7 @@
 
 struct ipkb_state {
 	struct ipk_listener *l;
-	struct ipk_chan *ch[2];   /* by side */
+	struct ipk_chan *ch[2]; /* by side */
 	struct ipk_chan *pair[2]; /* pipe: ipk_pair() ends, by side */
 };
 
@@ -22,21 +22,21 @@ struct ipkb_state {
 static const struct {
 	const char *row, *scheme, *query, *wait;
 } ipkb_rows[] = {
-	{ "pipe", "pipe", "", "block (poll on pipe)" },
-	{ "fifo", "fifo", "", "block (poll on FIFO)" },
-	{ "mq", "mq", "", "block (poll on queue)" },
-	{ "sysv", "sysv", "", "block (poll, doorbell)" },
-	{ "shm/spin", "shm", "wait=spin", "spin (bounded)" },
-	{ "shm/futex", "shm", "wait=futex", "futex" },
-	{ "shm/sem", "shm", "wait=sem", "semaphore" },
-	{ "shm/adaptive", "shm", "wait=adaptive", "spin, then futex" },
-	{ "inproc", "inproc", "", "threads (ring default)" },
-	{ "unix", "unix", "", "block (poll on socket)" },
-	{ "tcp", "tcp", "", "block (loopback socket)" },
-	{ "udp", "udp", "", "block (loopback socket)" },
-	{ "nng+tcp", "nng+tcp", "", "block (loopback socket)" },
-	{ "nng+ipc", "nng+ipc", "", "block (poll on socket)" },
-	{ "memfd", "memfd", "", "spin, then futex" },
+    {"pipe", "pipe", "", "block (poll on pipe)"},
+    {"fifo", "fifo", "", "block (poll on FIFO)"},
+    {"mq", "mq", "", "block (poll on queue)"},
+    {"sysv", "sysv", "", "block (poll, doorbell)"},
+    {"shm/spin", "shm", "wait=spin", "spin (bounded)"},
+    {"shm/futex", "shm", "wait=futex", "futex"},
+    {"shm/sem", "shm", "wait=sem", "semaphore"},
+    {"shm/adaptive", "shm", "wait=adaptive", "spin, then futex"},
+    {"inproc", "inproc", "", "threads (ring default)"},
+    {"unix", "unix", "", "block (poll on socket)"},
+    {"tcp", "tcp", "", "block (loopback socket)"},
+    {"udp", "udp", "", "block (loopback socket)"},
+    {"nng+tcp", "nng+tcp", "", "block (loopback socket)"},
+    {"nng+ipc", "nng+ipc", "", "block (poll on socket)"},
+    {"memfd", "memfd", "", "spin, then futex"},
 };
 #define IPKB_NROWS (sizeof(ipkb_rows) / sizeof(ipkb_rows[0]))
 
@@ -104,8 +104,7 @@ ipkb_url(const struct bench_conn *c, char *url, size_t cap)
 	else if (!strncmp(sch, "mq", 2) || !strncmp(sch, "shm", 3))
 		snprintf(url, cap, "%.*s:///%s%s", n, sch, name, q);
 	else
-		snprintf(url, cap, "%.*s:///tmp/%s%s", n, sch, name,
-		    q);
+		snprintf(url, cap, "%.*s:///tmp/%s%s", n, sch, name, q);
 }
 
 static int
@@ -126,7 +125,8 @@ static void
 ipkb_limits(struct bench_conn *c, struct ipk_chan *ch)
 {
 	c->max_msg = ipk_max_msg(ch);
-	snprintf(c->limit, sizeof(c->limit), "ipk_max_msg() of the "
+	snprintf(c->limit, sizeof(c->limit),
+	    "ipk_max_msg() of the "
 	    "channel");
 	c->pollable = ipk_fd(ch) >= 0;
 }
@@ -152,7 +152,7 @@ static int
 ipkb_dial(struct bench_conn *c, const char *url)
 {
 	struct ipkb_state *st = c->p;
-	struct ipk_opts o = { .timeout_ms = BENCH_OP_MS };
+	struct ipk_opts o = {.timeout_ms = BENCH_OP_MS};
 	int rv;
 	if (st->pair[1]) {
 		/* Forked peer of ipk_pair(): keep our end, drop the other. */
@@ -240,18 +240,18 @@ ipkb_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops ipkb_ops = {
-	.prepare = ipkb_prepare,
-	.listen = ipkb_listen,
-	.accept = ipkb_accept,
-	.dial = ipkb_dial,
-	.send = ipkb_send,
-	.recv = ipkb_recv,
-	.loan = ipkb_loan,
-	.commit = ipkb_commit,
-	.peek = ipkb_peek,
-	.release = ipkb_release,
-	.close = ipkb_close,
-	.finish = ipkb_finish,
+    .prepare = ipkb_prepare,
+    .listen = ipkb_listen,
+    .accept = ipkb_accept,
+    .dial = ipkb_dial,
+    .send = ipkb_send,
+    .recv = ipkb_recv,
+    .loan = ipkb_loan,
+    .commit = ipkb_commit,
+    .peek = ipkb_peek,
+    .release = ipkb_release,
+    .close = ipkb_close,
+    .finish = ipkb_finish,
 };
 
 static int
@@ -272,8 +272,8 @@ ipkb_fill(struct bench_subject *r, const char *row, const char *scheme,
 	snprintf(r->name, sizeof(r->name), "%s", row);
 	r->kind = BENCH_IPCKIT;
 	r->ops = &ipkb_ops;
-	snprintf(r->arg, sizeof(r->arg), "%s%s%s", scheme, *query ? "?" : "",
-	    query);
+	snprintf(
+	    r->arg, sizeof(r->arg), "%s%s%s", scheme, *query ? "?" : "", query);
 	r->wait = wait;
 	r->threads = !!(caps & IPK_CAP_THREADS);
 	r->zero_copy = !!(caps & IPK_CAP_ZEROCOPY);
@@ -281,16 +281,19 @@ ipkb_fill(struct bench_subject *r, const char *row, const char *scheme,
 	r->props.kinship = !!(caps & IPK_CAP_KINSHIP);
 	r->props.named = !(caps & IPK_CAP_KINSHIP);
 	r->props.boundaries = !!(caps & IPK_CAP_BOUNDARIES);
-	r->props.copies = caps & IPK_CAP_ZEROCOPY ? "1 (0 with loan/peek)" :
-	    caps & IPK_CAP_THREADS ? "1" : "2 (in and out of the kernel)";
+	r->props.copies = caps & IPK_CAP_ZEROCOPY ? "1 (0 with loan/peek)"
+	    : caps & IPK_CAP_THREADS		  ? "1"
+				     : "2 (in and out of the kernel)";
 	r->props.remote = !!(caps & IPK_CAP_REMOTE);
 	r->props.reattach = !!(caps & IPK_CAP_REATTACH);
 	r->props.pollable = -1; /* measured: ipk_fd() on a real channel */
 	if (!ipkb_compiled(scheme)) {
 		r->status = BENCH_NA;
-		snprintf(r->reason, sizeof(r->reason), "transport '%s' is not "
-		    "compiled into this libipckit", scheme);
-		r->props = (struct bench_props){ -1, -1, -1, "?", -1, -1, -1 };
+		snprintf(r->reason, sizeof(r->reason),
+		    "transport '%s' is not "
+		    "compiled into this libipckit",
+		    scheme);
+		r->props = (struct bench_props){-1, -1, -1, "?", -1, -1, -1};
 	}
 }
 
@@ -307,7 +310,8 @@ bench_subjects_ipckit(struct bench_subject *rows, int cap)
 		for (size_t i = 0; i < IPKB_NROWS; i++)
 			known |= !strcmp(ipkb_rows[i].scheme, *s);
 		if (!known)
-			ipkb_fill(&rows[n++], *s, *s, "", "as the transport "
+			ipkb_fill(&rows[n++], *s, *s, "",
+			    "as the transport "
 			    "chooses");
 	}
 	return n;

@@ -135,8 +135,10 @@ zmqb_recv(struct bench_conn *c, void *buf, size_t len)
 		if (zmq_errno() != EINTR)
 			return zmqb_fail(c, "zmq_recv");
 	if ((size_t)n > len)
-		return bench_fail(c, -EMSGSIZE, "zmq_recv: %d-byte message, "
-		    "%zu expected", n, len);
+		return bench_fail(c, -EMSGSIZE,
+		    "zmq_recv: %d-byte message, "
+		    "%zu expected",
+		    n, len);
 	return n;
 }
 
@@ -167,14 +169,14 @@ zmqb_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops zmqb_ops = {
-	.prepare = zmqb_prepare,
-	.listen = zmqb_listen,
-	.accept = zmqb_accept,
-	.dial = zmqb_dial,
-	.send = zmqb_send,
-	.recv = zmqb_recv,
-	.close = zmqb_close,
-	.finish = zmqb_finish,
+    .prepare = zmqb_prepare,
+    .listen = zmqb_listen,
+    .accept = zmqb_accept,
+    .dial = zmqb_dial,
+    .send = zmqb_send,
+    .recv = zmqb_recv,
+    .close = zmqb_close,
+    .finish = zmqb_finish,
 };
 #endif
 
@@ -229,8 +231,8 @@ nngb_listen(struct bench_conn *c, char *url, size_t cap)
 		return nngb_fail(c, e, url);
 	if (!strcmp(c->s->arg, "tcp")) {
 		int port = 0;
-		if ((e = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT,
-		    &port)) != 0)
+		if ((e = nng_listener_get_int(
+			 l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
 			return nngb_fail(c, e, "NNG_OPT_TCP_BOUND_PORT");
 		snprintf(url, cap, "tcp://127.0.0.1:%d", port);
 	} else {
@@ -302,14 +304,14 @@ nngb_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops nngb_ops = {
-	.prepare = nngb_prepare,
-	.listen = nngb_listen,
-	.accept = nngb_accept,
-	.dial = nngb_dial,
-	.send = nngb_send,
-	.recv = nngb_recv,
-	.close = nngb_close,
-	.finish = nngb_finish,
+    .prepare = nngb_prepare,
+    .listen = nngb_listen,
+    .accept = nngb_accept,
+    .dial = nngb_dial,
+    .send = nngb_send,
+    .recv = nngb_recv,
+    .close = nngb_close,
+    .finish = nngb_finish,
 };
 #endif
 
@@ -325,10 +327,9 @@ peer_row(struct bench_subject *r, const char *name, const char *arg,
 	snprintf(r->arg, sizeof(r->arg), "%s", arg);
 	r->kind = BENCH_PEER;
 	r->ops = o;
-	r->wait = tcp ? "block (I/O thread, tcp)" :
-	    "block (I/O thread, ipc)";
-	r->props = (struct bench_props){ 0, 1, 1,
-		"2+ (kernel + library queues)", tcp, 1, 1 };
+	r->wait = tcp ? "block (I/O thread, tcp)" : "block (I/O thread, ipc)";
+	r->props = (struct bench_props){
+	    0, 1, 1, "2+ (kernel + library queues)", tcp, 1, 1};
 	if (!o) {
 		r->status = BENCH_NOT_BUILT;
 		snprintf(r->reason, sizeof(r->reason), "%s", missing);

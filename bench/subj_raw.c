@@ -106,7 +106,7 @@ floor_wait(struct bench_conn *c, struct floor_state *st, _Atomic uint32_t *w,
 		if (v == want)
 			return 0;
 		if (st->futex) {
-			struct timespec ts = { 0, 100000000 };
+			struct timespec ts = {0, 100000000};
 			syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, v, &ts,
 			    NULL, 0);
 		} else {
@@ -115,10 +115,12 @@ floor_wait(struct bench_conn *c, struct floor_state *st, _Atomic uint32_t *w,
 		if (st->futex || (i & 1023) == 0) {
 			int64_t now = bench_now();
 			if (!deadline)
-				deadline = now + (st->futex ?
-				    BENCH_OP_MS * 1000000ll : BENCH_SPIN_NS);
+				deadline = now +
+				    (st->futex ? BENCH_OP_MS * 1000000ll
+					       : BENCH_SPIN_NS);
 			else if (now > deadline)
-				return bench_fail(c, -ETIMEDOUT, "the peer did "
+				return bench_fail(c, -ETIMEDOUT,
+				    "the peer did "
 				    "not answer in time (bounded wait)");
 		}
 	}
@@ -157,8 +159,10 @@ floor_recv(struct bench_conn *c, void *buf, size_t len)
 		return rv;
 	size_t n = s->len;
 	if (n > len)
-		return bench_fail(c, -EBADMSG, "slot holds %zu bytes, more "
-		    "than the %zu expected", n, len);
+		return bench_fail(c, -EBADMSG,
+		    "slot holds %zu bytes, more "
+		    "than the %zu expected",
+		    n, len);
 	memcpy(buf, s->data, n);
 	floor_post(st, &s->full, 0);
 	return (int)n;
@@ -183,13 +187,13 @@ floor_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops floor_ops = {
-	.prepare = floor_prepare,
-	.accept = floor_open,
-	.dial = floor_dial,
-	.send = floor_send,
-	.recv = floor_recv,
-	.close = floor_close,
-	.finish = floor_finish,
+    .prepare = floor_prepare,
+    .accept = floor_open,
+    .dial = floor_dial,
+    .send = floor_send,
+    .recv = floor_recv,
+    .close = floor_close,
+    .finish = floor_finish,
 };
 
 /* --- raw/pipe and raw/unix: byte streams read and written in full ------- */
@@ -211,8 +215,8 @@ fd_prepare(struct bench_conn *c)
 	if (st->sock) {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			return bench_fail(c, -errno, "socketpair: %s",
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "socketpair: %s", strerror(errno));
 		st->fd[0][0] = st->fd[0][1] = sv[0];
 		st->fd[1][0] = st->fd[1][1] = sv[1];
 		return 0;
@@ -271,13 +275,13 @@ fd_send(struct bench_conn *c, const void *buf, size_t len)
 	while (len) {
 		/* MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE (the
 		 * pipe's SIGPIPE is ignored by the command). */
-		ssize_t n = st->sock ? send(fd, p, len, MSG_NOSIGNAL) :
-		    write(fd, p, len);
+		ssize_t n = st->sock ? send(fd, p, len, MSG_NOSIGNAL)
+				     : write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bench_fail(c, -errno, "write: %s",
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "write: %s", strerror(errno));
 		p += n;
 		len -= (size_t)n;
 	}
@@ -295,8 +299,8 @@ fd_recv(struct bench_conn *c, void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return bench_fail(c, -errno, "read: %s",
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "read: %s", strerror(errno));
 		if (n == 0)
 			return bench_fail(c, -EPIPE, "the peer closed");
 		p += n;
@@ -325,13 +329,13 @@ fd_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops fd_ops = {
-	.prepare = fd_prepare,
-	.accept = fd_accept,
-	.dial = fd_dial,
-	.send = fd_send,
-	.recv = fd_recv,
-	.close = fd_close,
-	.finish = fd_finish,
+    .prepare = fd_prepare,
+    .accept = fd_accept,
+    .dial = fd_dial,
+    .send = fd_send,
+    .recv = fd_recv,
+    .close = fd_close,
+    .finish = fd_finish,
 };
 
 /* --- raw/mq: two POSIX queues, removed by name at once ------------------ */
@@ -371,21 +375,23 @@ rawmq_prepare(struct bench_conn *c)
 	long lim = rawmq_sysctl("msgsize_max", 8192);
 	st->msgsize = (long)max < lim ? (long)max : lim;
 	c->max_msg = (size_t)st->msgsize;
-	snprintf(c->limit, sizeof(c->limit), "/proc/sys/fs/mqueue/"
-	    "msgsize_max = %ld", lim);
-	struct mq_attr a = { .mq_maxmsg = rawmq_sysctl("msg_max", 10),
-		.mq_msgsize = st->msgsize };
+	snprintf(c->limit, sizeof(c->limit),
+	    "/proc/sys/fs/mqueue/"
+	    "msgsize_max = %ld",
+	    lim);
+	struct mq_attr a = {.mq_maxmsg = rawmq_sysctl("msg_max", 10),
+	    .mq_msgsize = st->msgsize};
 	if (a.mq_maxmsg > 10)
 		a.mq_maxmsg = 10;
 	for (int i = 0; i < 2; i++) {
 		char name[64];
-		snprintf(name, sizeof(name), "/ipkb-raw-%ld-%d",
-		    (long)getpid(), i);
-		st->q[i] = mq_open(name, O_RDWR | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600, &a);
+		snprintf(
+		    name, sizeof(name), "/ipkb-raw-%ld-%d", (long)getpid(), i);
+		st->q[i] = mq_open(
+		    name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &a);
 		if (st->q[i] == (mqd_t)-1)
-			return bench_fail(c, -errno, "mq_open %s: %s", name,
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "mq_open %s: %s", name, strerror(errno));
 		/* The peer inherits the descriptor: the name can go now,
 		 * so nothing is left behind whatever happens. */
 		mq_unlink(name);
@@ -423,8 +429,8 @@ rawmq_send(struct bench_conn *c, const void *buf, size_t len)
 	struct timespec ts = rawmq_deadline();
 	while (mq_timedsend(st->q[c->side], buf, len, 0, &ts) < 0) {
 		if (errno != EINTR)
-			return bench_fail(c, -errno, "mq_send: %s",
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "mq_send: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -438,11 +444,11 @@ rawmq_recv(struct bench_conn *c, void *buf, size_t len)
 	 * at least the queue's msgsize, as mq_receive(3) requires. */
 	(void)len;
 	ssize_t n;
-	while ((n = mq_timedreceive(st->q[!c->side], buf,
-	    (size_t)st->msgsize, NULL, &ts)) < 0) {
+	while ((n = mq_timedreceive(st->q[!c->side], buf, (size_t)st->msgsize,
+		    NULL, &ts)) < 0) {
 		if (errno != EINTR)
-			return bench_fail(c, -errno, "mq_receive: %s",
-			    strerror(errno));
+			return bench_fail(
+			    c, -errno, "mq_receive: %s", strerror(errno));
 	}
 	return (int)n;
 }
@@ -467,13 +473,13 @@ rawmq_finish(struct bench_conn *c)
 }
 
 static const struct bench_ops rawmq_ops = {
-	.prepare = rawmq_prepare,
-	.accept = rawmq_accept,
-	.dial = rawmq_dial,
-	.send = rawmq_send,
-	.recv = rawmq_recv,
-	.close = rawmq_close,
-	.finish = rawmq_finish,
+    .prepare = rawmq_prepare,
+    .accept = rawmq_accept,
+    .dial = rawmq_dial,
+    .send = rawmq_send,
+    .recv = rawmq_recv,
+    .close = rawmq_close,
+    .finish = rawmq_finish,
 };
 
 /* --- the rows ----------------------------------------------------------- */
@@ -498,22 +504,22 @@ bench_subjects_raw(struct bench_subject *rows, int cap)
 	if (cap < 6)
 		return 0;
 	raw_row(&rows[n++], "floor/atomic", &floor_ops, "atomic",
-	    "spin (bounded)", (struct bench_props){ 1, 0, 1,
-	    "2 (via a shared slot)", 0, 0, 0 });
+	    "spin (bounded)",
+	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});
 	raw_row(&rows[n++], "floor/futex", &floor_ops, "futex",
-	    "futex every message", (struct bench_props){ 1, 0, 1,
-	    "2 (via a shared slot)", 0, 0, 0 });
+	    "futex every message",
+	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});
 	raw_row(&rows[n++], "raw/pipe", &fd_ops, "pipe", "block (read)",
-	    (struct bench_props){ 1, 0, 0, "2 (in and out of the kernel)", 0,
-	    0, 1 });
+	    (struct bench_props){
+		1, 0, 0, "2 (in and out of the kernel)", 0, 0, 1});
 	raw_row(&rows[n++], "raw/unix", &fd_ops, "unix", "block (read)",
-	    (struct bench_props){ 1, 0, 0, "2 (in and out of the kernel)", 0,
-	    0, 1 });
+	    (struct bench_props){
+		1, 0, 0, "2 (in and out of the kernel)", 0, 0, 1});
 	raw_row(&rows[n++], "raw/mq", &rawmq_ops, "mq", "block (mq_receive)",
-	    (struct bench_props){ 0, 1, 1, "2 (in and out of the kernel)", 0,
-	    1, 1 });
+	    (struct bench_props){
+		0, 1, 1, "2 (in and out of the kernel)", 0, 1, 1});
 	raw_row(&rows[n], "memcpy", &fd_ops, "memcpy", "none (one core)",
-	    (struct bench_props){ -1, -1, -1, "1", -1, -1, -1 });
+	    (struct bench_props){-1, -1, -1, "1", -1, -1, -1});
 	rows[n++].memcpy_row = 1;
 	return n;
 }

@@ -45,20 +45,22 @@ consumer(const char *url)
 	if ((rv = ipk_listen(url, NULL, &l)) < 0 ||
 	    (rv = ipk_accept(l, WAIT_MS, &c)) < 0)
 		goto out;
-	while ((rv = ipk_recv(c, buf, sizeof(buf), &len, &type,
-	    WAIT_MS)) == 0) {
+	while (
+	    (rv = ipk_recv(c, buf, sizeof(buf), &len, &type, WAIT_MS)) == 0) {
 		/* Each message is numbered by its type and filled with it. */
 		if (type != next || len != SIZE ||
 		    buf[0] != (unsigned char)type ||
 		    buf[SIZE - 1] != (unsigned char)type) {
-			fprintf(stderr, "consumer: message %u out of order or "
-			    "damaged\n", type);
+			fprintf(stderr,
+			    "consumer: message %u out of order or "
+			    "damaged\n",
+			    type);
 			rv = -EBADMSG;
 			goto out;
 		}
 		next++;
 		/* The slow part: the consumer takes 2 ms per message. */
-		struct timespec slow = { 0, CONSUMER_DELAY_NS };
+		struct timespec slow = {0, CONSUMER_DELAY_NS};
 		nanosleep(&slow, NULL);
 	}
 	if (rv == IPK_ECLOSED && next == COUNT)
@@ -77,7 +79,7 @@ out:
 static int
 producer(const char *url)
 {
-	struct ipk_opts o = { .timeout_ms = WAIT_MS };
+	struct ipk_opts o = {.timeout_ms = WAIT_MS};
 	struct ipk_chan *c;
 	static unsigned char buf[SIZE];
 	unsigned full = 0;
@@ -105,13 +107,13 @@ producer(const char *url)
 			break;
 		}
 	}
-	struct ipk_stats st = { 0 };
+	struct ipk_stats st = {0};
 	ipk_stats(c, &st);
 	double total = bp_now_ms() - t0;
 	printf("producer: %u messages of %d bytes in %.0f ms over %s\n"
-	    "producer: the channel was full %u times; waited %.0f ms in all "
-	    "(%.0f%% of the run), longest %.1f ms\n", (unsigned)st.msgs_sent,
-	    SIZE, total, ipk_scheme(c), full, waited,
+	       "producer: the channel was full %u times; waited %.0f ms in all "
+	       "(%.0f%% of the run), longest %.1f ms\n",
+	    (unsigned)st.msgs_sent, SIZE, total, ipk_scheme(c), full, waited,
 	    total > 0 ? 100 * waited / total : 0, longest);
 	if (st.waits)
 		printf("producer: ipk_stats counted %llu waiting calls\n",
@@ -129,7 +131,8 @@ main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "producer"))
 		return producer(argv[2]);
 	if (argc < 2 || strcmp(argv[1], "--selftest")) {
-		fprintf(stderr, "usage: backpressure consumer|producer URL\n"
+		fprintf(stderr,
+		    "usage: backpressure consumer|producer URL\n"
 		    "       backpressure --selftest [URL]\n");
 		return 2;
 	}
@@ -142,13 +145,13 @@ main(int argc, char **argv)
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
-		char *args[] = { "backpressure", "consumer", url, NULL };
+		char *args[] = {"backpressure", "consumer", url, NULL};
 		execv("/proc/self/exe", args);
 		_exit(127);
 	}
 	int bad = pid < 0 || producer(url), st = 0;
-	if (pid > 0 && (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)))
+	if (pid > 0 &&
+	    (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)))
 		bad = 1;
 	printf("%s backpressure\n", bad ? "FAIL" : "PASS");
 	return bad;

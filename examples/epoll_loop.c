@@ -31,8 +31,8 @@ worker(void)
 		return 1;
 	for (int i = 0; i < PER_WORKER; i++) {
 		char msg[32];
-		int n = snprintf(msg, sizeof(msg), "pid %d says %d",
-		    (int)getpid(), i);
+		int n = snprintf(
+		    msg, sizeof(msg), "pid %d says %d", (int)getpid(), i);
 		if (ipk_send(c, msg, (size_t)n, (uint32_t)i, 5000) < 0)
 			return 1;
 	}
@@ -50,14 +50,14 @@ main(int argc, char **argv)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct ipk_chan *ch[WORKERS];
 	pid_t pids[WORKERS + 1];
-	char *wargv[] = { "/proc/self/exe", "--worker", NULL };
+	char *wargv[] = {"/proc/self/exe", "--worker", NULL};
 	for (int i = 0; i < WORKERS; i++) {
 		int rv = ipk_spawn(wargv, &ch[i], &pids[i]);
 		if (rv < 0) {
 			fprintf(stderr, "epoll_loop: %s\n", ipk_strerror(rv));
 			return 1;
 		}
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
 		epoll_ctl(ep, EPOLL_CTL_ADD, ipk_fd(ch[i]), &ev);
 	}
 	/* An ordinary socket beside the channels. */
@@ -71,7 +71,7 @@ main(int argc, char **argv)
 		_exit(0);
 	}
 	close(sv[1]);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 99 };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 99};
 	epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev);
 
 	int open_sources = WORKERS + 1, msgs = 0, ticks = 0;
@@ -88,7 +88,8 @@ main(int argc, char **argv)
 				char buf[64];
 				ssize_t r = read(sv[0], buf, sizeof(buf));
 				if (r <= 0) {
-					epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], NULL);
+					epoll_ctl(
+					    ep, EPOLL_CTL_DEL, sv[0], NULL);
 					open_sources--;
 					continue;
 				}
@@ -101,8 +102,8 @@ main(int argc, char **argv)
 				char buf[64];
 				size_t len;
 				uint32_t type;
-				int rv = ipk_recv(ch[id], buf, sizeof(buf), &len,
-				    &type, 0);
+				int rv = ipk_recv(
+				    ch[id], buf, sizeof(buf), &len, &type, 0);
 				if (rv == -EAGAIN)
 					break;
 				if (rv < 0) { /* IPK_ECLOSED: worker done */
@@ -128,7 +129,10 @@ main(int argc, char **argv)
 		ipk_close(ch[i]);
 	close(sv[0]);
 	close(ep);
-	printf("%s: %d messages, %d ticks\n", bad ? "FAIL epoll_loop" :
-	    quiet ? "PASS epoll_loop" : "done", msgs, ticks);
+	printf("%s: %d messages, %d ticks\n",
+	    bad		? "FAIL epoll_loop"
+		: quiet ? "PASS epoll_loop"
+			: "done",
+	    msgs, ticks);
 	return bad;
 }

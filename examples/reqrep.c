@@ -62,7 +62,7 @@ out:
 static int
 client(const char *url)
 {
-	struct ipk_opts o = { .timeout_ms = WAIT_MS }; /* wait for the server */
+	struct ipk_opts o = {.timeout_ms = WAIT_MS}; /* wait for the server */
 	struct ipk_chan *c;
 	int rv = ipk_dial(url, &o, &c), bad = 0;
 	if (rv < 0) {
@@ -75,18 +75,18 @@ client(const char *url)
 		uint32_t type;
 		int n = snprintf(req, sizeof(req), "request number %u", id);
 		if ((rv = ipk_send(c, req, (size_t)n, id, WAIT_MS)) < 0 ||
-		    (rv = ipk_recv(c, rep, sizeof(rep), &len, &type,
-		    WAIT_MS)) < 0) {
-			fprintf(stderr, "reqrep client: %s\n",
-			    ipk_strerror(rv));
+		    (rv = ipk_recv(c, rep, sizeof(rep), &len, &type, WAIT_MS)) <
+			0) {
+			fprintf(
+			    stderr, "reqrep client: %s\n", ipk_strerror(rv));
 			bad = 1;
 			break;
 		}
 		reqrep_reverse(want, req, (size_t)n);
 		bad = type != id || len != (size_t)n || memcmp(rep, want, len);
 		if (bad)
-			fprintf(stderr, "reqrep client: wrong reply to %u\n",
-			    id);
+			fprintf(
+			    stderr, "reqrep client: wrong reply to %u\n", id);
 	}
 	if (!bad)
 		printf("client: %d replies checked over %s\n", REQUESTS, url);
@@ -103,7 +103,8 @@ main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "client"))
 		return client(argv[2]);
 	if (argc < 2 || strcmp(argv[1], "--selftest")) {
-		fprintf(stderr, "usage: reqrep server|client URL\n"
+		fprintf(stderr,
+		    "usage: reqrep server|client URL\n"
 		    "       reqrep --selftest [URL]\n");
 		return 2;
 	}
@@ -116,13 +117,13 @@ main(int argc, char **argv)
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
-		char *args[] = { "reqrep", "server", url, NULL };
+		char *args[] = {"reqrep", "server", url, NULL};
 		execv("/proc/self/exe", args);
 		_exit(127);
 	}
 	int bad = pid < 0 || client(url), st = 0;
-	if (pid > 0 && (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)))
+	if (pid > 0 &&
+	    (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)))
 		bad = 1;
 	printf("%s reqrep\n", bad ? "FAIL" : "PASS");
 	return bad;

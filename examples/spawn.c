@@ -42,7 +42,7 @@ main(int argc, char **argv)
 		return worker();
 	int quiet = argc > 1 && !strcmp(argv[1], "--selftest");
 
-	char *child_argv[] = { "/proc/self/exe", "--worker", NULL };
+	char *child_argv[] = {"/proc/self/exe", "--worker", NULL};
 	struct ipk_chan *c;
 	pid_t pid;
 	int rv = ipk_spawn(child_argv, &c, &pid);
@@ -56,7 +56,8 @@ main(int argc, char **argv)
 		size_t len;
 		uint32_t type;
 		if ((rv = ipk_send(c, &i, sizeof(i), (uint32_t)i, 5000)) < 0 ||
-		    (rv = ipk_recv(c, &sq, sizeof(sq), &len, &type, 5000)) < 0) {
+		    (rv = ipk_recv(c, &sq, sizeof(sq), &len, &type, 5000)) <
+			0) {
 			fprintf(stderr, "spawn: %s\n", ipk_strerror(rv));
 			bad = 1;
 			break;

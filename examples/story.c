@@ -37,23 +37,23 @@
 /* Control messages on the queue, labelled with ipckit user types. The
  * queue itself keeps the two directions apart (one kernel message type per
  * direction, the article's trick); these say what each message means. */
-#define T_HELLO 1  /* writer -> reader: a (new) writer is here */
+#define T_HELLO 1 /* writer -> reader: a (new) writer is here */
 #define T_OFFSET 2 /* reader -> writer: send from this offset on */
-#define T_DONE 3   /* writer -> reader: everything sent */
-#define T_ACK 4    /* reader -> writer: everything verified */
-#define T_BLOCK 5  /* data channel: one block of the payload */
+#define T_DONE 3 /* writer -> reader: everything sent */
+#define T_ACK 4 /* reader -> writer: everything verified */
+#define T_BLOCK 5 /* data channel: one block of the payload */
 #define T_RHELLO 6 /* reader -> writer: a reader replaced a dead one */
-#define T_GO 7     /* reader -> writer: carry on */
+#define T_GO 7 /* reader -> writer: carry on */
 
 #define BLOCK (1u << 20) /* payload bytes per data message */
-#define WINDOW 3         /* blocks the writer may have in flight */
-#define WAIT_MS 30000    /* bound of every wait for the other program */
+#define WINDOW 3 /* blocks the writer may have in flight */
+#define WAIT_MS 30000 /* bound of every wait for the other program */
 #define DEFAULT_BYTES (256ull << 20)
 #define SELFTEST_BYTES (64ull << 20) /* keeps CI fast; the logic is equal */
 
 struct block_hdr {
 	uint64_t offset; /* where the payload starts in the whole stream */
-	uint32_t len;    /* payload bytes after this header */
+	uint32_t len; /* payload bytes after this header */
 	uint32_t pad;
 };
 
@@ -125,9 +125,9 @@ story_fail(const char *who, const char *what, int rv)
 struct reader {
 	struct ipk_chan *ctl, *data;
 	struct ipk_sem *credit; /* blocks the reader is ready for */
-	struct ipk_lock *lock;  /* guards the progress record */
-	uint64_t *verified;     /* the record: bytes verified, in the lock's
-				   data area, outlives a reader crash */
+	struct ipk_lock *lock; /* guards the progress record */
+	uint64_t *verified; /* the record: bytes verified, in the lock's
+			       data area, outlives a reader crash */
 	uint64_t total, expected, dups;
 };
 
@@ -174,8 +174,10 @@ reader_take(struct reader *r, int wait_ms)
 		if (h.len != len - sizeof(h) || h.len > BLOCK || h.offset % 8 ||
 		    h.offset > r->total || h.len > r->total - h.offset ||
 		    h.offset > r->expected || story_check(p, h.offset, h.len)) {
-			fprintf(stderr, "story reader: bad block at %" PRIu64
-			    " (expected %" PRIu64 ")\n", h.offset, r->expected);
+			fprintf(stderr,
+			    "story reader: bad block at %" PRIu64
+			    " (expected %" PRIu64 ")\n",
+			    h.offset, r->expected);
 			ipk_release(r->data);
 			return -EBADMSG;
 		}
@@ -216,8 +218,8 @@ reader_hello(struct reader *r)
 		return rv;
 	if ((rv = reader_refill(r)) < 0)
 		return rv;
-	return ipk_send(r->ctl, &r->expected, sizeof(r->expected), T_OFFSET,
-	    WAIT_MS);
+	return ipk_send(
+	    r->ctl, &r->expected, sizeof(r->expected), T_OFFSET, WAIT_MS);
 }
 
 /* This reader replaces one that died: tell the writer, which pauses and
@@ -228,10 +230,11 @@ reader_rejoin(struct reader *r)
 	uint64_t sent;
 	size_t len;
 	uint32_t type;
-	int rv = ipk_send(r->ctl, &r->expected, sizeof(r->expected), T_RHELLO,
-	    WAIT_MS);
-	if (rv < 0 || (rv = ipk_recv(r->ctl, &sent, sizeof(sent), &len, &type,
-	    WAIT_MS)) < 0)
+	int rv = ipk_send(
+	    r->ctl, &r->expected, sizeof(r->expected), T_RHELLO, WAIT_MS);
+	if (rv < 0 ||
+	    (rv = ipk_recv(r->ctl, &sent, sizeof(sent), &len, &type, WAIT_MS)) <
+		0)
 		return rv;
 	if (type == T_HELLO) /* the writer is new too: it ignores RHELLO */
 		return reader_hello(r);
@@ -250,8 +253,8 @@ reader_rejoin(struct reader *r)
 static int
 reader_open_sync(struct reader *r, const struct names *n, int *rejoin)
 {
-	int rv = ipk_sem_open(n->sem, IPK_SYNC_CREATE | IPK_SEM_NOUNDO,
-	    WINDOW, &r->credit);
+	int rv = ipk_sem_open(
+	    n->sem, IPK_SYNC_CREATE | IPK_SEM_NOUNDO, WINDOW, &r->credit);
 	if (rv == -EEXIST)
 		rv = ipk_sem_open(n->sem, IPK_SEM_NOUNDO, 0, &r->credit);
 	if (rv < 0)
@@ -281,7 +284,7 @@ static int
 reader(const char *name, uint64_t total, int quiet)
 {
 	struct names n;
-	struct reader r = { .total = total };
+	struct reader r = {.total = total};
 	struct ipk_listener *lc = NULL, *ld = NULL;
 	uint64_t msg;
 	int hellos = 0, rejoin = 0, ret = 1, rv;
@@ -308,8 +311,8 @@ reader(const char *name, uint64_t total, int quiet)
 			goto out;
 		hellos = 1;
 		if (!quiet)
-			printf("reader: took over at %" PRIu64 "\n",
-			    r.expected);
+			printf(
+			    "reader: took over at %" PRIu64 "\n", r.expected);
 	}
 
 	/* Until the writer says DONE: answer each HELLO (the first writer
@@ -318,9 +321,9 @@ reader(const char *name, uint64_t total, int quiet)
 	long last = story_now_ms();
 	for (;;) {
 		struct ipk_pollitem it[2] = {
-			{ .chan = r.ctl, .events = IPK_POLLIN },
-			{ .chan = hellos && !gone ? r.data : NULL,
-			    .events = IPK_POLLIN },
+		    {.chan = r.ctl, .events = IPK_POLLIN},
+		    {.chan = hellos && !gone ? r.data : NULL,
+			.events = IPK_POLLIN},
 		};
 		what = "waiting";
 		rv = -ETIMEDOUT;
@@ -349,7 +352,7 @@ reader(const char *name, uint64_t total, int quiet)
 		if (rv == IPK_ECLOSED || rv == -EAGAIN) {
 			/* No writer attached: the names stay, a new one will
 			 * dial and reattach. Look again in 10 ms. */
-			struct timespec ts = { 0, 10 * 1000000 };
+			struct timespec ts = {0, 10 * 1000000};
 			nanosleep(&ts, NULL);
 			continue;
 		}
@@ -368,7 +371,8 @@ reader(const char *name, uint64_t total, int quiet)
 			goto out;
 		if (!quiet)
 			printf("reader: a writer is here, resume at %" PRIu64
-			    "\n", r.expected);
+			       "\n",
+			    r.expected);
 	}
 	/* DONE may overtake the last blocks: they travel another way. */
 	what = "last blocks";
@@ -387,7 +391,8 @@ reader(const char *name, uint64_t total, int quiet)
 	if (rv != IPK_ECLOSED)
 		goto out;
 	printf("reader: %" PRIu64 " bytes verified, %" PRIu64
-	    " block(s) received twice and dropped\n", r.expected, r.dups);
+	       " block(s) received twice and dropped\n",
+	    r.expected, r.dups);
 	ret = 0;
 out:
 	if (ret)
@@ -431,10 +436,10 @@ writer_check(struct writer *w, int wait_ms)
 		return rv;
 	if (type != T_RHELLO)
 		return -EBADMSG;
-	if ((rv = ipk_send(w->ctl, &w->off, sizeof(w->off), T_OFFSET,
-	    WAIT_MS)) < 0 ||
-	    (rv = ipk_recv(w->ctl, &msg, sizeof(msg), &len, &type,
-	    WAIT_MS)) < 0)
+	if ((rv = ipk_send(
+		 w->ctl, &w->off, sizeof(w->off), T_OFFSET, WAIT_MS)) < 0 ||
+	    (rv = ipk_recv(w->ctl, &msg, sizeof(msg), &len, &type, WAIT_MS)) <
+		0)
 		return rv;
 	return type == T_GO ? 1 : -EBADMSG;
 }
@@ -445,9 +450,9 @@ writer_check(struct writer *w, int wait_ms)
 static int
 writer_block(struct writer *w)
 {
-	uint32_t blen = w->total - w->off < BLOCK ?
-	    (uint32_t)(w->total - w->off) : BLOCK;
-	struct block_hdr h = { .offset = w->off, .len = blen };
+	uint32_t blen =
+	    w->total - w->off < BLOCK ? (uint32_t)(w->total - w->off) : BLOCK;
+	struct block_hdr h = {.offset = w->off, .len = blen};
 	long start = story_now_ms();
 	void *buf;
 	int rv;
@@ -487,8 +492,8 @@ static int
 writer(const char *name, uint64_t total, int progress, int pace_ms)
 {
 	struct names n;
-	struct ipk_opts o = { .timeout_ms = WAIT_MS };
-	struct writer w = { .total = total };
+	struct ipk_opts o = {.timeout_ms = WAIT_MS};
+	struct writer w = {.total = total};
 	uint64_t pid = (uint64_t)getpid(), msg;
 	size_t len;
 	uint32_t type;
@@ -505,8 +510,8 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 	/* A reader that took over from a dead one says RHELLO to the writer
 	 * it expects; this one has sent nothing yet, so wait for OFFSET. */
 	do
-		rv = ipk_recv(w.ctl, &w.off, sizeof(w.off), &len, &type,
-		    WAIT_MS);
+		rv = ipk_recv(
+		    w.ctl, &w.off, sizeof(w.off), &len, &type, WAIT_MS);
 	while (rv == 0 && type == T_RHELLO);
 	if (rv < 0)
 		goto out;
@@ -525,8 +530,8 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 		if ((rv = writer_block(&w)) < 0)
 			goto out;
 		if (pace_ms > 0) {
-			struct timespec ts = { pace_ms / 1000,
-			    (pace_ms % 1000) * 1000000L };
+			struct timespec ts = {
+			    pace_ms / 1000, (pace_ms % 1000) * 1000000L};
 			nanosleep(&ts, NULL);
 		}
 		if (progress) {
@@ -542,16 +547,15 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 		rv = -ETIMEDOUT;
 		if (story_now_ms() - start > 2 * WAIT_MS)
 			goto out;
-		if ((rv = ipk_send(w.ctl, &w.off, sizeof(w.off), T_DONE,
-		    WAIT_MS)) < 0)
+		if ((rv = ipk_send(
+			 w.ctl, &w.off, sizeof(w.off), T_DONE, WAIT_MS)) < 0)
 			goto out;
 		rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type, WAIT_MS);
-		while (rv == IPK_ECLOSED && story_now_ms() - start <
-		    2 * WAIT_MS) {
-			struct timespec ts = { 0, 10 * 1000000 };
+		while (
+		    rv == IPK_ECLOSED && story_now_ms() - start < 2 * WAIT_MS) {
+			struct timespec ts = {0, 10 * 1000000};
 			nanosleep(&ts, NULL);
-			rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type,
-			    0);
+			rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type, 0);
 			if (rv == -EAGAIN)
 				rv = IPK_ECLOSED;
 		}
@@ -560,18 +564,19 @@ writer(const char *name, uint64_t total, int progress, int pace_ms)
 		if (type == T_ACK && msg == total)
 			break;
 		rv = -EBADMSG;
-		if (type != T_RHELLO || (rv = ipk_send(w.ctl, &w.off,
-		    sizeof(w.off), T_OFFSET, WAIT_MS)) < 0 ||
-		    (rv = ipk_recv(w.ctl, &msg, sizeof(msg), &len, &type,
-		    WAIT_MS)) < 0)
+		if (type != T_RHELLO ||
+		    (rv = ipk_send(w.ctl, &w.off, sizeof(w.off), T_OFFSET,
+			 WAIT_MS)) < 0 ||
+		    (rv = ipk_recv(
+			 w.ctl, &msg, sizeof(msg), &len, &type, WAIT_MS)) < 0)
 			goto out;
 		rv = -EBADMSG;
 		if (type != T_GO)
 			goto out;
 	}
 	if (!progress)
-		printf("writer: the reader verified %" PRIu64 " bytes\n",
-		    w.off);
+		printf(
+		    "writer: the reader verified %" PRIu64 " bytes\n", w.off);
 	ret = 0;
 out:
 	if (ret)
@@ -591,8 +596,8 @@ story_start(const char *role, const char *name, const char *bytes, int out_fd)
 	if (pid == 0) {
 		if (out_fd >= 0)
 			dup2(out_fd, 1);
-		char *argv[] = { "story", (char *)role, (char *)name,
-		    (char *)bytes, out_fd >= 0 ? "--progress" : NULL, NULL };
+		char *argv[] = {"story", (char *)role, (char *)name,
+		    (char *)bytes, out_fd >= 0 ? "--progress" : NULL, NULL};
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
@@ -607,7 +612,7 @@ story_reap(pid_t pid, int ms)
 	for (int i = 0; i < ms / 10; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-		struct timespec ts = { 0, 10 * 1000000 };
+		struct timespec ts = {0, 10 * 1000000};
 		nanosleep(&ts, NULL);
 	}
 	kill(pid, SIGKILL);
@@ -622,7 +627,7 @@ story_wait_progress(int fd, uint64_t at)
 	char line[64];
 	size_t used = 0;
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, WAIT_MS) <= 0)
 			return -1;
 		ssize_t r = read(fd, line + used, sizeof(line) - 1 - used);
@@ -659,12 +664,13 @@ selftest(unsigned seed)
 	int p[2], ok = 0;
 
 	srand(seed);
-	uint64_t kill_at = (total / 10 + (uint64_t)rand() % (total * 8 / 10))
-	    & ~(uint64_t)(BLOCK - 1);
+	uint64_t kill_at = (total / 10 + (uint64_t)rand() % (total * 8 / 10)) &
+	    ~(uint64_t)(BLOCK - 1);
 	int kill_reader = rand() % 2;
 	const char *victim = kill_reader ? "reader" : "writer";
 	printf("story selftest: seed %u, %" PRIu64 " MiB, %s killed at "
-	    "%" PRIu64 " MiB\n", seed, total >> 20, victim, kill_at >> 20);
+	       "%" PRIu64 " MiB\n",
+	    seed, total >> 20, victim, kill_at >> 20);
 	snprintf(name, sizeof(name), "st-%d-%u", (int)getpid(), seed);
 	snprintf(bytes, sizeof(bytes), "%" PRIu64, total);
 	story_names(name, &n);
@@ -674,8 +680,9 @@ selftest(unsigned seed)
 	pid_t w = story_start("writer", name, bytes, p[1]);
 	close(p[1]);
 	if (r < 0 || w < 0 || story_wait_progress(p[0], kill_at) < 0) {
-		fprintf(stderr, "story selftest: writer never got to %" PRIu64
-		    "\n", kill_at);
+		fprintf(stderr,
+		    "story selftest: writer never got to %" PRIu64 "\n",
+		    kill_at);
 		goto out;
 	}
 	pid_t *vp = kill_reader ? &r : &w;
@@ -708,16 +715,18 @@ int
 main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--selftest"))
-		return selftest(argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) :
-		    (unsigned)time(NULL) ^ (unsigned)getpid());
-	if (argc < 2 || (strcmp(argv[1], "reader") && strcmp(argv[1],
-	    "writer"))) {
-		fprintf(stderr, "usage: story reader [NAME] [BYTES]\n"
+		return selftest(argc > 2
+			? (unsigned)strtoul(argv[2], NULL, 0)
+			: (unsigned)time(NULL) ^ (unsigned)getpid());
+	if (argc < 2 ||
+	    (strcmp(argv[1], "reader") && strcmp(argv[1], "writer"))) {
+		fprintf(stderr,
+		    "usage: story reader [NAME] [BYTES]\n"
 		    "       story writer [NAME] [BYTES] [--pace=MS]\n"
 		    "       story --selftest [SEED]\n");
 		return 2;
 	}
-	const char *pos[2] = { "story", NULL };
+	const char *pos[2] = {"story", NULL};
 	int progress = 0, pace = 0, npos = 0;
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--progress"))
@@ -730,7 +739,8 @@ main(int argc, char **argv)
 	const char *name = pos[0];
 	uint64_t total = pos[1] ? strtoull(pos[1], NULL, 0) : DEFAULT_BYTES;
 	if (total == 0 || total % 8) {
-		fprintf(stderr, "story: BYTES must be a non-zero multiple of "
+		fprintf(stderr,
+		    "story: BYTES must be a non-zero multiple of "
 		    "8\n");
 		return 2;
 	}

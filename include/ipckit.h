@@ -88,7 +88,7 @@ enum {
 /* Default limit of one message, in bytes (?maxmsg= changes it). */
 #define IPK_DEFAULT_MAX_MSG (16u * 1024u * 1024u)
 
-struct ipk_chan;     /* one end of a two-way message channel (opaque) */
+struct ipk_chan; /* one end of a two-way message channel (opaque) */
 struct ipk_listener; /* a bound address that hands out channels (opaque) */
 
 /*
@@ -97,22 +97,24 @@ struct ipk_listener; /* a bound address that hands out channels (opaque) */
  * for every field, so `struct ipk_opts o = {0}` is valid.
  */
 struct ipk_opts {
-	size_t max_msg;   /* largest message accepted (?maxmsg=); 16 MiB */
-	unsigned mode;    /* permission bits of created objects (?mode=); 0600 */
-	int keep;         /* 1: leave named objects in place on close (?keep=1) */
-	uid_t allow_uid;  /* listeners: also admit this uid (?allow=UID); 0=own */
-	int timeout_ms;   /* dial: wait this long for a listener (?timeout=);
-			     0 = try once, negative = forever */
+	size_t max_msg; /* largest message accepted (?maxmsg=); 16 MiB */
+	unsigned mode; /* permission bits of created objects (?mode=); 0600 */
+	int keep; /* 1: leave named objects in place on close (?keep=1) */
+	uid_t
+	    allow_uid; /* listeners: also admit this uid (?allow=UID); 0=own */
+	int timeout_ms; /* dial: wait this long for a listener (?timeout=);
+			   0 = try once, negative = forever */
 };
 
 /* Counters of one channel, kept by the library. */
 struct ipk_stats {
 	uint64_t msgs_sent, bytes_sent; /* messages and payload bytes sent */
-	uint64_t msgs_recv, bytes_recv; /* messages and payload bytes received */
-	uint64_t waits;                 /* calls that had to wait */
-	uint64_t errors;                /* calls that failed (not EAGAIN) */
-	uint64_t gaps;                  /* udp: messages lost (sequence gaps) */
-	uint64_t reordered;             /* udp: messages that arrived late */
+	uint64_t msgs_recv,
+	    bytes_recv; /* messages and payload bytes received */
+	uint64_t waits; /* calls that had to wait */
+	uint64_t errors; /* calls that failed (not EAGAIN) */
+	uint64_t gaps; /* udp: messages lost (sequence gaps) */
+	uint64_t reordered; /* udp: messages that arrived late */
 };
 
 /* The peer's credentials, where the transport knows them (unix sockets). */
@@ -124,17 +126,18 @@ struct ipk_peer {
 
 /* Capability bits, as returned by ipk_caps(). */
 #define IPK_CAP_BOUNDARIES 0x01u /* mechanism keeps message boundaries */
-#define IPK_CAP_TYPES 0x02u      /* mechanism carries types natively */
-#define IPK_CAP_REMOTE 0x04u     /* crosses hosts */
-#define IPK_CAP_KINSHIP 0x08u    /* needs related processes (fork) */
-#define IPK_CAP_REATTACH 0x10u   /* survives a peer restart on the same name */
-#define IPK_CAP_ZEROCOPY 0x20u   /* loan/peek avoid a copy */
-#define IPK_CAP_THREADS 0x40u    /* threads of one process only */
-#define IPK_CAP_PERSIST 0x80u    /* queued data outlives the writer */
-#define IPK_CAP_LOSSY 0x100u     /* may lose or reorder (udp) */
-#define IPK_CAP_MULTI 0x200u     /* one listener accepts many channels */
-#define IPK_CAP_NOTYPES 0x400u   /* no type on the wire: recv gives type 0
-				    (nng+tcp, nng+ipc: the SP format) */
+#define IPK_CAP_TYPES 0x02u /* mechanism carries types natively */
+#define IPK_CAP_REMOTE 0x04u /* crosses hosts */
+#define IPK_CAP_KINSHIP 0x08u /* needs related processes (fork) */
+#define IPK_CAP_REATTACH 0x10u /* survives a peer restart on the same name */
+#define IPK_CAP_ZEROCOPY 0x20u /* loan/peek avoid a copy */
+#define IPK_CAP_THREADS 0x40u /* threads of one process only */
+#define IPK_CAP_PERSIST 0x80u /* queued data outlives the writer */
+#define IPK_CAP_LOSSY 0x100u /* may lose or reorder (udp) */
+#define IPK_CAP_MULTI 0x200u /* one listener accepts many channels */
+#define IPK_CAP_NOTYPES                                                        \
+	0x400u /* no type on the wire: recv gives type 0                       \
+		  (nng+tcp, nng+ipc: the SP format) */
 
 /* --- Errors -------------------------------------------------------------- */
 
@@ -146,7 +149,8 @@ IPK_API const char *ipk_strerror(int err);
  * unknown code. Static storage. */
 IPK_API const char *ipk_errname(int err);
 
-/* --- Channels -------------------------------------------------------------- */
+/* --- Channels --------------------------------------------------------------
+ */
 
 /*
  * Bind `url` and fill *out with a listener. Named objects are created
@@ -154,8 +158,8 @@ IPK_API const char *ipk_errname(int err);
  * the same address gives -EADDRINUSE; a stale object left by a dead one is
  * reclaimed. `o` may be NULL.
  */
-IPK_API int ipk_listen(const char *url, const struct ipk_opts *o,
-    struct ipk_listener **out);
+IPK_API int ipk_listen(
+    const char *url, const struct ipk_opts *o, struct ipk_listener **out);
 
 /*
  * Wait up to timeout_ms for a peer and fill *out with a channel to it.
@@ -163,8 +167,8 @@ IPK_API int ipk_listen(const char *url, const struct ipk_opts *o,
  * have a single channel per listener, returned once the first peer has
  * attached (later accepts give -EBUSY while that channel is open).
  */
-IPK_API int ipk_accept(struct ipk_listener *l, int timeout_ms,
-    struct ipk_chan **out);
+IPK_API int
+ipk_accept(struct ipk_listener *l, int timeout_ms, struct ipk_chan **out);
 
 /* The listener's address, with a real port where port 0 was asked for.
  * Valid until ipk_listener_close(). */
@@ -180,8 +184,8 @@ IPK_API int ipk_listener_close(struct ipk_listener *l);
 
 /* Connect to a listener at `url`, waiting for it up to the URL's ?timeout=
  * (ms, default 0: -ENOENT/-ECONNREFUSED at once when nobody listens). */
-IPK_API int ipk_dial(const char *url, const struct ipk_opts *o,
-    struct ipk_chan **out);
+IPK_API int
+ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out);
 
 /*
  * Start argv[0] (searched in PATH) with a pipe channel already connected;
@@ -231,8 +235,8 @@ IPK_API int ipk_recv_type(struct ipk_chan *c, uint32_t type, void *buf,
  * On transports without shared memory the library copies through a buffer
  * of its own, so code never branches on the mechanism.
  */
-IPK_API int ipk_loan(struct ipk_chan *c, size_t len, void **buf,
-    int timeout_ms);
+IPK_API int
+ipk_loan(struct ipk_chan *c, size_t len, void **buf, int timeout_ms);
 IPK_API int ipk_commit(struct ipk_chan *c, size_t len, uint32_t type);
 
 /*
@@ -279,8 +283,8 @@ IPK_API int ipk_close(struct ipk_chan *c);
 
 struct ipk_pollitem {
 	struct ipk_chan *chan; /* the channel to watch (NULL: ignored) */
-	unsigned events;       /* IPK_POLLIN */
-	unsigned revents;      /* set by ipk_poll */
+	unsigned events; /* IPK_POLLIN */
+	unsigned revents; /* set by ipk_poll */
 };
 
 /*
@@ -310,32 +314,32 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
 /* Roles of an endpoint. */
 #define IPK_ROLE_LISTENER 1 /* the listener itself */
 #define IPK_ROLE_ACCEPTED 2 /* a channel it accepted */
-#define IPK_ROLE_DIALER 3   /* a dialer's channel */
+#define IPK_ROLE_DIALER 3 /* a dialer's channel */
 
 struct ipk_endpoint {
 	pid_t pid;
-	int role;                /* IPK_ROLE_* */
-	int alive;               /* 1 while its process holds the slot */
-	struct ipk_stats stats;  /* its counters (last values when dead) */
+	int role; /* IPK_ROLE_* */
+	int alive; /* 1 while its process holds the slot */
+	struct ipk_stats stats; /* its counters (last values when dead) */
 };
 
 /* What ipk_inspect and ipk_list tell of one channel. Counts that the
  * mechanism cannot tell from outside are -1. */
 struct ipk_objinfo {
-	char url[512];           /* the listener's URL */
+	char url[512]; /* the listener's URL */
 	char scheme[16];
-	int registered;          /* an entry exists in the run directory */
-	int exists;              /* its kernel objects were found */
-	uid_t uid;               /* owner of the main kernel object */
-	unsigned mode;           /* its permission bits */
-	int64_t queued_msgs;     /* messages waiting, both directions */
-	int64_t queued_bytes;    /* payload bytes waiting */
-	int64_t cap_msgs;        /* capacity in messages */
-	int64_t cap_bytes;       /* capacity in bytes */
-	char objects[4][256];    /* the kernel objects ("/dev/shm/x",
-				    "msqid 3"); unused ones empty */
-	int nep;                 /* slots used in ep[] */
-	int nalive;              /* endpoints alive */
+	int registered; /* an entry exists in the run directory */
+	int exists; /* its kernel objects were found */
+	uid_t uid; /* owner of the main kernel object */
+	unsigned mode; /* its permission bits */
+	int64_t queued_msgs; /* messages waiting, both directions */
+	int64_t queued_bytes; /* payload bytes waiting */
+	int64_t cap_msgs; /* capacity in messages */
+	int64_t cap_bytes; /* capacity in bytes */
+	char objects[4][256]; /* the kernel objects ("/dev/shm/x",
+				 "msqid 3"); unused ones empty */
+	int nep; /* slots used in ep[] */
+	int nalive; /* endpoints alive */
 	struct ipk_endpoint ep[IPK_OBJ_MAXEP];
 };
 
@@ -384,13 +388,13 @@ IPK_API unsigned ipk_scheme_caps(const char *scheme);
  * removed only by the matching *_unlink(): closing never removes a name.
  */
 
-struct ipk_sem;    /* a named counting semaphore, POSIX or System V (opaque) */
-struct ipk_lock;   /* a robust process-shared mutex in a named segment */
+struct ipk_sem; /* a named counting semaphore, POSIX or System V (opaque) */
+struct ipk_lock; /* a robust process-shared mutex in a named segment */
 struct ipk_notify; /* a receiver of signal notifications (a signalfd) */
 
 /* Flags of ipk_sem_open() and ipk_lock_open(). */
 #define IPK_SYNC_CREATE 0x1u /* create exclusively (-EEXIST if it exists) */
-#define IPK_SEM_NOUNDO 0x2u  /* System V: no SEM_UNDO (see ipk_sem_open) */
+#define IPK_SEM_NOUNDO 0x2u /* System V: no SEM_UNDO (see ipk_sem_open) */
 
 /*
  * Open the semaphore named by `url`, or create it with IPK_SYNC_CREATE and
@@ -426,8 +430,8 @@ struct ipk_notify; /* a receiver of signal notifications (a signalfd) */
  * Ownership: *out is the caller's until ipk_sem_close(). One ipk_sem may be
  * used by several threads at once.
  */
-IPK_API int ipk_sem_open(const char *url, unsigned flags, unsigned initial,
-    struct ipk_sem **out);
+IPK_API int ipk_sem_open(
+    const char *url, unsigned flags, unsigned initial, struct ipk_sem **out);
 
 /* Decrement (P), waiting up to timeout_ms while the value is 0. -EIDRM when
  * the System V set was removed meanwhile. */
@@ -465,8 +469,8 @@ IPK_API int ipk_sem_unlink(const char *url);
  * waited for up to 500 ms, then reported as IPK_ECORRUPT.
  * Ownership: *out is the caller's until ipk_lock_close().
  */
-IPK_API int ipk_lock_open(const char *url, unsigned flags,
-    struct ipk_lock **out);
+IPK_API int
+ipk_lock_open(const char *url, unsigned flags, struct ipk_lock **out);
 
 /*
  * Take the lock, waiting up to timeout_ms. Returns:
@@ -571,8 +575,8 @@ IPK_API int ipk_notify_fd(struct ipk_notify *n);
  * sent with kill(2) the value is 0. The pid is what the kernel recorded:
  * trustworthy for kill(2), claimed by the sender for sigqueue.
  */
-IPK_API int ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from,
-    int timeout_ms);
+IPK_API int
+ipk_notify_recv(struct ipk_notify *n, int *value, pid_t *from, int timeout_ms);
 
 /* Close the descriptor and free the receiver. */
 IPK_API int ipk_notify_close(struct ipk_notify *n);

@@ -107,7 +107,8 @@ t_unique(void)
 {
 	static char name[64];
 	if (!name[0]) {
-		unsigned r = (unsigned)t_now_ns() ^ (unsigned)getpid() * 2654435761u;
+		unsigned r =
+		    (unsigned)t_now_ns() ^ (unsigned)getpid() * 2654435761u;
 		snprintf(name, sizeof(name), "ipkt-%d-%08x", (int)getpid(), r);
 	}
 	return name;
@@ -191,8 +192,8 @@ static inline int
 t_wait_blocked(pid_t pid, pid_t tid, int timeout_ms)
 {
 	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
-	    (int)tid);
+	snprintf(
+	    path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
 	int64_t end = t_now_ns() + (int64_t)timeout_ms * 1000000;
 	while (t_now_ns() < end) {
 		FILE *f = fopen(path, "r");
@@ -205,7 +206,7 @@ t_wait_blocked(pid_t pid, pid_t tid, int timeout_ms)
 		char *rp = strrchr(buf, ')');
 		if (rp && rp[1] == ' ' && rp[2] == 'S')
 			return 0;
-		struct timespec ts = { 0, 200000 };
+		struct timespec ts = {0, 200000};
 		nanosleep(&ts, NULL); /* polling a fact, not synchronising */
 	}
 	return -1;

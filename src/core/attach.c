@@ -18,10 +18,10 @@ ipk__att_set(int fd, int byte, int on)
 	if (on)
 		return ipk__live_take(fd, byte);
 	struct flock fl = {
-		.l_type = F_UNLCK,
-		.l_whence = SEEK_SET,
-		.l_start = byte,
-		.l_len = 1,
+	    .l_type = F_UNLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = byte,
+	    .l_len = 1,
 	};
 	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
 }
@@ -35,8 +35,8 @@ ipk__att_own(int fd, const char *what)
 	if (rv == 0)
 		rv = ipk__live_take(fd, IPK__ATT_OWNER);
 	if (rv == 1 || rv == IPK_EBUSYSIDE)
-		return ipk__err(-EADDRINUSE, "%s is in use by a live listener",
-		    what);
+		return ipk__err(
+		    -EADDRINUSE, "%s is in use by a live listener", what);
 	return rv;
 }
 
@@ -88,8 +88,10 @@ int
 ipk__att_dial(int fd, const char *what)
 {
 	if (!ipk__att_peer(fd, IPK__SIDE_DIAL))
-		return ipk__err(-ECONNREFUSED, "%s exists but no listener is "
-		    "attached to it", what);
+		return ipk__err(-ECONNREFUSED,
+		    "%s exists but no listener is "
+		    "attached to it",
+		    what);
 	int rv = ipk__live_take(fd, IPK__ATT_DCHAN);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EBUSY, "%s already has a live dialer", what);
@@ -106,7 +108,8 @@ int
 ipk__att_home_accept(struct ipk__att_home *h, int *fd, int64_t deadline)
 {
 	if (h->chan_open)
-		return ipk__err(-EBUSY, "the channel of this address is "
+		return ipk__err(-EBUSY,
+		    "the channel of this address is "
 		    "already accepted and open");
 	*fd = fcntl(h->lockfd, F_DUPFD_CLOEXEC, 0);
 	if (*fd < 0)

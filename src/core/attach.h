@@ -56,9 +56,9 @@ IPK__HIDDEN int ipk__att_dial(int fd, const char *what);
  * the two to close removes the named objects (unless keep).
  */
 struct ipk__att_home {
-	int refs;      /* listener + accepted channel still open */
+	int refs; /* listener + accepted channel still open */
 	int chan_open; /* the accepted channel is open */
-	int keep;      /* leave the named objects on the last close */
+	int keep; /* leave the named objects on the last close */
 	int lockfd;
 	uint32_t seen; /* dialer attachments accepted so far */
 };
@@ -66,8 +66,8 @@ struct ipk__att_home {
 /* accept: -EBUSY while the accepted channel is open; else dup the lock file
  * into *fd (the channel's own), wait for a dialer until `deadline`, and count
  * the channel in. On failure *fd may hold a descriptor the caller closes. */
-IPK__HIDDEN int ipk__att_home_accept(struct ipk__att_home *h, int *fd,
-    int64_t deadline);
+IPK__HIDDEN int
+ipk__att_home_accept(struct ipk__att_home *h, int *fd, int64_t deadline);
 /* The accepted channel closes (h NULL: a dialer's channel): drop LCHAN,
  * mark the channel closed, close *fd. */
 IPK__HIDDEN void ipk__att_home_leave(struct ipk__att_home *h, int *fd);

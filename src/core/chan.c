@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const chan_common_opts[] = { "maxmsg", "mode", "keep",
-	"timeout", "allow", NULL };
+static const char *const chan_common_opts[] = {
+    "maxmsg", "mode", "keep", "timeout", "allow", NULL};
 
 struct chan_common {
 	size_t max_msg;
@@ -49,8 +49,10 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 		return rv;
 	const struct ipk__transport *t = ipk__transport_find(u->scheme);
 	if (!t) {
-		rv = ipk__err(-EINVAL, "%s: unknown scheme '%s' (ipckit --help "
-		    "lists them)", u->text, u->scheme);
+		rv = ipk__err(-EINVAL,
+		    "%s: unknown scheme '%s' (ipckit --help "
+		    "lists them)",
+		    u->text, u->scheme);
 		goto err;
 	}
 	for (int i = 0; i < u->nopt; i++)
@@ -60,8 +62,8 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 			goto err;
 		}
 
-	cc->max_msg = o && o->max_msg ? o->max_msg :
-	    (size_t)IPK_DEFAULT_MAX_MSG;
+	cc->max_msg =
+	    o && o->max_msg ? o->max_msg : (size_t)IPK_DEFAULT_MAX_MSG;
 	cc->mode = o && o->mode ? o->mode : 0600;
 	cc->keep = o ? o->keep : 0;
 	cc->allow_uid = o ? o->allow_uid : 0;
@@ -73,8 +75,10 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 		goto err;
 	if (rv == 0) {
 		if (sz == 0 || sz > (uint64_t)1 << 40) {
-			rv = ipk__err(-EINVAL, "%s: maxmsg must be from 1 byte "
-			    "to 1T", u->text);
+			rv = ipk__err(-EINVAL,
+			    "%s: maxmsg must be from 1 byte "
+			    "to 1T",
+			    u->text);
 			goto err;
 		}
 		cc->max_msg = (size_t)sz;
@@ -128,8 +132,8 @@ chan_alloc(const struct ipk__transport *t, const char *url,
 
 /* Record the endpoint in the run directory and move its counters there. */
 static void
-chan_register(struct ipk_chan *c, const struct ipk__url *u, const char *url,
-    int role)
+chan_register(
+    struct ipk_chan *c, const struct ipk__url *u, const char *url, int role)
 {
 	if (!c->tr->remove)
 		return;
@@ -178,8 +182,8 @@ chan_toobig(struct ipk_chan *c, size_t len)
 		return c->tr->toobig(c, len);
 	return ipk__err(-EMSGSIZE,
 	    "message of %zu bytes exceeds the channel's limit of %zu "
-	    "(%s)", len, c->max_msg, c->limit_why[0] ? c->limit_why :
-	    "maxmsg=");
+	    "(%s)",
+	    len, c->max_msg, c->limit_why[0] ? c->limit_why : "maxmsg=");
 }
 
 int
@@ -196,8 +200,10 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 	if (rv < 0)
 		return rv;
 	if (!t->listen) {
-		rv = ipk__err(-EINVAL, "%s: %s channels cannot listen (use "
-		    "ipk_spawn or ipk_pair)", u.text, t->scheme);
+		rv = ipk__err(-EINVAL,
+		    "%s: %s channels cannot listen (use "
+		    "ipk_spawn or ipk_pair)",
+		    u.text, t->scheme);
 		ipk__url_free(&u);
 		return rv;
 	}
@@ -224,8 +230,8 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 		return rv;
 	}
 	if (t->remove)
-		l->ledger = ipk__ledger_join(&l->u, l->url, IPK_ROLE_LISTENER,
-		    l->mode);
+		l->ledger =
+		    ipk__ledger_join(&l->u, l->url, IPK_ROLE_LISTENER, l->mode);
 	*out = l;
 	return 0;
 }
@@ -251,10 +257,10 @@ ipk_accept(struct ipk_listener *l, int timeout_ms, struct ipk_chan **out)
 	if (!l)
 		return ipk__err(-EINVAL, "accept: listener is NULL");
 	struct chan_common cc = {
-		.max_msg = l->max_msg,
-		.mode = l->mode,
-		.keep = l->keep,
-		.allow_uid = l->allow_uid,
+	    .max_msg = l->max_msg,
+	    .mode = l->mode,
+	    .keep = l->keep,
+	    .allow_uid = l->allow_uid,
 	};
 	struct ipk_chan *c = chan_alloc(l->tr, l->url, &cc);
 	if (!c)
@@ -285,8 +291,8 @@ ipk_listener_fd(struct ipk_listener *l)
 	if (!l)
 		return ipk__err(-EINVAL, "listener is NULL");
 	if (!l->tr->lfd)
-		return ipk__err(-ENOTSUP, "%s listeners have no descriptor",
-		    l->tr->scheme);
+		return ipk__err(
+		    -ENOTSUP, "%s listeners have no descriptor", l->tr->scheme);
 	return l->tr->lfd(l);
 }
 
@@ -343,10 +349,13 @@ ipk_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 {
 	ipk__err_clear();
 	if (IPK__UNLIKELY(!c || (!buf && len) || c->closed))
-		return ipk__err(-EINVAL, "send: %s", !c ? "channel is NULL" :
-		    c->closed ? "channel is closed" : "buffer is NULL");
+		return ipk__err(-EINVAL, "send: %s",
+		    !c		    ? "channel is NULL"
+			: c->closed ? "channel is closed"
+				    : "buffer is NULL");
 	if (IPK__UNLIKELY(c->loaned))
-		return ipk__err(-EBUSY, "send: a loan is outstanding (call "
+		return ipk__err(-EBUSY,
+		    "send: a loan is outstanding (call "
 		    "ipk_commit first)");
 	if (IPK__UNLIKELY(len > c->max_msg))
 		return chan_done(c, chan_toobig(c, len), timeout_ms);
@@ -360,16 +369,19 @@ ipk_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 }
 
 int
-ipk_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int timeout_ms)
+ipk_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int timeout_ms)
 {
 	ipk__err_clear();
 	if (IPK__UNLIKELY(!c || !len || (!buf && cap) || c->closed))
-		return ipk__err(-EINVAL, "recv: %s", !c ? "channel is NULL" :
-		    c->closed ? "channel is closed" :
-		    !len ? "len is NULL" : "buffer is NULL");
+		return ipk__err(-EINVAL, "recv: %s",
+		    !c		    ? "channel is NULL"
+			: c->closed ? "channel is closed"
+			: !len	    ? "len is NULL"
+				    : "buffer is NULL");
 	if (IPK__UNLIKELY(c->peeked))
-		return ipk__err(-EBUSY, "recv: a peeked message is still held "
+		return ipk__err(-EBUSY,
+		    "recv: a peeked message is still held "
 		    "(call ipk_release first)");
 	uint32_t t = 0;
 	int rv = c->tr->recv(c, buf, cap, len, &t, ipk__deadline(timeout_ms));
@@ -391,13 +403,16 @@ ipk_recv_type(struct ipk_chan *c, uint32_t type, void *buf, size_t cap,
 	if (!c || !len || (!buf && cap) || c->closed)
 		return ipk__err(-EINVAL, "recv_type: bad argument");
 	if (!c->tr->recv_type)
-		return ipk__err(-ENOTSUP, "%s: %s cannot receive by type "
-		    "(sysv can)", c->url, c->tr->scheme);
+		return ipk__err(-ENOTSUP,
+		    "%s: %s cannot receive by type "
+		    "(sysv can)",
+		    c->url, c->tr->scheme);
 	if (c->peeked)
-		return ipk__err(-EBUSY, "recv_type: a peeked message is "
+		return ipk__err(-EBUSY,
+		    "recv_type: a peeked message is "
 		    "still held");
-	int rv = c->tr->recv_type(c, type, buf, cap, len,
-	    ipk__deadline(timeout_ms));
+	int rv =
+	    c->tr->recv_type(c, type, buf, cap, len, ipk__deadline(timeout_ms));
 	if (rv == 0) {
 		c->stats->msgs_recv++;
 		c->stats->bytes_recv += *len;
@@ -415,7 +430,8 @@ ipk_loan(struct ipk_chan *c, size_t len, void **buf, int timeout_ms)
 	if (!c || !buf || c->closed)
 		return ipk__err(-EINVAL, "loan: bad argument");
 	if (c->loaned)
-		return ipk__err(-EBUSY, "loan: a loan is already outstanding "
+		return ipk__err(-EBUSY,
+		    "loan: a loan is already outstanding "
 		    "(commit it first)");
 	if (len > c->max_msg)
 		return chan_done(c, chan_toobig(c, len), timeout_ms);
@@ -427,7 +443,8 @@ ipk_loan(struct ipk_chan *c, size_t len, void **buf, int timeout_ms)
 			return chan_done(c, rv, timeout_ms);
 		}
 	} else {
-		/* Copy-through: a buffer of the channel's own, sent on commit. */
+		/* Copy-through: a buffer of the channel's own, sent on commit.
+		 */
 		if (c->zc_loan_cap < len) {
 			void *p = ipk__realloc(c->zc_loan, len);
 			if (!p)
@@ -451,8 +468,10 @@ ipk_commit(struct ipk_chan *c, size_t len, uint32_t type)
 	if (!c->loaned)
 		return ipk__err(-EINVAL, "commit: no loan outstanding");
 	if (len > c->zc_loan_len)
-		return ipk__err(-EINVAL, "commit: %zu bytes is more than the "
-		    "%zu loaned", len, c->zc_loan_len);
+		return ipk__err(-EINVAL,
+		    "commit: %zu bytes is more than the "
+		    "%zu loaned",
+		    len, c->zc_loan_len);
 	int rv;
 	if (c->tr->commit)
 		rv = c->tr->commit(c, len, type);
@@ -474,8 +493,8 @@ chan_peek_copy(struct ipk_chan *c, int64_t deadline)
 	for (;;) {
 		size_t need = 0;
 		uint32_t t = 0;
-		int rv = c->tr->recv(c, c->zc_peek, c->zc_peek_cap, &need, &t,
-		    deadline);
+		int rv = c->tr->recv(
+		    c, c->zc_peek, c->zc_peek_cap, &need, &t, deadline);
 		if (rv == 0) {
 			c->zc_peek_len = need;
 			c->zc_peek_type = t;
@@ -502,7 +521,8 @@ ipk_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
 	if (!c || !buf || !len || c->closed)
 		return ipk__err(-EINVAL, "peek: bad argument");
 	if (c->peeked)
-		return ipk__err(-EBUSY, "peek: a peeked message is still held "
+		return ipk__err(-EBUSY,
+		    "peek: a peeked message is still held "
 		    "(call ipk_release first)");
 	int64_t deadline = ipk__deadline(timeout_ms);
 	int rv;
@@ -571,8 +591,10 @@ ipk_peer(struct ipk_chan *c, struct ipk_peer *out)
 	if (!c || !out || c->closed)
 		return ipk__err(-EINVAL, "peer: bad argument");
 	if (!c->tr->peer)
-		return ipk__err(-ENOTSUP, "%s channels do not know the "
-		    "peer's credentials", c->tr->scheme);
+		return ipk__err(-ENOTSUP,
+		    "%s channels do not know the "
+		    "peer's credentials",
+		    c->tr->scheme);
 	return c->tr->peer(c, out);
 }
 

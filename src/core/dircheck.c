@@ -50,9 +50,10 @@ dircheck_link(const char *p, uid_t allow)
 	if (lstat(p, &st) < 0)
 		return errno == ENOENT ? 1 : 0; /* the open will say so */
 	if (S_ISLNK(st.st_mode) && !dircheck_trusted(st.st_uid, allow))
-		return ipk__err(IPK_EFOREIGN, "%s is a symbolic link of uid %u "
-		    "(refusing to follow another user's link)", p,
-		    (unsigned)st.st_uid);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s is a symbolic link of uid %u "
+		    "(refusing to follow another user's link)",
+		    p, (unsigned)st.st_uid);
 	return 0;
 }
 
@@ -67,14 +68,17 @@ dircheck_dir(const char *p, uid_t allow)
 	if (!S_ISDIR(st.st_mode))
 		return 0; /* the open will say so */
 	if (!dircheck_trusted(st.st_uid, allow))
-		return ipk__err(-EACCES, "directory %s belongs to uid %u, who "
+		return ipk__err(-EACCES,
+		    "directory %s belongs to uid %u, who "
 		    "could replace the objects in it (use a directory of "
-		    "ours or root's)", p[0] ? p : "/", (unsigned)st.st_uid);
+		    "ours or root's)",
+		    p[0] ? p : "/", (unsigned)st.st_uid);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		return ipk__err(-EACCES, "directory %s is writable by other "
+		return ipk__err(-EACCES,
+		    "directory %s is writable by other "
 		    "users (mode %04o, no sticky bit), who could replace the "
-		    "objects in it", p[0] ? p : "/",
-		    (unsigned)(st.st_mode & 07777));
+		    "objects in it",
+		    p[0] ? p : "/", (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 

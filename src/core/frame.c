@@ -32,8 +32,8 @@ get32(const unsigned char *p)
 }
 
 void
-ipk__frame_encode(unsigned char hdr[IPK__FRAME_HDR], uint32_t type,
-    uint64_t len)
+ipk__frame_encode(
+    unsigned char hdr[IPK__FRAME_HDR], uint32_t type, uint64_t len)
 {
 	put32(hdr, IPK__FRAME_MAGIC);
 	put32(hdr + 4, type);
@@ -42,8 +42,8 @@ ipk__frame_encode(unsigned char hdr[IPK__FRAME_HDR], uint32_t type,
 }
 
 int
-ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type,
-    uint64_t *len)
+ipk__frame_decode(
+    const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type, uint64_t *len)
 {
 	if (IPK__CHECK("frame.magic", get32(hdr) != IPK__FRAME_MAGIC))
 		return -EBADMSG;
@@ -199,8 +199,8 @@ stream_wait(struct ipk__stream *s, int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p[2] = {
-			{ .fd = fd, .events = events },
-			{ .fd = s->hup_fd, .events = 0 },
+		    {.fd = fd, .events = events},
+		    {.fd = s->hup_fd, .events = 0},
 		};
 		nfds_t n = s->hup_fd >= 0 && s->hup_fd != fd ? 2 : 1;
 		int ms = ipk__poll_ms(deadline, s->alive ? IPK__SLICE_MS : -1);
@@ -230,7 +230,7 @@ static ssize_t
 stream_writev(struct ipk__stream *s, struct iovec *iov, int n)
 {
 	if (s->flags & IPK__STREAM_SOCK) {
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 		return sendmsg(s->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	return writev(s->wfd, iov, n);
@@ -241,8 +241,8 @@ stream_writev(struct ipk__stream *s, struct iovec *iov, int n)
  * short only when the deadline expired) or a negative code.
  */
 static ssize_t
-stream_write_all(struct ipk__stream *s, struct iovec *iov, int n,
-    int64_t deadline)
+stream_write_all(
+    struct ipk__stream *s, struct iovec *iov, int n, int64_t deadline)
 {
 	size_t total = 0, want = 0;
 	for (int i = 0; i < n; i++)
@@ -286,7 +286,7 @@ ipk__stream_flush(struct ipk__stream *s, int64_t deadline)
 		return s->tx_err;
 	if (s->pend_off == s->pend_len)
 		return 0;
-	struct iovec iov = { s->pend + s->pend_off, s->pend_len - s->pend_off };
+	struct iovec iov = {s->pend + s->pend_off, s->pend_len - s->pend_off};
 	ssize_t w = stream_write_all(s, &iov, 1, deadline);
 	if (w < 0) {
 		s->tx_err = (int)w;
@@ -306,10 +306,10 @@ ipk__stream_send(struct ipk__stream *s, const void *buf, size_t len,
 	int rv = ipk__stream_flush(s, deadline);
 	if (rv < 0)
 		return rv;
-	unsigned char hdr[IPK__FRAME_HDR > SP_HDR_MAX ? IPK__FRAME_HDR :
-	    SP_HDR_MAX];
+	unsigned char
+	    hdr[IPK__FRAME_HDR > SP_HDR_MAX ? IPK__FRAME_HDR : SP_HDR_MAX];
 	size_t hl = stream_encode(s, hdr, type, len);
-	struct iovec iov[2] = { { hdr, hl }, { (void *)buf, len } };
+	struct iovec iov[2] = {{hdr, hl}, {(void *)buf, len}};
 	ssize_t w = stream_write_all(s, iov, len ? 2 : 1, deadline);
 	if (w < 0) {
 		s->tx_err = (int)w;
@@ -414,10 +414,12 @@ stream_torn(struct ipk__stream *s, int rv, uint64_t got)
 	s->rx_err = IPK_ECLOSED;
 	if (!s->have_hdr && s->rlen == 0)
 		return IPK_ECLOSED;
-	return ipk__err(-EBADMSG, "peer closed in the middle of a message "
-	    "(%llu of %llu bytes arrived)", (unsigned long long)got,
-	    (unsigned long long)(s->have_hdr ? s->hlen + stream_hdr_len(s) :
-	    stream_hdr_len(s)));
+	return ipk__err(-EBADMSG,
+	    "peer closed in the middle of a message "
+	    "(%llu of %llu bytes arrived)",
+	    (unsigned long long)got,
+	    (unsigned long long)(s->have_hdr ? s->hlen + stream_hdr_len(s)
+					     : stream_hdr_len(s)));
 }
 
 /* Discard the rest of an oversized message. */
@@ -458,11 +460,13 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 		if (stream_decode(s, s->rbuf + s->roff, &t, &l) < 0) {
 			s->rx_err = -EBADMSG;
 			if (s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))
-				return ipk__err(-EBADMSG, "garbage on the "
+				return ipk__err(-EBADMSG,
+				    "garbage on the "
 				    "stream: bad SP message header (length "
 				    "not sane, IPC type byte not 0x01 or "
 				    "pair1 hop count over 255)");
-			return ipk__err(-EBADMSG, "garbage on the stream (bad "
+			return ipk__err(-EBADMSG,
+			    "garbage on the stream (bad "
 			    "frame header): the peer does not speak ipckit's "
 			    "framing or the stream was corrupted");
 		}
@@ -471,10 +475,12 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 		if (IPK__CHECK("frame.maxmsg", l > s->max_msg)) {
 			s->skip = l;
 			*len = (size_t)IPK__MIN(l, (uint64_t)SIZE_MAX);
-			return ipk__err(-EMSGSIZE, "peer sent a message of %llu "
-			    "bytes, over this channel's limit of %zu (maxmsg=); "
-			    "it was dropped", (unsigned long long)l,
-			    s->max_msg);
+			return ipk__err(-EMSGSIZE,
+			    "peer sent a message of %llu "
+			    "bytes, over this channel's limit of %zu "
+			    "(maxmsg=); "
+			    "it was dropped",
+			    (unsigned long long)l, s->max_msg);
 		}
 		s->have_hdr = 1;
 		s->htype = t;
@@ -483,8 +489,10 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 	size_t need = (size_t)s->hlen;
 	if (IPK__CHECK("frame.buf", cap < need)) {
 		*len = need;
-		return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit "
-		    "the %zu-byte buffer (it stays queued)", need, cap);
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes does not fit "
+		    "the %zu-byte buffer (it stays queued)",
+		    need, cap);
 	}
 	/* Payload: what a timed-out call kept, then read-ahead, then reads. */
 	size_t got = s->stash_len;
@@ -501,8 +509,8 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 		}
 		ssize_t r;
 		if (need - got >= RBUF_SIZE / 2) {
-			r = stream_read_some(s, (char *)buf + got, need - got,
-			    deadline);
+			r = stream_read_some(
+			    s, (char *)buf + got, need - got, deadline);
 			if (r > 0) {
 				got += (size_t)r;
 				IPK__CRASH_SITE("frame.read_mid_payload");

@@ -52,29 +52,29 @@ struct ipk__stream {
 	/* Configuration, set before use. */
 	int rfd, wfd;
 	unsigned flags;
-	int hup_fd;                 /* -1: none */
-	int (*alive)(void *arg);    /* 1 alive, 0 dead, < 0 error; or NULL */
+	int hup_fd; /* -1: none */
+	int (*alive)(void *arg); /* 1 alive, 0 dead, < 0 error; or NULL */
 	void *arg;
 	size_t max_msg;
 	/* Receive side. */
-	int rx_err;                 /* sticky failure of the receive side */
+	int rx_err; /* sticky failure of the receive side */
 	unsigned char *rbuf;
 	size_t rcap, roff, rlen;
 	int have_hdr;
 	uint32_t htype;
 	uint64_t hlen;
-	uint64_t skip;              /* bytes of an oversized message left */
-	unsigned char *stash;       /* part of a payload received so far */
+	uint64_t skip; /* bytes of an oversized message left */
+	unsigned char *stash; /* part of a payload received so far */
 	size_t stash_len;
 	/* Send side. */
-	int tx_err;                 /* sticky failure of the send side */
-	unsigned char *pend;        /* unsent rest of a stalled frame */
+	int tx_err; /* sticky failure of the send side */
+	unsigned char *pend; /* unsent rest of a stalled frame */
 	size_t pend_cap, pend_off, pend_len;
 };
 
 /* Set up with default configuration (hup_fd -1, no alive check). */
-IPK__HIDDEN void ipk__stream_init(struct ipk__stream *s, int rfd, int wfd,
-    size_t max_msg);
+IPK__HIDDEN void
+ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg);
 /* Free buffers; does not close the descriptors. */
 IPK__HIDDEN void ipk__stream_fini(struct ipk__stream *s);
 /* Forget a half-received frame and read-ahead (a new peer attached). */
@@ -93,10 +93,10 @@ IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
 IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
 
 /* Header encode/decode, exposed for tests and fuzzing. */
-IPK__HIDDEN void ipk__frame_encode(unsigned char hdr[IPK__FRAME_HDR],
-    uint32_t type, uint64_t len);
+IPK__HIDDEN void ipk__frame_encode(
+    unsigned char hdr[IPK__FRAME_HDR], uint32_t type, uint64_t len);
 /* 0, or -EBADMSG when the magic is wrong or the length is not sane. */
-IPK__HIDDEN int ipk__frame_decode(const unsigned char hdr[IPK__FRAME_HDR],
-    uint32_t *type, uint64_t *len);
+IPK__HIDDEN int ipk__frame_decode(
+    const unsigned char hdr[IPK__FRAME_HDR], uint32_t *type, uint64_t *len);
 
 #endif /* IPK_CORE_FRAME_H */

@@ -20,7 +20,7 @@
 #define IPK__ASSERT(x)                                                         \
 	do {                                                                   \
 		if (!(x))                                                      \
-			ipk__panic(__FILE__, __LINE__, #x);                   \
+			ipk__panic(__FILE__, __LINE__, #x);                    \
 	} while (0)
 IPK__HIDDEN void ipk__panic(const char *file, int line, const char *what)
     __attribute__((noreturn));
@@ -58,8 +58,8 @@ IPK__HIDDEN int ipk__expired(int64_t deadline);
  * returns `code`, so transports write `return ipk__err(-ENOENT, "...")`.
  * Preserves errno.
  */
-IPK__HIDDEN int ipk__err(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+IPK__HIDDEN int
+ipk__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 IPK__HIDDEN int ipk__verr(int code, const char *fmt, va_list ap);
 /* Forget the recorded sentence (start of every public call). */
 IPK__HIDDEN void ipk__err_clear(void);
@@ -71,15 +71,15 @@ IPK__HIDDEN void ipk__err_prefix(const char *url);
 /* --- URLs --------------------------------------------------------------- */
 #define IPK__URL_MAXOPT 16
 struct ipk__url {
-	char *buf;     /* one allocation holding every string below */
+	char *buf; /* one allocation holding every string below */
 	const char *scheme; /* "fifo" */
-	const char *host;   /* "host" of //host:port, "" if none */
-	const char *port;   /* "5555", "" if none */
-	const char *path;   /* "/dir/name", "@abstract", "0x1234", "" */
+	const char *host; /* "host" of //host:port, "" if none */
+	const char *port; /* "5555", "" if none */
+	const char *path; /* "/dir/name", "@abstract", "0x1234", "" */
 	int nopt;
 	const char *key[IPK__URL_MAXOPT];
 	const char *val[IPK__URL_MAXOPT];
-	const char *text;   /* the URL as given */
+	const char *text; /* the URL as given */
 };
 /* Parse strictly; -EINVAL with a sentence on any malformed part. */
 IPK__HIDDEN int ipk__url_parse(const char *text, struct ipk__url *u);
@@ -88,23 +88,24 @@ IPK__HIDDEN void ipk__url_free(struct ipk__url *u);
  * (*out untouched); -EINVAL with a sentence when malformed. Unknown option
  * names are refused by the core before a transport runs (the table's
  * `options` list). */
-IPK__HIDDEN int ipk__url_str(const struct ipk__url *u, const char *key,
-    const char **out);
-IPK__HIDDEN int ipk__url_size(const struct ipk__url *u, const char *key,
-    uint64_t *out);
+IPK__HIDDEN int
+ipk__url_str(const struct ipk__url *u, const char *key, const char **out);
+IPK__HIDDEN int
+ipk__url_size(const struct ipk__url *u, const char *key, uint64_t *out);
 IPK__HIDDEN int ipk__url_int(const struct ipk__url *u, const char *key,
     int64_t min, int64_t max, int64_t *out);
 /* "8M" -> 8388608; -EINVAL on garbage or overflow. */
 IPK__HIDDEN int ipk__parse_size(const char *s, uint64_t *out);
 
 /* --- Descriptors -------------------------------------------------------- */
-IPK__HIDDEN void ipk__close_fd(int *fd); /* closes if >= 0, sets -1, keeps errno */
+IPK__HIDDEN void
+ipk__close_fd(int *fd); /* closes if >= 0, sets -1, keeps errno */
 IPK__HIDDEN int ipk__set_nonblock(int fd, int on);
 /* poll one descriptor until `events` or the deadline, in slices of at most
  * `slice_ms` (-1: no slicing). Returns revents (> 0), 0 when the slice or
  * deadline ended, or -errno. EINTR is retried. */
-IPK__HIDDEN int ipk__poll1(int fd, short events, int64_t deadline,
-    int slice_ms);
+IPK__HIDDEN int
+ipk__poll1(int fd, short events, int64_t deadline, int slice_ms);
 
 /* --- Liveness ---------------------------------------------------------------
  * Each endpoint of a named channel holds an OFD write lock on one byte of a
@@ -125,7 +126,8 @@ IPK__HIDDEN int ipk__live_held(int fd, int side);
 IPK__HIDDEN int ipk__uid_ours(uid_t uid, uid_t allow);
 IPK__HIDDEN int ipk__owner_err(const char *what, uid_t uid);
 
-/* --- Misc ------------------------------------------------------------------ */
+/* --- Misc ------------------------------------------------------------------
+ */
 /* A number read from a /proc file (a sysctl such as
  * "/proc/sys/fs/mqueue/msg_max"), or -1 when it cannot be read. */
 IPK__HIDDEN long ipk__read_proc_long(const char *path);

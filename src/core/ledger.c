@@ -105,8 +105,10 @@ ledger_valid(const struct ledger_page *pg)
 static void
 ledger_unlock(int fd, int byte)
 {
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET,
-		.l_start = byte, .l_len = 1 };
+	struct flock fl = {.l_type = F_UNLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = byte,
+	    .l_len = 1};
 	(void)fcntl(fd, F_OFD_SETLK, &fl);
 }
 
@@ -124,8 +126,8 @@ ledger_sweep(struct ipk__ledger *g)
 }
 
 struct ipk__ledger *
-ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
-    unsigned mode)
+ipk__ledger_join(
+    const struct ipk__url *u, const char *url, int role, unsigned mode)
 {
 	/* Only the listener creates the entry; one it created and could not
 	 * fill is removed again. */
@@ -153,8 +155,8 @@ ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
 		if (!listener || ftruncate(g->fd, LEDGER_PAGE) < 0)
 			goto err;
 	}
-	g->pg = mmap(NULL, LEDGER_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    g->fd, 0);
+	g->pg = mmap(
+	    NULL, LEDGER_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
 	if (g->pg == MAP_FAILED) {
 		g->pg = NULL;
 		goto err;
@@ -162,8 +164,7 @@ ipk__ledger_join(const struct ipk__url *u, const char *url, int role,
 	if (role == IPK_ROLE_LISTENER) {
 		memset(g->pg->url, 0, sizeof(g->pg->url));
 		snprintf(g->pg->url, sizeof(g->pg->url), "%s", url);
-		snprintf(g->pg->scheme, sizeof(g->pg->scheme), "%s",
-		    u->scheme);
+		snprintf(g->pg->scheme, sizeof(g->pg->scheme), "%s", u->scheme);
 		g->pg->version = LEDGER_VERSION;
 		g->pg->nslots = IPK_OBJ_MAXEP;
 		memcpy(g->pg->magic, ledger_magic, 8);
@@ -296,8 +297,8 @@ ledger_walk_dir(const char *dir, int (*fn)(const char *, void *), void *arg)
 	while (rv == 0 && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC | O_NONBLOCK);
+		int fd = openat(dirfd(d), de->d_name,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		struct ipk_objinfo *o = ipk__calloc(1, sizeof(*o));

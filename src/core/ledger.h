@@ -35,8 +35,8 @@ struct ipk__ledger;
 
 /* Join the entry of address `u` as `role` (IPK_ROLE_*), creating it when
  * `role` is a listener. Returns NULL when not registered. */
-IPK__HIDDEN struct ipk__ledger *ipk__ledger_join(const struct ipk__url *u,
-    const char *url, int role, unsigned mode);
+IPK__HIDDEN struct ipk__ledger *ipk__ledger_join(
+    const struct ipk__url *u, const char *url, int role, unsigned mode);
 /* The endpoint's counters (in the shared page). */
 IPK__HIDDEN struct ipk_stats *ipk__ledger_stats(struct ipk__ledger *g);
 /* Leave: drop the slot; a listening-side endpoint with !keep removes the
@@ -48,13 +48,13 @@ IPK__HIDDEN void ipk__ledger_leave(struct ipk__ledger *g, int keep);
 
 /* Read the entry of `u` (if any) into o->ep, o->nep, o->nalive, o->url,
  * o->registered. 0, or -ENOENT when there is no entry. */
-IPK__HIDDEN int ipk__ledger_read(const struct ipk__url *u,
-    struct ipk_objinfo *o);
+IPK__HIDDEN int
+ipk__ledger_read(const struct ipk__url *u, struct ipk_objinfo *o);
 /* Remove the entry of `u`; 0 or -ENOENT. */
 IPK__HIDDEN int ipk__ledger_drop(const struct ipk__url *u);
 /* Call fn(url, arg) for every entry in every readable run directory;
  * stops at and returns the first non-zero result. */
-IPK__HIDDEN int ipk__ledger_walk(int (*fn)(const char *url, void *arg),
-    void *arg);
+IPK__HIDDEN int
+ipk__ledger_walk(int (*fn)(const char *url, void *arg), void *arg);
 
 #endif /* IPK_CORE_LEDGER_H */

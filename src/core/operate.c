@@ -13,8 +13,8 @@
 
 /* Parse `url` and find a transport that has named objects. */
 static int
-operate_prepare(const char *url, struct ipk__url *u,
-    const struct ipk__transport **tp)
+operate_prepare(
+    const char *url, struct ipk__url *u, const struct ipk__transport **tp)
 {
 	if (!url)
 		return ipk__err(-EINVAL, "URL is NULL");
@@ -23,11 +23,13 @@ operate_prepare(const char *url, struct ipk__url *u,
 		return rv;
 	*tp = ipk__transport_find(u->scheme);
 	if (!*tp)
-		rv = ipk__err(-EINVAL, "%s: unknown scheme '%s'", url,
-		    u->scheme);
+		rv = ipk__err(
+		    -EINVAL, "%s: unknown scheme '%s'", url, u->scheme);
 	else if (!(*tp)->remove || !(*tp)->inspect)
-		rv = ipk__err(-ENOTSUP, "%s: %s channels have no named "
-		    "objects to inspect or remove", url, u->scheme);
+		rv = ipk__err(-ENOTSUP,
+		    "%s: %s channels have no named "
+		    "objects to inspect or remove",
+		    url, u->scheme);
 	if (rv < 0)
 		ipk__url_free(u);
 	return rv;
@@ -56,8 +58,11 @@ ipk_inspect(const char *url, struct ipk_objinfo *out)
 	if (rv == 0)
 		out->exists = 1;
 	else if (rv == -ENOENT)
-		rv = out->registered ? 0 : ipk__err(-ENOENT, "%s: no such "
-		    "channel", url);
+		rv = out->registered ? 0
+				     : ipk__err(-ENOENT,
+					   "%s: no such "
+					   "channel",
+					   url);
 	ipk__url_free(&u);
 	return rv;
 }
@@ -111,9 +116,10 @@ ipk_remove(const char *url, unsigned flags)
 	if (ipk__ledger_read(&u, o) == 0 && o->nalive > 0 && !force) {
 		for (int i = 0; i < o->nep; i++)
 			if (o->ep[i].alive) {
-				rv = ipk__err(-EBUSY, "%s: pid %d still has it "
-				    "open (--force removes it anyway)", url,
-				    (int)o->ep[i].pid);
+				rv = ipk__err(-EBUSY,
+				    "%s: pid %d still has it "
+				    "open (--force removes it anyway)",
+				    url, (int)o->ep[i].pid);
 				break;
 			}
 		goto out;

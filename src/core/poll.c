@@ -35,14 +35,14 @@ ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms)
 {
 	ipk__err_clear();
 	if (!items || n == 0 || n > 4096)
-		return ipk__err(-EINVAL, "poll: %s", !items ? "items is NULL" :
-		    "need 1 to 4096 items");
+		return ipk__err(-EINVAL, "poll: %s",
+		    !items ? "items is NULL" : "need 1 to 4096 items");
 	for (size_t i = 0; i < n; i++)
 		if (items[i].chan && items[i].chan->closed)
 			return ipk__err(-EINVAL, "poll: item %zu is closed", i);
 	struct pollfd stack[POLL_STACK];
-	struct pollfd *pf = n <= POLL_STACK ? stack :
-	    ipk__calloc(n, sizeof(*pf));
+	struct pollfd *pf =
+	    n <= POLL_STACK ? stack : ipk__calloc(n, sizeof(*pf));
 	if (!pf)
 		return -ENOMEM;
 	int64_t deadline = ipk__deadline(timeout_ms);

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define IPK__TRANSPORT(name) \
+#define IPK__TRANSPORT(name)                                                   \
 	extern const struct ipk__transport ipk__transport_##name;
 #include "transport/list.h"
 #undef IPK__TRANSPORT
@@ -17,7 +17,7 @@ static const struct ipk__transport *const registry[] = {
 #define IPK__TRANSPORT(name) &ipk__transport_##name,
 #include "transport/list.h"
 #undef IPK__TRANSPORT
-	NULL,
+    NULL,
 };
 
 static const char *registry_names[IPK__ARRAY_LEN(registry)];
@@ -77,15 +77,15 @@ ipk_schemes(void)
 {
 	/* Idempotent fill: racing threads write the same pointers. */
 	for (size_t i = 0; registry[i]; i++)
-		__atomic_store_n(&registry_names[i], registry[i]->scheme,
-		    __ATOMIC_RELAXED);
+		__atomic_store_n(
+		    &registry_names[i], registry[i]->scheme, __ATOMIC_RELAXED);
 	return registry_names;
 }
 
 unsigned
 ipk_scheme_caps(const char *scheme)
 {
-	const struct ipk__transport *t = scheme ? ipk__transport_find(scheme) :
-	    NULL;
+	const struct ipk__transport *t =
+	    scheme ? ipk__transport_find(scheme) : NULL;
 	return t ? t->caps : 0;
 }

@@ -27,23 +27,27 @@ ipk__sock_nodelay(int fd)
 }
 
 static int
-sock_resolve(const struct ipk__url *u, int type, int passive,
-    struct addrinfo **res)
+sock_resolve(
+    const struct ipk__url *u, int type, int passive, struct addrinfo **res)
 {
 	const char *host = u->host;
 	if (!*u->port)
-		return ipk__err(-EINVAL, "%s needs a port (host:port; 0 picks "
-		    "a free one when listening)", u->text);
+		return ipk__err(-EINVAL,
+		    "%s needs a port (host:port; 0 picks "
+		    "a free one when listening)",
+		    u->text);
 	if (!*host || !strcmp(host, "*")) {
 		if (!passive)
-			return ipk__err(-EINVAL, "%s needs a host to connect "
-			    "to", u->text);
+			return ipk__err(-EINVAL,
+			    "%s needs a host to connect "
+			    "to",
+			    u->text);
 		host = NULL;
 	}
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = type,
-		.ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV,
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = type,
+	    .ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV,
 	};
 	int rv = getaddrinfo(host, u->port, &hints, res);
 	if (rv == 0)
@@ -53,8 +57,8 @@ sock_resolve(const struct ipk__url *u, int type, int passive,
 		    strerror(errno));
 	if (rv == EAI_MEMORY)
 		return -ENOMEM;
-	return ipk__err(-ENOENT, "cannot resolve host '%s': %s", u->host,
-	    gai_strerror(rv));
+	return ipk__err(
+	    -ENOENT, "cannot resolve host '%s': %s", u->host, gai_strerror(rv));
 }
 
 int
@@ -77,8 +81,8 @@ ipk__sock_bind_inet(const struct ipk__url *u, int type, int *fd)
 		/* TCP: rebinding over TIME_WAIT is fine; on Linux this never
 		 * lets two live listeners share a port. */
 		if (type == SOCK_STREAM)
-			(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one,
-			    sizeof(one));
+			(void)setsockopt(
+			    s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    (type != SOCK_STREAM || listen(s, SOMAXCONN) == 0)) {
 			*fd = s;
@@ -90,8 +94,8 @@ ipk__sock_bind_inet(const struct ipk__url *u, int type, int *fd)
 	}
 	freeaddrinfo(res);
 	if (rv == -EADDRINUSE)
-		return ipk__err(rv, "port %s on '%s' is already in use",
-		    u->port, u->host);
+		return ipk__err(
+		    rv, "port %s on '%s' is already in use", u->port, u->host);
 	return ipk__err(rv, "cannot bind %s: %s", u->text, strerror(-rv));
 }
 
@@ -104,15 +108,14 @@ ipk__sock_fix_port(struct ipk_listener *l, const struct ipk__url *u, int fd)
 	socklen_t len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
-	unsigned port = ss.ss_family == AF_INET6 ?
-	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
-	    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	unsigned port = ss.ss_family == AF_INET6
+	    ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+	    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	const char *q = strchr(u->text, '?');
 	int v6 = strchr(u->host, ':') != NULL;
 	char buf[4200];
 	int n = snprintf(buf, sizeof(buf), "%s://%s%s%s:%u%s%s", u->scheme,
-	    v6 ? "[" : "", u->host, v6 ? "]" : "", port, u->path,
-	    q ? q : "");
+	    v6 ? "[" : "", u->host, v6 ? "]" : "", port, u->path, q ? q : "");
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return ipk__listener_set_url(l, buf);
@@ -137,8 +140,8 @@ ipk__sock_accept(int lfd, int64_t deadline, int *fd)
 		case EAGAIN:
 			break;
 		default:
-			return ipk__err(-errno, "accept failed: %s",
-			    strerror(errno));
+			return ipk__err(
+			    -errno, "accept failed: %s", strerror(errno));
 		}
 		int r = ipk__poll1(lfd, POLLIN, deadline, -1);
 		if (r < 0)
@@ -150,8 +153,7 @@ ipk__sock_accept(int lfd, int64_t deadline, int *fd)
 
 /* One non-blocking connect, its handshake waited for until `deadline`. */
 static int
-sock_connect1(int s, const struct sockaddr *sa, socklen_t len,
-    int64_t deadline)
+sock_connect1(int s, const struct sockaddr *sa, socklen_t len, int64_t deadline)
 {
 	while (connect(s, sa, len) < 0) {
 		if (errno == EINTR && !ipk__expired(deadline))
@@ -195,18 +197,20 @@ ipk__sock_dial_inet(const struct ipk__url *u, int type, int64_t deadline,
 	if (rv < 0)
 		return rv;
 	int once = ipk__expired(deadline);
-	int64_t try_deadline = once ?
-	    ipk__now_ns() + (int64_t)IPK__SOCK_TRY_MS * 1000000 : deadline;
+	int64_t try_deadline = once
+	    ? ipk__now_ns() + (int64_t)IPK__SOCK_TRY_MS * 1000000
+	    : deadline;
 	for (;;) {
 		for (ai = res; ai; ai = ai->ai_next) {
-			int s = socket(ai->ai_family, ai->ai_socktype |
-			    SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+			int s = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
 			if (s < 0) {
 				rv = -errno;
 				continue;
 			}
-			rv = sock_connect1(s, ai->ai_addr, ai->ai_addrlen,
-			    try_deadline);
+			rv = sock_connect1(
+			    s, ai->ai_addr, ai->ai_addrlen, try_deadline);
 			if (rv == 0) {
 				if (peer) {
 					memcpy(&peer->ss, ai->ai_addr,
@@ -227,13 +231,15 @@ ipk__sock_dial_inet(const struct ipk__url *u, int type, int64_t deadline,
 	}
 	freeaddrinfo(res);
 	if (rv == -ECONNREFUSED)
-		return ipk__err(rv, "nobody listens at %s:%s (connection "
-		    "refused)", u->host, u->port);
+		return ipk__err(rv,
+		    "nobody listens at %s:%s (connection "
+		    "refused)",
+		    u->host, u->port);
 	if (rv == -ETIMEDOUT)
 		return ipk__err(rv, "no answer from %s:%s before the timeout",
 		    u->host, u->port);
-	return ipk__err(rv, "cannot connect to %s:%s: %s", u->host, u->port,
-	    strerror(-rv));
+	return ipk__err(
+	    rv, "cannot connect to %s:%s: %s", u->host, u->port, strerror(-rv));
 }
 
 static int
@@ -245,8 +251,10 @@ sock_unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len)
 	if (n == 0)
 		return ipk__err(-EINVAL, "empty socket path");
 	if (n >= sizeof(sun->sun_path))
-		return ipk__err(-ENAMETOOLONG, "socket path '%s' is longer "
-		    "than %zu bytes", path, sizeof(sun->sun_path) - 1);
+		return ipk__err(-ENAMETOOLONG,
+		    "socket path '%s' is longer "
+		    "than %zu bytes",
+		    path, sizeof(sun->sun_path) - 1);
 	memcpy(sun->sun_path, path, n);
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	return 0;
@@ -260,8 +268,7 @@ sock_unix_socket(void)
 }
 
 int
-ipk__sock_listen_unix(const char *path, unsigned mode, int *fd,
-    uint64_t *ino)
+ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino)
 {
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -288,8 +295,10 @@ ipk__sock_listen_unix(const char *path, unsigned mode, int *fd,
 		if (lstat(path, &st) < 0)
 			continue;
 		if (!S_ISSOCK(st.st_mode)) {
-			rv = ipk__err(-EEXIST, "'%s' exists and is not a "
-			    "socket", path);
+			rv = ipk__err(-EEXIST,
+			    "'%s' exists and is not a "
+			    "socket",
+			    path);
 			goto err;
 		}
 		int probe = sock_unix_socket();
@@ -301,8 +310,10 @@ ipk__sock_listen_unix(const char *path, unsigned mode, int *fd,
 		    errno == EAGAIN || errno == EINPROGRESS;
 		ipk__close_fd(&probe);
 		if (live) {
-			rv = ipk__err(-EADDRINUSE, "a live listener already "
-			    "accepts on '%s'", path);
+			rv = ipk__err(-EADDRINUSE,
+			    "a live listener already "
+			    "accepts on '%s'",
+			    path);
 			goto err;
 		}
 		/* Nobody accepts there: the owner died; reclaim it. */
@@ -368,8 +379,9 @@ ipk__sock_dial_unix(const char *path, int64_t deadline, int *fd)
 		int s = sock_unix_socket();
 		if (s < 0)
 			return s;
-		int64_t d = ipk__expired(deadline) ? ipk__now_ns() +
-		    (int64_t)IPK__SOCK_TRY_MS * 1000000 : deadline;
+		int64_t d = ipk__expired(deadline)
+		    ? ipk__now_ns() + (int64_t)IPK__SOCK_TRY_MS * 1000000
+		    : deadline;
 		rv = sock_connect1(s, (struct sockaddr *)&sun, len, d);
 		if (rv == 0) {
 			*fd = s;
@@ -384,8 +396,9 @@ ipk__sock_dial_unix(const char *path, int64_t deadline, int *fd)
 	if (rv == -ENOENT)
 		return ipk__err(rv, "no socket at '%s' (nobody listens)", path);
 	if (rv == -ECONNREFUSED)
-		return ipk__err(rv, "nobody accepts on '%s' (connection "
-		    "refused)", path);
-	return ipk__err(rv, "cannot connect to '%s': %s", path,
-	    strerror(-rv));
+		return ipk__err(rv,
+		    "nobody accepts on '%s' (connection "
+		    "refused)",
+		    path);
+	return ipk__err(rv, "cannot connect to '%s': %s", path, strerror(-rv));
 }

@@ -28,13 +28,13 @@ struct ipk__sockaddr {
  * each address the name resolves to until one binds. *fd on success;
  * -EADDRINUSE when the port is taken; -EINVAL for a missing port.
  */
-IPK__HIDDEN int ipk__sock_bind_inet(const struct ipk__url *u, int type,
-    int *fd);
+IPK__HIDDEN int
+ipk__sock_bind_inet(const struct ipk__url *u, int type, int *fd);
 
 /* When `u` asked for port 0, put the port the kernel chose into l->url
  * (the rest of the URL, query included, is kept). 0 or -errno. */
-IPK__HIDDEN int ipk__sock_fix_port(struct ipk_listener *l,
-    const struct ipk__url *u, int fd);
+IPK__HIDDEN int
+ipk__sock_fix_port(struct ipk_listener *l, const struct ipk__url *u, int fd);
 
 /* Accept one connection on the listening `lfd`, waiting until `deadline`.
  * The new descriptor in *fd; -ETIMEDOUT when nobody came. */
@@ -60,14 +60,14 @@ IPK__HIDDEN int ipk__sock_dial_inet(const struct ipk__url *u, int type,
  * gives -EEXIST. The socket file's inode number goes to *ino, so the owner
  * removes only its own file (ipk__sock_unlink_unix).
  */
-IPK__HIDDEN int ipk__sock_listen_unix(const char *path, unsigned mode,
-    int *fd, uint64_t *ino);
+IPK__HIDDEN int
+ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino);
 /* Remove `path` if it is still the socket file with inode `ino`. */
 IPK__HIDDEN void ipk__sock_unlink_unix(const char *path, uint64_t ino);
 /* Connect to the unix stream socket at `path`; a missing or refusing
  * socket is retried every IPK__SLICE_MS until `deadline`. */
-IPK__HIDDEN int ipk__sock_dial_unix(const char *path, int64_t deadline,
-    int *fd);
+IPK__HIDDEN int
+ipk__sock_dial_unix(const char *path, int64_t deadline, int *fd);
 
 /* The credentials of the peer of a connected unix socket (SO_PEERCRED:
  * for a dialer, the listener's at listen time). 0 or -errno. */

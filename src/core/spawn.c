@@ -23,8 +23,7 @@ static int
 spawn_dial(int rfd, int wfd, int gfd, struct ipk_chan **out)
 {
 	char url[96];
-	snprintf(url, sizeof(url), "pipe:?rfd=%d&wfd=%d&gfd=%d", rfd, wfd,
-	    gfd);
+	snprintf(url, sizeof(url), "pipe:?rfd=%d&wfd=%d&gfd=%d", rfd, wfd, gfd);
 	return ipk_dial(url, NULL, out);
 }
 
@@ -162,7 +161,8 @@ ipk_dial_env(struct ipk_chan **out)
 	long v[3];
 	const char *p = s;
 	if (!s)
-		return ipk__err(-ENOENT, "this process was not started by "
+		return ipk__err(-ENOENT,
+		    "this process was not started by "
 		    "ipk_spawn (no " SPAWN_ENV " in the environment)");
 	/* "R,W,G": three descriptor numbers, nothing else */
 	for (int i = 0; i < 3; i++) {
@@ -171,8 +171,8 @@ ipk_dial_env(struct ipk_chan **out)
 		v[i] = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
 		if (v[i] < 0 || v[i] > INT_MAX || errno ||
 		    *end != (i < 2 ? ',' : '\0'))
-			return ipk__err(-EINVAL, SPAWN_ENV "='%s' is malformed",
-			    s);
+			return ipk__err(
+			    -EINVAL, SPAWN_ENV "='%s' is malformed", s);
 		p = end + 1;
 	}
 	int r = (int)v[0], w = (int)v[1], g = (int)v[2];

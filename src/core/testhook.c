@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static char crash_name[128];
-static long crash_at;       /* 0: no crash site armed */
+static long crash_at; /* 0: no crash site armed */
 static long crash_seen;
 static char nocheck_name[128];
 static int hooks_ready;

@@ -47,14 +47,14 @@ struct ipk__transport;
 
 struct ipk_chan {
 	const struct ipk__transport *tr;
-	char *url;           /* as given (or as rebuilt by accept) */
-	size_t max_msg;      /* the transport may lower it in dial/accept */
+	char *url; /* as given (or as rebuilt by accept) */
+	size_t max_msg; /* the transport may lower it in dial/accept */
 	/* What limits max_msg when the transport lowered it, for the size
 	 * error ("msgsize=8192 of the queue"); "" means maxmsg=. */
 	char limit_why[96];
-	unsigned mode;       /* permission bits for created objects */
-	int keep;            /* do not remove named objects on close */
-	unsigned char left;  /* set by close: IPK__LEFT_* */
+	unsigned mode; /* permission bits for created objects */
+	int keep; /* do not remove named objects on close */
+	unsigned char left; /* set by close: IPK__LEFT_* */
 	uid_t allow_uid;
 	/* Copy-through zero-copy for transports without loan/peek ops. */
 	void *zc_loan;
@@ -74,12 +74,12 @@ struct ipk_chan {
 
 struct ipk_listener {
 	const struct ipk__transport *tr;
-	char *url;           /* may be rewritten by listen (port 0 -> real port) */
-	struct ipk__url u;   /* parsed, alive as long as the listener */
+	char *url; /* may be rewritten by listen (port 0 -> real port) */
+	struct ipk__url u; /* parsed, alive as long as the listener */
 	size_t max_msg;
 	unsigned mode;
 	int keep;
-	unsigned char left;  /* set by lclose: IPK__LEFT_* */
+	unsigned char left; /* set by lclose: IPK__LEFT_* */
 	uid_t allow_uid;
 	struct ipk__ledger *ledger; /* its run-directory slot, or NULL */
 	_Alignas(64) unsigned char priv[];
@@ -101,10 +101,10 @@ ipk__lst_priv(struct ipk_listener *l)
 IPK__HIDDEN int ipk__listener_set_url(struct ipk_listener *l, const char *url);
 
 struct ipk__transport {
-	const char *scheme;  /* the URL scheme, "fifo" */
-	unsigned caps;       /* IPK_CAP_* */
-	size_t chan_size;    /* bytes of private state per channel */
-	size_t lst_size;     /* bytes of private state per listener */
+	const char *scheme; /* the URL scheme, "fifo" */
+	unsigned caps; /* IPK_CAP_* */
+	size_t chan_size; /* bytes of private state per channel */
+	size_t lst_size; /* bytes of private state per listener */
 	/* Option names the transport reads (besides the common ones:
 	 * maxmsg, mode, keep, timeout, allow), NULL-terminated; may be NULL.
 	 * Listing "allow" here makes the transport parse it itself (the core
@@ -116,8 +116,8 @@ struct ipk__transport {
 	 * named objects exclusively; a live listener on the same address:
 	 * -EADDRINUSE; a stale object whose owner is dead: reclaim it. On
 	 * failure, leave `l` in a state lclose can be called on. Does not block
-	 * for long (no peer needed). Optional only for transports that cannot be
-	 * named (pipe).
+	 * for long (no peer needed). Optional only for transports that cannot
+	 * be named (pipe).
 	 */
 	int (*listen)(struct ipk_listener *l, const struct ipk__url *u);
 
@@ -128,8 +128,8 @@ struct ipk__transport {
 	 * has attached, and -EBUSY while that channel is open. On failure, `c`
 	 * must be safe to pass to close. Required if listen is set.
 	 */
-	int (*accept)(struct ipk_listener *l, struct ipk_chan *c,
-	    int64_t deadline);
+	int (*accept)(
+	    struct ipk_listener *l, struct ipk_chan *c, int64_t deadline);
 
 	/* lfd: a descriptor readable when accept may succeed. Optional. */
 	int (*lfd)(struct ipk_listener *l);
@@ -145,8 +145,8 @@ struct ipk__transport {
 	 * listens by then). Must leave `c` safe to close on failure.
 	 * Required.
 	 */
-	int (*dial)(struct ipk_chan *c, const struct ipk__url *u,
-	    int64_t deadline);
+	int (*dial)(
+	    struct ipk_chan *c, const struct ipk__url *u, int64_t deadline);
 
 	/*
 	 * send: hand one message to the mechanism. The core has checked
@@ -182,8 +182,8 @@ struct ipk__transport {
 	 * next message in place until release. The core guarantees at most
 	 * one outstanding loan and one outstanding peek.
 	 */
-	int (*loan)(struct ipk_chan *c, size_t len, void **buf,
-	    int64_t deadline);
+	int (*loan)(
+	    struct ipk_chan *c, size_t len, void **buf, int64_t deadline);
 	int (*commit)(struct ipk_chan *c, size_t len, uint32_t type);
 	int (*peek)(struct ipk_chan *c, const void **buf, size_t *len,
 	    uint32_t *type, int64_t deadline);
@@ -247,7 +247,8 @@ struct ipk__transport {
 };
 
 /* The registry (src/core/registry.c). */
-IPK__HIDDEN const struct ipk__transport *ipk__transport_find(const char *scheme);
+IPK__HIDDEN const struct ipk__transport *
+ipk__transport_find(const char *scheme);
 /* Walk every transport: i = 0, 1, ... until NULL. */
 IPK__HIDDEN const struct ipk__transport *ipk__transport_at(size_t i);
 /* Check a table's required ops; 0 or -EINVAL naming the missing op. */

@@ -31,8 +31,8 @@ url_host_ok(const char *h, int bracketed)
 		if (bracketed) {
 			if (!isxdigit(ch) && ch != ':' && ch != '.')
 				return 0;
-		} else if (!isalnum(ch) && ch != '.' && ch != '-' && ch != '_' &&
-		    ch != '*') {
+		} else if (!isalnum(ch) && ch != '.' && ch != '-' &&
+		    ch != '_' && ch != '*') {
 			return 0;
 		}
 	}
@@ -54,7 +54,8 @@ url_parse_query(struct ipk__url *u, char *q, const char *text)
 			if (!islower((unsigned char)*k) &&
 			    !isdigit((unsigned char)*k) && *k != '_')
 				return url_bad(text,
-				    "option names are lower-case letters, digits "
+				    "option names are lower-case letters, "
+				    "digits "
 				    "and '_'");
 		if (eq[1] == '\0')
 			return url_bad(text, "option has an empty value");
@@ -132,7 +133,8 @@ ipk__url_parse(const char *text, struct ipk__url *u)
 	if (n == 0)
 		return ipk__err(-EINVAL, "URL is empty");
 	if (n > URL_MAX_LEN)
-		return ipk__err(-EINVAL, "URL longer than %d bytes", URL_MAX_LEN);
+		return ipk__err(
+		    -EINVAL, "URL longer than %d bytes", URL_MAX_LEN);
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
 			return url_bad(text, "control character");
@@ -154,8 +156,9 @@ ipk__url_parse(const char *text, struct ipk__url *u)
 	if (!islower((unsigned char)buf[0]))
 		goto bad_scheme;
 	for (char *p = buf; *p; p++)
-		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
-		    *p != '+' && *p != '-' && *p != '.')
+		if (!islower((unsigned char)*p) &&
+		    !isdigit((unsigned char)*p) && *p != '+' && *p != '-' &&
+		    *p != '.')
 			goto bad_scheme;
 	u->scheme = buf;
 
@@ -237,10 +240,26 @@ ipk__parse_size(const char *s, uint64_t *out)
 	switch (*p) {
 	case '\0':
 		break;
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
-	case 't': case 'T': shift = 40; p++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		p++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		p++;
+		break;
 	default:
 		return -EINVAL;
 	}

@@ -18,8 +18,8 @@
 void
 ipk__panic(const char *file, int line, const char *what)
 {
-	fprintf(stderr, "ipckit: internal error at %s:%d: %s\n", file, line,
-	    what);
+	fprintf(
+	    stderr, "ipckit: internal error at %s:%d: %s\n", file, line, what);
 	abort();
 }
 
@@ -53,8 +53,10 @@ alloc_should_fail(void)
 	if (n == alloc_fail_at) {
 		/* Tell the fault loop the N-th allocation was reached. */
 		char m[80];
-		int k = snprintf(m, sizeof(m), "ipckit: allocation %ld failed "
-		    "(IPK_TEST_FAIL_ALLOC)\n", n);
+		int k = snprintf(m, sizeof(m),
+		    "ipckit: allocation %ld failed "
+		    "(IPK_TEST_FAIL_ALLOC)\n",
+		    n);
 		if (k > 0 && write(2, m, (size_t)k) < 0)
 			return 1;
 	}
@@ -174,7 +176,7 @@ int
 ipk__poll1(int fd, short events, int64_t deadline, int slice_ms)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		int ms = ipk__poll_ms(deadline, slice_ms);
 		int n = poll(&p, 1, ms);
 		if (n > 0)
@@ -192,10 +194,10 @@ int
 ipk__live_take(int fd, int side)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = side,
-		.l_len = 1,
+	    .l_type = F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = side,
+	    .l_len = 1,
 	};
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
@@ -208,10 +210,10 @@ int
 ipk__live_held(int fd, int side)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = side,
-		.l_len = 1,
+	    .l_type = F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = side,
+	    .l_len = 1,
 	};
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
 		return -errno;
@@ -261,6 +263,8 @@ ipk__uid_ours(uid_t uid, uid_t allow)
 int
 ipk__owner_err(const char *what, uid_t uid)
 {
-	return ipk__err(-EACCES, "%s belongs to uid %u, not to us (?allow=%u "
-	    "admits it)", what, (unsigned)uid, (unsigned)uid);
+	return ipk__err(-EACCES,
+	    "%s belongs to uid %u, not to us (?allow=%u "
+	    "admits it)",
+	    what, (unsigned)uid, (unsigned)uid);
 }

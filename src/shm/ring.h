@@ -62,8 +62,8 @@
 
 /* Announcement bits: how a sleeping side wants to be woken. */
 #define IPK__RING_WFUTEX 1u /* FUTEX_WAKE on the word itself */
-#define IPK__RING_WSEM 2u   /* sem_post on the side's semaphore */
-#define IPK__RING_WBELL 4u  /* the doorbell callback (consumer only) */
+#define IPK__RING_WSEM 2u /* sem_post on the side's semaphore */
+#define IPK__RING_WBELL 4u /* the doorbell callback (consumer only) */
 
 /* Wait strategies (shm ?wait=). */
 #define IPK__WAIT_ADAPTIVE 0
@@ -74,10 +74,10 @@
 /* The shared control block; 512 bytes in every layout. */
 struct ipk__ring_ctl {
 	_Alignas(64) uint64_t tail; /* producer: published up to here */
-	uint64_t seq;		    /* producer: sequence of the next record */
+	uint64_t seq; /* producer: sequence of the next record */
 	_Alignas(64) uint64_t head; /* consumer: released up to here */
 	_Alignas(64) uint32_t rd_wait; /* consumer asleep: IPK__RING_W* bits */
-	uint32_t bell_gen;	       /* consumer's doorbell generation */
+	uint32_t bell_gen; /* consumer's doorbell generation */
 	_Alignas(64) uint32_t wr_wait; /* producer asleep for space */
 	_Alignas(64) sem_t rd_sem;
 	_Alignas(64) sem_t wr_sem;
@@ -91,9 +91,9 @@ struct ipk__ring {
 	struct ipk__ring_ctl *ctl;
 	unsigned char *data;
 	uint64_t cap, mask;
-	uint64_t pos;  /* producer: our tail; consumer: our head */
+	uint64_t pos; /* producer: our tail; consumer: our head */
 	uint64_t peer; /* last validated index of the other side */
-	uint64_t seq;  /* producer: next sequence number */
+	uint64_t seq; /* producer: next sequence number */
 	uint64_t next; /* consumer: position after the peeked record */
 	/* Consumer doorbell, rung by the producer (may be NULL). */
 	void (*bell)(void *arg);
@@ -112,7 +112,7 @@ static inline uint64_t
 ipk__ring_recsize(uint64_t len)
 {
 	return (IPK__RING_HDR + len + IPK__RING_ALIGN - 1) &
-	       ~(uint64_t)(IPK__RING_ALIGN - 1);
+	    ~(uint64_t)(IPK__RING_ALIGN - 1);
 }
 
 /* Largest payload of a ring of `cap` data bytes. */
@@ -134,8 +134,8 @@ IPK__HIDDEN void ipk__ring_wake_writer(struct ipk__ring *r);
  * when the index moved or the wait ended (the caller re-checks the ring and
  * the peer's liveness), or a negative errno on a failed syscall.
  */
-IPK__HIDDEN int ipk__ring_wait(
-    struct ipk__ring *r, int reader, int strategy, int64_t until);
+IPK__HIDDEN int
+ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until);
 
 /* Attach as producer: adopt the published tail and sequence. */
 static inline int
@@ -278,8 +278,8 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 			 * ipk__ring_publish; the record bytes are visible. */
 			uint64_t t =
 			    __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
-			if (IPK__CHECK("ring.tail_align",
-				t & (IPK__RING_ALIGN - 1)) ||
+			if (IPK__CHECK(
+				"ring.tail_align", t & (IPK__RING_ALIGN - 1)) ||
 			    IPK__CHECK("ring.tail_range", t - r->pos > r->cap))
 				return IPK_ECORRUPT;
 			r->peer = t;
@@ -297,8 +297,9 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 		uint64_t rem = r->cap - off;
 		if (len & IPK__RING_PAD) {
 			if (IPK__CHECK("ring.pad_len",
-				len != (IPK__RING_PAD |
-					   (uint32_t)(rem - IPK__RING_HDR))) ||
+				len !=
+				    (IPK__RING_PAD |
+					(uint32_t)(rem - IPK__RING_HDR))) ||
 			    IPK__CHECK("ring.pad_avail", avail < rem))
 				return IPK_ECORRUPT;
 			ipk__ring_release_to(r, r->pos + rem);
@@ -354,8 +355,8 @@ ipk__ring_pending(const struct ipk__ring_ctl *ctl, uint64_t cap)
  */
 struct ipk__ring_chan {
 	struct ipk__ring tx, rx;
-	int wait;		 /* IPK__WAIT_* */
-	int bell;		 /* reader's doorbell descriptor, or -1 */
+	int wait; /* IPK__WAIT_* */
+	int bell; /* reader's doorbell descriptor, or -1 */
 	int (*alive)(void *arg); /* 1 while the peer is attached */
 	/* Empties the doorbell when `bell` cannot simply be read (memfd://
 	 * polls an epoll set); NULL: read `bell` until it is empty. */
@@ -366,8 +367,8 @@ struct ipk__ring_chan {
 
 /* ?size= (each ring, rounded up to a power of two, 4K..1G) and ?wait=;
  * outputs untouched when absent. 0 or -EINVAL with a sentence. */
-IPK__HIDDEN int ipk__ring_opts(
-    const struct ipk__url *u, uint64_t *cap, int *wait);
+IPK__HIDDEN int
+ipk__ring_opts(const struct ipk__url *u, uint64_t *cap, int *wait);
 IPK__HIDDEN int ipk__ring_chan_loan(
     struct ipk__ring_chan *h, size_t len, void **buf, int64_t deadline);
 IPK__HIDDEN int ipk__ring_chan_send(struct ipk__ring_chan *h, const void *buf,
@@ -378,8 +379,8 @@ IPK__HIDDEN int ipk__ring_chan_peek(struct ipk__ring_chan *h, const void **buf,
     size_t *len, uint32_t *type, int64_t deadline);
 /* The size error for len > max_msg: names size= that would fit when the
  * ring is the limit, maxmsg= otherwise. Returns -EMSGSIZE. */
-IPK__HIDDEN int ipk__ring_chan_toobig(
-    struct ipk__ring_chan *h, size_t max_msg, size_t len);
+IPK__HIDDEN int
+ipk__ring_chan_toobig(struct ipk__ring_chan *h, size_t max_msg, size_t len);
 /* ipk_poll's question: 1 when a receive would not wait (a record, garbage
  * to report, or a peer that is gone), else 0. With a doorbell, empties it
  * and re-arms it first, so a stale ring never counts. */

@@ -34,8 +34,8 @@ ipk__seg_fini(struct ipk__seg *g)
 static int
 seg_mmap(struct ipk__seg *g, const char *where)
 {
-	g->map = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    g->fd, 0);
+	g->map =
+	    mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
 	if (g->map != MAP_FAILED)
 		return 0;
 	g->map = NULL;
@@ -52,8 +52,10 @@ ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait, const char *where)
 	 * SIGBUS on some later write. */
 	rv = posix_fallocate(g->fd, 0, (off_t)g->len);
 	if (rv != 0)
-		return ipk__err(-rv, "%s: cannot reserve %zu bytes of shared "
-		    "memory (%s); a smaller size= needs less", where, g->len,
+		return ipk__err(-rv,
+		    "%s: cannot reserve %zu bytes of shared "
+		    "memory (%s); a smaller size= needs less",
+		    where, g->len,
 		    rv == ENOSPC ? "no space left" : strerror(rv));
 	if ((rv = seg_mmap(g, where)) < 0)
 		return rv;
@@ -76,8 +78,11 @@ ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 {
 	int rv;
 	if (IPK__CHECK("shm.seg_small", size < (off_t)IPK__SEG_DATA_OFF))
-		return size == 0 ? 1 : ipk__err(IPK_ECORRUPT, "%s: %lld bytes "
-		    "is too small for a segment", where, (long long)size);
+		return size == 0 ? 1
+				 : ipk__err(IPK_ECORRUPT,
+				       "%s: %lld bytes "
+				       "is too small for a segment",
+				       where, (long long)size);
 	g->len = (size_t)size;
 	if ((rv = seg_mmap(g, where)) < 0)
 		return rv;
@@ -91,21 +96,30 @@ ipk__seg_map(struct ipk__seg *g, off_t size, const char *where)
 	if (magic == 0)
 		return 1;
 	if (IPK__CHECK("shm.hdr_magic", magic != IPK__SEG_MAGIC))
-		return ipk__err(IPK_EFOREIGN, "%s was not made by ipckit "
-		    "(bad magic)", where);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s was not made by ipckit "
+		    "(bad magic)",
+		    where);
 	if (IPK__CHECK("shm.hdr_version", ver != IPK__SEG_VERSION))
-		return ipk__err(IPK_ECORRUPT, "%s has layout version %u; this "
-		    "library reads version %u", where, ver, IPK__SEG_VERSION);
-	if (IPK__CHECK("shm.hdr_cap", cap < IPK__SEG_MIN_CAP ||
-	    cap > IPK__RING_MAX || (cap & (cap - 1))))
-		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings, "
-		    "not a power of two from 4K to 1G", where,
-		    (unsigned long long)cap);
-	if (IPK__CHECK("shm.hdr_size", total != IPK__SEG_DATA_OFF + 2 * cap ||
-	    total != (uint64_t)size))
-		return ipk__err(IPK_ECORRUPT, "%s: header says %llu-byte rings "
+		return ipk__err(IPK_ECORRUPT,
+		    "%s has layout version %u; this "
+		    "library reads version %u",
+		    where, ver, IPK__SEG_VERSION);
+	if (IPK__CHECK("shm.hdr_cap",
+		cap < IPK__SEG_MIN_CAP || cap > IPK__RING_MAX ||
+		    (cap & (cap - 1))))
+		return ipk__err(IPK_ECORRUPT,
+		    "%s: header says %llu-byte rings, "
+		    "not a power of two from 4K to 1G",
+		    where, (unsigned long long)cap);
+	if (IPK__CHECK("shm.hdr_size",
+		total != IPK__SEG_DATA_OFF + 2 * cap ||
+		    total != (uint64_t)size))
+		return ipk__err(IPK_ECORRUPT,
+		    "%s: header says %llu-byte rings "
 		    "(a %llu-byte segment) and %llu bytes; the object has "
-		    "%lld", where, (unsigned long long)cap,
+		    "%lld",
+		    where, (unsigned long long)cap,
 		    (unsigned long long)(IPK__SEG_DATA_OFF + 2 * cap),
 		    (unsigned long long)total, (long long)size);
 	g->cap = cap;
@@ -124,15 +138,15 @@ seg_ring_view(struct ipk__seg *g, int ring, struct ipk__ring *r)
 }
 
 int
-ipk__seg_attach(struct ipk_chan *c, struct ipk__seg *g,
-    struct ipk__ring_chan *h, int side)
+ipk__seg_attach(
+    struct ipk_chan *c, struct ipk__seg *g, struct ipk__ring_chan *h, int side)
 {
 	seg_ring_view(g, side, &h->tx);
 	seg_ring_view(g, !side, &h->rx);
 	if (ipk__ring_attach_producer(&h->tx) < 0 ||
 	    ipk__ring_attach_consumer(&h->rx) < 0)
-		return ipk__err(IPK_ECORRUPT, "%s: ring indices are invalid",
-		    h->name);
+		return ipk__err(
+		    IPK_ECORRUPT, "%s: ring indices are invalid", h->name);
 	struct ipk__seg_ep *ep = &g->hdr->ep[side];
 	__atomic_store_n(&ep->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&ep->start, ipk__seg_start_time(), __ATOMIC_RELAXED);
@@ -169,8 +183,8 @@ seg_rc(struct ipk_chan *c)
 }
 
 int
-ipk__segop_send(struct ipk_chan *c, const void *buf, size_t len,
-    uint32_t type, int64_t deadline)
+ipk__segop_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
+    int64_t deadline)
 {
 	return ipk__ring_chan_send(seg_rc(c), buf, len, type, deadline);
 }
@@ -179,8 +193,8 @@ int
 ipk__segop_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
     uint32_t *type, int64_t deadline)
 {
-	return ipk__ring_chan_recv(seg_rc(c), c->max_msg, buf, cap, len, type,
-	    deadline);
+	return ipk__ring_chan_recv(
+	    seg_rc(c), c->max_msg, buf, cap, len, type, deadline);
 }
 
 int

@@ -35,12 +35,12 @@ struct ipk__seg_ep {
 struct ipk__seg_hdr {
 	uint64_t magic; /* stored last at creation (release) */
 	uint32_t version;
-	uint32_t wait;	   /* the listener's strategy: the dialer's default */
+	uint32_t wait; /* the listener's strategy: the dialer's default */
 	uint64_t seg_size; /* IPK__SEG_DATA_OFF + 2 * ring_cap */
 	uint64_t ring_cap; /* data bytes of each ring, a power of two */
 	uint32_t dial_gen; /* shm: futex word bumped by every dialer attach */
 	uint32_t accepted; /* shm: the listener side has had a channel */
-	uint32_t linger;   /* shm: listener gone, unread data for the dialer */
+	uint32_t linger; /* shm: listener gone, unread data for the dialer */
 	uint32_t unused;
 	struct ipk__seg_ep ep[2]; /* [0] listener side, [1] dialer */
 };
@@ -71,8 +71,8 @@ ipk__seg_ctl(struct ipk__seg *g, int ring)
  * SIGBUS later), map it, write the header and both ring controls, and
  * publish the magic last. `where` names the object in sentences.
  */
-IPK__HIDDEN int ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait,
-    const char *where);
+IPK__HIDDEN int
+ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait, const char *where);
 
 /*
  * Map the `size`-byte file g->fd and validate its header: magic, version,
@@ -80,8 +80,7 @@ IPK__HIDDEN int ipk__seg_create(struct ipk__seg *g, uint64_t cap, int wait,
  * still being made (size below a header, or magic not yet stored); else
  * IPK_EFOREIGN or IPK_ECORRUPT with a sentence naming `where`.
  */
-IPK__HIDDEN int ipk__seg_map(struct ipk__seg *g, off_t size,
-    const char *where);
+IPK__HIDDEN int ipk__seg_map(struct ipk__seg *g, off_t size, const char *where);
 
 /*
  * Attach channel `h` to the rings as `side` (0 listener side: writes ring
@@ -90,22 +89,22 @@ IPK__HIDDEN int ipk__seg_map(struct ipk__seg *g, off_t size,
  * afterwards); h->name, alive and wait are the caller's. 0 or IPK_ECORRUPT
  * with a sentence.
  */
-IPK__HIDDEN int ipk__seg_attach(struct ipk_chan *c, struct ipk__seg *g,
-    struct ipk__ring_chan *h, int side);
+IPK__HIDDEN int ipk__seg_attach(
+    struct ipk_chan *c, struct ipk__seg *g, struct ipk__ring_chan *h, int side);
 
 /* Field 22 of /proc/self/stat: our start time, which tells a reused pid;
  * 0 when unknown. */
 IPK__HIDDEN uint64_t ipk__seg_start_time(void);
 
 /* Ops forwarded to the ring pair at the start of the channel state. */
-IPK__HIDDEN int ipk__segop_send(struct ipk_chan *c, const void *buf,
-    size_t len, uint32_t type, int64_t deadline);
+IPK__HIDDEN int ipk__segop_send(struct ipk_chan *c, const void *buf, size_t len,
+    uint32_t type, int64_t deadline);
 IPK__HIDDEN int ipk__segop_recv(struct ipk_chan *c, void *buf, size_t cap,
     size_t *len, uint32_t *type, int64_t deadline);
-IPK__HIDDEN int ipk__segop_loan(struct ipk_chan *c, size_t len, void **buf,
-    int64_t deadline);
-IPK__HIDDEN int ipk__segop_commit(struct ipk_chan *c, size_t len,
-    uint32_t type);
+IPK__HIDDEN int
+ipk__segop_loan(struct ipk_chan *c, size_t len, void **buf, int64_t deadline);
+IPK__HIDDEN int
+ipk__segop_commit(struct ipk_chan *c, size_t len, uint32_t type);
 IPK__HIDDEN int ipk__segop_peek(struct ipk_chan *c, const void **buf,
     size_t *len, uint32_t *type, int64_t deadline);
 IPK__HIDDEN int ipk__segop_release(struct ipk_chan *c);

@@ -221,9 +221,8 @@ lock_validate(struct ipk_lock *l, int fd)
 		    "%s: lock layout version %u, this library knows %u", l->url,
 		    h->version, LOCK_VERSION);
 	} else if (h->hdr_size != LOCK_HDR_SIZE ||
-		   h->data_size > LOCK_DATA_MAX ||
-		   h->hdr_size + h->data_size != size ||
-		   h->check != lock_check(h)) {
+	    h->data_size > LOCK_DATA_MAX ||
+	    h->hdr_size + h->data_size != size || h->check != lock_check(h)) {
 		rv = ipk__err(IPK_ECORRUPT,
 		    "%s: corrupted header (sizes %u + "
 		    "%llu do not match the segment's %zu bytes or fail the "
@@ -416,8 +415,9 @@ ipk_lock_close(struct ipk_lock *l)
 		return 0;
 	int rv = 0;
 	/* The mutex sits on this thread's robust list: never unmap it held. */
-	if (l->h && atomic_load_explicit(&l->holder, memory_order_relaxed) ==
-			lock_self())
+	if (l->h &&
+	    atomic_load_explicit(&l->holder, memory_order_relaxed) ==
+		lock_self())
 		pthread_mutex_unlock(&l->h->mutex);
 	if (l->h && munmap(l->h, l->map_size) < 0)
 		rv = -errno;

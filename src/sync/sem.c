@@ -28,8 +28,8 @@ enum sem_kind { SEM_POSIX, SEM_SYSV };
 struct ipk_sem {
 	enum sem_kind kind;
 	sem_t *psem; /* POSIX */
-	int id;	     /* System V semid */
-	short undo;  /* SEM_UNDO or 0 */
+	int id; /* System V semid */
+	short undo; /* SEM_UNDO or 0 */
 	char url[256];
 };
 
@@ -137,8 +137,8 @@ sem_posix_check(struct ipk_sem *s, const struct sem_name *n)
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT
-			   ? ipk__err(-ENOENT, "%s: no such semaphore", s->url)
-			   : 0;
+		    ? ipk__err(-ENOENT, "%s: no such semaphore", s->url)
+		    : 0;
 	struct stat st;
 	int rv = 0;
 	if (fstat(fd, &st) < 0)

@@ -45,13 +45,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FIFO_LOCK_CHAN 2     /* byte held by the listener's open channel */
-#define FIFO_OFF_DGEN 16     /* session record, after the lock bytes */
+#define FIFO_LOCK_CHAN 2 /* byte held by the listener's open channel */
+#define FIFO_OFF_DGEN 16 /* session record, after the lock bytes */
 #define FIFO_OFF_LGEN 24
 
 struct fifo_paths {
-	char in[PATH_MAX];    /* dialer -> listener */
-	char out[PATH_MAX];   /* listener -> dialer */
+	char in[PATH_MAX]; /* dialer -> listener */
+	char out[PATH_MAX]; /* listener -> dialer */
 	char lock[PATH_MAX];
 };
 
@@ -64,13 +64,13 @@ struct fifo_lst {
 struct fifo_chan {
 	struct ipk__stream s;
 	int rfd, wfd, gfd, lockfd;
-	int listener;         /* this end was accepted */
+	int listener; /* this end was accepted */
 	/* Dialer flags, each written by one thread, read by both (atomic):
 	 * the listener acknowledged `gen`; recv saw the listener's end go. */
 	int ready, gone;
 	int mu_init;
-	uint64_t gen;         /* the session this end belongs to */
-	int64_t look_at;      /* listener send: next look for a new dialer */
+	uint64_t gen; /* the session this end belongs to */
+	int64_t look_at; /* listener send: next look for a new dialer */
 	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
 };
 
@@ -78,11 +78,10 @@ static int
 fifo_paths(const struct ipk__url *u, struct fifo_paths *p)
 {
 	if (u->host[0] || u->port[0] || u->path[0] != '/' || !u->path[1])
-		return ipk__err(-EINVAL, "%s: expected fifo:///dir/name",
-		    u->text);
+		return ipk__err(
+		    -EINVAL, "%s: expected fifo:///dir/name", u->text);
 	size_t n = strlen(u->path);
-	if (n + sizeof(".reply") > sizeof(p->in) ||
-	    u->path[n - 1] == '/')
+	if (n + sizeof(".reply") > sizeof(p->in) || u->path[n - 1] == '/')
 		return ipk__err(-EINVAL, "%s: bad or too long path", u->text);
 	snprintf(p->in, sizeof(p->in), "%s", u->path);
 	snprintf(p->out, sizeof(p->out), "%s.reply", u->path);
@@ -99,14 +98,16 @@ fifo_check(int fd, mode_t type, const char *path, int same)
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if ((st.st_mode & S_IFMT) != type)
-		return ipk__err(IPK_EFOREIGN, "%s exists and is not a %s "
-		    "(refusing to touch it)", path,
-		    type == S_IFIFO ? "FIFO" : "regular file");
+		return ipk__err(IPK_EFOREIGN,
+		    "%s exists and is not a %s "
+		    "(refusing to touch it)",
+		    path, type == S_IFIFO ? "FIFO" : "regular file");
 	if (st.st_uid != geteuid())
 		return ipk__err(-EACCES, "%s belongs to uid %u, not to us",
 		    path, (unsigned)st.st_uid);
-	if (same >= 0 && (fstat(same, &s2) < 0 || s2.st_ino != st.st_ino ||
-	    s2.st_dev != st.st_dev))
+	if (same >= 0 &&
+	    (fstat(same, &s2) < 0 || s2.st_ino != st.st_ino ||
+		s2.st_dev != st.st_dev))
 		return ipk__err(-ESTALE, "%s was replaced while opening", path);
 	return 0;
 }
@@ -118,11 +119,15 @@ fifo_open(const char *path, int flags, mode_t type, int same, int *fd)
 	if (*fd < 0) {
 		int e = errno;
 		if (e == ELOOP)
-			return ipk__err(IPK_EFOREIGN, "%s is a symbolic link "
-			    "(refusing to follow it)", path);
+			return ipk__err(IPK_EFOREIGN,
+			    "%s is a symbolic link "
+			    "(refusing to follow it)",
+			    path);
 		if (e == ENOENT)
-			return ipk__err(-ENOENT, "%s does not exist: nobody "
-			    "listens", path);
+			return ipk__err(-ENOENT,
+			    "%s does not exist: nobody "
+			    "listens",
+			    path);
 		return ipk__err(-e, "cannot open %s: %s", path, strerror(e));
 	}
 	int rv = fifo_check(*fd, type, path, same);
@@ -191,21 +196,27 @@ fifo_make(const char *path, unsigned mode, int *fd, unsigned char *made)
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode))
-			return ipk__err(IPK_EFOREIGN, "%s is a symbolic link "
-			    "(refusing to follow it)", path);
+			return ipk__err(IPK_EFOREIGN,
+			    "%s is a symbolic link "
+			    "(refusing to follow it)",
+			    path);
 		if (!S_ISFIFO(st.st_mode))
-			return ipk__err(IPK_EFOREIGN, "%s exists and is not a "
-			    "FIFO (refusing to touch it)", path);
+			return ipk__err(IPK_EFOREIGN,
+			    "%s exists and is not a "
+			    "FIFO (refusing to touch it)",
+			    path);
 		if (st.st_uid != geteuid())
-			return ipk__err(-EACCES, "%s belongs to uid %u, not "
-			    "to us", path, (unsigned)st.st_uid);
+			return ipk__err(-EACCES,
+			    "%s belongs to uid %u, not "
+			    "to us",
+			    path, (unsigned)st.st_uid);
 		/* Ours, left by a dead listener: we hold the lock now. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			return ipk__err(-errno, "cannot remove stale %s", path);
 	}
 	if (mkfifo(path, 0600) < 0)
-		return ipk__err(-errno, "cannot create FIFO %s: %s", path,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "cannot create FIFO %s: %s", path, strerror(errno));
 	*made = 1;
 	int rv = fifo_open(path, O_RDONLY, S_IFIFO, -1, fd);
 	if (rv < 0)
@@ -221,11 +232,11 @@ static int
 fifo_lock_listener(struct fifo_lst *fl, unsigned mode)
 {
 	for (int attempt = 0; attempt < 8; attempt++) {
-		fl->lockfd = open(fl->p.lock, O_RDWR | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		fl->lockfd = open(fl->p.lock,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fl->lockfd < 0 && errno == EEXIST) {
-			int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, -1,
-			    &fl->lockfd);
+			int rv = fifo_open(
+			    fl->p.lock, O_RDWR, S_IFREG, -1, &fl->lockfd);
 			if (rv == -ENOENT)
 				continue;
 			if (rv < 0)
@@ -236,8 +247,10 @@ fifo_lock_listener(struct fifo_lst *fl, unsigned mode)
 		}
 		int rv = ipk__live_take(fl->lockfd, IPK__SIDE_LISTEN);
 		if (rv == IPK_EBUSYSIDE)
-			return ipk__err(-EADDRINUSE, "a live listener already "
-			    "uses %s", fl->p.in);
+			return ipk__err(-EADDRINUSE,
+			    "a live listener already "
+			    "uses %s",
+			    fl->p.in);
 		if (rv < 0)
 			return rv;
 		/* The file may have been removed by a listener closing just
@@ -362,7 +375,8 @@ fifo_resume(struct fifo_chan *p, int rv)
 	} else {
 		return rv == -EBADMSG ? IPK_ECLOSED : rv;
 	}
-	return ipk__err(-EBADMSG, "the dialer died in the middle of a "
+	return ipk__err(-EBADMSG,
+	    "the dialer died in the middle of a "
 	    "message larger than PIPE_BUF; its torn rest was dropped");
 }
 
@@ -380,10 +394,12 @@ fifo_await_ack(struct fifo_chan *p, int64_t deadline)
 			break;
 		}
 		if (ipk__live_held(p->lockfd, IPK__SIDE_LISTEN) != 1)
-			return ipk__err(IPK_ECLOSED, "the listener went away "
+			return ipk__err(IPK_ECLOSED,
+			    "the listener went away "
 			    "before taking this dialer");
 		if (fifo_nap(deadline, &slice) < 0)
-			return ipk__err(-ETIMEDOUT, "the listener has not "
+			return ipk__err(-ETIMEDOUT,
+			    "the listener has not "
 			    "taken this dialer yet (it does in accept, recv "
 			    "or send)");
 	}
@@ -412,13 +428,14 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	    pthread_mutex_init(&p->tx_mu, NULL))
 		return -ENOMEM;
 	p->mu_init = 1;
-	int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, fl->lockfd,
-	    &p->lockfd);
+	int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, fl->lockfd, &p->lockfd);
 	if (rv < 0)
 		return rv;
 	if (ipk__live_take(p->lockfd, FIFO_LOCK_CHAN) == IPK_EBUSYSIDE)
-		return ipk__err(-EBUSY, "%s: the channel of this listener is "
-		    "still open", fl->p.in);
+		return ipk__err(-EBUSY,
+		    "%s: the channel of this listener is "
+		    "still open",
+		    fl->p.in);
 	int slice = 1;
 	uint64_t dgen = 0, lgen = 0;
 	for (;;) {
@@ -435,8 +452,7 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	p->gfd = fcntl(fl->gfd, F_DUPFD_CLOEXEC, 0);
 	if (p->rfd < 0 || p->gfd < 0)
 		return -errno;
-	if ((rv = fifo_open(fl->p.out, O_WRONLY, S_IFIFO, p->gfd,
-	    &p->wfd)) < 0)
+	if ((rv = fifo_open(fl->p.out, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
 		return rv;
 	fifo_drain(p->rfd); /* what an earlier, gone dialer left */
 	fifo_chan_init(c, p);
@@ -444,18 +460,21 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 }
 
 static int
-fifo_dial_once(struct ipk_chan *c, struct fifo_chan *p,
-    const struct fifo_paths *fp)
+fifo_dial_once(
+    struct ipk_chan *c, struct fifo_chan *p, const struct fifo_paths *fp)
 {
 	int rv = fifo_open(fp->lock, O_RDWR, S_IFREG, -1, &p->lockfd);
 	if (rv < 0)
 		return rv;
 	if ((rv = ipk__live_held(p->lockfd, IPK__SIDE_LISTEN)) != 1)
-		return rv < 0 ? rv : ipk__err(-ECONNREFUSED, "%s: stale, its "
-		    "listener is gone", fp->in);
+		return rv < 0 ? rv
+			      : ipk__err(-ECONNREFUSED,
+				    "%s: stale, its "
+				    "listener is gone",
+				    fp->in);
 	if (ipk__live_take(p->lockfd, IPK__SIDE_DIAL) == IPK_EBUSYSIDE)
-		return ipk__err(-EBUSY, "%s: another dialer is attached",
-		    fp->in);
+		return ipk__err(
+		    -EBUSY, "%s: another dialer is attached", fp->in);
 	if ((rv = fifo_open(fp->out, O_RDONLY, S_IFIFO, -1, &p->rfd)) < 0 ||
 	    (rv = fifo_open(fp->in, O_RDONLY, S_IFIFO, -1, &p->gfd)) < 0 ||
 	    (rv = fifo_open(fp->in, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
@@ -648,13 +667,15 @@ fifo_remove(const struct ipk__url *u, int force)
 		return ipk__err(IPK_EFOREIGN, "%s is not a FIFO", p.in);
 	int fd = open(p.lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && lstat(p.in, &st) == 0)
-		return ipk__err(IPK_EFOREIGN, "%s has no %s: not an ipckit "
-		    "FIFO", p.in, p.lock);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s has no %s: not an ipckit "
+		    "FIFO",
+		    p.in, p.lock);
 	for (int b = 0; fd >= 0 && !force && b <= FIFO_LOCK_CHAN; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			ipk__close_fd(&fd);
-			return ipk__err(-EBUSY, "%s is held by a live endpoint",
-			    p.lock);
+			return ipk__err(
+			    -EBUSY, "%s is held by a live endpoint", p.lock);
 		}
 	ipk__close_fd(&fd);
 	/* Each name only when it has the type ipckit gives it. */
@@ -669,19 +690,19 @@ fifo_remove(const struct ipk__url *u, int force)
 }
 
 const struct ipk__transport ipk__transport_fifo = {
-	.scheme = "fifo",
-	.caps = IPK_CAP_REATTACH,
-	.chan_size = sizeof(struct fifo_chan),
-	.lst_size = sizeof(struct fifo_lst),
-	.listen = fifo_listen,
-	.accept = fifo_accept,
-	.lclose = fifo_lclose,
-	.dial = fifo_dial,
-	.send = fifo_send,
-	.recv = fifo_recv,
-	.fd = fifo_fd,
-	.ready = fifo_ready,
-	.close = fifo_close,
-	.inspect = fifo_inspect,
-	.remove = fifo_remove,
+    .scheme = "fifo",
+    .caps = IPK_CAP_REATTACH,
+    .chan_size = sizeof(struct fifo_chan),
+    .lst_size = sizeof(struct fifo_lst),
+    .listen = fifo_listen,
+    .accept = fifo_accept,
+    .lclose = fifo_lclose,
+    .dial = fifo_dial,
+    .send = fifo_send,
+    .recv = fifo_recv,
+    .fd = fifo_fd,
+    .ready = fifo_ready,
+    .close = fifo_close,
+    .inspect = fifo_inspect,
+    .remove = fifo_remove,
 };

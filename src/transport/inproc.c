@@ -32,13 +32,13 @@ struct inproc_pair {
 	unsigned char *data[2];
 	uint64_t cap;
 	struct inproc_pair *next;
-	void *raw;	  /* the allocation, for ipk__free */
-	int refs;	  /* listener + channels; under inproc_lock */
-	int listening;	  /* under inproc_lock */
+	void *raw; /* the allocation, for ipk__free */
+	int refs; /* listener + channels; under inproc_lock */
+	int listening; /* under inproc_lock */
 	uint32_t live[2]; /* [0] listener-side channel, [1] dialer: atomic */
 	uint32_t accepted;
 	uint32_t dial_gen; /* futex word */
-	int bell[2];	   /* eventfd per reading side, made on first ipk_fd */
+	int bell[2]; /* eventfd per reading side, made on first ipk_fd */
 	int wait;
 	char name[];
 };
@@ -256,9 +256,10 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		pthread_mutex_lock(&inproc_lock);
 		struct inproc_pair *p = inproc_find(u->host);
 		found = p != NULL;
-		if (p && (p->listening ||
-			     __atomic_load_n(&p->live[0], __ATOMIC_ACQUIRE) ||
-			     ipk__ring_pending(&p->ctl[0], p->cap))) {
+		if (p &&
+		    (p->listening ||
+			__atomic_load_n(&p->live[0], __ATOMIC_ACQUIRE) ||
+			ipk__ring_pending(&p->ctl[0], p->cap))) {
 			uint32_t zero = 0;
 			if (!__atomic_compare_exchange_n(&p->live[1], &zero, 1,
 				0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
@@ -275,13 +276,13 @@ inproc_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		if (s->p)
 			break;
 		if (ipk__expired(deadline))
-			return found ? ipk__err(-ECONNREFUSED,
-					   "inproc://%s: "
-					   "nobody listens any more",
-					   u->host)
-				     : ipk__err(-ENOENT,
-					   "inproc://%s: nobody listens",
-					   u->host);
+			return found
+			    ? ipk__err(-ECONNREFUSED,
+				  "inproc://%s: "
+				  "nobody listens any more",
+				  u->host)
+			    : ipk__err(-ENOENT, "inproc://%s: nobody listens",
+				  u->host);
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL); /* names appear without a wake-up */
 	}
@@ -419,7 +420,7 @@ static const char *const inproc_options[] = {"size", "wait", NULL};
 const struct ipk__transport ipk__transport_inproc = {
     .scheme = "inproc",
     .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
-	    IPK_CAP_ZEROCOPY | IPK_CAP_THREADS | IPK_CAP_PERSIST,
+	IPK_CAP_ZEROCOPY | IPK_CAP_THREADS | IPK_CAP_PERSIST,
     .chan_size = sizeof(struct inproc_chan),
     .lst_size = sizeof(struct inproc_lst),
     .options = inproc_options,

@@ -18,9 +18,9 @@
  *
  * Doorbells go over the connection: the peer rings us by writing a byte
  * to the socket (MSG_DONTWAIT, so a peer that never reads cannot block
- * us); no descriptor of ours is ever handed out. ipk_fd() is an epoll set of the
- * socket (bell bytes, and hang-up when the peer dies) and our eventfd
- * (rung by ourselves when ipk_fd is asked for while records are queued).
+ * us); no descriptor of ours is ever handed out. ipk_fd() is an epoll set of
+ * the socket (bell bytes, and hang-up when the peer dies) and our eventfd (rung
+ * by ourselves when ipk_fd is asked for while records are queued).
  *
  * Liveness is the connection: the kernel hangs it up when the peer's last
  * descriptor closes (also on SIGKILL), and a blocked call polls for that
@@ -71,13 +71,14 @@ struct memfd_chan {
 	struct ipk__ring_chan h; /* first: the ipk__segop_* ops use it */
 	struct ipk__seg seg;
 	int sock; /* the connection: liveness and the peer's bell bytes */
-	int efd;  /* our own eventfd, rung by ourselves */
+	int efd; /* our own eventfd, rung by ourselves */
 	int side;
 	struct ipk_peer peer;
 	char name[MEMFD_PATH_MAX + 16]; /* "memfd:///path" for sentences */
 };
 
-/* --- Addresses, users, credentials ----------------------------------------- */
+/* --- Addresses, users, credentials -----------------------------------------
+ */
 
 static int
 memfd_path(const struct ipk__url *u, char *out)
@@ -85,9 +86,11 @@ memfd_path(const struct ipk__url *u, char *out)
 	size_t n = strlen(u->path);
 	if (u->host[0] || u->port[0] || u->path[0] != '/' || n < 2 ||
 	    n > MEMFD_PATH_MAX)
-		return ipk__err(-EINVAL, "%s: expected memfd:///path, the "
+		return ipk__err(-EINVAL,
+		    "%s: expected memfd:///path, the "
 		    "socket file where dialers meet the listener (at most %d "
-		    "bytes)", u->text, MEMFD_PATH_MAX);
+		    "bytes)",
+		    u->text, MEMFD_PATH_MAX);
 	memcpy(out, u->path, n + 1);
 	return 0;
 }
@@ -153,18 +156,19 @@ memfd_trusted(uid_t uid, const uid_t *list, int n)
 	return 0;
 }
 
-/* --- The handshake --------------------------------------------------------- */
+/* --- The handshake ---------------------------------------------------------
+ */
 
 static int
-memfd_send_msg(struct memfd_chan *s, const struct memfd_msg *m,
-    const int *fds, int nfd, int64_t deadline)
+memfd_send_msg(struct memfd_chan *s, const struct memfd_msg *m, const int *fds,
+    int nfd, int64_t deadline)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct iovec iov = { (void *)m, sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {(void *)m, sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	memset(&ctl, 0, sizeof(ctl));
 	if (nfd > 0) {
 		mh.msg_control = ctl.buf;
@@ -180,8 +184,9 @@ memfd_send_msg(struct memfd_chan *s, const struct memfd_msg *m,
 		if (n == (ssize_t)sizeof(*m))
 			return 0;
 		if (n >= 0 || (errno != EAGAIN && errno != EINTR))
-			return n >= 0 || errno == EPIPE || errno == ECONNRESET ?
-			    IPK_ECLOSED : -errno;
+			return n >= 0 || errno == EPIPE || errno == ECONNRESET
+			    ? IPK_ECLOSED
+			    : -errno;
 		int r = ipk__poll1(s->sock, POLLOUT, deadline, -1);
 		if (r < 0)
 			return r;
@@ -204,7 +209,7 @@ memfd_recv_msg(struct memfd_chan *s, const char *magic, struct memfd_msg *m,
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} ctl;
-	struct iovec iov = { m, sizeof(*m) };
+	struct iovec iov = {m, sizeof(*m)};
 	struct msghdr mh;
 	ssize_t n;
 	for (;;) {
@@ -235,7 +240,8 @@ memfd_recv_msg(struct memfd_chan *s, const char *magic, struct memfd_msg *m,
 		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < k; i++) {
 			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			memcpy(
+			    &fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
 			if (got < want)
 				fds[got++] = fd;
 			else {
@@ -252,25 +258,28 @@ memfd_recv_msg(struct memfd_chan *s, const char *magic, struct memfd_msg *m,
 		int had = got;
 		while (got > 0)
 			close(fds[--got]);
-		return ipk__err(IPK_ECORRUPT, "%s: malformed handshake: %zd "
+		return ipk__err(IPK_ECORRUPT,
+		    "%s: malformed handshake: %zd "
 		    "bytes%s with %d%s descriptor(s), expected %zu bytes "
-		    "starting \"%s\" with %d", s->name, n,
-		    right ? "" : " (wrong)", had,
+		    "starting \"%s\" with %d",
+		    s->name, n, right ? "" : " (wrong)", had,
 		    bad ? " or more" : "", sizeof(*m), magic, want);
 	}
 	return 0;
 }
 
-/* --- Channels -------------------------------------------------------------- */
+/* --- Channels --------------------------------------------------------------
+ */
 
 static int
 memfd_alive(void *arg)
 {
 	struct memfd_chan *s = arg;
-	struct pollfd p = { .fd = s->sock, .events = POLLRDHUP };
+	struct pollfd p = {.fd = s->sock, .events = POLLRDHUP};
 	int n = poll(&p, 1, 0);
-	return n == 0 || (n > 0 && !(p.revents &
-	    (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)));
+	return n == 0 ||
+	    (n > 0 &&
+		!(p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)));
 }
 
 /* The consumer asked for its doorbell: one byte on the connection. A full
@@ -313,18 +322,20 @@ memfd_map(struct ipk_chan *c, struct memfd_chan *s)
 	struct stat st;
 	int seals = fcntl(s->seg.fd, F_GET_SEALS);
 	if (IPK__CHECK("memfd.seals",
-	    seals < 0 || (seals & MEMFD_SEALS) != MEMFD_SEALS))
-		return ipk__err(-EACCES, "%s: the listener's segment is not "
+		seals < 0 || (seals & MEMFD_SEALS) != MEMFD_SEALS))
+		return ipk__err(-EACCES,
+		    "%s: the listener's segment is not "
 		    "sealed against shrinking and growing, so it could "
-		    "vanish under us (SIGBUS); refusing it", s->name);
+		    "vanish under us (SIGBUS); refusing it",
+		    s->name);
 	if (fstat(s->seg.fd, &st) < 0)
 		return -errno;
 	/* Only a sealable file gets past F_GET_SEALS; its header is checked
 	 * against its real size by ipk__seg_map. */
 	int rv = ipk__seg_map(&s->seg, st.st_size, s->name);
 	if (rv == 1)
-		rv = ipk__err(IPK_ECORRUPT, "%s: the segment is empty",
-		    s->name);
+		rv =
+		    ipk__err(IPK_ECORRUPT, "%s: the segment is empty", s->name);
 	if (rv < 0)
 		return rv;
 	return ipk__seg_attach(c, &s->seg, &s->h, 1);
@@ -336,8 +347,8 @@ memfd_ready_chan(struct memfd_chan *s)
 {
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->efd < 0)
-		return ipk__err(-errno, "%s: eventfd: %s", s->name,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "%s: eventfd: %s", s->name, strerror(errno));
 	s->h.name = s->name;
 	s->h.alive = memfd_alive;
 	s->h.drain = memfd_drain;
@@ -355,8 +366,8 @@ memfd_offer(struct ipk_chan *c, struct memfd_lst *ls, struct memfd_chan *s,
 	struct ipk__seg *g = &s->seg;
 	g->fd = memfd_create("ipckit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (g->fd < 0)
-		return ipk__err(-errno, "%s: memfd_create: %s", s->name,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "%s: memfd_create: %s", s->name, strerror(errno));
 	int rv = ipk__seg_create(g, ls->cap, ls->wait, s->name);
 	if (rv < 0)
 		return rv;
@@ -367,7 +378,7 @@ memfd_offer(struct ipk_chan *c, struct memfd_lst *ls, struct memfd_chan *s,
 	if ((rv = ipk__seg_attach(c, g, &s->h, 0)) < 0 ||
 	    (rv = memfd_ready_chan(s)) < 0)
 		return rv;
-	struct memfd_msg m = { MEMFD_HELLO, g->len };
+	struct memfd_msg m = {MEMFD_HELLO, g->len};
 	if ((rv = memfd_send_msg(s, &m, &g->fd, 1, deadline)) < 0)
 		return rv;
 	return memfd_recv_msg(s, MEMFD_ACK, &m, NULL, 0, deadline);
@@ -389,8 +400,7 @@ memfd_listen(struct ipk_listener *l, const struct ipk__url *u)
 	/* Who gets in is decided by SO_PEERCRED; the file mode only has to
 	 * let the allowed users connect. */
 	unsigned mode = l->mode;
-	if (ls->nallow > 0 && ipk__url_str(u, "mode", &m) == 1 &&
-	    mode == 0600)
+	if (ls->nallow > 0 && ipk__url_str(u, "mode", &m) == 1 && mode == 0600)
 		mode = 0666;
 	return ipk__sock_listen_unix(ls->path, mode, &ls->fd, &ls->ino);
 }
@@ -407,11 +417,12 @@ memfd_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 			return rv;
 		if (ipk__sock_peercred(s->sock, &s->peer) == 0 &&
 		    !IPK__CHECK("memfd.admit_dialer",
-		    !memfd_trusted(s->peer.uid, ls->allow, ls->nallow))) {
+			!memfd_trusted(s->peer.uid, ls->allow, ls->nallow))) {
 			/* A dialer gets a few seconds for its answer even
 			 * when accept was asked not to wait. */
-			int64_t d = IPK__MAX(deadline, ipk__now_ns() +
-			    (int64_t)IPK__SOCK_TRY_MS * 1000000);
+			int64_t d = IPK__MAX(deadline,
+			    ipk__now_ns() +
+				(int64_t)IPK__SOCK_TRY_MS * 1000000);
 			rv = memfd_offer(c, ls, s, d);
 			if (rv == 0)
 				return 0;
@@ -461,35 +472,44 @@ memfd_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	    (rv = ipk__sock_dial_unix(path, deadline, &s->sock)) < 0 ||
 	    (rv = ipk__sock_peercred(s->sock, &s->peer)) < 0)
 		return rv;
-	if (IPK__CHECK("memfd.admit_listener", s->peer.uid != 0 &&
-	    !memfd_trusted(s->peer.uid, allow, nallow)))
-		return ipk__err(-EACCES, "%s: the listener runs as uid %u, "
-		    "neither us nor root (?allow=%u trusts it)", s->name,
-		    (unsigned)s->peer.uid, (unsigned)s->peer.uid);
-	int64_t d = ipk__expired(deadline) ? ipk__now_ns() +
-	    (int64_t)IPK__SOCK_TRY_MS * 1000000 : deadline;
+	if (IPK__CHECK("memfd.admit_listener",
+		s->peer.uid != 0 && !memfd_trusted(s->peer.uid, allow, nallow)))
+		return ipk__err(-EACCES,
+		    "%s: the listener runs as uid %u, "
+		    "neither us nor root (?allow=%u trusts it)",
+		    s->name, (unsigned)s->peer.uid, (unsigned)s->peer.uid);
+	int64_t d = ipk__expired(deadline)
+	    ? ipk__now_ns() + (int64_t)IPK__SOCK_TRY_MS * 1000000
+	    : deadline;
 	struct memfd_msg m;
 	rv = memfd_recv_msg(s, MEMFD_HELLO, &m, &s->seg.fd, 1, d);
 	if (rv == IPK_ECLOSED)
-		return ipk__err(-ECONNREFUSED, "%s: the listener closed the "
+		return ipk__err(-ECONNREFUSED,
+		    "%s: the listener closed the "
 		    "connection without a segment (is uid %u in its "
-		    "allow=?)", s->name, (unsigned)geteuid());
+		    "allow=?)",
+		    s->name, (unsigned)geteuid());
 	if (rv == -ETIMEDOUT)
-		return ipk__err(rv, "%s: the listener did not hand over a "
-		    "segment in time (is it accepting?)", s->name);
+		return ipk__err(rv,
+		    "%s: the listener did not hand over a "
+		    "segment in time (is it accepting?)",
+		    s->name);
 	if (rv < 0)
 		return rv;
 	if ((rv = memfd_map(c, s)) < 0)
 		return rv;
-	s->h.wait = wait >= 0 ? wait :
-	    (int)(__atomic_load_n(&s->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
+	s->h.wait = wait >= 0
+	    ? wait
+	    : (int)(__atomic_load_n(&s->seg.hdr->wait, __ATOMIC_RELAXED) & 3);
 	if ((rv = memfd_ready_chan(s)) < 0)
 		return rv;
-	struct memfd_msg ack = { MEMFD_ACK, 0 };
+	struct memfd_msg ack = {MEMFD_ACK, 0};
 	rv = memfd_send_msg(s, &ack, NULL, 0, d);
 	if (rv == IPK_ECLOSED)
-		return ipk__err(-ECONNREFUSED, "%s: the listener hung up "
-		    "during the handshake", s->name);
+		return ipk__err(-ECONNREFUSED,
+		    "%s: the listener hung up "
+		    "during the handshake",
+		    s->name);
 	return rv;
 }
 
@@ -502,16 +522,16 @@ memfd_fd(struct ipk_chan *c)
 	if (s->h.bell >= 0)
 		return s->h.bell;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
 	ev.data.fd = s->sock;
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s->sock, &ev) < 0 ||
 	    (ev.events = EPOLLIN, ev.data.fd = s->efd,
-	    epoll_ctl(ep, EPOLL_CTL_ADD, s->efd, &ev) < 0)) {
+		epoll_ctl(ep, EPOLL_CTL_ADD, s->efd, &ev) < 0)) {
 		int e = -errno;
 		if (ep >= 0)
 			close(ep);
-		return ipk__err(e, "%s: cannot make the doorbell: %s",
-		    s->name, strerror(-e));
+		return ipk__err(e, "%s: cannot make the doorbell: %s", s->name,
+		    strerror(-e));
 	}
 	s->h.bell = ep;
 	ipk__ring_chan_arm(&s->h);
@@ -546,30 +566,30 @@ memfd_close(struct ipk_chan *c)
 	ipk__seg_fini(&s->seg);
 }
 
-static const char *const memfd_options[] = { "size", "wait", "allow", NULL };
+static const char *const memfd_options[] = {"size", "wait", "allow", NULL};
 
 const struct ipk__transport ipk__transport_memfd = {
-	.scheme = "memfd",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_ZEROCOPY |
-	    IPK_CAP_MULTI,
-	.chan_size = sizeof(struct memfd_chan),
-	.lst_size = sizeof(struct memfd_lst),
-	.options = memfd_options,
-	.listen = memfd_listen,
-	.accept = memfd_accept,
-	.lfd = memfd_lfd,
-	.lclose = memfd_lclose,
-	.dial = memfd_dial,
-	.send = ipk__segop_send,
-	.recv = ipk__segop_recv,
-	.loan = ipk__segop_loan,
-	.commit = ipk__segop_commit,
-	.peek = ipk__segop_peek,
-	.release = ipk__segop_release,
-	.toobig = ipk__segop_toobig,
-	.fd = memfd_fd,
-	.ready = ipk__segop_ready,
-	.doorbell = 1,
-	.peer = memfd_peer,
-	.close = memfd_close,
+    .scheme = "memfd",
+    .caps =
+	IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_ZEROCOPY | IPK_CAP_MULTI,
+    .chan_size = sizeof(struct memfd_chan),
+    .lst_size = sizeof(struct memfd_lst),
+    .options = memfd_options,
+    .listen = memfd_listen,
+    .accept = memfd_accept,
+    .lfd = memfd_lfd,
+    .lclose = memfd_lclose,
+    .dial = memfd_dial,
+    .send = ipk__segop_send,
+    .recv = ipk__segop_recv,
+    .loan = ipk__segop_loan,
+    .commit = ipk__segop_commit,
+    .peek = ipk__segop_peek,
+    .release = ipk__segop_release,
+    .toobig = ipk__segop_toobig,
+    .fd = memfd_fd,
+    .ready = ipk__segop_ready,
+    .doorbell = 1,
+    .peer = memfd_peer,
+    .close = memfd_close,
 };

@@ -24,7 +24,7 @@
 
 #define MQ_HDR 8u
 #define MQ_MAGIC 0x716b7069u /* "ipkq" little-endian */
-#define MQ_PRIO_TOP 32767u   /* Linux MQ_PRIO_MAX - 1 */
+#define MQ_PRIO_TOP 32767u /* Linux MQ_PRIO_MAX - 1 */
 #define MQ_DEFAULT_DEPTH 10
 #define MQ_RLIMIT_SHARE 8 /* default: a channel takes <= 1/8 of it */
 /* Kernel bookkeeping per queued message (struct msg_msg plus a priority
@@ -34,8 +34,8 @@
 #define MQ_DIAL_POLL_MS 5
 
 enum { MQ_LOCK, MQ_TO_L, MQ_TO_D, MQ_NNAMES };
-static const char *const mq_suffix[MQ_NNAMES] = { ".ipk-lock", ".ipk-l",
-	".ipk-d" };
+static const char *const mq_suffix[MQ_NNAMES] = {
+    ".ipk-lock", ".ipk-l", ".ipk-d"};
 
 /* Named objects of one address, shared by a listener and the channel it
  * accepted; the last of the two to close removes them (unless keep). */
@@ -55,9 +55,9 @@ struct mq_chan {
 	mqd_t rq, sq;
 	size_t rsize, ssize; /* msgsize of the receive / send queue */
 	unsigned char *rbuf, *sbuf;
-	size_t pend_len;     /* a received message not yet taken */
+	size_t pend_len; /* a received message not yet taken */
 	int pending;
-	int prio_type;       /* priority = the message type */
+	int prio_type; /* priority = the message type */
 	unsigned prio;
 };
 
@@ -75,11 +75,14 @@ mq_names(const struct ipk__url *u, char name[MQ_NNAMES][NAME_MAX + 1])
 {
 	const char *p = u->path;
 	if (*u->host || p[0] != '/' || !p[1] || strchr(p + 1, '/'))
-		return ipk__err(-EINVAL, "mq addresses are mq:///name (one "
+		return ipk__err(-EINVAL,
+		    "mq addresses are mq:///name (one "
 		    "name, no directories)");
 	if (strlen(p) + 9 > NAME_MAX)
-		return ipk__err(-EINVAL, "mq name '%s' is longer than %d "
-		    "bytes", p + 1, NAME_MAX - 10);
+		return ipk__err(-EINVAL,
+		    "mq name '%s' is longer than %d "
+		    "bytes",
+		    p + 1, NAME_MAX - 10);
 	for (int i = 0; i < MQ_NNAMES; i++)
 		snprintf(name[i], NAME_MAX + 1, "%s%s", p, mq_suffix[i]);
 	return 0;
@@ -97,8 +100,10 @@ mq_prio(struct mq_chan *m, const struct ipk__url *u)
 	}
 	int rv = ipk__url_int(u, "prio", 0, MQ_PRIO_TOP, &n);
 	if (rv < 0)
-		return ipk__err(-EINVAL, "prio= takes 'type' or a priority "
-		    "from 0 to %u", MQ_PRIO_TOP);
+		return ipk__err(-EINVAL,
+		    "prio= takes 'type' or a priority "
+		    "from 0 to %u",
+		    MQ_PRIO_TOP);
 	m->prio = rv == 0 ? (unsigned)n : 0;
 	return 0;
 }
@@ -111,13 +116,17 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 	errno = 0;
 	long msg_max = mq_sysctl("msg_max");
 	long size_max = mq_sysctl("msgsize_max");
-	if ((msg_max < 0 || size_max < 0) && (errno == EMFILE ||
-	    errno == ENFILE)) /* not "no limit": out of descriptors */
-		return ipk__err(-errno, "cannot read the limits in "
-		    "/proc/sys/fs/mqueue: %s", strerror(errno));
+	if ((msg_max < 0 || size_max < 0) &&
+	    (errno == EMFILE ||
+		errno == ENFILE)) /* not "no limit": out of descriptors */
+		return ipk__err(-errno,
+		    "cannot read the limits in "
+		    "/proc/sys/fs/mqueue: %s",
+		    strerror(errno));
 	uint64_t depth = MQ_DEFAULT_DEPTH, size;
 	struct rlimit rl;
-	int rv, lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
+	int rv,
+	    lim = getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY;
 	size = (uint64_t)max_msg + MQ_HDR;
 	if (size_max > 0 && size > (uint64_t)size_max)
@@ -125,13 +134,15 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 	if ((rv = ipk__url_size(u, "msgsize", &size)) < 0)
 		return rv;
 	if (size < MQ_HDR)
-		return ipk__err(-EINVAL, "msgsize= must be at least %u (the "
-		    "ipckit header)", MQ_HDR);
+		return ipk__err(-EINVAL,
+		    "msgsize= must be at least %u (the "
+		    "ipckit header)",
+		    MQ_HDR);
 	/* By default one channel takes at most 1/MQ_RLIMIT_SHARE of the
 	 * user's queue budget, so that several fit. */
 	if (lim) {
-		uint64_t fit = rl.rlim_cur / MQ_RLIMIT_SHARE / 2 /
-		    (size + MQ_OVERHEAD);
+		uint64_t fit =
+		    rl.rlim_cur / MQ_RLIMIT_SHARE / 2 / (size + MQ_OVERHEAD);
 		depth = IPK__MAX(IPK__MIN(depth, fit), 1);
 	}
 	if (msg_max > 0 && depth > (uint64_t)msg_max)
@@ -141,22 +152,24 @@ mq_attr_pick(const struct ipk__url *u, size_t max_msg, struct mq_attr *a)
 	if (depth == 0)
 		return ipk__err(-EINVAL, "depth= must be at least 1");
 	if (msg_max > 0 && depth > (uint64_t)msg_max)
-		return ipk__err(-EINVAL, "depth=%llu is over the system limit "
+		return ipk__err(-EINVAL,
+		    "depth=%llu is over the system limit "
 		    "fs.mqueue.msg_max=%ld (/proc/sys/fs/mqueue/msg_max)",
 		    (unsigned long long)depth, msg_max);
 	if (size_max > 0 && size > (uint64_t)size_max)
-		return ipk__err(-EINVAL, "msgsize=%llu is over the system "
+		return ipk__err(-EINVAL,
+		    "msgsize=%llu is over the system "
 		    "limit fs.mqueue.msgsize_max=%ld "
 		    "(/proc/sys/fs/mqueue/msgsize_max)",
 		    (unsigned long long)size, size_max);
 	uint64_t need = 2 * depth * (size + MQ_OVERHEAD);
 	if (lim && need > rl.rlim_cur)
-		return ipk__err(-EINVAL, "two queues of depth=%llu and "
+		return ipk__err(-EINVAL,
+		    "two queues of depth=%llu and "
 		    "msgsize=%llu need about %llu bytes, over "
 		    "RLIMIT_MSGQUEUE=%llu bytes (ulimit -q)",
 		    (unsigned long long)depth, (unsigned long long)size,
-		    (unsigned long long)need,
-		    (unsigned long long)rl.rlim_cur);
+		    (unsigned long long)need, (unsigned long long)rl.rlim_cur);
 	a->mq_maxmsg = (long)depth;
 	a->mq_msgsize = (long)size;
 	return 0;
@@ -170,15 +183,20 @@ mq_open_err(int e, const char *name)
 	if (probe >= 0)
 		close(probe);
 	else if (e == EMFILE && errno == EMFILE)
-		return ipk__err(-EMFILE, "cannot open queue %s: this process "
-		    "has RLIMIT_NOFILE descriptors open (ulimit -n)", name);
+		return ipk__err(-EMFILE,
+		    "cannot open queue %s: this process "
+		    "has RLIMIT_NOFILE descriptors open (ulimit -n)",
+		    name);
 	if (e == EMFILE)
-		return ipk__err(-EMFILE, "cannot create queue %s: this user's "
-		    "queues would exceed RLIMIT_MSGQUEUE (ulimit -q)", name);
+		return ipk__err(-EMFILE,
+		    "cannot create queue %s: this user's "
+		    "queues would exceed RLIMIT_MSGQUEUE (ulimit -q)",
+		    name);
 	if (e == ENOSPC)
-		return ipk__err(-ENOSPC, "cannot create queue %s: the system "
-		    "has fs.mqueue.queues_max=%ld queues already", name,
-		    mq_sysctl("queues_max"));
+		return ipk__err(-ENOSPC,
+		    "cannot create queue %s: the system "
+		    "has fs.mqueue.queues_max=%ld queues already",
+		    name, mq_sysctl("queues_max"));
 	if (e == ENOENT)
 		return ipk__err(-ENOENT, "queue %s does not exist", name);
 	return ipk__err(-e, "queue %s: %s", name, strerror(e));
@@ -201,11 +219,13 @@ mq_make(const char *name, unsigned mode, struct mq_attr *a, int *made)
 	if (q == (mqd_t)-1 && errno == EEXIST) {
 		q = mq_open(name, fl);
 		struct stat st;
-		if (q != (mqd_t)-1 && (fstat(q, &st) < 0 ||
-		    st.st_uid != geteuid())) {
+		if (q != (mqd_t)-1 &&
+		    (fstat(q, &st) < 0 || st.st_uid != geteuid())) {
 			mq_close(q);
-			return ipk__err(IPK_EFOREIGN, "queue %s exists and "
-			    "belongs to another user", name);
+			return ipk__err(IPK_EFOREIGN,
+			    "queue %s exists and "
+			    "belongs to another user",
+			    name);
 		}
 	}
 	if (q == (mqd_t)-1)
@@ -232,7 +252,7 @@ static int
 mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct mq_lst *ml = ipk__lst_priv(l);
-	struct mq_attr a = { 0 };
+	struct mq_attr a = {0};
 	struct mq_chan probe;
 	int rv;
 	struct mq_home *h = ipk__calloc(1, sizeof(*h));
@@ -242,12 +262,12 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	h->a.lockfd = -1;
 	h->a.keep = 1; /* nothing is ours to remove until we own the address */
 	ml->home = h;
-	if ((rv = mq_names(u, h->name)) < 0 ||
-	    (rv = mq_prio(&probe, u)) < 0 ||
+	if ((rv = mq_names(u, h->name)) < 0 || (rv = mq_prio(&probe, u)) < 0 ||
 	    (rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
 		return rv;
-	h->a.lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, (mode_t)l->mode);
+	h->a.lockfd = shm_open(h->name[MQ_LOCK],
+	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    (mode_t)l->mode);
 	int fresh = h->a.lockfd >= 0;
 	if (h->a.lockfd >= 0 && fchmod(h->a.lockfd, (mode_t)(l->mode & 0777))) {
 		int e = errno; /* the umask must not narrow ?mode= */
@@ -257,15 +277,15 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		    h->name[MQ_LOCK], strerror(e));
 	}
 	if (h->a.lockfd < 0 && errno == EEXIST)
-		h->a.lockfd = shm_open(h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW |
-		    O_CLOEXEC, 0);
+		h->a.lockfd = shm_open(
+		    h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (h->a.lockfd < 0)
 		return ipk__err(-errno, "cannot create /dev/shm%s: %s",
 		    h->name[MQ_LOCK], strerror(errno));
 	if ((rv = ipk__att_own(h->a.lockfd, u->path + 1)) < 0)
 		return rv;
 	h->a.keep = l->keep;
-	int made[3] = { fresh, 0, 0 };
+	int made[3] = {fresh, 0, 0};
 	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a, &made[1])) < 0 ||
 	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a, &made[2])) < 0) {
 		if (rv == IPK_EFOREIGN) {
@@ -300,13 +320,14 @@ mq_owned(int fd, const char *what, uid_t allow)
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ipk__err(-errno, "%s: %s", what, strerror(errno));
-	return ipk__uid_ours(st.st_uid, allow) ? 0 :
-	    ipk__owner_err(what, st.st_uid);
+	return ipk__uid_ours(st.st_uid, allow)
+	    ? 0
+	    : ipk__owner_err(what, st.st_uid);
 }
 
 static int
-mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
-    const char *sname)
+mq_attach(
+    struct ipk_chan *c, struct mq_chan *m, const char *rname, const char *sname)
 {
 	struct mq_attr ra, sa;
 	int rv;
@@ -321,19 +342,23 @@ mq_attach(struct ipk_chan *c, struct mq_chan *m, const char *rname,
 		return rv;
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
-	if (IPK__CHECK("mq.attr_size", ra.mq_msgsize < (long)MQ_HDR ||
-	    sa.mq_msgsize < (long)MQ_HDR))
-		return ipk__err(IPK_EFOREIGN, "queues %s and %s are too small "
-		    "for ipckit messages", rname, sname);
+	if (IPK__CHECK("mq.attr_size",
+		ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR))
+		return ipk__err(IPK_EFOREIGN,
+		    "queues %s and %s are too small "
+		    "for ipckit messages",
+		    rname, sname);
 	m->rsize = (size_t)ra.mq_msgsize;
 	m->ssize = (size_t)sa.mq_msgsize;
 	size_t fit = IPK__MIN(m->rsize, m->ssize) - MQ_HDR;
 	if (fit < c->max_msg) {
 		c->max_msg = fit;
-		snprintf(c->limit_why, sizeof(c->limit_why), "the queue's "
+		snprintf(c->limit_why, sizeof(c->limit_why),
+		    "the queue's "
 		    "msgsize=%zu less the %u-byte header; system limit "
-		    "fs.mqueue.msgsize_max=%ld", IPK__MIN(m->rsize, m->ssize),
-		    MQ_HDR, mq_sysctl("msgsize_max"));
+		    "fs.mqueue.msgsize_max=%ld",
+		    IPK__MIN(m->rsize, m->ssize), MQ_HDR,
+		    mq_sysctl("msgsize_max"));
 	}
 	m->rbuf = ipk__malloc(m->rsize);
 	m->sbuf = ipk__malloc(m->ssize);
@@ -402,14 +427,17 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	 * queues; a dialer takes the queues' own attributes. */
 	for (;;) {
 		if (m->lockfd < 0)
-			m->lockfd = shm_open(name[MQ_LOCK], O_RDWR |
-			    O_NOFOLLOW | O_CLOEXEC, 0);
+			m->lockfd = shm_open(
+			    name[MQ_LOCK], O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (m->lockfd < 0 && errno != ENOENT)
 			return ipk__err(-errno, "cannot open /dev/shm%s: %s",
 			    name[MQ_LOCK], strerror(errno));
-		rv = m->lockfd < 0 ? ipk__err(-ENOENT, "no listener: "
-		    "/dev/shm%s does not exist", name[MQ_LOCK]) :
-		    mq_owned(m->lockfd, name[MQ_LOCK], c->allow_uid);
+		rv = m->lockfd < 0
+		    ? ipk__err(-ENOENT,
+			  "no listener: "
+			  "/dev/shm%s does not exist",
+			  name[MQ_LOCK])
+		    : mq_owned(m->lockfd, name[MQ_LOCK], c->allow_uid);
 		/* The queues are opened before we count as attached: a
 		 * listener that accepts us, sends and closes at once then
 		 * unlinks only their names, and what it sent stays ours. */
@@ -436,26 +464,29 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct mq_chan *m = ipk__chan_priv(c);
-	uint32_t hdr[2] = { type, MQ_MAGIC };
+	uint32_t hdr[2] = {type, MQ_MAGIC};
 	unsigned prio = m->prio_type ? IPK__MIN(type, MQ_PRIO_TOP) : m->prio;
 	memcpy(m->sbuf, hdr, MQ_HDR);
 	if (len)
 		memcpy(m->sbuf + MQ_HDR, buf, len);
 	for (;;) {
-		if (mq_send(m->sq, (const char *)m->sbuf, MQ_HDR + len,
-		    prio) == 0) {
+		if (mq_send(m->sq, (const char *)m->sbuf, MQ_HDR + len, prio) ==
+		    0) {
 			IPK__CRASH_SITE("mq.after_send");
 			return 0;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EMSGSIZE)
-			return ipk__err(-EMSGSIZE, "message of %zu bytes does "
-			    "not fit the queue's msgsize=%zu", len, m->ssize);
+			return ipk__err(-EMSGSIZE,
+			    "message of %zu bytes does "
+			    "not fit the queue's msgsize=%zu",
+			    len, m->ssize);
 		if (errno != EAGAIN)
 			return -errno;
 		if (!ipk__att_peer(m->lockfd, m->side))
-			return ipk__err(IPK_ECLOSED, "the queue is full and "
+			return ipk__err(IPK_ECLOSED,
+			    "the queue is full and "
 			    "the peer is gone");
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
@@ -479,11 +510,14 @@ mq_take(struct ipk_chan *c, struct mq_chan *m, int64_t deadline)
 		if (n >= 0) {
 			uint32_t hdr[2];
 			if (IPK__CHECK("mq.short", (size_t)n < MQ_HDR))
-				return ipk__err(-EBADMSG, "a message of %zd "
-				    "bytes is shorter than the header", n);
+				return ipk__err(-EBADMSG,
+				    "a message of %zd "
+				    "bytes is shorter than the header",
+				    n);
 			memcpy(hdr, m->rbuf, MQ_HDR);
 			if (IPK__CHECK("mq.magic", hdr[1] != MQ_MAGIC))
-				return ipk__err(-EBADMSG, "a message without "
+				return ipk__err(-EBADMSG,
+				    "a message without "
 				    "the ipckit header was dropped");
 			m->pend_len = (size_t)n - MQ_HDR;
 			m->pending = 1;
@@ -523,13 +557,17 @@ mq_chan_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 		return rv;
 	if (m->pend_len > c->max_msg) {
 		m->pending = 0;
-		return ipk__err(-EMSGSIZE, "a message of %zu bytes over this "
-		    "side's limit of %zu was dropped", m->pend_len, c->max_msg);
+		return ipk__err(-EMSGSIZE,
+		    "a message of %zu bytes over this "
+		    "side's limit of %zu was dropped",
+		    m->pend_len, c->max_msg);
 	}
 	*len = m->pend_len;
 	if (m->pend_len > cap)
-		return ipk__err(-EMSGSIZE, "the message has %zu bytes, the "
-		    "buffer %zu", m->pend_len, cap);
+		return ipk__err(-EMSGSIZE,
+		    "the message has %zu bytes, the "
+		    "buffer %zu",
+		    m->pend_len, cap);
 	memcpy(type, m->rbuf, sizeof(*type));
 	if (m->pend_len)
 		memcpy(buf, m->rbuf + MQ_HDR, m->pend_len);
@@ -618,8 +656,10 @@ mq_remove(const struct ipk__url *u, int force)
 	for (int b = 0; fd >= 0 && !force && b <= IPK__ATT_OWNER; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			ipk__close_fd(&fd);
-			return ipk__err(-EBUSY, "/dev/shm%s is held by a live "
-			    "endpoint", name[MQ_LOCK]);
+			return ipk__err(-EBUSY,
+			    "/dev/shm%s is held by a live "
+			    "endpoint",
+			    name[MQ_LOCK]);
 		}
 	ipk__close_fd(&fd);
 	n += mq_unlink(name[MQ_TO_L]) == 0;
@@ -628,23 +668,23 @@ mq_remove(const struct ipk__url *u, int force)
 	return n ? 0 : -ENOENT;
 }
 
-static const char *const mq_options[] = { "depth", "msgsize", "prio", NULL };
+static const char *const mq_options[] = {"depth", "msgsize", "prio", NULL};
 
 const struct ipk__transport ipk__transport_mq = {
-	.scheme = "mq",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_REATTACH | IPK_CAP_PERSIST,
-	.chan_size = sizeof(struct mq_chan),
-	.lst_size = sizeof(struct mq_lst),
-	.options = mq_options,
-	.listen = mq_listen,
-	.accept = mq_accept,
-	.lclose = mq_lclose,
-	.dial = mq_dial,
-	.send = mq_chan_send,
-	.recv = mq_chan_recv,
-	.fd = mq_fd,
-	.ready = mq_ready,
-	.close = mq_chan_close,
-	.inspect = mq_inspect,
-	.remove = mq_remove,
+    .scheme = "mq",
+    .caps = IPK_CAP_BOUNDARIES | IPK_CAP_REATTACH | IPK_CAP_PERSIST,
+    .chan_size = sizeof(struct mq_chan),
+    .lst_size = sizeof(struct mq_lst),
+    .options = mq_options,
+    .listen = mq_listen,
+    .accept = mq_accept,
+    .lclose = mq_lclose,
+    .dial = mq_dial,
+    .send = mq_chan_send,
+    .recv = mq_chan_recv,
+    .fd = mq_fd,
+    .ready = mq_ready,
+    .close = mq_chan_close,
+    .inspect = mq_inspect,
+    .remove = mq_remove,
 };

@@ -59,10 +59,17 @@ nng_proto_name(unsigned id)
 		unsigned id;
 		const char *name;
 	} names[] = {
-		{ 0x10, "pair0" }, { 0x11, "pair1" }, { 0x20, "pub" },
-		{ 0x21, "sub" }, { 0x30, "req" }, { 0x31, "rep" },
-		{ 0x50, "push" }, { 0x51, "pull" }, { 0x62, "surveyor" },
-		{ 0x63, "respondent" }, { 0x70, "bus" },
+	    {0x10, "pair0"},
+	    {0x11, "pair1"},
+	    {0x20, "pub"},
+	    {0x21, "sub"},
+	    {0x30, "req"},
+	    {0x31, "rep"},
+	    {0x50, "push"},
+	    {0x51, "pull"},
+	    {0x62, "surveyor"},
+	    {0x63, "respondent"},
+	    {0x70, "bus"},
 	};
 	for (size_t i = 0; i < IPK__ARRAY_LEN(names); i++)
 		if (names[i].id == id)
@@ -76,21 +83,23 @@ nng_xfer(int fd, unsigned char *p, size_t n, int out, int64_t deadline)
 {
 	size_t done = 0;
 	while (done < n) {
-		ssize_t r = out ?
-		    send(fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT) :
-		    recv(fd, p + done, n - done, MSG_DONTWAIT);
+		ssize_t r = out
+		    ? send(fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT)
+		    : recv(fd, p + done, n - done, MSG_DONTWAIT);
 		if (r > 0) {
 			done += (size_t)r;
 			continue;
 		}
 		if (r == 0)
-			return ipk__err(IPK_ECLOSED, "peer closed during the "
-			    "SP handshake (%zu of %d header bytes)", done,
-			    NNG_HDR);
+			return ipk__err(IPK_ECLOSED,
+			    "peer closed during the "
+			    "SP handshake (%zu of %d header bytes)",
+			    done, NNG_HDR);
 		if (errno == EINTR)
 			continue;
 		if (errno == EPIPE || errno == ECONNRESET)
-			return ipk__err(IPK_ECLOSED, "peer closed during the "
+			return ipk__err(IPK_ECLOSED,
+			    "peer closed during the "
 			    "SP handshake");
 		if (errno != EAGAIN)
 			return -errno;
@@ -98,7 +107,8 @@ nng_xfer(int fd, unsigned char *p, size_t n, int out, int64_t deadline)
 		if (w < 0)
 			return w;
 		if (w == 0 && ipk__expired(deadline))
-			return ipk__err(-ETIMEDOUT, "peer sent no SP header "
+			return ipk__err(-ETIMEDOUT,
+			    "peer sent no SP header "
 			    "in time");
 	}
 	return 0;
@@ -116,8 +126,10 @@ nng_proto(const struct ipk__url *u, unsigned *proto)
 		*proto = NNG_PAIR1;
 		return 0;
 	}
-	return ipk__err(-EINVAL, "%s: option proto=%s: only pair0 and pair1 "
-	    "are supported", u->text, v);
+	return ipk__err(-EINVAL,
+	    "%s: option proto=%s: only pair0 and pair1 "
+	    "are supported",
+	    u->text, v);
 }
 
 /* Exchange protocol headers and check the peer's. */
@@ -127,8 +139,8 @@ nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 	int64_t cap = ipk__now_ns() + (int64_t)NNG_HANDSHAKE_MS * 1000000;
 	if (deadline > cap || ipk__expired(deadline))
 		deadline = cap;
-	unsigned char mine[NNG_HDR] = { 0x00, 'S', 'P', 0x00,
-		(unsigned char)(proto >> 8), (unsigned char)proto, 0x00, 0x00 };
+	unsigned char mine[NNG_HDR] = {0x00, 'S', 'P', 0x00,
+	    (unsigned char)(proto >> 8), (unsigned char)proto, 0x00, 0x00};
 	unsigned char peer[NNG_HDR];
 	int rv = nng_xfer(fd, mine, sizeof(mine), 1, deadline);
 	if (rv == 0)
@@ -136,18 +148,23 @@ nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 	if (rv < 0)
 		return rv;
 	if (IPK__CHECK("nng.hs_magic", memcmp(peer, mine, 4) != 0))
-		return ipk__err(-EPROTO, "peer is not an SP (nng/nanomsg) "
+		return ipk__err(-EPROTO,
+		    "peer is not an SP (nng/nanomsg) "
 		    "endpoint: its header starts %02x %02x %02x %02x, expected "
-		    "00 53 50 00", peer[0], peer[1], peer[2], peer[3]);
+		    "00 53 50 00",
+		    peer[0], peer[1], peer[2], peer[3]);
 	unsigned id = (unsigned)peer[4] << 8 | peer[5];
 	if (IPK__CHECK("nng.hs_proto", id != proto))
-		return ipk__err(-EPROTO, "peer speaks SP protocol 0x%04x (%s); "
-		    "this end speaks %s (0x%04x)%s", id, nng_proto_name(id),
-		    nng_proto_name(proto), proto,
+		return ipk__err(-EPROTO,
+		    "peer speaks SP protocol 0x%04x (%s); "
+		    "this end speaks %s (0x%04x)%s",
+		    id, nng_proto_name(id), nng_proto_name(proto), proto,
 		    id == NNG_PAIR0 || id == NNG_PAIR1 ? " (?proto=)" : "");
 	if (IPK__CHECK("nng.hs_reserved", peer[6] || peer[7]))
-		return ipk__err(-EPROTO, "peer's SP header has non-zero "
-		    "reserved bytes %02x %02x", peer[6], peer[7]);
+		return ipk__err(-EPROTO,
+		    "peer's SP header has non-zero "
+		    "reserved bytes %02x %02x",
+		    peer[6], peer[7]);
 	struct nng_chan *n = ipk__chan_priv(c);
 	n->fd = fd;
 	ipk__stream_init(&n->s, fd, fd, c->max_msg);
@@ -161,7 +178,8 @@ static int
 nng_path(const struct ipk__url *u)
 {
 	if (u->path[0] != '/' || *u->host)
-		return ipk__err(-EINVAL, "nng+ipc needs an absolute path: "
+		return ipk__err(-EINVAL,
+		    "nng+ipc needs an absolute path: "
 		    "nng+ipc:///dir/name");
 	return 0;
 }
@@ -263,8 +281,8 @@ nng_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 }
 
 static int
-nng_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+nng_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct nng_chan *n = ipk__chan_priv(c);
 	return ipk__stream_recv(&n->s, buf, cap, len, type, deadline);
@@ -310,41 +328,41 @@ nng_close(struct ipk_chan *c)
 	ipk__close_fd(&n->fd);
 }
 
-static const char *const nng_options[] = { "proto", NULL };
+static const char *const nng_options[] = {"proto", NULL};
 
 const struct ipk__transport ipk__transport_nng_tcp = {
-	.scheme = "nng+tcp",
-	.caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES,
-	.chan_size = sizeof(struct nng_chan),
-	.lst_size = sizeof(struct nng_lst),
-	.options = nng_options,
-	.listen = nng_listen,
-	.accept = nng_accept,
-	.lfd = nng_lfd,
-	.lclose = nng_lclose,
-	.dial = nng_dial,
-	.send = nng_send,
-	.recv = nng_recv,
-	.fd = nng_fd,
-	.ready = nng_ready,
-	.close = nng_close,
+    .scheme = "nng+tcp",
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES,
+    .chan_size = sizeof(struct nng_chan),
+    .lst_size = sizeof(struct nng_lst),
+    .options = nng_options,
+    .listen = nng_listen,
+    .accept = nng_accept,
+    .lfd = nng_lfd,
+    .lclose = nng_lclose,
+    .dial = nng_dial,
+    .send = nng_send,
+    .recv = nng_recv,
+    .fd = nng_fd,
+    .ready = nng_ready,
+    .close = nng_close,
 };
 
 const struct ipk__transport ipk__transport_nng_ipc = {
-	.scheme = "nng+ipc",
-	.caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES,
-	.chan_size = sizeof(struct nng_chan),
-	.lst_size = sizeof(struct nng_lst),
-	.options = nng_options,
-	.listen = nng_listen,
-	.accept = nng_accept,
-	.lfd = nng_lfd,
-	.lclose = nng_lclose,
-	.dial = nng_dial,
-	.send = nng_send,
-	.recv = nng_recv,
-	.fd = nng_fd,
-	.ready = nng_ready,
-	.peer = nng_peer,
-	.close = nng_close,
+    .scheme = "nng+ipc",
+    .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES,
+    .chan_size = sizeof(struct nng_chan),
+    .lst_size = sizeof(struct nng_lst),
+    .options = nng_options,
+    .listen = nng_listen,
+    .accept = nng_accept,
+    .lfd = nng_lfd,
+    .lclose = nng_lclose,
+    .dial = nng_dial,
+    .send = nng_send,
+    .recv = nng_recv,
+    .fd = nng_fd,
+    .ready = nng_ready,
+    .peer = nng_peer,
+    .close = nng_close,
 };

@@ -31,15 +31,17 @@ pipe_adopt(const struct ipk__url *u, const char *key, int *fd)
 	if (rv < 0)
 		return rv;
 	if (rv == 1)
-		return ipk__err(-EINVAL, "pipe channels are made by ipk_spawn "
-		    "or ipk_pair (option %s= missing)", key);
+		return ipk__err(-EINVAL,
+		    "pipe channels are made by ipk_spawn "
+		    "or ipk_pair (option %s= missing)",
+		    key);
 	struct stat st;
 	if (fstat((int)v, &st) < 0)
 		return ipk__err(-EBADF, "%s=%lld is not an open descriptor",
 		    key, (long long)v);
 	if (!S_ISFIFO(st.st_mode))
-		return ipk__err(-EINVAL, "%s=%lld is not a pipe", key,
-		    (long long)v);
+		return ipk__err(
+		    -EINVAL, "%s=%lld is not a pipe", key, (long long)v);
 	*fd = (int)v;
 	if (fcntl(*fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
@@ -111,17 +113,17 @@ pipe_close(struct ipk_chan *c)
 	ipk__close_fd(&p->gfd);
 }
 
-static const char *const pipe_options[] = { "rfd", "wfd", "gfd", NULL };
+static const char *const pipe_options[] = {"rfd", "wfd", "gfd", NULL};
 
 const struct ipk__transport ipk__transport_pipe = {
-	.scheme = "pipe",
-	.caps = IPK_CAP_KINSHIP,
-	.chan_size = sizeof(struct pipe_chan),
-	.options = pipe_options,
-	.dial = pipe_dial,
-	.send = pipe_send,
-	.recv = pipe_recv,
-	.fd = pipe_fd,
-	.ready = pipe_ready,
-	.close = pipe_close,
+    .scheme = "pipe",
+    .caps = IPK_CAP_KINSHIP,
+    .chan_size = sizeof(struct pipe_chan),
+    .options = pipe_options,
+    .dial = pipe_dial,
+    .send = pipe_send,
+    .recv = pipe_recv,
+    .fd = pipe_fd,
+    .ready = pipe_ready,
+    .close = pipe_close,
 };

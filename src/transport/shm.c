@@ -47,7 +47,7 @@ struct shm_lst {
 struct shm_chan {
 	struct ipk__ring_chan h;
 	struct ipk__seg seg;
-	int side;    /* 0: listener side, 1: dialer */
+	int side; /* 0: listener side, 1: dialer */
 	int bell_wr; /* the peer's doorbell FIFO, opened when first rung */
 	uint32_t bell_wr_gen;
 	char name[SHM_NAME_MAX + 2];
@@ -171,9 +171,12 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 	struct ipk__seg *g = &s->seg;
 	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (g->fd < 0)
-		return errno == ENOENT ? 1 : ipk__err(-errno,
-		    "/dev/shm%s exists and cannot be opened: %s%s", s->name,
-		    strerror(errno), errno == ELOOP ? " (a symbolic link)" : "");
+		return errno == ENOENT
+		    ? 1
+		    : ipk__err(-errno,
+			  "/dev/shm%s exists and cannot be opened: %s%s",
+			  s->name, strerror(errno),
+			  errno == ELOOP ? " (a symbolic link)" : "");
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EADDRINUSE,
@@ -306,13 +309,14 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	/* A description of our own, so our lock is the channel's alone. */
 	s->seg.fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (s->seg.fd < 0 && errno != ENOENT)
-		return ipk__err(-errno, "/dev/shm%s: cannot open: %s",
-		    s->name, strerror(errno));
+		return ipk__err(-errno, "/dev/shm%s: cannot open: %s", s->name,
+		    strerror(errno));
 	struct stat a, b;
 	if (s->seg.fd < 0 || fstat(s->seg.fd, &a) < 0 ||
 	    fstat(ls->seg.fd, &b) < 0 ||
-	    IPK__CHECK("shm.accept_same", a.st_ino != b.st_ino ||
-		a.st_dev != b.st_dev || (size_t)a.st_size != ls->seg.len))
+	    IPK__CHECK("shm.accept_same",
+		a.st_ino != b.st_ino || a.st_dev != b.st_dev ||
+		    (size_t)a.st_size != ls->seg.len))
 		return ipk__err(
 		    -ENOENT, "/dev/shm%s was removed or replaced", s->name);
 	s->seg.len = ls->seg.len;
@@ -354,10 +358,9 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 		ipk__seg_fini(g);
 		return rv;
 	}
-	s->h.wait =
-	    wait >= 0
-		? wait
-		: (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
+	s->h.wait = wait >= 0
+	    ? wait
+	    : (int)(__atomic_load_n(&g->hdr->wait, __ATOMIC_RELAXED) & 3);
 	if ((rv = shm_attach(c, s, 1)) < 0)
 		return rv;
 	IPK__CRASH_SITE("shm.dial_attached");
@@ -410,7 +413,7 @@ shm_alive(void *arg)
 		return 1;
 	/* Before the first accept, a live listener counts as the peer. */
 	return !__atomic_load_n(&s->seg.hdr->accepted, __ATOMIC_ACQUIRE) &&
-	       shm_held(s->seg.fd, SHM_LOCK_LISTENER);
+	    shm_held(s->seg.fd, SHM_LOCK_LISTENER);
 }
 
 static void
@@ -501,7 +504,7 @@ shm_close(struct ipk_chan *c)
 		else if (s->side == 0)
 			c->left = shm_remove_or_linger(g, s->name);
 		else if (__atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
-			 !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained) {
+		    !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained) {
 			shm_unlink_ours(g, s->name);
 			c->left = IPK__LEFT_REAPED;
 		}
@@ -529,8 +532,10 @@ shm_find(const struct ipk__url *u, char *name, int *fd, struct ipk__seg_hdr *h)
 		return -errno;
 	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
 	    IPK__CHECK("shm.find_magic", h->magic != IPK__SEG_MAGIC))
-		return ipk__err(IPK_EFOREIGN, "/dev/shm%s is not an ipckit "
-		    "shm channel", name);
+		return ipk__err(IPK_EFOREIGN,
+		    "/dev/shm%s is not an ipckit "
+		    "shm channel",
+		    name);
 	return 0;
 }
 
@@ -561,8 +566,9 @@ shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	o->queued_bytes = 0;
 	for (int ring = 0; ring < 2; ring++) {
 		struct ipk__ring_ctl ctl;
-		if (pread(fd, &ctl, sizeof(ctl), IPK__SEG_CTL_OFF +
-		    ring * IPK__RING_CTL_SIZE) != (ssize_t)sizeof(ctl) ||
+		if (pread(fd, &ctl, sizeof(ctl),
+			IPK__SEG_CTL_OFF + ring * IPK__RING_CTL_SIZE) !=
+			(ssize_t)sizeof(ctl) ||
 		    ctl.tail - ctl.head > h.ring_cap) {
 			o->queued_bytes = -1;
 			break;
@@ -582,13 +588,15 @@ shm_remove(const struct ipk__url *u, int force)
 	int rv = shm_find(u, name, &fd, &h);
 	for (int b = 0; rv == 0 && !force && b <= SHM_LOCK_ACCEPT; b++)
 		if (shm_held(fd, b))
-			rv = ipk__err(-EBUSY, "/dev/shm%s is held by a live "
-			    "endpoint", name);
+			rv = ipk__err(-EBUSY,
+			    "/dev/shm%s is held by a live "
+			    "endpoint",
+			    name);
 	ipk__close_fd(&fd);
 	if (rv == 0 && shm_unlink(name) < 0)
 		rv = -errno;
 	for (int side = 0; rv != IPK_EFOREIGN && rv != -EBUSY && side < 2;
-	    side++) {
+	     side++) {
 		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
 		(void)unlink(path);
 	}
@@ -600,7 +608,7 @@ static const char *const shm_options[] = {"size", "wait", NULL};
 const struct ipk__transport ipk__transport_shm = {
     .scheme = "shm",
     .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
-	    IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
+	IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
     .chan_size = sizeof(struct shm_chan),
     .lst_size = sizeof(struct shm_lst),
     .options = shm_options,

@@ -48,21 +48,21 @@ struct sysv_rec {
 	int32_t key;
 	int32_t msqid;
 	int32_t typed_side;
-	int32_t linger;    /* left to the dialer by a closed listener */
+	int32_t linger; /* left to the dialer by a closed listener */
 };
 static const char sysv_rec_magic[8] = "IPKSYSV1";
 
 enum { SYSV_LOCK, SYSV_RING_L, SYSV_RING_D, SYSV_NNAMES };
 
 struct sysv_names {
-	int keyform;       /* sysv:0xKEY: the lock lives in /dev/shm */
-	key_t key;         /* keyform only; else from ftok */
+	int keyform; /* sysv:0xKEY: the lock lives in /dev/shm */
+	key_t key; /* keyform only; else from ftok */
 	char n[SYSV_NNAMES][PATH_MAX];
 };
 
 struct sysv_home {
 	struct ipk__att_home a;
-	int msqid;         /* -1 until created or adopted */
+	int msqid; /* -1 until created or adopted */
 	int typed_side;
 	struct sysv_names nm;
 };
@@ -73,11 +73,11 @@ struct sysv_lst {
 
 struct sysv_chan {
 	struct sysv_home *home; /* listening side only */
-	struct sysv_names *nm;  /* dialing side only: for sysv_reap */
+	struct sysv_names *nm; /* dialing side only: for sysv_reap */
 	int side, typed_side;
 	int lockfd, ring, peer_ring;
 	int msqid;
-	size_t rcap;            /* mtext bytes rbuf can take */
+	size_t rcap; /* mtext bytes rbuf can take */
 	unsigned char *rbuf, *sbuf; /* long mtype, then mtext */
 	size_t pend_len;
 	int pending;
@@ -97,15 +97,18 @@ sysv_names(const struct ipk__url *u, struct sysv_names *nm)
 	const char *p = u->path;
 	memset(nm, 0, sizeof(*nm));
 	if (*u->host)
-		return ipk__err(-EINVAL, "sysv addresses are sysv:///path or "
+		return ipk__err(-EINVAL,
+		    "sysv addresses are sysv:///path or "
 		    "sysv:0xKEY");
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		char *end;
 		errno = 0;
 		unsigned long k = strtoul(p + 2, &end, 16);
 		if (errno || *end || end == p + 2 || k == 0 || k > 0xffffffffUL)
-			return ipk__err(-EINVAL, "sysv key '%s' is not a "
-			    "non-zero 32-bit hex number", p);
+			return ipk__err(-EINVAL,
+			    "sysv key '%s' is not a "
+			    "non-zero 32-bit hex number",
+			    p);
 		nm->keyform = 1;
 		nm->key = (key_t)(uint32_t)k;
 		snprintf(nm->n[SYSV_LOCK], PATH_MAX, "/ipk-sysv-0x%08lx", k);
@@ -116,7 +119,8 @@ sysv_names(const struct ipk__url *u, struct sysv_names *nm)
 		return 0;
 	}
 	if (p[0] != '/' || !p[1])
-		return ipk__err(-EINVAL, "sysv addresses are sysv:///path or "
+		return ipk__err(-EINVAL,
+		    "sysv addresses are sysv:///path or "
 		    "sysv:0xKEY");
 	if (strlen(p) + 8 >= PATH_MAX)
 		return ipk__err(-ENAMETOOLONG, "sysv path is too long");
@@ -128,31 +132,34 @@ sysv_names(const struct ipk__url *u, struct sysv_names *nm)
 
 /* Open (create: exclusively) the lock file; 0/-errno; *fresh when made. */
 static int
-sysv_lock_open(const struct sysv_names *nm, int create, unsigned mode,
-    int *fd, int *fresh)
+sysv_lock_open(
+    const struct sysv_names *nm, int create, unsigned mode, int *fd, int *fresh)
 {
 	int fl = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
 	const char *n = nm->n[SYSV_LOCK];
 	*fresh = 0;
 	for (int i = 0; i < 2 && *fd < 0; i++) {
 		int cfl = create && i == 0 ? O_CREAT | O_EXCL : 0;
-		*fd = nm->keyform ? shm_open(n, fl | cfl, (mode_t)mode) :
-		    open(n, fl | cfl, (mode_t)mode);
+		*fd = nm->keyform ? shm_open(n, fl | cfl, (mode_t)mode)
+				  : open(n, fl | cfl, (mode_t)mode);
 		if (*fd >= 0)
 			*fresh = cfl != 0;
 		else if (errno != EEXIST)
 			break;
 	}
 	if (*fd < 0)
-		return errno == ENOENT ? ipk__err(-ENOENT, "no listener: %s%s "
-		    "does not exist", nm->keyform ? "/dev/shm" : "", n) :
-		    ipk__err(-errno, "cannot open %s: %s", n, strerror(errno));
+		return errno == ENOENT ? ipk__err(-ENOENT,
+					     "no listener: %s%s "
+					     "does not exist",
+					     nm->keyform ? "/dev/shm" : "", n)
+				       : ipk__err(-errno, "cannot open %s: %s",
+					     n, strerror(errno));
 	struct stat st;
 	if (fstat(*fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
-		return ipk__err(-EINVAL, "%s exists and is not a regular file",
-		    n);
+		return ipk__err(
+		    -EINVAL, "%s exists and is not a regular file", n);
 	if (*fresh && fchmod(*fd, (mode_t)(mode & 0777)) < 0)
 		return ipk__err(-errno, "cannot set the mode of %s: %s", n,
 		    strerror(errno)); /* the umask must not narrow ?mode= */
@@ -166,12 +173,16 @@ sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
 	if (n <= 0)
 		return 0;
-	if (IPK__CHECK("sysv.rec_magic", n != (ssize_t)sizeof(*r) ||
-	    memcmp(r->magic, sysv_rec_magic, 8) != 0) ||
-	    IPK__CHECK("sysv.rec_side", r->typed_side != IPK__SIDE_LISTEN &&
-	    r->typed_side != IPK__SIDE_DIAL))
-		return ipk__err(IPK_EFOREIGN, "%s exists and is not an ipckit "
-		    "sysv channel file", name);
+	if (IPK__CHECK("sysv.rec_magic",
+		n != (ssize_t)sizeof(*r) ||
+		    memcmp(r->magic, sysv_rec_magic, 8) != 0) ||
+	    IPK__CHECK("sysv.rec_side",
+		r->typed_side != IPK__SIDE_LISTEN &&
+		    r->typed_side != IPK__SIDE_DIAL))
+		return ipk__err(IPK_EFOREIGN,
+		    "%s exists and is not an ipckit "
+		    "sysv channel file",
+		    name);
 	return 1;
 }
 
@@ -181,13 +192,17 @@ sysv_foreign(key_t key, int id)
 {
 	struct msqid_ds ds;
 	if (id < 0 || msgctl(id, IPC_STAT, &ds) < 0)
-		return ipk__err(IPK_EFOREIGN, "System V queue key 0x%08x is "
-		    "taken by a queue ipckit did not create", (unsigned)key);
-	return ipk__err(IPK_EFOREIGN, "System V queue key 0x%08x belongs to an "
+		return ipk__err(IPK_EFOREIGN,
+		    "System V queue key 0x%08x is "
+		    "taken by a queue ipckit did not create",
+		    (unsigned)key);
+	return ipk__err(IPK_EFOREIGN,
+	    "System V queue key 0x%08x belongs to an "
 	    "unrelated queue (msqid %d, owner uid %u, %lu messages) that "
 	    "ipckit did not create; pick another name or key, or remove it "
-	    "with 'ipcrm -q %d' if it is stale", (unsigned)key, id,
-	    (unsigned)ds.msg_perm.uid, (unsigned long)ds.msg_qnum, id);
+	    "with 'ipcrm -q %d' if it is stale",
+	    (unsigned)key, id, (unsigned)ds.msg_perm.uid,
+	    (unsigned long)ds.msg_qnum, id);
 }
 
 /* Remove the queue (msqid < 0: none) and every file of the address. */
@@ -221,8 +236,10 @@ sysv_for_dialer(int msqid, int typed_side)
 static int
 sysv_linger_set(int fd, int32_t on)
 {
-	return pwrite(fd, &on, sizeof(on), offsetof(struct sysv_rec,
-	    linger)) == (ssize_t)sizeof(on) ? 0 : -1;
+	return pwrite(fd, &on, sizeof(on), offsetof(struct sysv_rec, linger)) ==
+		(ssize_t)sizeof(on)
+	    ? 0
+	    : -1;
 }
 
 /* Remove a channel that a closed listener left to its dialer, unless a
@@ -306,15 +323,17 @@ sysv_ring_make(const char *path, unsigned mode)
 		    strerror(errno));
 	if (lstat(path, &st) < 0 || !S_ISFIFO(st.st_mode) ||
 	    st.st_uid != geteuid())
-		return ipk__err(-EEXIST, "%s exists and is not this user's "
-		    "FIFO", path);
+		return ipk__err(-EEXIST,
+		    "%s exists and is not this user's "
+		    "FIFO",
+		    path);
 	return 0;
 }
 
 /* Create the queue at `key`, or adopt the one our record names. */
 static int
-sysv_queue_make(struct sysv_home *h, key_t key, const struct sysv_rec *old,
-    unsigned mode)
+sysv_queue_make(
+    struct sysv_home *h, key_t key, const struct sysv_rec *old, unsigned mode)
 {
 	int id = msgget(key, IPC_CREAT | IPC_EXCL | (int)(mode & 0777));
 	if (id >= 0) {
@@ -322,9 +341,10 @@ sysv_queue_make(struct sysv_home *h, key_t key, const struct sysv_rec *old,
 		return 0;
 	}
 	if (errno != EEXIST)
-		return ipk__err(-errno, "msgget(0x%08x): %s (kernel.msgmni=%ld "
-		    "queues at most)", (unsigned)key, strerror(errno),
-		    sysv_sysctl("msgmni"));
+		return ipk__err(-errno,
+		    "msgget(0x%08x): %s (kernel.msgmni=%ld "
+		    "queues at most)",
+		    (unsigned)key, strerror(errno), sysv_sysctl("msgmni"));
 	id = msgget(key, 0);
 	struct msqid_ds ds;
 	if (!old || old->key != key || old->msqid != id ||
@@ -348,19 +368,20 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	h->a.lockfd = h->msqid = -1;
 	h->a.keep = 1; /* nothing is ours to remove until we own the address */
 	sl->home = h;
-	if ((rv = sysv_names(u, &h->nm)) < 0 || (!h->nm.keyform &&
-	    (rv = ipk__dir_check(h->nm.n[SYSV_LOCK], l->allow_uid)) < 0))
+	if ((rv = sysv_names(u, &h->nm)) < 0 ||
+	    (!h->nm.keyform &&
+		(rv = ipk__dir_check(h->nm.n[SYSV_LOCK], l->allow_uid)) < 0))
 		return rv;
 	h->typed_side = IPK__SIDE_LISTEN;
 	if (ipk__url_str(u, "select", &v) == 0) {
 		if (strcmp(v, "dial") != 0 && strcmp(v, "listen") != 0)
-			return ipk__err(-EINVAL, "select= is 'listen' or "
+			return ipk__err(-EINVAL,
+			    "select= is 'listen' or "
 			    "'dial' (the side that receives by type)");
-		h->typed_side = strcmp(v, "dial") ? IPK__SIDE_LISTEN :
-		    IPK__SIDE_DIAL;
+		h->typed_side =
+		    strcmp(v, "dial") ? IPK__SIDE_LISTEN : IPK__SIDE_DIAL;
 	}
-	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->a.lockfd,
-	    &fresh)) < 0)
+	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->a.lockfd, &fresh)) < 0)
 		return rv;
 	if ((rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0) {
 		/* Made by us a moment ago, for nothing (unless another
@@ -373,12 +394,11 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return rv;
 	h->a.keep = 0; /* a failed listen removes what it made, even keep=1 */
 	key_t key = h->nm.key;
-	if (!h->nm.keyform && (key = ftok(h->nm.n[SYSV_LOCK],
-	    SYSV_PROJ)) == (key_t)-1)
+	if (!h->nm.keyform &&
+	    (key = ftok(h->nm.n[SYSV_LOCK], SYSV_PROJ)) == (key_t)-1)
 		return ipk__err(-errno, "ftok(%s): %s", h->nm.n[SYSV_LOCK],
 		    strerror(errno));
-	if ((rv = sysv_queue_make(h, key, rv == 1 ? &old : NULL,
-	    l->mode)) < 0)
+	if ((rv = sysv_queue_make(h, key, rv == 1 ? &old : NULL, l->mode)) < 0)
 		return rv;
 	if ((rv = sysv_ring_make(h->nm.n[SYSV_RING_L], l->mode)) < 0 ||
 	    (rv = sysv_ring_make(h->nm.n[SYSV_RING_D], l->mode)) < 0)
@@ -447,8 +467,8 @@ sysv_owned(int fd, mode_t type, uid_t uid, const char *what, uid_t allow)
 
 /* Open the doorbells and buffers of an attached endpoint. */
 static int
-sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
-    const struct sysv_names *nm)
+sysv_attach(
+    struct ipk_chan *c, struct sysv_chan *m, const struct sysv_names *nm)
 {
 	int fl = O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC;
 	int mine = m->side == IPK__SIDE_LISTEN ? SYSV_RING_L : SYSV_RING_D;
@@ -458,16 +478,16 @@ sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
 	int rv;
 	if ((m->ring = open(nm->n[mine], fl)) < 0 ||
 	    (m->peer_ring = open(nm->n[theirs], fl)) < 0)
-		return ipk__err(-errno, "cannot open doorbell: %s",
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "cannot open doorbell: %s", strerror(errno));
 	if (msgctl(m->msqid, IPC_STAT, &ds) < 0)
 		return -errno;
-	snprintf(what, sizeof(what), "System V queue %d (key 0x%08x)",
-	    m->msqid, (unsigned)ds.msg_perm.__key);
-	if ((rv = sysv_owned(m->ring, S_IFIFO, 0, nm->n[mine],
-	    c->allow_uid)) < 0 ||
-	    (rv = sysv_owned(m->peer_ring, S_IFIFO, 0, nm->n[theirs],
-	    c->allow_uid)) < 0 ||
+	snprintf(what, sizeof(what), "System V queue %d (key 0x%08x)", m->msqid,
+	    (unsigned)ds.msg_perm.__key);
+	if ((rv = sysv_owned(m->ring, S_IFIFO, 0, nm->n[mine], c->allow_uid)) <
+		0 ||
+	    (rv = sysv_owned(
+		 m->peer_ring, S_IFIFO, 0, nm->n[theirs], c->allow_uid)) < 0 ||
 	    (rv = sysv_owned(-1, 0, ds.msg_perm.uid, what, c->allow_uid)) < 0)
 		return rv;
 	long msgmax = sysv_sysctl("msgmax");
@@ -478,9 +498,11 @@ sysv_attach(struct ipk_chan *c, struct sysv_chan *m,
 	fit -= SYSV_HDR;
 	if (fit < c->max_msg) {
 		c->max_msg = fit;
-		snprintf(c->limit_why, sizeof(c->limit_why), "kernel.msgmax="
+		snprintf(c->limit_why, sizeof(c->limit_why),
+		    "kernel.msgmax="
 		    "%ld and the queue's msg_qbytes=%lu, less the %u-byte "
-		    "header", msgmax, (unsigned long)ds.msg_qbytes, SYSV_HDR);
+		    "header",
+		    msgmax, (unsigned long)ds.msg_qbytes, SYSV_HDR);
 	}
 	m->rbuf = ipk__malloc(sizeof(long) + m->rcap);
 	m->sbuf = ipk__malloc(sizeof(long) + SYSV_HDR + c->max_msg);
@@ -522,8 +544,9 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	struct sysv_rec rec;
 	int fresh, rv;
 	sysv_chan_init(m, IPK__SIDE_DIAL);
-	if ((rv = sysv_names(u, &nm)) < 0 || (!nm.keyform &&
-	    (rv = ipk__dir_check(nm.n[SYSV_LOCK], c->allow_uid)) < 0))
+	if ((rv = sysv_names(u, &nm)) < 0 ||
+	    (!nm.keyform &&
+		(rv = ipk__dir_check(nm.n[SYSV_LOCK], c->allow_uid)) < 0))
 		return rv;
 	/* select= belongs to the listener; the record says what it chose. */
 	for (;;) {
@@ -537,8 +560,9 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			return rv;
 		(void)ipk__poll1(-1, 0, deadline, SYSV_DIAL_POLL_MS);
 	}
-	if (rv < 0 || (rv = sysv_owned(m->lockfd, S_IFREG, 0,
-	    nm.n[SYSV_LOCK], c->allow_uid)) < 0)
+	if (rv < 0 ||
+	    (rv = sysv_owned(
+		 m->lockfd, S_IFREG, 0, nm.n[SYSV_LOCK], c->allow_uid)) < 0)
 		return rv;
 	/* Attached (DCHAN is ours) to our own file: from now on close may
 	 * reap a channel left to us. */
@@ -546,12 +570,16 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		return -ENOMEM;
 	memcpy(m->nm, &nm, sizeof(nm));
 	if ((rv = sysv_rec_read(m->lockfd, nm.n[SYSV_LOCK], &rec)) <= 0)
-		return rv < 0 ? rv : ipk__err(IPK_EFOREIGN, "%s has no "
-		    "channel record", nm.n[SYSV_LOCK]);
+		return rv < 0 ? rv
+			      : ipk__err(IPK_EFOREIGN,
+				    "%s has no "
+				    "channel record",
+				    nm.n[SYSV_LOCK]);
 	if (IPK__CHECK("sysv.rec_key", nm.keyform && rec.key != nm.key))
-		return ipk__err(IPK_EFOREIGN, "%s records key 0x%08x, not "
-		    "0x%08x", nm.n[SYSV_LOCK], (unsigned)rec.key,
-		    (unsigned)nm.key);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s records key 0x%08x, not "
+		    "0x%08x",
+		    nm.n[SYSV_LOCK], (unsigned)rec.key, (unsigned)nm.key);
 	int id = msgget(rec.key, 0);
 	if (id < 0 || IPK__CHECK("sysv.rec_msqid", id != rec.msqid))
 		return sysv_foreign(rec.key, id);
@@ -565,9 +593,9 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
-	long mtype = m->side == m->typed_side ? SYSV_TO_PLAIN :
-	    SYSV_TYPED_BASE + (long)type;
-	uint32_t hdr[2] = { type, SYSV_MAGIC };
+	long mtype = m->side == m->typed_side ? SYSV_TO_PLAIN
+					      : SYSV_TYPED_BASE + (long)type;
+	uint32_t hdr[2] = {type, SYSV_MAGIC};
 	int nap = 1;
 	memcpy(m->sbuf, &mtype, sizeof(mtype));
 	memcpy(m->sbuf + sizeof(long), hdr, SYSV_HDR);
@@ -584,7 +612,8 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 			return -errno;
 		/* Full: the kernel has no space notification, so nap. */
 		if (!ipk__att_peer(m->lockfd, m->side))
-			return ipk__err(IPK_ECLOSED, "the queue is full and "
+			return ipk__err(IPK_ECLOSED,
+			    "the queue is full and "
 			    "the peer is gone");
 		if (ipk__expired(deadline))
 			return -ETIMEDOUT;
@@ -608,20 +637,24 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 {
 	int alive = 1, fresh = 0, drained = 0, waited = 0;
 	while (!m->pending) {
-		ssize_t n = msgrcv(m->msqid, m->rbuf, m->rcap, sel,
-		    flags | IPC_NOWAIT);
+		ssize_t n =
+		    msgrcv(m->msqid, m->rbuf, m->rcap, sel, flags | IPC_NOWAIT);
 		if (n >= 0) {
 			uint32_t hdr[2];
 			long mtype;
 			memcpy(&mtype, m->rbuf, sizeof(mtype));
 			if (IPK__CHECK("sysv.short", (size_t)n < SYSV_HDR))
-				return ipk__err(-EBADMSG, "a message of %zd "
-				    "bytes is shorter than the header", n);
+				return ipk__err(-EBADMSG,
+				    "a message of %zd "
+				    "bytes is shorter than the header",
+				    n);
 			memcpy(hdr, m->rbuf + sizeof(long), SYSV_HDR);
 			if (IPK__CHECK("sysv.magic", hdr[1] != SYSV_MAGIC) ||
-			    IPK__CHECK("sysv.mtype", mtype != SYSV_TO_PLAIN &&
-			    mtype != SYSV_TYPED_BASE + (long)hdr[0]))
-				return ipk__err(-EBADMSG, "a message without "
+			    IPK__CHECK("sysv.mtype",
+				mtype != SYSV_TO_PLAIN &&
+				    mtype != SYSV_TYPED_BASE + (long)hdr[0]))
+				return ipk__err(-EBADMSG,
+				    "a message without "
 				    "a valid ipckit header was dropped");
 			m->pend_len = (size_t)n - SYSV_HDR;
 			m->pending = 1;
@@ -634,8 +667,10 @@ sysv_take(struct ipk_chan *c, struct sysv_chan *m, long sel, int flags,
 			/* Bigger than kernel.msgmax was at attach: drop. */
 			(void)msgrcv(m->msqid, m->rbuf, 0, sel,
 			    flags | IPC_NOWAIT | MSG_NOERROR);
-			return ipk__err(-EMSGSIZE, "a message over %zu bytes "
-			    "was dropped", m->rcap);
+			return ipk__err(-EMSGSIZE,
+			    "a message over %zu bytes "
+			    "was dropped",
+			    m->rcap);
 		}
 		if (errno == EIDRM || errno == EINVAL)
 			return ipk__err(IPK_ECLOSED, "the queue was removed");
@@ -673,13 +708,17 @@ sysv_deliver(struct ipk_chan *c, struct sysv_chan *m, void *buf, size_t cap,
 {
 	if (m->pend_len > c->max_msg) {
 		m->pending = 0;
-		return ipk__err(-EMSGSIZE, "a message of %zu bytes over this "
-		    "side's limit of %zu was dropped", m->pend_len, c->max_msg);
+		return ipk__err(-EMSGSIZE,
+		    "a message of %zu bytes over this "
+		    "side's limit of %zu was dropped",
+		    m->pend_len, c->max_msg);
 	}
 	*len = m->pend_len;
 	if (m->pend_len > cap)
-		return ipk__err(-EMSGSIZE, "the message has %zu bytes, the "
-		    "buffer %zu", m->pend_len, cap);
+		return ipk__err(-EMSGSIZE,
+		    "the message has %zu bytes, the "
+		    "buffer %zu",
+		    m->pend_len, cap);
 	if (type)
 		memcpy(type, m->rbuf + sizeof(long), sizeof(*type));
 	if (m->pend_len)
@@ -693,9 +732,9 @@ sysv_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
     uint32_t *type, int64_t deadline)
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
-	int rv = m->side == m->typed_side ?
-	    sysv_take(c, m, SYSV_TO_PLAIN, MSG_EXCEPT, deadline) :
-	    sysv_take(c, m, SYSV_TO_PLAIN, 0, deadline);
+	int rv = m->side == m->typed_side
+	    ? sysv_take(c, m, SYSV_TO_PLAIN, MSG_EXCEPT, deadline)
+	    : sysv_take(c, m, SYSV_TO_PLAIN, 0, deadline);
 	if (rv < 0)
 		return rv;
 	return sysv_deliver(c, m, buf, cap, len, type);
@@ -708,17 +747,19 @@ sysv_recv_type(struct ipk_chan *c, uint32_t type, void *buf, size_t cap,
 	struct sysv_chan *m = ipk__chan_priv(c);
 	uint32_t t;
 	if (m->side != m->typed_side)
-		return ipk__err(-ENOTSUP, "selective receive works on the %s "
+		return ipk__err(-ENOTSUP,
+		    "selective receive works on the %s "
 		    "side of this queue (messages to this side share one "
 		    "kernel type; ?select= on the listener chooses)",
-		    m->typed_side == IPK__SIDE_LISTEN ? "listening" :
-		    "dialing");
+		    m->typed_side == IPK__SIDE_LISTEN ? "listening"
+						      : "dialing");
 	if (m->pending) {
 		/* A message kept for a bigger buffer comes first only if it
 		 * has the type asked for. */
 		memcpy(&t, m->rbuf + sizeof(long), sizeof(t));
 		if (t != type)
-			return ipk__err(-EBUSY, "a received message of type %u "
+			return ipk__err(-EBUSY,
+			    "a received message of type %u "
 			    "waits for a bigger buffer (ipk_recv it first)",
 			    t);
 	}
@@ -800,8 +841,7 @@ sysv_find(const struct ipk__url *u, struct sysv_names *nm, int *fd,
 		return -errno;
 	if ((rv = sysv_rec_read(*fd, n, r)) <= 0)
 		return rv < 0 ? rv : -ENOENT;
-	if (msgctl(r->msqid, IPC_STAT, ds) < 0 ||
-	    ds->msg_perm.__key != r->key)
+	if (msgctl(r->msqid, IPC_STAT, ds) < 0 || ds->msg_perm.__key != r->key)
 		return 1; /* ours, but the queue is gone */
 	return 0;
 }
@@ -822,8 +862,10 @@ sysv_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	o->queued_msgs = (int64_t)ds.msg_qnum;
 	o->queued_bytes = (int64_t)ds.msg_cbytes;
 	o->cap_bytes = (int64_t)ds.msg_qbytes;
-	snprintf(o->objects[0], sizeof(o->objects[0]), "msqid %d (key "
-	    "0x%08x)", r.msqid, (unsigned)r.key);
+	snprintf(o->objects[0], sizeof(o->objects[0]),
+	    "msqid %d (key "
+	    "0x%08x)",
+	    r.msqid, (unsigned)r.key);
 	snprintf(o->objects[1], sizeof(o->objects[1]), "%s%.100s",
 	    nm.keyform ? "/dev/shm" : "", nm.n[SYSV_LOCK]);
 	return 0;
@@ -851,34 +893,34 @@ sysv_remove(const struct ipk__url *u, int force)
 		n += msgctl(r.msqid, IPC_RMID, NULL) == 0;
 	n += unlink(nm.n[SYSV_RING_L]) == 0;
 	n += unlink(nm.n[SYSV_RING_D]) == 0;
-	n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK]) :
-	    unlink(nm.n[SYSV_LOCK])) == 0;
+	n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK])
+			 : unlink(nm.n[SYSV_LOCK])) == 0;
 	rv = n ? 0 : -ENOENT;
 out:
 	ipk__close_fd(&fd);
 	return rv;
 }
 
-static const char *const sysv_options[] = { "select", NULL };
+static const char *const sysv_options[] = {"select", NULL};
 
 const struct ipk__transport ipk__transport_sysv = {
-	.scheme = "sysv",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
-	    IPK_CAP_PERSIST,
-	.chan_size = sizeof(struct sysv_chan),
-	.lst_size = sizeof(struct sysv_lst),
-	.options = sysv_options,
-	.listen = sysv_listen,
-	.accept = sysv_accept,
-	.lclose = sysv_lclose,
-	.dial = sysv_dial,
-	.send = sysv_send,
-	.recv = sysv_recv,
-	.recv_type = sysv_recv_type,
-	.fd = sysv_fd,
-	.ready = sysv_ready,
-	.doorbell = 1,
-	.close = sysv_close,
-	.inspect = sysv_inspect,
-	.remove = sysv_remove,
+    .scheme = "sysv",
+    .caps =
+	IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH | IPK_CAP_PERSIST,
+    .chan_size = sizeof(struct sysv_chan),
+    .lst_size = sizeof(struct sysv_lst),
+    .options = sysv_options,
+    .listen = sysv_listen,
+    .accept = sysv_accept,
+    .lclose = sysv_lclose,
+    .dial = sysv_dial,
+    .send = sysv_send,
+    .recv = sysv_recv,
+    .recv_type = sysv_recv_type,
+    .fd = sysv_fd,
+    .ready = sysv_ready,
+    .doorbell = 1,
+    .close = sysv_close,
+    .inspect = sysv_inspect,
+    .remove = sysv_remove,
 };

@@ -97,8 +97,8 @@ tcp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 }
 
 static int
-tcp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+tcp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct tcp_chan *t = ipk__chan_priv(c);
 	return ipk__stream_recv(&t->s, buf, cap, len, type, deadline);
@@ -132,18 +132,18 @@ tcp_close(struct ipk_chan *c)
 }
 
 const struct ipk__transport ipk__transport_tcp = {
-	.scheme = "tcp",
-	.caps = IPK_CAP_REMOTE | IPK_CAP_MULTI,
-	.chan_size = sizeof(struct tcp_chan),
-	.lst_size = sizeof(struct tcp_lst),
-	.listen = tcp_listen,
-	.accept = tcp_accept,
-	.lfd = tcp_lfd,
-	.lclose = tcp_lclose,
-	.dial = tcp_dial,
-	.send = tcp_send,
-	.recv = tcp_recv,
-	.fd = tcp_fd,
-	.ready = tcp_ready,
-	.close = tcp_close,
+    .scheme = "tcp",
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI,
+    .chan_size = sizeof(struct tcp_chan),
+    .lst_size = sizeof(struct tcp_lst),
+    .listen = tcp_listen,
+    .accept = tcp_accept,
+    .lfd = tcp_lfd,
+    .lclose = tcp_lclose,
+    .dial = tcp_dial,
+    .send = tcp_send,
+    .recv = tcp_recv,
+    .fd = tcp_fd,
+    .ready = tcp_ready,
+    .close = tcp_close,
 };

@@ -55,11 +55,11 @@
 
 struct udp_chan {
 	int fd;
-	int bye;             /* the peer said BYE */
-	uint64_t tx_seq;     /* last sequence number sent */
-	uint64_t rx_next;    /* sequence number expected next */
+	int bye; /* the peer said BYE */
+	uint64_t tx_seq; /* last sequence number sent */
+	uint64_t rx_next; /* sequence number expected next */
 	unsigned char *rbuf; /* the last datagram read */
-	size_t rlen;         /* its size, when kept for a bigger buffer */
+	size_t rlen; /* its size, when kept for a bigger buffer */
 	int kept;
 };
 
@@ -138,8 +138,8 @@ udp_set_port(struct sockaddr_storage *ss, unsigned port)
 static socklen_t
 udp_salen(const struct sockaddr_storage *ss)
 {
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
 }
 
 /* Set up a connected socket as channel `c`: limits, buffers. */
@@ -175,8 +175,8 @@ udp_listen(struct ipk_listener *l, const struct ipk__url *u)
  * again from the listening socket when the first answer was lost. The
  * dialer takes the source address and the port in the payload. */
 static void
-udp_welcome(int fd, const struct sockaddr_storage *to, uint64_t nonce,
-    unsigned port)
+udp_welcome(
+    int fd, const struct sockaddr_storage *to, uint64_t nonce, unsigned port)
 {
 	unsigned char d[UDP_HDR + 2];
 	udp_hdr(d, UDP_WELCOME, 0, nonce);
@@ -187,8 +187,7 @@ udp_welcome(int fd, const struct sockaddr_storage *to, uint64_t nonce,
 
 /* A HELLO seen before: its port, or 0. */
 static unsigned
-udp_seen(struct udp_lst *s, const struct sockaddr_storage *from,
-    uint64_t nonce)
+udp_seen(struct udp_lst *s, const struct sockaddr_storage *from, uint64_t nonce)
 {
 	for (unsigned i = 0; i < IPK__MIN(s->nrecent, UDP_RECENT); i++) {
 		struct udp_recent *r = &s->recent[i];
@@ -201,16 +200,16 @@ udp_seen(struct udp_lst *s, const struct sockaddr_storage *from,
 
 /* Open the channel socket for a new dialer at `from`; its port in *port. */
 static int
-udp_open_for(struct udp_lst *s, const struct sockaddr_storage *from,
-    int *fd, unsigned *port)
+udp_open_for(struct udp_lst *s, const struct sockaddr_storage *from, int *fd,
+    unsigned *port)
 {
 	struct sockaddr_storage me;
 	socklen_t len = sizeof(me);
 	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
 		return -errno;
 	(void)udp_set_port(&me, 0);
-	int c = socket(me.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
+	int c =
+	    socket(me.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c < 0)
 		return -errno;
 	int rv = 0;
@@ -224,15 +223,15 @@ udp_open_for(struct udp_lst *s, const struct sockaddr_storage *from,
 		rv = -errno;
 		goto err;
 	}
-	*port = me.ss_family == AF_INET6 ?
-	    ntohs(((struct sockaddr_in6 *)&me)->sin6_port) :
-	    ntohs(((struct sockaddr_in *)&me)->sin_port);
+	*port = me.ss_family == AF_INET6
+	    ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
+	    : ntohs(((struct sockaddr_in *)&me)->sin_port);
 	*fd = c;
 	return 0;
 err:
 	ipk__close_fd(&c);
-	return ipk__err(rv, "cannot open a socket for a new peer: %s",
-	    strerror(-rv));
+	return ipk__err(
+	    rv, "cannot open a socket for a new peer: %s", strerror(-rv));
 }
 
 static int
@@ -307,8 +306,8 @@ udp_await_welcome(int fd, uint64_t nonce, unsigned char *buf, int64_t until,
 {
 	for (;;) {
 		socklen_t tl = sizeof(*to);
-		ssize_t n = recvfrom(fd, buf, UDP_BUF, MSG_DONTWAIT,
-		    (struct sockaddr *)to, &tl);
+		ssize_t n = recvfrom(
+		    fd, buf, UDP_BUF, MSG_DONTWAIT, (struct sockaddr *)to, &tl);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -336,8 +335,8 @@ static void
 udp_recverr(int fd, int family, int on)
 {
 	if (family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on,
-		    sizeof(on));
+		(void)setsockopt(
+		    fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
 	else
 		(void)setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
 }
@@ -355,7 +354,7 @@ udp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		return rv;
 	/* The WELCOME comes from the new channel's own socket: undo the
 	 * association so that it is not filtered out. */
-	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 	int family = peer.ss.ss_family;
 	if (connect(fd, &unspec, sizeof(unspec)) < 0) {
 		rv = -errno;
@@ -367,38 +366,42 @@ udp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	uint64_t nonce;
 	if ((rv = ipk__random_bytes(&nonce, sizeof(nonce))) < 0)
 		goto err;
-	int64_t end = ipk__expired(deadline) ?
-	    ipk__now_ns() + (int64_t)UDP_TRY_MS * 1000000 : deadline;
+	int64_t end = ipk__expired(deadline)
+	    ? ipk__now_ns() + (int64_t)UDP_TRY_MS * 1000000
+	    : deadline;
 	unsigned char hello[UDP_HDR];
 	udp_hdr(hello, UDP_HELLO, 0, nonce);
 	for (;;) {
 		if (ipk__expired(end)) {
-			rv = ipk__err(-ETIMEDOUT, "no udp listener answered at "
-			    "%s:%s before the timeout", u->host, u->port);
+			rv = ipk__err(-ETIMEDOUT,
+			    "no udp listener answered at "
+			    "%s:%s before the timeout",
+			    u->host, u->port);
 			goto err;
 		}
 		if (sendto(fd, hello, sizeof(hello), MSG_NOSIGNAL,
-		    (struct sockaddr *)&peer.ss, peer.len) < 0 &&
+			(struct sockaddr *)&peer.ss, peer.len) < 0 &&
 		    errno != ECONNREFUSED && errno != EAGAIN &&
 		    errno != EINTR) {
 			rv = -errno;
 			goto err;
 		}
 		int64_t slice = ipk__now_ns() + (int64_t)UDP_HELLO_MS * 1000000;
-		rv = udp_await_welcome(fd, nonce, uc->rbuf,
-		    IPK__MIN(slice, end), &to);
+		rv = udp_await_welcome(
+		    fd, nonce, uc->rbuf, IPK__MIN(slice, end), &to);
 		if (rv == 1)
 			break;
 		if (rv == -ECONNREFUSED) {
 			/* ICMP port unreachable: nobody bound there (yet). */
 			if (ipk__expired(deadline)) {
-				rv = ipk__err(-ECONNREFUSED, "nobody listens "
-				    "at udp %s:%s (port unreachable)", u->host,
-				    u->port);
+				rv = ipk__err(-ECONNREFUSED,
+				    "nobody listens "
+				    "at udp %s:%s (port unreachable)",
+				    u->host, u->port);
 				goto err;
 			}
-			(void)poll(NULL, 0, ipk__poll_ms(IPK__MIN(slice, end),
-			    IPK__SLICE_MS));
+			(void)poll(NULL, 0,
+			    ipk__poll_ms(IPK__MIN(slice, end), IPK__SLICE_MS));
 		} else if (rv < 0) {
 			goto err;
 		}
@@ -418,7 +421,8 @@ err:
 static int
 udp_gone(void)
 {
-	return ipk__err(IPK_ECLOSED, "the peer's socket is gone (ICMP port "
+	return ipk__err(IPK_ECLOSED,
+	    "the peer's socket is gone (ICMP port "
 	    "unreachable)");
 }
 
@@ -431,8 +435,8 @@ udp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		return ipk__err(IPK_ECLOSED, "the peer closed the channel");
 	unsigned char h[UDP_HDR];
 	udp_hdr(h, UDP_DATA, type, u->tx_seq + 1);
-	struct iovec iov[2] = { { h, UDP_HDR }, { (void *)buf, len } };
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	struct iovec iov[2] = {{h, UDP_HDR}, {(void *)buf, len}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
 	for (;;) {
 		if (sendmsg(u->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
 			u->tx_seq++;
@@ -445,7 +449,8 @@ udp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		if (errno == ECONNREFUSED)
 			return udp_gone();
 		if (errno == EMSGSIZE)
-			return ipk__err(-EMSGSIZE, "a %zu-byte datagram does "
+			return ipk__err(-EMSGSIZE,
+			    "a %zu-byte datagram does "
 			    "not fit this path (channel limit %zu, maxmsg=)",
 			    len + UDP_HDR, c->max_msg);
 		if (errno != EAGAIN && errno != ENOBUFS)
@@ -477,16 +482,17 @@ udp_count(struct ipk_chan *c, struct udp_chan *u, uint64_t seq)
 }
 
 static int
-udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct udp_chan *u = ipk__chan_priv(c);
 	while (!u->kept) {
 		if (u->bye)
-			return ipk__err(IPK_ECLOSED, "the peer closed the "
+			return ipk__err(IPK_ECLOSED,
+			    "the peer closed the "
 			    "channel");
-		ssize_t n = recv(u->fd, u->rbuf, UDP_BUF,
-		    MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n =
+		    recv(u->fd, u->rbuf, UDP_BUF, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -508,24 +514,30 @@ udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 		}
 		if (kind != UDP_DATA) {
 			if (kind < 0)
-				return ipk__err(-EBADMSG, "dropped a %zd-byte "
+				return ipk__err(-EBADMSG,
+				    "dropped a %zd-byte "
 				    "datagram that is not an ipckit udp "
-				    "message", n);
+				    "message",
+				    n);
 			continue; /* a repeated HELLO/WELCOME */
 		}
 		udp_count(c, u, udp_get(u->rbuf + 8, 8));
 		size_t plen = (size_t)n - UDP_HDR;
 		if (IPK__CHECK("udp.maxmsg", plen > c->max_msg))
-			return ipk__err(-EMSGSIZE, "peer sent a message of %zu "
+			return ipk__err(-EMSGSIZE,
+			    "peer sent a message of %zu "
 			    "bytes, over this channel's limit of %zu "
-			    "(maxmsg=); it was dropped", plen, c->max_msg);
+			    "(maxmsg=); it was dropped",
+			    plen, c->max_msg);
 		u->rlen = plen;
 		u->kept = 1;
 	}
 	if (IPK__CHECK("udp.buf", cap < u->rlen)) {
 		*len = u->rlen;
-		return ipk__err(-EMSGSIZE, "message of %zu bytes does not fit "
-		    "the %zu-byte buffer (it stays queued)", u->rlen, cap);
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes does not fit "
+		    "the %zu-byte buffer (it stays queued)",
+		    u->rlen, cap);
 	}
 	if (u->rlen)
 		memcpy(buf, u->rbuf + UDP_HDR, u->rlen);
@@ -557,18 +569,17 @@ udp_close(struct ipk_chan *c)
 }
 
 const struct ipk__transport ipk__transport_udp = {
-	.scheme = "udp",
-	.caps = IPK_CAP_BOUNDARIES | IPK_CAP_REMOTE | IPK_CAP_LOSSY |
-	    IPK_CAP_MULTI,
-	.chan_size = sizeof(struct udp_chan),
-	.lst_size = sizeof(struct udp_lst),
-	.listen = udp_listen,
-	.accept = udp_accept,
-	.lfd = udp_lfd,
-	.lclose = udp_lclose,
-	.dial = udp_dial,
-	.send = udp_send,
-	.recv = udp_recv,
-	.fd = udp_fd,
-	.close = udp_close,
+    .scheme = "udp",
+    .caps = IPK_CAP_BOUNDARIES | IPK_CAP_REMOTE | IPK_CAP_LOSSY | IPK_CAP_MULTI,
+    .chan_size = sizeof(struct udp_chan),
+    .lst_size = sizeof(struct udp_lst),
+    .listen = udp_listen,
+    .accept = udp_accept,
+    .lfd = udp_lfd,
+    .lclose = udp_lclose,
+    .dial = udp_dial,
+    .send = udp_send,
+    .recv = udp_recv,
+    .fd = udp_fd,
+    .close = udp_close,
 };

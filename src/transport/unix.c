@@ -41,7 +41,7 @@
 
 struct unix_lst {
 	int fd;
-	int bound;            /* the file at `path` is ours to remove */
+	int bound; /* the file at `path` is ours to remove */
 	dev_t dev;
 	ino_t ino;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -61,12 +61,16 @@ unix_addr(const struct ipk__url *u, struct sockaddr_un *sa, socklen_t *len)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (u->host[0] || u->port[0] || (p[0] != '/' && p[0] != '@') || !p[1])
-		return ipk__err(-EINVAL, "%s: expected unix:///path or "
-		    "unix://@name", u->text);
+		return ipk__err(-EINVAL,
+		    "%s: expected unix:///path or "
+		    "unix://@name",
+		    u->text);
 	size_t n = strlen(p);
 	if (n >= sizeof(sa->sun_path))
-		return ipk__err(-ENAMETOOLONG, "%s: socket address longer than "
-		    "%zu bytes", u->text, sizeof(sa->sun_path) - 1);
+		return ipk__err(-ENAMETOOLONG,
+		    "%s: socket address longer than "
+		    "%zu bytes",
+		    u->text, sizeof(sa->sun_path) - 1);
 	memcpy(sa->sun_path, p, n);
 	if (p[0] == '@') {
 		sa->sun_path[0] = '\0'; /* abstract: no terminating NUL */
@@ -81,8 +85,9 @@ static int
 unix_socket(int *fd)
 {
 	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	return *fd < 0 ? ipk__err(-errno, "cannot make a socket: %s",
-			     strerror(errno)) : 0;
+	return *fd < 0
+	    ? ipk__err(-errno, "cannot make a socket: %s", strerror(errno))
+	    : 0;
 }
 
 static int
@@ -112,17 +117,21 @@ unix_clear(const struct sockaddr_un *sa, socklen_t len, const char *path)
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (S_ISLNK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is a symbolic link (refusing "
-		    "to follow it)", path);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s is a symbolic link (refusing "
+		    "to follow it)",
+		    path);
 	if (!S_ISSOCK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s exists and is not a socket "
-		    "(refusing to touch it)", path);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s exists and is not a socket "
+		    "(refusing to touch it)",
+		    path);
 	if (st.st_uid != geteuid())
 		return ipk__err(-EACCES, "%s belongs to uid %u, not to us",
 		    path, (unsigned)st.st_uid);
 	if (unix_probe(sa, len))
-		return ipk__err(-EADDRINUSE, "a live listener already uses %s",
-		    path);
+		return ipk__err(
+		    -EADDRINUSE, "a live listener already uses %s", path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return ipk__err(-errno, "cannot remove stale socket %s", path);
 	return 0;
@@ -130,21 +139,24 @@ unix_clear(const struct sockaddr_un *sa, socklen_t len, const char *path)
 
 /* Bind a socket file at the target path with exactly `mode` (see top). */
 static int
-unix_bind_file(struct unix_lst *ul, const struct sockaddr_un *sa,
-    socklen_t len, unsigned mode)
+unix_bind_file(struct unix_lst *ul, const struct sockaddr_un *sa, socklen_t len,
+    unsigned mode)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(ul->path, '/');
-	snprintf(dir, sizeof(dir), "%.*s/.ipk-XXXXXX",
-	    (int)(slash - ul->path), ul->path);
+	snprintf(dir, sizeof(dir), "%.*s/.ipk-XXXXXX", (int)(slash - ul->path),
+	    ul->path);
 	if (!mkdtemp(dir))
-		return ipk__err(-errno, "cannot create a private directory "
-		    "next to %s: %s", ul->path, strerror(errno));
-	struct sockaddr_un ta = { .sun_family = AF_UNIX };
+		return ipk__err(-errno,
+		    "cannot create a private directory "
+		    "next to %s: %s",
+		    ul->path, strerror(errno));
+	struct sockaddr_un ta = {.sun_family = AF_UNIX};
 	int n = snprintf(tmp, sizeof(tmp), "%s/s", dir);
 	int rv = 0;
 	if ((size_t)n >= sizeof(ta.sun_path)) {
-		rv = ipk__err(-ENAMETOOLONG, "%s: path too long for the "
+		rv = ipk__err(-ENAMETOOLONG,
+		    "%s: path too long for the "
 		    "private bind directory (keep it under %zu bytes)",
 		    ul->path, sizeof(ta.sun_path) - 16);
 		goto out;
@@ -152,8 +164,8 @@ unix_bind_file(struct unix_lst *ul, const struct sockaddr_un *sa,
 	memcpy(ta.sun_path, tmp, (size_t)n + 1);
 	if (bind(ul->fd, (struct sockaddr *)&ta, sizeof(ta)) < 0 ||
 	    chmod(tmp, mode) < 0) {
-		rv = ipk__err(-errno, "cannot bind %s: %s", ul->path,
-		    strerror(errno));
+		rv = ipk__err(
+		    -errno, "cannot bind %s: %s", ul->path, strerror(errno));
 		goto out;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -192,8 +204,8 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if (u->path[0] == '@') {
 		if (bind(ul->fd, (struct sockaddr *)&sa, len) < 0)
 			return ipk__err(-errno, "cannot bind %s: %s", u->path,
-			    errno == EADDRINUSE ? "a live listener uses it" :
-			    strerror(errno));
+			    errno == EADDRINUSE ? "a live listener uses it"
+						: strerror(errno));
 	} else {
 		snprintf(ul->path, sizeof(ul->path), "%s", u->path);
 		if ((rv = ipk__dir_check(ul->path, l->allow_uid)) < 0 ||
@@ -224,12 +236,13 @@ unix_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct unix_chan *p = ipk__chan_priv(c);
 	p->fd = -1;
 	for (;;) {
-		p->fd = accept4(ul->fd, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
+		p->fd =
+		    accept4(ul->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (p->fd >= 0) {
 			int rv = unix_chan_init(c, p);
-			if (rv == 0 && !IPK__CHECK("unix.admit_dialer",
-			    !unix_admit(p->peer.uid, l->allow_uid)))
+			if (rv == 0 &&
+			    !IPK__CHECK("unix.admit_dialer",
+				!unix_admit(p->peer.uid, l->allow_uid)))
 				return 0;
 			/* Not admitted (or gone already): drop it unheard. */
 			ipk__close_fd(&p->fd);
@@ -271,8 +284,8 @@ unix_lclose(struct ipk_listener *l)
 
 /* One connect: 0, or -errno (-ENOENT/-ECONNREFUSED/-EAGAIN: try again). */
 static int
-unix_connect(struct unix_chan *p, const struct sockaddr_un *sa,
-    socklen_t len, int64_t deadline)
+unix_connect(struct unix_chan *p, const struct sockaddr_un *sa, socklen_t len,
+    int64_t deadline)
 {
 	int rv = unix_socket(&p->fd);
 	if (rv < 0)
@@ -312,8 +325,10 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		return rv;
 	if (u->path[0] == '/' && lstat(u->path, &st) == 0 &&
 	    S_ISLNK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is a symbolic link (refusing "
-		    "to follow it)", u->path);
+		return ipk__err(IPK_EFOREIGN,
+		    "%s is a symbolic link (refusing "
+		    "to follow it)",
+		    u->path);
 	for (;;) {
 		rv = unix_connect(p, &sa, len, deadline);
 		if (rv == 0)
@@ -329,11 +344,12 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	}
 	if ((rv = unix_chan_init(c, p)) < 0)
 		return rv;
-	if (IPK__CHECK("unix.admit_listener",
-	    !unix_admit(p->peer.uid, c->allow_uid)))
-		return ipk__err(-EACCES, "the listener at %s runs as uid %u, "
-		    "not as us (?allow=%u admits it)", u->path,
-		    (unsigned)p->peer.uid, (unsigned)p->peer.uid);
+	if (IPK__CHECK(
+		"unix.admit_listener", !unix_admit(p->peer.uid, c->allow_uid)))
+		return ipk__err(-EACCES,
+		    "the listener at %s runs as uid %u, "
+		    "not as us (?allow=%u admits it)",
+		    u->path, (unsigned)p->peer.uid, (unsigned)p->peer.uid);
 	return 0;
 }
 
@@ -430,21 +446,21 @@ unix_remove(const struct ipk__url *u, int force)
 }
 
 const struct ipk__transport ipk__transport_unix = {
-	.scheme = "unix",
-	.caps = IPK_CAP_MULTI,
-	.chan_size = sizeof(struct unix_chan),
-	.lst_size = sizeof(struct unix_lst),
-	.listen = unix_listen,
-	.accept = unix_accept,
-	.lfd = unix_lfd,
-	.lclose = unix_lclose,
-	.dial = unix_dial,
-	.send = unix_send,
-	.recv = unix_recv,
-	.fd = unix_fd,
-	.ready = unix_ready,
-	.peer = unix_peer,
-	.close = unix_close,
-	.inspect = unix_inspect,
-	.remove = unix_remove,
+    .scheme = "unix",
+    .caps = IPK_CAP_MULTI,
+    .chan_size = sizeof(struct unix_chan),
+    .lst_size = sizeof(struct unix_lst),
+    .listen = unix_listen,
+    .accept = unix_accept,
+    .lfd = unix_lfd,
+    .lclose = unix_lclose,
+    .dial = unix_dial,
+    .send = unix_send,
+    .recv = unix_recv,
+    .fd = unix_fd,
+    .ready = unix_ready,
+    .peer = unix_peer,
+    .close = unix_close,
+    .inspect = unix_inspect,
+    .remove = unix_remove,
 };

@@ -51,14 +51,15 @@ struct contract_case {
 #undef CONTRACT_SOLO
 
 static const struct contract_case cases[] = {
-#define CONTRACT_CASE(n) { #n, case_##n##_main, case_##n##_peer, 1 },
-#define CONTRACT_SOLO(n) { #n, case_##n##_main, NULL, 0 },
+#define CONTRACT_CASE(n) {#n, case_##n##_main, case_##n##_peer, 1},
+#define CONTRACT_SOLO(n) {#n, case_##n##_main, NULL, 0},
 #include "cases.h"
 #undef CONTRACT_CASE
 #undef CONTRACT_SOLO
 };
 
-/* --- Harness --------------------------------------------------------------- */
+/* --- Harness ---------------------------------------------------------------
+ */
 
 static void
 url_for(struct ctx *x, const char *tag)
@@ -72,8 +73,8 @@ url_for(struct ctx *x, const char *tag)
 	else if (!strcmp(s, "shm") || !strcmp(s, "mq"))
 		snprintf(base, sizeof(base), "%s:///%s%s", s, t_unique(), tag);
 	else
-		snprintf(base, sizeof(base), "%s:///tmp/%s%s", s, t_unique(),
-		    tag);
+		snprintf(
+		    base, sizeof(base), "%s:///tmp/%s%s", s, t_unique(), tag);
 	snprintf(x->url, sizeof(x->url), "%s%s%s", base,
 	    x->query && *x->query ? "?" : "", x->query ? x->query : "");
 }
@@ -111,7 +112,7 @@ peer_run(struct ctx *x)
 	if (x->caps & IPK_CAP_KINSHIP) {
 		T_OK(ipk_dial_env(&x->c));
 	} else {
-		struct ipk_opts o = { .timeout_ms = 10000 };
+		struct ipk_opts o = {.timeout_ms = 10000};
 		T_OK(ipk_dial(x->url, &o, &x->c));
 	}
 	int rv = cc->peer_fn(x);
@@ -134,9 +135,8 @@ peer_thread_main(void *arg)
 static void
 start_peer(struct ctx *x)
 {
-	char *argv[] = { "/proc/self/exe", "--peer", (char *)x->variant,
-		(char *)x->name, x->url, (char *)(x->query ? x->query : ""),
-		NULL };
+	char *argv[] = {"/proc/self/exe", "--peer", (char *)x->variant,
+	    (char *)x->name, x->url, (char *)(x->query ? x->query : ""), NULL};
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	T_ASSERT(n > 0);
@@ -156,10 +156,10 @@ start_peer(struct ctx *x)
 		peer_ctx.l = NULL;
 		peer_ctx.c = NULL;
 		T_ASSERT(pthread_create(&x->peer_thread, NULL, peer_thread_main,
-		    &peer_ctx) == 0);
+			     &peer_ctx) == 0);
 	} else {
-		int rv = posix_spawn(&x->peer_pid, exe, NULL, NULL, argv,
-		    environ);
+		int rv =
+		    posix_spawn(&x->peer_pid, exe, NULL, NULL, argv, environ);
 		T_ASSERT(rv == 0);
 	}
 	T_OK(ipk_accept(x->l, 10000, &x->c));
@@ -211,7 +211,8 @@ main(int argc, char **argv)
 		argc--;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: contract [--peer] VARIANT CASE [QUERY]\n");
+		fprintf(
+		    stderr, "usage: contract [--peer] VARIANT CASE [QUERY]\n");
 		return 2;
 	}
 	g.variant = argv[1];
@@ -257,7 +258,8 @@ main(int argc, char **argv)
 		return rv;
 	int fds1 = t_count_fds();
 	if (fds1 != fds0)
-		T_FAILF("descriptor leak: %d open before, %d after", fds0, fds1);
+		T_FAILF(
+		    "descriptor leak: %d open before, %d after", fds0, fds1);
 	if (leftovers("/tmp") || leftovers("/dev/shm") ||
 	    leftovers("/dev/mqueue"))
 		T_FAILF("kernel objects named *%s* left behind", t_unique());
@@ -300,7 +302,8 @@ t_gettid(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
-/* --- Cases ------------------------------------------------------------------ */
+/* --- Cases ------------------------------------------------------------------
+ */
 
 static int
 case_pingpong_main(struct ctx *x)
@@ -418,15 +421,16 @@ case_stream_main(struct ctx *x)
 {
 	if (x->caps & IPK_CAP_LOSSY)
 		T_SKIPF("%s: datagrams sent as fast as possible overflow the "
-		    "receiver and are lost (counted in stats.gaps); this "
-		    "case needs reliable delivery", x->variant);
+			"receiver and are lost (counted in stats.gaps); this "
+			"case needs reliable delivery",
+		    x->variant);
 	unsigned char buf[512];
 	size_t max = ipk_max_msg(x->c);
 	for (uint64_t i = 0; i < STREAM_N; i++) {
 		size_t n = stream_len(i, max);
 		t_fill(buf, n, x->seed, i);
-		int rv = ipk_send(x->c, buf, n, (uint32_t)(i ^ 0x5a5a5a5a),
-		    10000);
+		int rv =
+		    ipk_send(x->c, buf, n, (uint32_t)(i ^ 0x5a5a5a5a), 10000);
 		if (rv != 0)
 			T_FAILF("send #%llu: %s", (unsigned long long)i,
 			    ipk_strerror(rv));
@@ -451,7 +455,8 @@ case_stream_peer(struct ctx *x)
 		T_EQ(len, stream_len(i, max));
 		T_EQ(t, ty(x, (uint32_t)(i ^ 0x5a5a5a5a)));
 		if (!t_check(buf, len, x->seed, i))
-			T_FAILF("message #%llu corrupted", (unsigned long long)i);
+			T_FAILF(
+			    "message #%llu corrupted", (unsigned long long)i);
 	}
 	send_str(x, "got all", 9);
 	expect_str(x, "bye", 0);
@@ -575,9 +580,10 @@ case_peerkill_main(struct ctx *x)
 		T_SKIPF("%s: peers are threads, nothing to kill", x->variant);
 	if (x->caps & IPK_CAP_LOSSY)
 		T_SKIPF("%s: no connection, so a killed peer sends nothing "
-		    "and cannot be noticed by a receiver", x->variant);
+			"and cannot be noticed by a receiver",
+		    x->variant);
 	expect_str(x, "ready", 1);
-	struct killer k = { x->peer_pid, getpid(), t_gettid(), 0 };
+	struct killer k = {x->peer_pid, getpid(), t_gettid(), 0};
 	pthread_t th;
 	T_ASSERT(pthread_create(&th, NULL, killer_main, &k) == 0);
 	char buf[16];
@@ -694,7 +700,7 @@ case_fd_main(struct ctx *x)
 	int fd = ipk_fd(x->c);
 	T_ASSERT(fd >= 0);
 	send_str(x, "go", 1);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int n = poll(&p, 1, 10000);
 	T_EQ(n, 1);
 	T_ASSERT(p.revents & POLLIN);
@@ -724,11 +730,11 @@ static int
 case_badurl_main(struct ctx *x)
 {
 	char u[600];
-	const char *bad[] = { "%s:///x?bogus=1", "%s:///x?maxmsg=abc",
-		"%s:///x?maxmsg=0", "%s:///x?mode=99999", "%s:///x?keep=2",
-		"%s:///x?timeout=fast", "%s:///x?=1", "%s:///x?a", "%s:///x?",
-		"%s:///x?maxmsg=1&maxmsg=2", "%s://[::1", "%s://h:99999",
-		"%s://h:port", "%s:///a//b" };
+	const char *bad[] = {"%s:///x?bogus=1", "%s:///x?maxmsg=abc",
+	    "%s:///x?maxmsg=0", "%s:///x?mode=99999", "%s:///x?keep=2",
+	    "%s:///x?timeout=fast", "%s:///x?=1", "%s:///x?a", "%s:///x?",
+	    "%s:///x?maxmsg=1&maxmsg=2", "%s://[::1", "%s://h:99999",
+	    "%s://h:port", "%s:///a//b"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(u, sizeof(u), bad[i], x->scheme);
 		struct ipk_listener *l = (void *)1;

@@ -46,7 +46,7 @@ ex_tmpfs(void)
 		T_SKIPF("unshare(CLONE_NEWNS): %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
-	    "size=8m,mode=1777") < 0)
+		"size=8m,mode=1777") < 0)
 		T_SKIPF("cannot mount a small tmpfs on /dev/shm: %s",
 		    strerror(errno));
 	signal(SIGBUS, ex_sigbus);
@@ -104,19 +104,19 @@ ex_tmpfs(void)
 
 /* One channel of `scheme` number i: listener, dialer, accepted end. */
 static int
-ex_open(const char *scheme, int i, struct ipk_listener **l,
-    struct ipk_chan **a, struct ipk_chan **b)
+ex_open(const char *scheme, int i, struct ipk_listener **l, struct ipk_chan **a,
+    struct ipk_chan **b)
 {
 	char url[256], dial[320];
 	int rv;
 	if (!strcmp(scheme, "tcp"))
 		snprintf(url, sizeof(url), "tcp://127.0.0.1:0");
 	else if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
-		snprintf(url, sizeof(url), "%s:///%s-%d", scheme, t_unique(),
-		    i);
+		snprintf(
+		    url, sizeof(url), "%s:///%s-%d", scheme, t_unique(), i);
 	else
-		snprintf(url, sizeof(url), "%s:///tmp/%s-%d", scheme,
-		    t_unique(), i);
+		snprintf(
+		    url, sizeof(url), "%s:///tmp/%s-%d", scheme, t_unique(), i);
 	if ((rv = ipk_listen(url, NULL, l)) < 0)
 		return rv;
 	snprintf(dial, sizeof(dial), "%s%stimeout=1000", ipk_listener_url(*l),
@@ -130,9 +130,9 @@ ex_open(const char *scheme, int i, struct ipk_listener **l,
 static int
 ex_nofile(void)
 {
-	static const char *schemes[] = { "unix", "fifo", "shm", "tcp", "mq",
-		"sysv" };
-	struct rlimit r = { 16, 64 };
+	static const char *schemes[] = {
+	    "unix", "fifo", "shm", "tcp", "mq", "sysv"};
+	struct rlimit r = {16, 64};
 	for (size_t s = 0; s < sizeof(schemes) / sizeof(schemes[0]); s++) {
 		int most = 0, err = 0;
 		for (int round = 0; round < 20; round++) {
@@ -140,18 +140,18 @@ ex_nofile(void)
 			 * different call from round to round */
 			r.rlim_cur = 16 - (rlim_t)(round % 7);
 			T_ASSERT(setrlimit(RLIMIT_NOFILE, &r) == 0);
-			struct ipk_listener *l[16] = { 0 };
-			struct ipk_chan *a[16] = { 0 }, *b[16] = { 0 };
+			struct ipk_listener *l[16] = {0};
+			struct ipk_chan *a[16] = {0}, *b[16] = {0};
 			int fds = t_count_fds(), i, rv = 0;
 			for (i = 0; i < 16; i++)
 				if ((rv = ex_open(schemes[s], i, &l[i], &a[i],
-				    &b[i])) < 0)
+					 &b[i])) < 0)
 					break;
 			if (rv != -EMFILE && rv != -ENFILE)
 				T_FAILF("%s: channel %d with %d descriptors: "
-				    "%s: %s", schemes[s], i, (int)r.rlim_cur,
-				    ipk_errname(rv),
-				    ipk_strerror(rv));
+					"%s: %s",
+				    schemes[s], i, (int)r.rlim_cur,
+				    ipk_errname(rv), ipk_strerror(rv));
 			if (round % 7 == 0) {
 				err = rv;
 				most = i;
@@ -166,8 +166,9 @@ ex_nofile(void)
 			}
 			T_EQ(t_count_fds(), fds);
 			T_EQ(ex_count("/tmp", t_unique()) +
-			    ex_count("/dev/shm", t_unique()) +
-			    ex_count("/dev/mqueue", t_unique()), 0);
+				ex_count("/dev/shm", t_unique()) +
+				ex_count("/dev/mqueue", t_unique()),
+			    0);
 		}
 		printf("%-5s RLIMIT_NOFILE=10..16: at 16 %d channels, then "
 		       "%s: %s (20 rounds, nothing leaked)\n",

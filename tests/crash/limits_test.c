@@ -84,7 +84,7 @@ lim_sigpending(int root)
 	T_ASSERT(pipe2(r, O_CLOEXEC) == 0 && pipe2(h, O_CLOEXEC) == 0);
 	pid_t pid = t_fork();
 	if (pid == 0) {
-		struct rlimit rl = { 4, 4 };
+		struct rlimit rl = {4, 4};
 		char b;
 		alarm(20);
 		close(r[0]);
@@ -108,7 +108,8 @@ lim_sigpending(int root)
 	for (int i = 0; i < 4; i++)
 		T_OK(ipk_notify_send(pid, 0, i));
 	lim_says(ipk_notify_send(pid, 0, 4), -EAGAIN,
-	    "5th notification, sigpending=4", "RLIMIT_SIGPENDING (its limit "
+	    "5th notification, sigpending=4",
+	    "RLIMIT_SIGPENDING (its limit "
 	    "is 4");
 	close(h[1]);
 	t_reap(pid);
@@ -127,7 +128,7 @@ lim_pipes(int root)
 	}
 	static struct ipk_chan *a[LIM_PAIRS], *b[LIM_PAIRS];
 	static char big[65536];
-	struct rlimit rl = { 8 * LIM_PAIRS, 8 * LIM_PAIRS };
+	struct rlimit rl = {8 * LIM_PAIRS, 8 * LIM_PAIRS};
 	char buf[1024];
 	int made = 0, failed = 0, sent = 0, named = 0;
 	size_t n;
@@ -144,8 +145,8 @@ lim_pipes(int root)
 			failed++;
 			named += m && strlen(m) > 20;
 			if (failed == 1)
-				printf("pair %d: %s: %s\n", i, ipk_errname(rv),
-				    m);
+				printf(
+				    "pair %d: %s: %s\n", i, ipk_errname(rv), m);
 			continue;
 		}
 		memset(buf, i & 0xff, sizeof(buf));
@@ -166,13 +167,13 @@ lim_pipes(int root)
 		sent++;
 	}
 	printf("%d pipe pairs as uid %u: %d made (last pipe %d bytes), %d "
-	    "refused with a sentence (%d), 64 KiB send: %s, %.0f ms\n",
+	       "refused with a sentence (%d), 64 KiB send: %s, %.0f ms\n",
 	    LIM_PAIRS, root ? LIM_UID : (unsigned)getuid(), made, psz, failed,
-	    named, big_rv ? ipk_errname(big_rv) : "sent",
-	    t_ms_since(t0));
+	    named, big_rv ? ipk_errname(big_rv) : "sent", t_ms_since(t0));
 	fflush(stdout);
-	_exit(made + failed == LIM_PAIRS && named == failed && sent == made ?
-	    0 : 6);
+	_exit(made + failed == LIM_PAIRS && named == failed && sent == made
+		? 0
+		: 6);
 }
 
 int
@@ -199,7 +200,8 @@ main(void)
 		fclose(f);
 	}
 	printf("fs.pipe-user-pages-soft = %ld pages; %d pairs use %d pipes of "
-	    "16 pages by default\n", soft, LIM_PAIRS, 2 * LIM_PAIRS);
+	       "16 pages by default\n",
+	    soft, LIM_PAIRS, 2 * LIM_PAIRS);
 	lim_pipes(root);
 	T_EQ(t_count_fds(), fds);
 	return T_PASS;

@@ -44,7 +44,7 @@ enum cr_kind { CR_KILL, CR_STOP, CR_RESTART, CR_PLAIN, CR_SYSCALL, CR_SITE };
 /* How one trial's victim dies. */
 struct cr_point {
 	enum cr_kind kind;
-	unsigned n;	  /* CR_SYSCALL: the N-th call; CR_SITE: the hit */
+	unsigned n; /* CR_SYSCALL: the N-th call; CR_SITE: the hit */
 	const char *site; /* CR_SITE: the crash site's name */
 };
 
@@ -63,30 +63,30 @@ struct cr_site {
 	unsigned flags;
 };
 static const struct cr_site cr_sites[] = {
-	{ "ring.after_loan", "shm", 'w', CS_UNPUB },
-	{ "ring.mid_copy", "shm", 'w', CS_UNPUB },
-	{ "ring.after_len", "shm", 'w', CS_UNPUB },
-	{ "ring.after_pad", "shm", 'w', CS_UNPUB },
-	{ "ring.before_tail", "shm", 'w', CS_UNPUB },
-	{ "ring.after_tail", "shm", 'w', 0 },
-	{ "ring.before_wake_reader", "shm", 'w', CS_SLEEP },
-	{ "ring.wake_reader_taken", "shm", 'w', CS_SLEEP },
-	{ "ring.before_release", "shm", 'r', 0 },
-	{ "ring.after_head", "shm", 'r', 0 },
-	{ "ring.wake_writer_taken", "shm", 'r', CS_SLEEP },
-	{ "shm.dial_attached", "shm", 'b', 0 },
-	{ "shm.close_unlocked", "shm", 'b', 0 },
-	{ "frame.write_mid_frame", "fifo unix", 'w', 0 },
-	{ "frame.read_mid_payload", "fifo unix tcp nng+tcp", 'r', 0 },
-	{ "mq.after_send", "mq", 'w', 0 },
-	{ "mq.after_receive", "mq", 'r', 0 },
-	{ "sysv.before_ring", "sysv", 'w', 0 },
-	{ "sysv.after_receive", "sysv", 'r', 0 },
+    {"ring.after_loan", "shm", 'w', CS_UNPUB},
+    {"ring.mid_copy", "shm", 'w', CS_UNPUB},
+    {"ring.after_len", "shm", 'w', CS_UNPUB},
+    {"ring.after_pad", "shm", 'w', CS_UNPUB},
+    {"ring.before_tail", "shm", 'w', CS_UNPUB},
+    {"ring.after_tail", "shm", 'w', 0},
+    {"ring.before_wake_reader", "shm", 'w', CS_SLEEP},
+    {"ring.wake_reader_taken", "shm", 'w', CS_SLEEP},
+    {"ring.before_release", "shm", 'r', 0},
+    {"ring.after_head", "shm", 'r', 0},
+    {"ring.wake_writer_taken", "shm", 'r', CS_SLEEP},
+    {"shm.dial_attached", "shm", 'b', 0},
+    {"shm.close_unlocked", "shm", 'b', 0},
+    {"frame.write_mid_frame", "fifo unix", 'w', 0},
+    {"frame.read_mid_payload", "fifo unix tcp nng+tcp", 'r', 0},
+    {"mq.after_send", "mq", 'w', 0},
+    {"mq.after_receive", "mq", 'r', 0},
+    {"sysv.before_ring", "sysv", 'w', 0},
+    {"sysv.after_receive", "sysv", 'r', 0},
 };
 
 /* Sites a dedicated test kills at instead of the matrix (and which one). */
 static const char *const cr_elsewhere[] = {
-	"sysv.linger_mark", /* transport_sysv_mq_linger_test */
+    "sysv.linger_mark", /* transport_sysv_mq_linger_test */
 };
 
 /* State shared by this process and both children (MAP_SHARED). */
@@ -99,29 +99,29 @@ struct cr_shared {
 	uint32_t torn, badorder, badmsg, false_closed, errors;
 	long rss_kb[2][2]; /* [writer, reader][start, end] */
 	int resends, resend_rv; /* end marker repeated; last result */
-	pid_t pid[2];	  /* [writer, reader]: the process now in the role */
-	int dialed;	  /* the victim's dial returned a channel */
-	int accepted;	  /* the survivor's accept returned one */
-	uint64_t beats;	  /* any child moved (the watchdog's pulse) */
+	pid_t pid[2]; /* [writer, reader]: the process now in the role */
+	int dialed; /* the victim's dial returned a channel */
+	int accepted; /* the survivor's accept returned one */
+	uint64_t beats; /* any child moved (the watchdog's pulse) */
 	uint32_t accept_closed; /* accepts that saw a dialer die first */
 	char err[256];
 	uint8_t seen[CR_MAXN + 1];
 };
 
 static struct cr_shared *sh;
-static const char *variant;  /* "shm/spin" */
-static char scheme[32];      /* "shm" */
-static const char *query;    /* "wait=spin" or NULL */
+static const char *variant; /* "shm/spin" */
+static char scheme[32]; /* "shm" */
+static const char *query; /* "wait=spin" or NULL */
 static unsigned nmsg = 2000; /* sentinel seq = nmsg */
 static uint64_t seed;
 static uint32_t crc_tab[256];
 static int is_pipe, is_multi; /* pipe; new channel per dialer */
 static struct ipk_chan *pipe_ends[2];
-static int sh_fd = -1;		 /* the memfd behind sh */
-static char self_exe[PATH_MAX];	 /* this program, re-executed as a child */
+static int sh_fd = -1; /* the memfd behind sh */
+static char self_exe[PATH_MAX]; /* this program, re-executed as a child */
 static const char *strace_path; /* NULL: no (b) kill points */
-static pid_t kids[8];		 /* this trial's children, for the cleanup */
-static char trial_url[512];	 /* this trial's address, for the cleanup */
+static pid_t kids[8]; /* this trial's children, for the cleanup */
+static char trial_url[512]; /* this trial's address, for the cleanup */
 
 static void
 crash_crc_init(void)
@@ -208,7 +208,7 @@ crash_rss_kb(void)
 static void
 crash_pause_ms(int ms)
 {
-	struct timespec ts = { 0, (long)ms * 1000000 };
+	struct timespec ts = {0, (long)ms * 1000000};
 	nanosleep(&ts, NULL); /* polling a shared fact, not synchronising */
 }
 
@@ -231,8 +231,7 @@ crash_accept(struct ipk_listener *l, struct ipk_chan **c)
 
 /* Open this child's end: listen+accept, dial, or a pipe end. */
 static int
-crash_open(int listener, int end, struct ipk_listener **l,
-    struct ipk_chan **c)
+crash_open(int listener, int end, struct ipk_listener **l, struct ipk_chan **c)
 {
 	int rv;
 	if (is_pipe) {
@@ -307,20 +306,20 @@ crash_writer(int listener, int incarnation)
 		goto out;
 again:
 	for (;;) {
-		uint64_t seq = __atomic_load_n(&sh->writer_next,
-		    __ATOMIC_ACQUIRE);
+		uint64_t seq =
+		    __atomic_load_n(&sh->writer_next, __ATOMIC_ACQUIRE);
 		if (seq > nmsg)
 			break;
 		size_t n = seq == nmsg ? 0 : crash_size(seq, maxp);
-		struct cr_hdr h = { CR_MAGIC, (uint32_t)incarnation, seq,
-			(uint32_t)n, 0, (uint64_t)t_now_ns() };
+		struct cr_hdr h = {CR_MAGIC, (uint32_t)incarnation, seq,
+		    (uint32_t)n, 0, (uint64_t)t_now_ns()};
 		t_fill(buf + CR_HDR, n, seed, seq);
 		h.crc = crash_crc(seq, buf + CR_HDR, n);
 		memcpy(buf, &h, sizeof(h));
 		int rv = ipk_send(c, buf, n + CR_HDR, 0, 500);
 		if (rv == 0) {
-			__atomic_store_n(&sh->writer_next, seq + 1,
-			    __ATOMIC_RELEASE);
+			__atomic_store_n(
+			    &sh->writer_next, seq + 1, __ATOMIC_RELEASE);
 			__atomic_add_fetch(&sh->beats, 1, __ATOMIC_RELAXED);
 		} else if (rv == IPK_ECLOSED) {
 			rv = crash_on_closed(listener, l, &c);
@@ -338,7 +337,8 @@ again:
 	 * until it has made no progress for CR_STALL_MS. */
 	uint64_t seen_progress = 0;
 	for (int i = 0; !is_pipe && i < CR_STALL_MS &&
-	    !__atomic_load_n(&sh->reader_done, __ATOMIC_ACQUIRE); i++) {
+	     !__atomic_load_n(&sh->reader_done, __ATOMIC_ACQUIRE);
+	     i++) {
 		struct ipk_chan *nc;
 		uint64_t pr = __atomic_load_n(&sh->progress, __ATOMIC_ACQUIRE);
 		if (pr != seen_progress) {
@@ -351,11 +351,11 @@ again:
 			 * it along: repeat it now and then. */
 			if (sh->kill_gen && strcmp(scheme, "shm") &&
 			    i % 100 == 99) {
-				struct cr_hdr h = { CR_MAGIC,
-					(uint32_t)incarnation, nmsg, 0,
-					crash_crc(nmsg, buf, 0), 0 };
-				sh->resend_rv = ipk_send(c, &h, sizeof(h), 0,
-				    0);
+				struct cr_hdr h = {CR_MAGIC,
+				    (uint32_t)incarnation, nmsg, 0,
+				    crash_crc(nmsg, buf, 0), 0};
+				sh->resend_rv =
+				    ipk_send(c, &h, sizeof(h), 0, 0);
 				sh->resends++;
 			}
 			crash_pause_ms(1);
@@ -367,8 +367,8 @@ again:
 			crash_detected();
 			ipk_close(c);
 			c = nc;
-			__atomic_store_n(&sh->writer_next, nmsg,
-			    __ATOMIC_RELEASE);
+			__atomic_store_n(
+			    &sh->writer_next, nmsg, __ATOMIC_RELEASE);
 			goto again;
 		}
 	}
@@ -437,8 +437,8 @@ crash_reader(int listener)
 			 * The end marker too (shm never repeats it): a reader
 			 * killed after releasing it has still finished. */
 			if (end)
-				__atomic_store_n(&sh->reader_done, 1,
-				    __ATOMIC_RELEASE);
+				__atomic_store_n(
+				    &sh->reader_done, 1, __ATOMIC_RELEASE);
 			rv = ipk_release(c);
 			if (rv) {
 				crash_note("release", rv);
@@ -521,8 +521,8 @@ crash_forget(pid_t pid)
  * whose crash-site counters and syscall counts start at zero.
  */
 static pid_t
-crash_spawn(int writer, int listener, int incarnation,
-    const struct cr_point *pt)
+crash_spawn(
+    int writer, int listener, int incarnation, const struct cr_point *pt)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -558,16 +558,16 @@ crash_spawn(int writer, int listener, int incarnation,
 		snprintf(env, sizeof(env), "%s%sdetect_leaks=0",
 		    asan ? asan : "", asan && *asan ? ":" : "");
 		setenv("ASAN_OPTIONS", env, 1);
-		char *pre[] = { (char *)strace_path, "-f", "-qq", "-o",
-			"/dev/null", "-e", trace, "-e", inject, "--" };
+		char *pre[] = {(char *)strace_path, "-f", "-qq", "-o",
+		    "/dev/null", "-e", trace, "-e", inject, "--"};
 		for (size_t i = 0; i < CR_LEN(pre); i++)
 			argv[k++] = pre[i];
 	} else {
 		snprintf(env, sizeof(env), "%s:%u", pt->site, pt->n);
 		setenv("IPK_TEST_CRASH", env, 1);
 	}
-	char *rest[] = { self_exe, "--child", writer ? "w" : "r", a_l, a_inc,
-		a_seed, a_n, a_fd, (char *)variant, (char *)query };
+	char *rest[] = {self_exe, "--child", writer ? "w" : "r", a_l, a_inc,
+	    a_seed, a_n, a_fd, (char *)variant, (char *)query};
 	for (size_t i = 0; i < CR_LEN(rest) && rest[i]; i++)
 		argv[k++] = rest[i];
 	argv[k] = NULL;
@@ -613,10 +613,14 @@ crash_dump(void)
 			fclose(f);
 		}
 		fprintf(stderr, "watchdog: pid %d (%s) sleeps in '%s'\n",
-		    (int)p[i], p[i] == sh->pid[0] ? "writer" :
-		    p[i] == sh->pid[1] ? "reader" : "child", buf);
+		    (int)p[i],
+		    p[i] == sh->pid[0]	     ? "writer"
+			: p[i] == sh->pid[1] ? "reader"
+					     : "child",
+		    buf);
 		fflush(stderr);
-		snprintf(cmd, sizeof(cmd), "cat /proc/%d/stack >&2 2>/dev/null; "
+		snprintf(cmd, sizeof(cmd),
+		    "cat /proc/%d/stack >&2 2>/dev/null; "
 		    "command -v gdb >/dev/null 2>&1 && timeout 60 gdb -batch "
 		    "-p %d -ex 'thread apply all bt' </dev/null >&2 2>&1",
 		    (int)p[i], (int)p[i]);
@@ -646,10 +650,10 @@ crash_reap(pid_t pid, const char *who, int *st, int vrole, int64_t *t_end)
 		if (r < 0)
 			T_FAILF("waitpid %s: %s", who, strerror(errno));
 		if (vrole >= 0 && vfd < 0 && !vpid &&
-		    (vpid = __atomic_load_n(&sh->pid[vrole],
-		    __ATOMIC_ACQUIRE)) > 0)
+		    (vpid = __atomic_load_n(
+			 &sh->pid[vrole], __ATOMIC_ACQUIRE)) > 0)
 			vfd = (int)syscall(SYS_pidfd_open, vpid, 0);
-		struct pollfd pf[2] = { { self, POLLIN, 0 }, { vfd, POLLIN, 0 } };
+		struct pollfd pf[2] = {{self, POLLIN, 0}, {vfd, POLLIN, 0}};
 		int np = vfd >= 0 && !*t_end ? 2 : 1;
 		if (self < 0)
 			crash_pause_ms(2);
@@ -661,9 +665,11 @@ crash_reap(pid_t pid, const char *who, int *st, int vrole, int64_t *t_end)
 			last = now;
 			t_last = t_now_ns();
 		} else if (t_ms_since(t_last) > CR_STALL_MS) {
-			fprintf(stderr, "watchdog: %s: no message moved for %d "
-			    "ms; writer_next %llu, progress %llu\n", who,
-			    CR_STALL_MS, (unsigned long long)sh->writer_next,
+			fprintf(stderr,
+			    "watchdog: %s: no message moved for %d "
+			    "ms; writer_next %llu, progress %llu\n",
+			    who, CR_STALL_MS,
+			    (unsigned long long)sh->writer_next,
 			    (unsigned long long)sh->progress);
 			crash_dump();
 			T_FAILF("%s: %s stalled", variant, who);
@@ -681,7 +687,8 @@ crash_reap(pid_t pid, const char *who, int *st, int vrole, int64_t *t_end)
 static int
 crash_fail_status(const char *who, int st)
 {
-	fprintf(stderr, "%s ended with %s %d (%s); writer_next %llu, "
+	fprintf(stderr,
+	    "%s ended with %s %d (%s); writer_next %llu, "
 	    "progress %llu, reader_done %d, kill_gen %d, detect_gen %d, "
 	    "end marker repeated %d times (last: %s)\n",
 	    who, WIFEXITED(st) ? "status" : "signal",
@@ -764,7 +771,7 @@ crash_sysv_scan(int *ids, int n, const int *before, int nbefore,
 	while (fgets(line, sizeof(line), f)) {
 		long key, id, perms, cbytes, qnum, lspid, lrpid;
 		if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld", &key, &id,
-		    &perms, &cbytes, &qnum, &lspid, &lrpid) != 7)
+			&perms, &cbytes, &qnum, &lspid, &lrpid) != 7)
 			continue;
 		if (!pids) {
 			if (k < n)
@@ -775,11 +782,13 @@ crash_sysv_scan(int *ids, int n, const int *before, int nbefore,
 		for (int i = 0; i < nbefore; i++)
 			old |= before[i] == id;
 		for (int i = 0; i < npids; i++)
-			ours |= pids[i] > 0 && (pids[i] == lspid ||
-			    pids[i] == lrpid);
+			ours |= pids[i] > 0 &&
+			    (pids[i] == lspid || pids[i] == lrpid);
 		if (!old && ours) {
-			fprintf(stderr, "left behind: SysV message queue %ld "
-			    "(key 0x%lx, %ld messages)\n", id, key, qnum);
+			fprintf(stderr,
+			    "left behind: SysV message queue %ld "
+			    "(key 0x%lx, %ld messages)\n",
+			    id, key, qnum);
 			k++;
 		}
 	}
@@ -808,8 +817,7 @@ crash_cleanup(void)
 static int
 crash_unpublished(const struct cr_point *pt)
 {
-	for (size_t i = 0; pt->kind == CR_SITE && i < CR_LEN(cr_sites);
-	    i++)
+	for (size_t i = 0; pt->kind == CR_SITE && i < CR_LEN(cr_sites); i++)
 		if (!strcmp(cr_sites[i].name, pt->site))
 			return (cr_sites[i].flags & CS_UNPUB) != 0;
 	return 0;
@@ -825,7 +833,7 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 	char tag[128];
 	static int sysv_before[4096];
 	int nsysv = crash_sysv_scan(sysv_before, 4096, NULL, 0, NULL, 0);
-	pid_t tpids[8] = { 0 };
+	pid_t tpids[8] = {0};
 	memset(sh, 0, sizeof(*sh));
 	snprintf(tag, sizeof(tag), "%s-%c%u", t_unique(),
 	    victim_writer ? 'w' : 'r', idx);
@@ -834,8 +842,7 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 	else if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
 		snprintf(sh->url, sizeof(sh->url), "%s:///%s", scheme, tag);
 	else
-		snprintf(sh->url, sizeof(sh->url), "%s:///tmp/%s", scheme,
-		    tag);
+		snprintf(sh->url, sizeof(sh->url), "%s:///tmp/%s", scheme, tag);
 	if (query) {
 		size_t ul = strlen(sh->url);
 		snprintf(sh->url + ul, sizeof(sh->url) - ul, "?%s", query);
@@ -848,7 +855,8 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 	pid_t surv = crash_spawn(!victim_writer, 1, 0, NULL);
 	tpids[0] = surv;
 	for (int i = 0; !is_pipe && i < 5000 &&
-	    !__atomic_load_n(&sh->url_ready, __ATOMIC_ACQUIRE); i++)
+	     !__atomic_load_n(&sh->url_ready, __ATOMIC_ACQUIRE);
+	     i++)
 		crash_pause_ms(1);
 	if (!is_pipe && !sh->url_ready)
 		T_FAILF("%s: listener not ready: %s", variant, sh->err);
@@ -889,8 +897,8 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 			 * t_kill is when its pidfd said it had died. */
 			int st;
 			int64_t t_end = 0;
-			crash_reap(vict, "victim", &st, victim_writer ? 0 : 1,
-			    &t_end);
+			crash_reap(
+			    vict, "victim", &st, victim_writer ? 0 : 1, &t_end);
 			tpids[2] = sh->pid[victim_writer ? 0 : 1];
 			if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
 				killed = 1;
@@ -900,8 +908,8 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 				T_FAILF("%s: victim failed", variant);
 			} else {
 				t->unreached++; /* ran to the end */
-				__atomic_store_n(&sh->kill_gen, 0,
-				    __ATOMIC_RELEASE);
+				__atomic_store_n(
+				    &sh->kill_gen, 0, __ATOMIC_RELEASE);
 			}
 		} else {
 			sh->t_kill = t_now_ns();
@@ -918,34 +926,38 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 		    __atomic_load_n(&sh->accepted, __ATOMIC_ACQUIRE)) {
 			/* wait (bounded) for the survivor to notice */
 			while (t_ms_since(sh->t_kill) < 3000 &&
-			    !__atomic_load_n(&sh->detect_gen,
-			    __ATOMIC_ACQUIRE) &&
-			    !__atomic_load_n(&sh->reader_done,
-			    __ATOMIC_ACQUIRE) &&
-			    __atomic_load_n(&sh->writer_next,
-			    __ATOMIC_ACQUIRE) <= nmsg)
+			    !__atomic_load_n(
+				&sh->detect_gen, __ATOMIC_ACQUIRE) &&
+			    !__atomic_load_n(
+				&sh->reader_done, __ATOMIC_ACQUIRE) &&
+			    __atomic_load_n(
+				&sh->writer_next, __ATOMIC_ACQUIRE) <= nmsg)
 				crash_pause_ms(0);
 			if (sh->detect_gen) {
 				/* From the kill, or from when the parent saw
 				 * the death (a survivor woken by the same
 				 * event may be first: counted as 0). */
-				double ms = (double)(sh->t_detect -
-				    sh->t_kill) / 1e6;
+				double ms =
+				    (double)(sh->t_detect - sh->t_kill) / 1e6;
 				if (ms < 0)
 					ms = 0;
 				if (ms > 1000)
 					T_FAILF("%s: peer death noticed after "
-					    "%.1f ms", variant, ms);
+						"%.1f ms",
+					    variant, ms);
 				if (t->detected < 4096)
 					t->det[t->detected++] = ms;
 			} else if (!sh->reader_done &&
 			    sh->writer_next <= nmsg) {
 				T_FAILF("%s: survivor did not notice the "
-				    "death within 3 s (%s victim, kill point %s "
-				    "%u; writer_next %llu, progress %llu)",
-				    variant, victim_writer ? "writer" :
-				    "reader", kind == CR_SITE ? pt->site :
-				    kind == CR_SYSCALL ? "syscall" : "time",
+					"death within 3 s (%s victim, kill "
+					"point %s "
+					"%u; writer_next %llu, progress %llu)",
+				    variant,
+				    victim_writer ? "writer" : "reader",
+				    kind == CR_SITE	     ? pt->site
+					: kind == CR_SYSCALL ? "syscall"
+							     : "time",
 				    pt->n, (unsigned long long)sh->writer_next,
 				    (unsigned long long)sh->progress);
 			}
@@ -998,8 +1010,8 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 	if (killed && victim_writer && crash_unpublished(pt) && dups)
 		T_FAILF("%s: a record of the writer killed at %s was seen",
 		    variant, pt->site);
-	uint64_t loss_ok = killed && !victim_writer ?
-	    crash_reader_loss_limit() : 0;
+	uint64_t loss_ok =
+	    killed && !victim_writer ? crash_reader_loss_limit() : 0;
 	if (lost > loss_ok)
 		T_FAILF("%s: %llu of %llu messages lost", variant,
 		    (unsigned long long)lost, (unsigned long long)upto);
@@ -1032,12 +1044,13 @@ crash_creator(void)
 	if (is_pipe)
 		return;
 	if (!strcmp(scheme, "tcp") || !strcmp(scheme, "nng+tcp"))
-		return; /* a new listener picks a new port: nothing to reclaim */
+		return; /* a new listener picks a new port: nothing to reclaim
+			 */
 	if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
 		snprintf(url, sizeof(url), "%s:///%s-c", scheme, t_unique());
 	else
-		snprintf(url, sizeof(url), "%s:///tmp/%s-c", scheme,
-		    t_unique());
+		snprintf(
+		    url, sizeof(url), "%s:///tmp/%s-c", scheme, t_unique());
 	if (query) {
 		size_t ul = strlen(url);
 		snprintf(url + ul, sizeof(url) - ul, "?%s", query);
@@ -1069,7 +1082,8 @@ crash_creator(void)
 	char tag[80];
 	snprintf(tag, sizeof(tag), "%s-c", t_unique());
 	T_EQ(crash_leftovers("/tmp", tag) + crash_leftovers("/dev/shm", tag) +
-	    crash_leftovers("/dev/mqueue", tag), 0);
+		crash_leftovers("/dev/mqueue", tag),
+	    0);
 }
 
 static unsigned
@@ -1104,14 +1118,16 @@ crash_report(const char *role, struct cr_totals *t)
 static const char *
 crash_strace(const char **why)
 {
-	static const char *const paths[] = { "/usr/bin/strace",
-		"/bin/strace", "/usr/local/bin/strace" };
+	static const char *const paths[] = {
+	    "/usr/bin/strace", "/bin/strace", "/usr/local/bin/strace"};
 	for (size_t i = 0; i < CR_LEN(paths); i++) {
 		if (access(paths[i], X_OK) != 0)
 			continue;
 		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "%s -qq -o /dev/null true "
-		    ">/dev/null 2>&1", paths[i]);
+		snprintf(cmd, sizeof(cmd),
+		    "%s -qq -o /dev/null true "
+		    ">/dev/null 2>&1",
+		    paths[i]);
 		if (system(cmd) == 0)
 			return paths[i];
 		*why = "strace cannot trace here (ptrace not permitted)";
@@ -1128,14 +1144,16 @@ crash_strace(const char **why)
  * carries the transfer to its end).
  */
 static void
-crash_syscall_points(unsigned sweep, unsigned points, unsigned msgs,
-    uint64_t *rng)
+crash_syscall_points(
+    unsigned sweep, unsigned points, unsigned msgs, uint64_t *rng)
 {
 	static struct cr_totals tot[2];
 	const char *why = "";
 	if (is_pipe) {
-		printf("%-14s syscall kill points skipped: a pipe has no name a "
-		       "re-executed victim could dial\n", variant);
+		printf(
+		    "%-14s syscall kill points skipped: a pipe has no name a "
+		    "re-executed victim could dial\n",
+		    variant);
 		return;
 	}
 	if (!strace_path && !(strace_path = crash_strace(&why))) {
@@ -1146,9 +1164,11 @@ crash_syscall_points(unsigned sweep, unsigned points, unsigned msgs,
 	nmsg = msgs;
 	for (int w = 1; w >= 0; w--) {
 		for (unsigned i = 0; i < n; i++) {
-			struct cr_point pt = { CR_SYSCALL, sweep ? i + 1 :
-				i ? 2 + (unsigned)(t_rand(rng) % 49) : 1,
-				NULL };
+			struct cr_point pt = {CR_SYSCALL,
+			    sweep   ? i + 1
+				: i ? 2 + (unsigned)(t_rand(rng) % 49)
+				    : 1,
+			    NULL};
 			if (!crash_trial(w, &pt, 400 + i, rng, &tot[w]) &&
 			    sweep)
 				break; /* later calls are not reached either */
@@ -1168,7 +1188,7 @@ crash_site_here(const struct cr_site *cs)
 	char list[64];
 	snprintf(list, sizeof(list), "%s", cs->schemes);
 	for (char *sp, *w = strtok_r(list, " ", &sp); w;
-	    w = strtok_r(NULL, " ", &sp))
+	     w = strtok_r(NULL, " ", &sp))
 		if (!strcmp(w, scheme))
 			return !(cs->flags & CS_SLEEP) || !query ||
 			    strcmp(query, "wait=spin") != 0;
@@ -1212,9 +1232,10 @@ crash_sites_listed(const char *dir)
 			for (size_t i = 0; i < CR_LEN(cr_elsewhere); i++)
 				found |= !strcmp(cr_elsewhere[i], name);
 			if (!found) {
-				fprintf(stderr, "crash site %s (%s) has no row "
-				    "in cr_sites: no trial reaches it\n", name,
-				    path);
+				fprintf(stderr,
+				    "crash site %s (%s) has no row "
+				    "in cr_sites: no trial reaches it\n",
+				    name, path);
 				missing++;
 			}
 		}
@@ -1244,16 +1265,17 @@ crash_site_points(unsigned hits, uint64_t *rng)
 			unsigned reached = 0;
 			int64_t t0 = t_now_ns();
 			for (unsigned h = 1; h <= hits; h++) {
-				struct cr_point pt = { CR_SITE, h, cs->name };
+				struct cr_point pt = {CR_SITE, h, cs->name};
 				if (crash_trial(w, &pt, idx++, rng, &tot[w]))
 					reached++;
 				else
 					break; /* later hits are not either */
 			}
 			printf("%-14s site %-24s %s killed: %u of %u hits "
-			       "(%.0f ms)%s\n", variant, cs->name,
-			    w ? "writer" : "reader", reached, hits,
-			    t_ms_since(t0), reached ? "" : "  NOT REACHED");
+			       "(%.0f ms)%s\n",
+			    variant, cs->name, w ? "writer" : "reader", reached,
+			    hits, t_ms_since(t0),
+			    reached ? "" : "  NOT REACHED");
 			fflush(stdout);
 			unreached_sites += !reached;
 		}
@@ -1273,8 +1295,8 @@ crash_child(char **argv)
 	seed = strtoull(argv[5], NULL, 0);
 	nmsg = (unsigned)strtoul(argv[6], NULL, 0);
 	sh_fd = atoi(argv[7]);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED,
-	    sh_fd, 0);
+	sh = mmap(
+	    NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED, sh_fd, 0);
 	if (sh == MAP_FAILED || nmsg < 2 || nmsg > CR_MAXN)
 		return 126;
 	close(sh_fd);
@@ -1338,16 +1360,16 @@ main(int argc, char **argv)
 	self_exe[sl] = '\0';
 	sh_fd = memfd_create("ipk-crash", MFD_CLOEXEC);
 	T_ASSERT(sh_fd >= 0 && ftruncate(sh_fd, sizeof(*sh)) == 0);
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED,
-	    sh_fd, 0);
+	sh = mmap(
+	    NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED, sh_fd, 0);
 	T_ASSERT(sh != MAP_FAILED);
 	t_cleanup_hook = crash_cleanup;
 	int fds = t_count_fds();
 	static struct cr_totals tw, tr, ts, tx;
-	static const struct cr_point p_kill = { CR_KILL, 0, NULL },
-				     p_stop = { CR_STOP, 0, NULL },
-				     p_restart = { CR_RESTART, 0, NULL },
-				     p_plain = { CR_PLAIN, 0, NULL };
+	static const struct cr_point p_kill = {CR_KILL, 0, NULL},
+				     p_stop = {CR_STOP, 0, NULL},
+				     p_restart = {CR_RESTART, 0, NULL},
+				     p_plain = {CR_PLAIN, 0, NULL};
 	if (hits) {
 		if (!CR_HOOKS) {
 			printf("crash sites skipped: this build has none "
@@ -1365,8 +1387,8 @@ main(int argc, char **argv)
 		T_EQ(t_count_fds(), fds);
 		if (unlisted || unreached)
 			T_FAILF("%s: %d crash sites of src/ not in the matrix, "
-			    "%d sites no trial reached", variant, unlisted,
-			    unreached);
+				"%d sites no trial reached",
+			    variant, unlisted, unreached);
 		return T_PASS;
 	}
 	unsigned soak = crash_env("IPK_CRASH_SOAK", 0);
@@ -1398,8 +1420,9 @@ main(int argc, char **argv)
 	crash_report("writer-killed", &tw);
 	crash_report("reader-killed", &tr);
 	if (sweep || points)
-		crash_syscall_points(sweep, points, crash_env(
-		    "IPK_CRASH_SYSCALL_MSGS", sweep ? nmsg : 400), &rng);
+		crash_syscall_points(sweep, points,
+		    crash_env("IPK_CRASH_SYSCALL_MSGS", sweep ? nmsg : 400),
+		    &rng);
 	for (unsigned i = 0; i < stops; i++)
 		crash_trial(i & 1, &p_stop, 100 + i, &rng, &ts);
 	crash_report("frozen", &ts);

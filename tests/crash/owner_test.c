@@ -16,13 +16,13 @@
 #include "test.h"
 
 #define OWN_NOBODY 65534 /* the squatter; also the admitted peer */
-#define OWN_LUID 65533   /* the listener of the SO_PEERCRED test */
-#define OWN_EVIL 65532   /* a peer the listener does not admit */
+#define OWN_LUID 65533 /* the listener of the SO_PEERCRED test */
+#define OWN_EVIL 65532 /* a peer the listener does not admit */
 
 /* Everything the test made, removed by the cleanup hook on any exit. */
 static char own_paths[16][256];
 static int own_npaths;
-static int own_msqids[4] = { -1, -1, -1, -1 };
+static int own_msqids[4] = {-1, -1, -1, -1};
 
 static void
 own_cleanup(void)
@@ -60,8 +60,8 @@ own_become(uid_t uid)
  * waits until the parent closes *hold, then runs done(arg) and exits.
  */
 static pid_t
-own_child(uid_t uid, int (*setup)(void *), void (*done)(void *), void *arg,
-    int *hold)
+own_child(
+    uid_t uid, int (*setup)(void *), void (*done)(void *), void *arg, int *hold)
 {
 	int r[2], h[2];
 	T_ASSERT(pipe2(r, O_CLOEXEC) == 0 && pipe2(h, O_CLOEXEC) == 0);
@@ -146,24 +146,24 @@ own_foreign_listeners(void)
 	snprintf(key, sizeof(key), "0x%08x", (k & 0x7fffffffu) | 0x10000000u);
 	snprintf(name, sizeof(name), "%s-f", t_unique());
 	const char *urls[][2] = {
-		{ "fifo:///tmp/%s?mode=0666", "" },
-		{ "unix:///tmp/%s?mode=0666", "" },
-		{ "unix://@%s", "" },
-		{ "mq:///%s?mode=0666", "" },
-		{ "sysv:///tmp/%s?mode=0666", "" },
-		{ "sysv:%s?mode=0666", key },
-		{ "shm:///%s?mode=0666&wait=futex", "" },
-		{ "shm:///%s?mode=0666&wait=sem", "" },
+	    {"fifo:///tmp/%s?mode=0666", ""},
+	    {"unix:///tmp/%s?mode=0666", ""},
+	    {"unix://@%s", ""},
+	    {"mq:///%s?mode=0666", ""},
+	    {"sysv:///tmp/%s?mode=0666", ""},
+	    {"sysv:%s?mode=0666", key},
+	    {"shm:///%s?mode=0666&wait=futex", ""},
+	    {"shm:///%s?mode=0666&wait=sem", ""},
 	};
 	printf("dialing a listener of uid %u:\n", OWN_NOBODY);
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-		struct own_lst o = { .l = NULL };
+		struct own_lst o = {.l = NULL};
 		char dial[400];
 		int hold;
 		snprintf(o.url, sizeof(o.url), urls[i][0],
 		    urls[i][1][0] ? urls[i][1] : name);
-		pid_t pid = own_child(OWN_NOBODY, own_listen, own_unlisten, &o,
-		    &hold);
+		pid_t pid =
+		    own_child(OWN_NOBODY, own_listen, own_unlisten, &o, &hold);
 		snprintf(dial, sizeof(dial), "%s%stimeout=0", o.url,
 		    strchr(o.url, '?') ? "&" : "?");
 		struct ipk_chan *c = NULL;
@@ -273,7 +273,7 @@ own_dir_entries(const char *dir)
 static void
 own_refused_in(const char *dir, const char *what)
 {
-	static const char *schemes[] = { "fifo", "unix", "sysv" };
+	static const char *schemes[] = {"fifo", "unix", "sysv"};
 	for (int i = 0; i < 3; i++) {
 		char url[400], dial[420];
 		struct ipk_listener *l = NULL;
@@ -294,8 +294,8 @@ own_refused_in(const char *dir, const char *what)
 static void
 own_directories(void)
 {
-	struct own_dirs d = { own_path("-canary"), own_path("-dir"),
-		own_path("-theirs") };
+	struct own_dirs d = {
+	    own_path("-canary"), own_path("-dir"), own_path("-theirs")};
 	const char *real = own_path("-real"), *ok = own_path("-ok");
 	const char *ww = own_path("-ww");
 	int hold;
@@ -303,15 +303,15 @@ own_directories(void)
 	T_ASSERT(mkdir(real, 0700) == 0 && symlink(real, ok) == 0);
 	T_ASSERT(mkdir(ww, 0777) == 0 && chmod(ww, 0777) == 0);
 	printf("directories on the way:\n");
-	own_refused_in(d.link, d.link);      /* symlink of uid 65534 */
+	own_refused_in(d.link, d.link); /* symlink of uid 65534 */
 	own_refused_in(d.link, "65534");
-	own_refused_in(d.mine, "65534");     /* a directory of uid 65534 */
+	own_refused_in(d.mine, "65534"); /* a directory of uid 65534 */
 	own_refused_in(ww, "writable by other users");
 	T_EQ(own_dir_entries(d.canary), 0); /* nothing made through the link */
 	T_EQ(own_dir_entries(d.mine), 0);
 	T_EQ(own_dir_entries(ww), 0);
 	/* Our own link to our own 0700 directory is fine to follow. */
-	static const char *schemes[] = { "fifo", "unix", "sysv" };
+	static const char *schemes[] = {"fifo", "unix", "sysv"};
 	for (int i = 0; i < 3; i++) {
 		char url[400], dial[420];
 		struct ipk_listener *l;
@@ -363,7 +363,9 @@ own_pc_dial(const char *url, uid_t as, const char *say, const char *want)
 		ipk_close(c);
 		if (want)
 			_exit(rv == 0 && n == strlen(want) &&
-			    !memcmp(buf, want, n) ? 0 : 7);
+				    !memcmp(buf, want, n)
+				? 0
+				: 7);
 		/* not admitted: the listener closed us without a word */
 		if (rv != IPK_ECLOSED)
 			fprintf(stderr, "uid %u: recv gave %s: %s\n",
@@ -419,17 +421,17 @@ own_peercred(void)
 	char file[300], abs[300];
 	snprintf(file, sizeof(file), "unix://%s?mode=0666&allow=%u",
 	    own_path("-pc"), OWN_NOBODY);
-	snprintf(abs, sizeof(abs), "unix://@%s-pc?allow=%u", t_unique(),
-	    OWN_NOBODY);
-	const char *urls[] = { file, abs };
+	snprintf(
+	    abs, sizeof(abs), "unix://@%s-pc?allow=%u", t_unique(), OWN_NOBODY);
+	const char *urls[] = {file, abs};
 	printf("SO_PEERCRED filter (listener uid %u, allow=%u):\n", OWN_LUID,
 	    OWN_NOBODY);
 	for (int i = 0; i < 2; i++) {
-		struct own_lst o = { .l = NULL };
+		struct own_lst o = {.l = NULL};
 		int hold;
 		snprintf(o.url, sizeof(o.url), "%s", urls[i]);
-		pid_t l = own_child(OWN_LUID, own_pc_serve, own_pc_check, &o,
-		    &hold);
+		pid_t l =
+		    own_child(OWN_LUID, own_pc_serve, own_pc_check, &o, &hold);
 		char durl[300];
 		snprintf(durl, sizeof(durl), "%s", urls[i]);
 		*strchr(durl, '?') = '\0';
@@ -462,13 +464,13 @@ main(void)
 	own_npaths = 0;
 	T_EQ(t_count_fds(), fds);
 	/* Nothing of the run is left in the places objects live. */
-	static const char *dirs[] = { "/tmp", "/dev/shm", "/dev/mqueue" };
+	static const char *dirs[] = {"/tmp", "/dev/shm", "/dev/mqueue"};
 	for (int i = 0; i < 3; i++) {
 		DIR *d = opendir(dirs[i]);
 		for (struct dirent *e; d && (e = readdir(d));)
 			if (strstr(e->d_name, t_unique()))
-				T_FAILF("left behind: %s/%s", dirs[i],
-				    e->d_name);
+				T_FAILF(
+				    "left behind: %s/%s", dirs[i], e->d_name);
 		if (d)
 			closedir(d);
 	}

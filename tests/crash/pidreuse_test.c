@@ -15,7 +15,7 @@
 
 #define PR_TRIALS 50
 
-static const char *const pr_variants[] = { "fifo", "mq", "sysv", "shm" };
+static const char *const pr_variants[] = {"fifo", "mq", "sysv", "shm"};
 static char pr_url[256]; /* the trial's address, for the cleanup */
 
 static void
@@ -69,8 +69,10 @@ pr_survivor(int up, int down)
 	ipk_close(c);
 	ipk_listener_close(l);
 	if (rv != IPK_ECLOSED) {
-		fprintf(stderr, "survivor: receive after the pid was reused: "
-		    "%s %s\n", ipk_errname(rv), ipk_strerror(rv));
+		fprintf(stderr,
+		    "survivor: receive after the pid was reused: "
+		    "%s %s\n",
+		    ipk_errname(rv), ipk_strerror(rv));
 		return 14;
 	}
 	return ms > 1000 ? 15 : 0;
@@ -184,7 +186,7 @@ pr_trial(const char *scheme, unsigned idx, unsigned *reused)
 			found = 1;
 			if (o.ep[i].alive)
 				T_FAILF("%s: ipk_inspect calls the dead dialer "
-				    "(pid %d, now another process) alive",
+					"(pid %d, now another process) alive",
 				    scheme, (int)vict);
 		}
 	if (!found)
@@ -197,9 +199,10 @@ pr_trial(const char *scheme, unsigned idx, unsigned *reused)
 	t_forget(nc);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		T_FAILF("%s: the newcomer with pid %d %s", scheme, (int)vict,
-		    WIFEXITED(st) && WEXITSTATUS(st) == 1 ? "received the "
-		    "notification sent through the dead process's pidfd" :
-		    "did not receive its notification");
+		    WIFEXITED(st) && WEXITSTATUS(st) == 1
+			? "received the "
+			  "notification sent through the dead process's pidfd"
+			: "did not receive its notification");
 	T_ERR(ipk_inspect(pr_url, &o), -ENOENT);
 	pr_url[0] = '\0';
 	t_nkids = 0; /* every child of the trial has been reaped */
@@ -218,7 +221,7 @@ pr_init(void)
 	T_OK(ipk_notify_block(IPK_NOTIFY_SIGNAL)); /* inherited by children */
 	int fds = t_count_fds();
 	for (size_t v = 0; v < sizeof(pr_variants) / sizeof(*pr_variants);
-	    v++) {
+	     v++) {
 		unsigned reused = 0;
 		int64_t t0 = t_now_ns();
 		for (unsigned i = 0; i < PR_TRIALS; i++)

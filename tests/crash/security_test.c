@@ -19,13 +19,17 @@
 #define SEC_UID 65534 /* nobody */
 
 static const char *sec_vars[][2] = {
-	{ "fifo", NULL }, { "unix", NULL }, { "mq", NULL }, { "sysv", NULL },
-	{ "shm", "wait=futex" }, { "shm", "wait=sem" },
+    {"fifo", NULL},
+    {"unix", NULL},
+    {"mq", NULL},
+    {"sysv", NULL},
+    {"shm", "wait=futex"},
+    {"shm", "wait=sem"},
 };
 
 static void
-sec_url(char *u, size_t n, const char *scheme, const char *name,
-    const char *q1, const char *q2)
+sec_url(char *u, size_t n, const char *scheme, const char *name, const char *q1,
+    const char *q2)
 {
 	int len;
 	if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
@@ -103,8 +107,8 @@ sec_modes(mode_t um, const char *mode)
 		    (unsigned)um, i, mode ? mode : "");
 		if (mode)
 			snprintf(m, sizeof(m), "mode=%s", mode);
-		sec_url(url, sizeof(url), s, name, sec_vars[i][1],
-		    mode ? m : NULL);
+		sec_url(
+		    url, sizeof(url), s, name, sec_vars[i][1], mode ? m : NULL);
 		umask(um);
 		T_OK(ipk_listen(url, NULL, &l));
 		snprintf(dial, sizeof(dial), "%s%stimeout=2000",
@@ -124,7 +128,8 @@ sec_modes(mode_t um, const char *mode)
 			int qm = sec_sysv_mode(p);
 			if (qm != (int)want)
 				T_FAILF("sysv queue of %s has mode %04o, "
-				    "expected %04o", p, (unsigned)qm, want);
+					"expected %04o",
+				    p, (unsigned)qm, want);
 			n++;
 		}
 		T_ASSERT(n > 0);
@@ -141,8 +146,8 @@ sec_modes(mode_t um, const char *mode)
 
 enum sec_kind { SQ_FILE, SQ_FIFO, SQ_LINK, SQ_SOCK, SQ_DEADSOCK, SQ_MQ };
 
-static const char *sec_kinds[] = { "regular file 0666", "FIFO 0666",
-	"symlink to a canary", "live socket", "dead socket", "queue 0666" };
+static const char *sec_kinds[] = {"regular file 0666", "FIFO 0666",
+    "symlink to a canary", "live socket", "dead socket", "queue 0666"};
 
 /* As uid 65534: create `path` of the given kind; write a byte when done
  * and, for a live socket, stay until the pipe closes. */
@@ -168,16 +173,16 @@ sec_squat(const char *path, enum sec_kind k, const char *canary, int *hold)
 		} else if (k == SQ_LINK) {
 			ok = symlink(canary, path) == 0;
 		} else if (k == SQ_MQ) {
-			struct mq_attr at = { .mq_maxmsg = 4,
-				.mq_msgsize = 64 };
-			mqd_t q = mq_open(path, O_CREAT | O_EXCL | O_RDWR,
-			    0666, &at);
+			struct mq_attr at = {.mq_maxmsg = 4, .mq_msgsize = 64};
+			mqd_t q =
+			    mq_open(path, O_CREAT | O_EXCL | O_RDWR, 0666, &at);
 			ok = q != (mqd_t)-1;
 		} else {
-			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			struct sockaddr_un sa = {.sun_family = AF_UNIX};
 			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 			fd = socket(AF_UNIX, SOCK_STREAM, 0);
-			ok = fd >= 0 && bind(fd, (void *)&sa, sizeof(sa)) == 0 &&
+			ok = fd >= 0 &&
+			    bind(fd, (void *)&sa, sizeof(sa)) == 0 &&
 			    chmod(path, 0666) == 0 && listen(fd, 4) == 0;
 			if (k == SQ_DEADSOCK)
 				close(fd);
@@ -242,13 +247,13 @@ sec_one(const char *scheme, const char *q, const char *name, const char *obj,
 	T_ASSERT(lstat(obj, &after) == 0);
 	T_ASSERT(after.st_ino == before.st_ino && after.st_uid == SEC_UID);
 	T_ASSERT(stat(canary, &cst) == 0 && cst.st_size == 7);
-	char cb[16] = { 0 };
+	char cb[16] = {0};
 	int cfd = open(canary, O_RDONLY | O_CLOEXEC);
 	T_ASSERT(cfd >= 0 && read(cfd, cb, sizeof(cb)) == 7);
 	close(cfd);
 	T_ASSERT(!memcmp(cb, "canary\n", 7));
-	printf("%-5s %s (%s): listen %s, dial %s\n    \"%s\"\n", scheme,
-	    obj, sec_kinds[k], ipk_errname(rv), ipk_errname(drv), msg);
+	printf("%-5s %s (%s): listen %s, dial %s\n    \"%s\"\n", scheme, obj,
+	    sec_kinds[k], ipk_errname(rv), ipk_errname(drv), msg);
 	close(hold);
 	waitpid(pid, NULL, 0);
 	if (mqname)
@@ -294,11 +299,10 @@ sec_squatting(void)
 	snprintf(obj, sizeof(obj), "/dev/shm/%s.ipk-lock", name);
 	sec_one("mq", NULL, name, obj, NULL, SQ_LINK, canary);
 	/* fifo: the FIFO as FIFO, as file, as symlink; the lock file */
-	static const char *fsuf[] = { "", ".reply", ".lock" };
+	static const char *fsuf[] = {"", ".reply", ".lock"};
 	for (int f = 0; f < 3; f++)
 		for (int k = SQ_FILE; k <= SQ_LINK; k++) {
-			snprintf(name, sizeof(name), "%s-s%d", t_unique(),
-			    n++);
+			snprintf(name, sizeof(name), "%s-s%d", t_unique(), n++);
 			snprintf(obj, sizeof(obj), "/tmp/%s%s", name, fsuf[f]);
 			sec_one("fifo", NULL, name, obj, NULL, k, canary);
 		}
@@ -316,13 +320,13 @@ sec_squatting(void)
 	}
 	unlink(canary);
 	/* Nothing of ours is left: a refused listen removes what it made. */
-	static const char *dirs[] = { "/tmp", "/dev/shm", "/dev/mqueue" };
+	static const char *dirs[] = {"/tmp", "/dev/shm", "/dev/mqueue"};
 	for (int i = 0; i < 3; i++) {
 		DIR *d = opendir(dirs[i]);
 		for (struct dirent *e; d && (e = readdir(d));)
 			if (strstr(e->d_name, t_unique()))
-				T_FAILF("left behind: %s/%s", dirs[i],
-				    e->d_name);
+				T_FAILF(
+				    "left behind: %s/%s", dirs[i], e->d_name);
 		if (d)
 			closedir(d);
 	}
@@ -333,7 +337,7 @@ main(void)
 {
 	t_watchdog(60);
 	int fds = t_count_fds();
-	static const mode_t ums[] = { 0, 022, 077 };
+	static const mode_t ums[] = {0, 022, 077};
 	for (int i = 0; i < 3; i++) {
 		sec_modes(ums[i], NULL);
 		sec_modes(ums[i], "0640");

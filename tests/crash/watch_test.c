@@ -39,8 +39,9 @@ watch_loop(void *arg)
 		for (struct dirent *e; (e = readdir(d));) {
 			char p[600];
 			struct stat st;
-			if (e->d_name[0] == '.' && (!e->d_name[1] ||
-			    (e->d_name[1] == '.' && !e->d_name[2])))
+			if (e->d_name[0] == '.' &&
+			    (!e->d_name[1] ||
+				(e->d_name[1] == '.' && !e->d_name[2])))
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", watch_dir, e->d_name);
 			if (lstat(p, &st) < 0)
@@ -52,8 +53,10 @@ watch_loop(void *arg)
 			else
 				w->files++;
 			if (m & ~lim) {
-				snprintf(w->bad, sizeof(w->bad), "%s had mode "
-				    "%04o (at most %04o allowed)", p, m, lim);
+				snprintf(w->bad, sizeof(w->bad),
+				    "%s had mode "
+				    "%04o (at most %04o allowed)",
+				    p, m, lim);
 				atomic_store(&w->failed, 1);
 			}
 		}
@@ -77,7 +80,7 @@ watch_cleanup(void)
 static void
 watch_run(const char *scheme, const char *mode)
 {
-	struct watch_seen w = { 0 };
+	struct watch_seen w = {0};
 	pthread_t th;
 	char url[400];
 	unsigned want = mode ? (unsigned)strtoul(mode, NULL, 8) : 0600;
@@ -110,8 +113,9 @@ watch_run(const char *scheme, const char *mode)
 		T_FAILF("%s: %s", url, w.bad);
 	T_ASSERT(atomic_load(&w.scans) > 0);
 	printf("%-5s mode %04o: %d listens in %.0f ms; %ld scans saw %ld "
-	    "files and %ld private directories, none wider\n", scheme, want,
-	    rounds, t_ms_since(t0), (long)atomic_load(&w.scans), w.files, w.dirs);
+	       "files and %ld private directories, none wider\n",
+	    scheme, want, rounds, t_ms_since(t0), (long)atomic_load(&w.scans),
+	    w.files, w.dirs);
 }
 
 int

@@ -21,10 +21,10 @@
 
 /* What each side of the conversation reports to the harness. */
 struct fault_side {
-	int rv;             /* first failing ipk_* code, 0 if none */
-	int bad;            /* 1: a check failed (data, sentence, fds) */
-	char step[64];      /* the step that failed */
-	char msg[400];      /* its sentence, or what was wrong */
+	int rv; /* first failing ipk_* code, 0 if none */
+	int bad; /* 1: a check failed (data, sentence, fds) */
+	char step[64]; /* the step that failed */
+	char msg[400]; /* its sentence, or what was wrong */
 };
 
 struct fault_shared {
@@ -38,7 +38,7 @@ static const char *name;
 static unsigned caps;
 static int timeout_ms = 3000;
 
-static const size_t fault_sizes[] = { 0, 1, 777, 4096, 70001 };
+static const size_t fault_sizes[] = {0, 1, 777, 4096, 70001};
 #define FAULT_NMSG (sizeof(fault_sizes) / sizeof(fault_sizes[0]))
 #define FAULT_SEED 0x5eed0fa17ull
 
@@ -56,7 +56,7 @@ fault_say(const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
-	struct iovec iov = { buf, (size_t)n };
+	struct iovec iov = {buf, (size_t)n};
 	ssize_t w = writev(1, &iov, 1);
 	(void)w;
 }
@@ -67,7 +67,7 @@ fault_count_fds(void)
 {
 	static struct pollfd p[1024];
 	for (int i = 0; i < 1024; i++)
-		p[i] = (struct pollfd){ .fd = i, .events = 0 };
+		p[i] = (struct pollfd){.fd = i, .events = 0};
 	if (poll(p, 1024, 0) < 0)
 		return -1;
 	int n = 0;
@@ -87,8 +87,7 @@ fault_fail(int who, const char *step, int rv)
 	s->rv = rv;
 	snprintf(s->step, sizeof(s->step), "%s", step);
 	const char *m = ipk_strerror(rv);
-	snprintf(s->msg, sizeof(s->msg), "%s %s", ipk_errname(rv),
-	    m ? m : "");
+	snprintf(s->msg, sizeof(s->msg), "%s %s", ipk_errname(rv), m ? m : "");
 	if (!m || !*m)
 		s->bad = 1;
 	return rv;
@@ -114,8 +113,7 @@ fault_size(struct ipk_chan *c, unsigned i)
 
 /* Receive message i (copy or peek) and check every byte. */
 static int
-fault_recv_one(int who, struct ipk_chan *c, unsigned i, void *buf,
-    size_t cap)
+fault_recv_one(int who, struct ipk_chan *c, unsigned i, void *buf, size_t cap)
 {
 	size_t want = fault_size(c, i), len = 0;
 	uint32_t type = 0;
@@ -187,7 +185,7 @@ fault_dialer_run(struct ipk_chan *given)
 	struct ipk_chan *c = given;
 	int rv = 0;
 	if (!c) {
-		struct ipk_opts o = { .timeout_ms = timeout_ms };
+		struct ipk_opts o = {.timeout_ms = timeout_ms};
 		if ((rv = ipk_dial(url, &o, &c)))
 			fault_fail(1, "dial", rv);
 	}
@@ -238,19 +236,19 @@ fault_reap(pid_t pid)
 			fault_bad(1, "hang", "dialer did not finish in time");
 			return;
 		}
-		struct timespec ts = { 0, 1000000 };
+		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL); /* polling a child's exit, bounded */
 	}
 	if (WIFSIGNALED(st)) {
 		char m[64];
-		snprintf(m, sizeof(m), "dialer killed by signal %d",
-		    WTERMSIG(st));
+		snprintf(
+		    m, sizeof(m), "dialer killed by signal %d", WTERMSIG(st));
 		fault_bad(1, "crash", m);
 	} else if (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 2 &&
 	    !sh->side[1].bad) {
 		char m[64];
-		snprintf(m, sizeof(m), "dialer exit status %d",
-		    WEXITSTATUS(st));
+		snprintf(
+		    m, sizeof(m), "dialer exit status %d", WEXITSTATUS(st));
 		fault_bad(1, "exit", m);
 	}
 }
@@ -371,7 +369,8 @@ fault_leftovers(const char *dir, int clean)
 		return 0;
 	for (struct dirent *e; (e = readdir(d));) {
 		const char *dot = strrchr(e->d_name, '.');
-		if (!strstr(e->d_name, name) || (dot && !strcmp(dot, ".strace")))
+		if (!strstr(e->d_name, name) ||
+		    (dot && !strcmp(dot, ".strace")))
 			continue;
 		char p[1024];
 		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
@@ -466,8 +465,8 @@ fault_strace(pid_t pid, const char *spec, const char *log)
 	char p[16], inj[256], trace[128];
 	snprintf(p, sizeof(p), "%d", (int)pid);
 	snprintf(inj, sizeof(inj), "inject=%s", spec);
-	snprintf(trace, sizeof(trace), "trace=%.*s", (int)strcspn(spec, ":"),
-	    spec);
+	snprintf(
+	    trace, sizeof(trace), "trace=%.*s", (int)strcspn(spec, ":"), spec);
 	pid_t s = fork();
 	if (s == 0) {
 		execlp("strace", "strace", "-f", "-qq", "-o", log, "-e", trace,
@@ -478,7 +477,7 @@ fault_strace(pid_t pid, const char *spec, const char *log)
 	while (s > 0 && !fault_tracer_ready(log)) {
 		if (t_ms_since(t0) > 10000 || waitpid(s, NULL, WNOHANG) == s)
 			return -1;
-		struct timespec ts = { 0, 200000 };
+		struct timespec ts = {0, 200000};
 		nanosleep(&ts, NULL); /* polling a fact, bounded */
 	}
 	return s;
@@ -488,8 +487,10 @@ int
 main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s VARIANT NAME [SYSCALL:error=E:"
-		    "when=N[+]]\n", argv[0]);
+		fprintf(stderr,
+		    "usage: %s VARIANT NAME [SYSCALL:error=E:"
+		    "when=N[+]]\n",
+		    argv[0]);
 		return T_FAIL;
 	}
 	snprintf(variant, sizeof(variant), "%s", argv[1]);
@@ -569,7 +570,7 @@ main(int argc, char **argv)
 			waitpid(op, &st, 0);
 			break;
 		}
-		struct timespec ts = { 0, 1000000 };
+		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL); /* polling a child's exit, bounded */
 	}
 	kill(-op, SIGKILL); /* a dialer the op process could not reap */
@@ -593,8 +594,8 @@ main(int argc, char **argv)
 	} else {
 		rc = WEXITSTATUS(st);
 		if (rc != 0 && rc != 2 && rc != 1)
-			snprintf(why, sizeof(why), "exit status %d (sanitizer?)",
-			    rc);
+			snprintf(why, sizeof(why),
+			    "exit status %d (sanitizer?)", rc);
 		if (rc != 0 && rc != 2)
 			rc = T_FAIL;
 	}
@@ -620,7 +621,8 @@ main(int argc, char **argv)
 			pid_t k = fork();
 			if (k == 0) {
 				unsetenv("IPK_TEST_FAIL_ALLOC");
-				_exit(ipk_remove(url, IPK_REMOVE_FORCE) ? 1 : 0);
+				_exit(
+				    ipk_remove(url, IPK_REMOVE_FORCE) ? 1 : 0);
 			}
 			waitpid(k, NULL, 0);
 		}
@@ -632,7 +634,8 @@ main(int argc, char **argv)
 		int ns = fault_sysv_count("/proc/sysvipc/sem");
 		if (nq || ns)
 			fault_say("left behind: %d System V queues, %d "
-			    "semaphore sets\n", nq, ns);
+				  "semaphore sets\n",
+			    nq, ns);
 		left += nq + ns;
 	}
 	if (left) {
@@ -647,7 +650,10 @@ main(int argc, char **argv)
 			    s->step, s->bad ? "BAD " : "", s->msg);
 	}
 	fault_say("%s %s %s: %s injected=%d%s%s\n", variant, name,
-	    spec ? spec : "-", rc == 0 ? "ok" : rc == 2 ? "error" : "FAIL",
+	    spec ? spec : "-",
+	    rc == 0	  ? "ok"
+		: rc == 2 ? "error"
+			  : "FAIL",
 	    injected, *why ? " " : "", why);
 	return rc;
 }

@@ -34,10 +34,10 @@ cli_no_bench(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_bench = {
-	.name = "bench",
-	.run = cli_no_bench,
-	.summary = "(not in this build)",
-	.usage = "",
+    .name = "bench",
+    .run = cli_no_bench,
+    .summary = "(not in this build)",
+    .usage = "",
 };
 
 static char cli_rundir[] = "/tmp/ipk-cli-fuzz-XXXXXX";

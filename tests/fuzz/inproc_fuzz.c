@@ -51,13 +51,13 @@ pat(uint32_t id, size_t k)
 	return (unsigned char)(id * 131u + k * 7u);
 }
 
-#define CHECK(x)                                                          \
-	do {                                                              \
-		if (!(x)) {                                               \
-			fprintf(stderr, "model mismatch: %s (line %d)\n", \
-			    #x, __LINE__);                                \
-			abort();                                          \
-		}                                                         \
+#define CHECK(x)                                                               \
+	do {                                                                   \
+		if (!(x)) {                                                    \
+			fprintf(stderr, "model mismatch: %s (line %d)\n", #x,  \
+			    __LINE__);                                         \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 static void
@@ -109,8 +109,8 @@ m_front(struct model *m)
 }
 
 static void
-check_payload(const struct ent *e, const unsigned char *p, size_t len,
-    uint32_t type)
+check_payload(
+    const struct ent *e, const unsigned char *p, size_t len, uint32_t type)
 {
 	CHECK(len == e->len);
 	CHECK(type == e->type);
@@ -253,8 +253,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (; size >= 3; data += 3, size -= 3) {
 		unsigned op = data[0] & 7, dir = (data[0] >> 3) & 1;
 		uint32_t type = data[0] >> 4;
-		uint32_t n = ((uint32_t)data[1] | (uint32_t)data[2] << 8) %
-			     (CAP + 64);
+		uint32_t n =
+		    ((uint32_t)data[1] | (uint32_t)data[2] << 8) % (CAP + 64);
 		struct model *m = &mod[dir];
 		struct ipk_chan *tx = ch[dir], *rx = ch[!dir];
 		switch (op) {

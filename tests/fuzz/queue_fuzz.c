@@ -96,9 +96,9 @@ queue_drain(struct ipk_chan *c, int typed, long *got, long sent)
 		size_t len = 0;
 		uint32_t type;
 		int rv = typed && (i & 1)
-			     ? ipk_recv_type(c, (uint32_t)i & 3, buf,
-				   sizeof(buf), &len, 0)
-			     : ipk_recv(c, buf, sizeof(buf), &len, &type, 0);
+		    ? ipk_recv_type(
+			  c, (uint32_t)i & 3, buf, sizeof(buf), &len, 0)
+		    : ipk_recv(c, buf, sizeof(buf), &len, &type, 0);
 		if (rv == 0 && (len > sizeof(buf) || ++*got > sent))
 			abort();
 		if (rv == -EAGAIN && !(typed && (i & 1)))
@@ -141,7 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    queue_wellformed(1, m.mtype, data, len);
 		} else if (mq_send(mqd[sel & 1], (const char *)data, len,
 			       sel >> 2) == 0) {
-			sent_ok[0][sel & 1] += queue_wellformed(0, 0, data, len);
+			sent_ok[0][sel & 1] +=
+			    queue_wellformed(0, 0, data, len);
 		}
 		data += len;
 		size -= len;

@@ -146,8 +146,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Play the live listener: hold its liveness lock. */
 	if (ipk__live_take(fd, 0) < 0)
 		abort();
-	static const char *const waits[4] = {"", "?wait=spin", "?wait=futex",
-	    "?wait=sem"};
+	static const char *const waits[4] = {
+	    "", "?wait=spin", "?wait=futex", "?wait=sem"};
 	char u[128];
 	snprintf(u, sizeof(u), "%s%s", url, waits[(flags >> 4) & 3]);
 	int valid = m && fuzz_valid(m, len);

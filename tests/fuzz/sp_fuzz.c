@@ -56,8 +56,8 @@ sp_setup(void)
 			    path[i], proto);
 		}
 		if (ipk_listen(url, &o, &lst[i]) < 0) {
-			fprintf(stderr, "listen %s: %s\n", url,
-			    ipk_strerror(0));
+			fprintf(
+			    stderr, "listen %s: %s\n", url, ipk_strerror(0));
 			abort();
 		}
 		const char *p = strrchr(ipk_listener_url(lst[i]), ':');
@@ -92,15 +92,15 @@ sp_connect(int i)
 		    .sin_port = htons((uint16_t)port[i]),
 		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || sp_connected(fd, connect(fd, (void *)&a,
-		    sizeof(a))) < 0)
+		if (fd < 0 ||
+		    sp_connected(fd, connect(fd, (void *)&a, sizeof(a))) < 0)
 			abort();
 	} else {
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
 		memcpy(a.sun_path, path[i], strlen(path[i]) + 1);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || sp_connected(fd, connect(fd, (void *)&a,
-		    sizeof(a))) < 0)
+		if (fd < 0 ||
+		    sp_connected(fd, connect(fd, (void *)&a, sizeof(a))) < 0)
 			abort();
 	}
 	return fd;
@@ -127,22 +127,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct linger lg = {1, 0};
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	if (size > 1 && send(fd, data + 1, size - 1, MSG_NOSIGNAL) !=
-	    (ssize_t)(size - 1))
+	if (size > 1 &&
+	    send(fd, data + 1, size - 1, MSG_NOSIGNAL) != (ssize_t)(size - 1))
 		abort();
 	if (!(i & 1))
 		shutdown(fd, SHUT_WR);
 	struct ipk_chan *c;
 	if (ipk_accept(lst[i], 1000, &c) == 0) {
 		/* Only the exact header of our protocol is accepted. */
-		unsigned char want[8] = {0, 'S', 'P', 0, 0,
-		    i & 2 ? 0x11 : 0x10, 0, 0};
+		unsigned char want[8] = {
+		    0, 'S', 'P', 0, 0, i & 2 ? 0x11 : 0x10, 0, 0};
 		if (size < 9 || memcmp(data + 1, want, 8) != 0)
 			abort();
 		for (int k = 0; k < 10000; k++) {
 			size_t len = 0;
-			int rv = ipk_recv(c, buf, sizeof(buf), &len, NULL,
-			    i & 1 ? 0 : 100);
+			int rv = ipk_recv(
+			    c, buf, sizeof(buf), &len, NULL, i & 1 ? 0 : 100);
 			if (rv == 0 && len > sizeof(buf))
 				abort();
 			if (rv < 0 && rv != -EMSGSIZE)

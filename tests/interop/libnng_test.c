@@ -41,8 +41,8 @@ echo_main(const char *url, int listen, int pair1)
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 4 * BIG);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 20000);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 20000);
-	int rv = listen ? nng_listen(s, url, NULL, 0) :
-	    nng_dial(s, url, NULL, 0);
+	int rv =
+	    listen ? nng_listen(s, url, NULL, 0) : nng_dial(s, url, NULL, 0);
 	if (rv != 0) {
 		fprintf(stderr, "nng %s %s: %s\n", listen ? "listen" : "dial",
 		    url, nng_strerror(rv));
@@ -144,7 +144,7 @@ main(void)
 		_exit(echo_main(url, 1, 0));
 	char iurl[320];
 	snprintf(iurl, sizeof(iurl), "nng+%s", url);
-	struct ipk_opts o = { .timeout_ms = 20000 };
+	struct ipk_opts o = {.timeout_ms = 20000};
 	T_OK(ipk_dial(iurl, &o, &c));
 	t0 = t_now_ns();
 	run_echo(c, seed + 1);

@@ -15,8 +15,8 @@
 #include "../test.h"
 
 #define NPROD 4
-#define PER_PROD 2500  /* 10^4 messages per scheme */
-#define TURN 250       /* messages sent per attachment */
+#define PER_PROD 2500 /* 10^4 messages per scheme */
+#define TURN 250 /* messages sent per attachment */
 
 static pid_t kids[NPROD];
 static struct ipk_listener *g_l;
@@ -87,7 +87,8 @@ producer(const char *url, uint32_t id)
 		ipk_close(c);
 	}
 	printf("  producer %u: %u sent, refused %d times while another "
-	    "was attached\n", id, seq, refused);
+	       "was attached\n",
+	    id, seq, refused);
 	fflush(stdout);
 	_exit(0);
 }
@@ -129,7 +130,8 @@ run(const char *scheme)
 			 * once while no dialer is attached). */
 			if (t_ms_since(last) > 10000)
 				T_FAILF("%s: nothing for 10 s after %d "
-				    "messages", scheme, total);
+					"messages",
+				    scheme, total);
 			if (rv == IPK_ECLOSED) {
 				struct timespec ts = {0, 200000};
 				nanosleep(&ts, NULL); /* polling a fact */
@@ -144,7 +146,8 @@ run(const char *scheme)
 		T_ASSERT(r.check == rec_check(r.prod, r.seq));
 		if (r.seq != next[r.prod])
 			T_FAILF("%s: producer %u: got seq %u, expected %u "
-			    "(%s)", scheme, r.prod, r.seq, next[r.prod],
+				"(%s)",
+			    scheme, r.prod, r.seq, next[r.prod],
 			    r.seq < next[r.prod] ? "duplicate" : "lost");
 		next[r.prod]++;
 		total++;
@@ -154,8 +157,8 @@ run(const char *scheme)
 		T_ASSERT(waitpid(kids[i], &st, 0) == kids[i]);
 		kids[i] = 0;
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
-			T_FAILF("%s: producer %d ended with 0x%x", scheme, i,
-			    st);
+			T_FAILF(
+			    "%s: producer %d ended with 0x%x", scheme, i, st);
 		T_EQ(next[i], PER_PROD);
 	}
 	/* Nothing more: no duplicate was left queued. */
@@ -168,7 +171,8 @@ run(const char *scheme)
 	T_OK(ipk_listener_close(g_l));
 	g_l = NULL;
 	printf("%-5s %d producers x %d messages, each exactly once and in "
-	    "order, in %.0f ms\n", scheme, NPROD, PER_PROD, t_ms_since(t0));
+	       "order, in %.0f ms\n",
+	    scheme, NPROD, PER_PROD, t_ms_since(t0));
 }
 
 int

@@ -79,11 +79,10 @@ hello(struct ipk_chan *c)
 /* Send n messages (seed `out`) from a thread while receiving n (seed `in`)
  * here; every length, byte, order and (where carried) type checked. */
 static void
-exchange(struct ipk_chan *c, uint64_t out, uint64_t in, uint64_t n,
-    int types)
+exchange(struct ipk_chan *c, uint64_t out, uint64_t in, uint64_t n, int types)
 {
 	hello(c);
-	struct sender s = { c, out, n };
+	struct sender s = {c, out, n};
 	pthread_t th;
 	T_ASSERT(pthread_create(&th, NULL, sender_main, &s) == 0);
 	unsigned char buf[512];
@@ -102,8 +101,8 @@ exchange(struct ipk_chan *c, uint64_t out, uint64_t in, uint64_t n,
 		if (types)
 			T_EQ(t, (uint32_t)i);
 		if (!t_check(buf, len, in, i))
-			T_FAILF("message #%llu corrupted",
-			    (unsigned long long)i);
+			T_FAILF(
+			    "message #%llu corrupted", (unsigned long long)i);
 	}
 	pthread_join(th, NULL);
 }
@@ -111,7 +110,7 @@ exchange(struct ipk_chan *c, uint64_t out, uint64_t in, uint64_t n,
 static const char *
 local_scheme(void)
 {
-	static const char *const pref[] = { "shm", "unix", "nng+ipc" };
+	static const char *const pref[] = {"shm", "unix", "nng+ipc"};
 	for (size_t i = 0; i < sizeof(pref) / sizeof(pref[0]); i++)
 		if (ipk_scheme_caps(pref[i]))
 			return pref[i];
@@ -145,8 +144,8 @@ spawn(char *const argv[], const char *err_path)
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	if (err_path)
-		posix_spawn_file_actions_addopen(&fa, 2, err_path,
-		    O_WRONLY | O_CREAT | O_APPEND, 0600);
+		posix_spawn_file_actions_addopen(
+		    &fa, 2, err_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	pid_t pid;
 	int rv = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
@@ -159,7 +158,7 @@ run_a(const char *self, const char *url, uint64_t n)
 {
 	char num[32];
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)n);
-	char *argv[] = { (char *)self, "--endpoint", (char *)url, num, NULL };
+	char *argv[] = {(char *)self, "--endpoint", (char *)url, num, NULL};
 	a_pid = spawn(argv, NULL);
 }
 
@@ -179,7 +178,7 @@ main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "--endpoint")) {
 		/* Process A: the local side of the bridge. */
 		struct ipk_chan *c;
-		struct ipk_opts o = { .timeout_ms = 20000 };
+		struct ipk_opts o = {.timeout_ms = 20000};
 		T_OK(ipk_dial(argv[2], &o, &c));
 		exchange(c, SEED_AB, SEED_BA, strtoull(argv[3], NULL, 10),
 		    types_carried(ipk_scheme(c)));
@@ -212,8 +211,8 @@ main(int argc, char **argv)
 	if (!strcmp(ls, "shm"))
 		snprintf(local, sizeof(local), "shm:///%s", t_unique());
 	else
-		snprintf(local, sizeof(local), "%s:///tmp/%s.sock", ls,
-		    t_unique());
+		snprintf(
+		    local, sizeof(local), "%s:///tmp/%s.sock", ls, t_unique());
 	int types = types_carried(ls);
 	fprintf(stderr, "local side %s, types %s\n", local,
 	    types ? "checked" : "not carried");
@@ -225,7 +224,7 @@ main(int argc, char **argv)
 	snprintf(lside, sizeof(lside), "listen:%s", local);
 	snprintf(tside, sizeof(tside), "dial:%s", tcp);
 	snprintf(log_path, sizeof(log_path), "/tmp/%s.bridge.log", t_unique());
-	char *bargv[] = { cli, "bridge", lside, tside, NULL };
+	char *bargv[] = {cli, "bridge", lside, tside, NULL};
 	bridge_pid = spawn(bargv, log_path);
 
 	/* 1: 100,000 each way. */
@@ -269,8 +268,11 @@ main(int argc, char **argv)
 	/* Every data message, and some HELLOs. */
 	const char *cnt = strstr(logbuf, "A->B ");
 	unsigned long long ab = 0, abb = 0, ba = 0, bab = 0;
-	T_ASSERT(cnt && sscanf(cnt, "A->B %llu messages %llu bytes, B->A "
-	    "%llu messages %llu bytes", &ab, &abb, &ba, &bab) == 4);
+	T_ASSERT(cnt &&
+	    sscanf(cnt,
+		"A->B %llu messages %llu bytes, B->A "
+		"%llu messages %llu bytes",
+		&ab, &abb, &ba, &bab) == 4);
 	T_ASSERT(ab >= N_BIG + 2 * N_SMALL && ba >= N_BIG + 2 * N_SMALL);
 	/* The bridge saw B leave once; A's peers came and went twice, which
 	 * a transport whose peers reattach (shm, fifo) may not even show. */

@@ -116,7 +116,7 @@ test_refuse(void)
 	snprintf(url, sizeof(url), "fifo:///tmp/%s-dlink", t_unique());
 	snprintf(extra, sizeof(extra), "/tmp/%s-dlink.lock", t_unique());
 	T_ASSERT(symlink(canary, extra) == 0);
-	struct ipk_opts o = { .timeout_ms = 0 };
+	struct ipk_opts o = {.timeout_ms = 0};
 	T_ERR(ipk_dial(url, &o, &c), IPK_EFOREIGN);
 	expect_file(canary, "canary\n");
 }
@@ -125,8 +125,8 @@ test_refuse(void)
 static void
 test_mode(void)
 {
-	const char *sfx[] = { "", ".reply", ".lock" };
-	unsigned modes[] = { 0600, 0640 };
+	const char *sfx[] = {"", ".reply", ".lock"};
+	unsigned modes[] = {0600, 0640};
 	mode_t old = umask(0);
 	for (int m = 0; m < 2; m++) {
 		char url[300], path[300];
@@ -142,8 +142,8 @@ test_mode(void)
 			if ((st.st_mode & 07777) != modes[m])
 				T_FAILF("%s has mode %o, expected %o", path,
 				    (unsigned)(st.st_mode & 07777), modes[m]);
-			T_ASSERT(i == 2 ? S_ISREG(st.st_mode) :
-			    S_ISFIFO(st.st_mode));
+			T_ASSERT(i == 2 ? S_ISREG(st.st_mode)
+					: S_ISFIFO(st.st_mode));
 		}
 		ipk_listener_close(l);
 		for (int i = 0; i < 3; i++) {
@@ -162,7 +162,7 @@ test_mode(void)
 static int
 dialer_a(const char *url)
 {
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	if (ipk_dial(url, &o, &c) != 0)
 		return 10;
@@ -180,7 +180,7 @@ dialer_a(const char *url)
 static int
 dialer_b(const char *url)
 {
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	if (ipk_dial(url, &o, &c) != 0)
 		return 20;
@@ -215,8 +215,9 @@ recv_seq(struct ipk_chan *c, uint32_t from, uint32_t to)
 		int rv;
 		/* Until the new dialer is there, the channel says closed. */
 		while ((rv = ipk_recv(c, &v, sizeof(v), &len, &t, 5000)) ==
-		    IPK_ECLOSED && t_ms_since(t0) < 5000.0) {
-			struct timespec ts = { 0, 1000000 };
+			IPK_ECLOSED &&
+		    t_ms_since(t0) < 5000.0) {
+			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL); /* polling a fact, bounded */
 		}
 		T_OK(rv);
@@ -270,7 +271,7 @@ test_reattach(void)
 static int
 dialer_frozen(const char *url)
 {
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	char buf[16];
 	size_t len;
@@ -332,7 +333,7 @@ test_listener_death(void)
 	char url[300], path[300];
 	snprintf(url, sizeof(url), "fifo:///tmp/%s-ld", t_unique());
 	pid_t lp = spawn("listener", url);
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	T_OK(ipk_dial(url, &o, &c));
 	char buf[16];

@@ -122,7 +122,7 @@ static void
 put_hdr(unsigned char *h, uint64_t len)
 {
 	memcpy(h, "IPK1", 4); /* magic 0x314b5049 little-endian */
-	memset(h + 4, 0, 4);  /* type 0 */
+	memset(h + 4, 0, 4); /* type 0 */
 	for (int i = 0; i < 8; i++)
 		h[8 + i] = (unsigned char)(len >> (8 * i));
 }
@@ -132,8 +132,8 @@ raw_send(int fd, const void *p, size_t n)
 {
 	/* A receiver that gave up closes: EPIPE/ECONNRESET end us quietly. */
 	while (n) {
-		ssize_t w = fifo_session ? write(fd, p, n) :
-		    send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = fifo_session ? write(fd, p, n)
+					 : send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EAGAIN) {
 			/* Our own guard keeps a reader on the FIFO: a full
 			 * FIFO nobody drains for 500 ms means it gave up. */
@@ -149,8 +149,15 @@ raw_send(int fd, const void *p, size_t n)
 }
 
 enum {
-	G_LEN0, G_LEN31, G_LEN32, G_LEN63, G_LEN64, G_TRUNC, G_RANDOM,
-	G_SLOW, G_COUNT
+	G_LEN0,
+	G_LEN31,
+	G_LEN32,
+	G_LEN63,
+	G_LEN64,
+	G_TRUNC,
+	G_RANDOM,
+	G_SLOW,
+	G_COUNT
 };
 static const char *const g_name[G_COUNT] = {"length 0", "length 2^31",
     "length 2^32-1", "length 2^63", "length 2^64-1", "truncated frame",
@@ -159,12 +166,16 @@ static const char *const g_name[G_COUNT] = {"length 0", "length 2^31",
 static void
 hostile(const char *url, int kind)
 {
-	static const uint64_t lens[] = {0, 1ull << 31, 0xffffffffull,
-	    1ull << 63, ~0ull};
+	static const uint64_t lens[] = {
+	    0, 1ull << 31, 0xffffffffull, 1ull << 63, ~0ull};
 	unsigned char h[16 + 16];
 	int fd = raw_connect(url);
 	switch (kind) {
-	case G_LEN0: case G_LEN31: case G_LEN32: case G_LEN63: case G_LEN64:
+	case G_LEN0:
+	case G_LEN31:
+	case G_LEN32:
+	case G_LEN63:
+	case G_LEN64:
 		put_hdr(h, lens[kind]);
 		raw_send(fd, h, 16);
 		break;
@@ -254,7 +265,8 @@ garbage_case(struct ipk_listener *l, const char *url, int kind)
 		double ms = t_ms_since(t0);
 		if (ms > tmo + 1000)
 			T_FAILF("%s %s: recv took %.0f ms with a %d ms "
-			    "timeout", url, g_name[kind], ms, tmo);
+				"timeout",
+			    url, g_name[kind], ms, tmo);
 		if (rv == 0) {
 			msgs++;
 			if (kind == G_LEN0)
@@ -264,7 +276,8 @@ garbage_case(struct ipk_listener *l, const char *url, int kind)
 				    !memcmp(buf, "slow but valid", 14));
 			else
 				T_FAILF("%s %s: a message of %zu bytes came "
-				    "out of garbage", url, g_name[kind], len);
+					"out of garbage",
+				    url, g_name[kind], len);
 			continue;
 		}
 		if (rv == -ETIMEDOUT && kind == G_SLOW) {
@@ -330,8 +343,10 @@ stuffer(const char *url)
 			struct cmsghdr align;
 		} u;
 		struct iovec iov = {frame, sizeof(frame)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-		    .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+		struct msghdr mh = {.msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = u.buf,
+		    .msg_controllen = sizeof(u.buf)};
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
@@ -368,8 +383,8 @@ stuffing_case(struct ipk_listener *l, const char *url)
 	reap_all();
 	if (after != with_chan || t_count_fds() != before)
 		T_FAILF("descriptors: %d before, %d with the channel, %d after "
-		    "%d x %d stuffed, %d closed", before, with_chan, after,
-		    NSTUFFMSG, NSTUFF, t_count_fds());
+			"%d x %d stuffed, %d closed",
+		    before, with_chan, after, NSTUFFMSG, NSTUFF, t_count_fds());
 	printf("%-40s %d msgs x %d fds stuffed -> fd count %d, unchanged\n",
 	    url, NSTUFFMSG, NSTUFF, after);
 }
@@ -399,8 +414,8 @@ main(void)
 		struct ipk_listener *l;
 		struct ipk_opts o = {.max_msg = MAXMSG};
 		char fifo[256];
-		snprintf(fifo, sizeof(fifo), "fifo:///tmp/%s-f%d", t_unique(),
-		    g);
+		snprintf(
+		    fifo, sizeof(fifo), "fifo:///tmp/%s-f%d", t_unique(), g);
 		T_OK(ipk_listen(fifo, &o, &l));
 		garbage_case(l, fifo, g);
 		T_OK(ipk_listener_close(l));

@@ -34,8 +34,8 @@ static const char *
 path_for(const char *tag)
 {
 	T_ASSERT(npaths < 16);
-	snprintf(paths[npaths], sizeof(paths[0]), "/tmp/%s-%s", t_unique(),
-	    tag);
+	snprintf(
+	    paths[npaths], sizeof(paths[0]), "/tmp/%s-%s", t_unique(), tag);
 	return paths[npaths++];
 }
 
@@ -121,15 +121,15 @@ static void
 test_cross_uid(void)
 {
 	char url[256];
-	snprintf(url, sizeof(url), "memfd://%s?allow=%d&size=8K",
-	    path_for("x"), NOBODY);
+	snprintf(url, sizeof(url), "memfd://%s?allow=%d&size=8K", path_for("x"),
+	    NOBODY);
 	struct ipk_listener *l;
 	struct ipk_chan *c;
 	T_OK(ipk_listen(url, NULL, &l));
 	pid_t kid = t_fork();
 	if (kid == 0) {
 		become_nobody();
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d;
 		T_OK(ipk_dial(url, &o, &d));
 		struct ipk_peer pr;
@@ -189,13 +189,13 @@ test_refused(void)
 	if (kid == 0) {
 		become_nobody();
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 		T_ASSERT(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 		char buf[64];
 		T_EQ(read(s, buf, sizeof(buf)), 0); /* EOF, not one byte */
 		close(s);
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d = (void *)1;
 		int rv = ipk_dial(url, &o, &d);
 		T_ERR(rv, -ECONNREFUSED);
@@ -217,7 +217,7 @@ test_refused(void)
 	}
 	kid = t_fork();
 	if (kid == 0) {
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d;
 		T_OK(ipk_dial(url, &o, &d));
 		exchange(d, 1);
@@ -249,14 +249,15 @@ test_foreign_listener(void)
 		close(done[1]);
 		T_OK(ipk_listen(url, NULL, &l));
 		T_ASSERT(write(go[1], "r", 1) == 1);
-		T_ASSERT(read(done[0], &b, 1) == 0); /* until the parent is done */
+		T_ASSERT(
+		    read(done[0], &b, 1) == 0); /* until the parent is done */
 		ipk_listener_close(l);
 		_exit(0);
 	}
 	close(go[1]);
 	close(done[0]);
 	T_ASSERT(read(go[0], &b, 1) == 1);
-	struct ipk_opts o = { .timeout_ms = 2000 };
+	struct ipk_opts o = {.timeout_ms = 2000};
 	struct ipk_chan *d = (void *)1;
 	int rv = ipk_dial(url, &o, &d);
 	T_ERR(rv, -EACCES);
@@ -281,7 +282,7 @@ test_peerkill(void)
 	T_OK(ipk_listen(url, NULL, &l));
 	pid_t dialer = t_fork();
 	if (dialer == 0) {
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d;
 		T_OK(ipk_dial(url, &o, &d));
 		send_msg(d, 1, 10);
@@ -315,10 +316,17 @@ test_peerkill(void)
 	munmap(killed, 4096);
 }
 
-/* --- (6): fake listeners ---------------------------------------------------- */
+/* --- (6): fake listeners ----------------------------------------------------
+ */
 
-enum fake { FAKE_UNSEALED, FAKE_SHORT, FAKE_GARBAGE, FAKE_BADMAGIC,
-	FAKE_TWOFDS, FAKE_NOFD };
+enum fake {
+	FAKE_UNSEALED,
+	FAKE_SHORT,
+	FAKE_GARBAGE,
+	FAKE_BADMAGIC,
+	FAKE_TWOFDS,
+	FAKE_NOFD
+};
 
 static int
 fake_memfd(size_t size, int seal, int magic)
@@ -332,8 +340,8 @@ fake_memfd(size_t size, int seal, int magic)
 		T_ASSERT(pwrite(fd, junk, sizeof(junk), 0) == sizeof(junk));
 	}
 	if (seal)
-		T_ASSERT(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-		    F_SEAL_SEAL) == 0);
+		T_ASSERT(fcntl(fd, F_ADD_SEALS,
+			     F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0);
 	return fd;
 }
 
@@ -343,7 +351,7 @@ static void
 fake_serve(const char *path, enum fake kind, int ready)
 {
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	T_ASSERT(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	T_ASSERT(listen(s, 4) == 0);
@@ -353,8 +361,8 @@ fake_serve(const char *path, enum fake kind, int ready)
 	struct {
 		char magic[8];
 		uint64_t size;
-	} hello = { "IPKMFD1", 8192 + 2 * 4096 };
-	int fds[2] = { -1, -1 }, nfd = 1;
+	} hello = {"IPKMFD1", 8192 + 2 * 4096};
+	int fds[2] = {-1, -1}, nfd = 1;
 	switch (kind) {
 	case FAKE_UNSEALED:
 		fds[0] = fake_memfd(hello.size, 0, 0);
@@ -384,8 +392,8 @@ fake_serve(const char *path, enum fake kind, int ready)
 		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	memset(&ctl, 0, sizeof(ctl));
-	struct iovec iov = { &hello, sizeof(hello) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {&hello, sizeof(hello)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	if (nfd) {
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
@@ -418,7 +426,7 @@ test_fake(enum fake kind, int want, const char *words)
 	T_EQ(read(p[0], &r, 1), 1);
 	close(p[0]);
 	close(p[1]);
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *d = (void *)1;
 	int rv = ipk_dial(url, &o, &d);
 	fprintf(stderr, "fake listener %d: %s\n", (int)kind, ipk_strerror(rv));
@@ -446,7 +454,8 @@ main(void)
 
 	if (geteuid() != 0) {
 		printf("SKIP: the second-uid cases need root (setresuid to "
-		    "%d)\n", NOBODY);
+		       "%d)\n",
+		    NOBODY);
 		cleanup();
 		return T_SKIP;
 	}

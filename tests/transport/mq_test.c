@@ -14,8 +14,8 @@
 
 #include "test.h"
 
-static const char *const tags[] = { "-prio", "-crash", "-lcrash", "-lim",
-	"-ns", "-raw", "-tiny" };
+static const char *const tags[] = {
+    "-prio", "-crash", "-lcrash", "-lim", "-ns", "-raw", "-tiny"};
 
 static void
 objects_remove(void)
@@ -73,8 +73,9 @@ expect_str_reattach(struct ipk_chan *c, const char *s, uint32_t type)
 	int64_t end = t_now_ns() + 10000000000LL;
 	int rv;
 	while ((rv = ipk_recv(c, buf, sizeof(buf) - 1, &len, &t, 1000)) ==
-	    IPK_ECLOSED && t_now_ns() < end) {
-		struct timespec ts = { 0, 5000000 };
+		IPK_ECLOSED &&
+	    t_now_ns() < end) {
+		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL); /* polling a fact: is the peer back? */
 	}
 	T_OK(rv);
@@ -87,7 +88,7 @@ expect_str_reattach(struct ipk_chan *c, const char *s, uint32_t type)
 static struct ipk_chan *
 dial(const char *u)
 {
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	struct ipk_chan *c;
 	T_OK(ipk_dial(u, &o, &c));
 	return c;
@@ -167,8 +168,8 @@ test_raw_records(void)
 	snprintf(qn, sizeof(qn), "/%s-raw.ipk-l", t_unique());
 	mqd_t q = mq_open(qn, O_WRONLY);
 	T_ASSERT(q != (mqd_t)-1);
-	const unsigned char nomagic[12] = { 0, 0, 0, 0, 'n', 'o', 'p', 'e',
-		'a', 'b', 'c', 'd' };
+	const unsigned char nomagic[12] = {
+	    0, 0, 0, 0, 'n', 'o', 'p', 'e', 'a', 'b', 'c', 'd'};
 	T_ASSERT(mq_send(q, "xy", 2, 0) == 0);
 	T_ASSERT(mq_send(q, (const char *)nomagic, sizeof(nomagic), 0) == 0);
 	mq_close(q);
@@ -193,11 +194,11 @@ test_raw_records(void)
 	T_OK(ipk_listen(u, NULL, &l));
 	snprintf(qn, sizeof(qn), "/%s-tiny.ipk-d", t_unique());
 	T_ASSERT(mq_unlink(qn) == 0);
-	struct mq_attr a = { .mq_maxmsg = 1, .mq_msgsize = 4 };
+	struct mq_attr a = {.mq_maxmsg = 1, .mq_msgsize = 4};
 	q = mq_open(qn, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
 	T_ASSERT(q != (mqd_t)-1);
 	mq_close(q);
-	struct ipk_opts o = { .timeout_ms = 1000 };
+	struct ipk_opts o = {.timeout_ms = 1000};
 	int rv = ipk_dial(u, &o, &c);
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "tiny queue: %s\n", ipk_strerror(rv));
@@ -326,8 +327,8 @@ expect_limit(const char *u, const char *words)
 	T_ERR(rv, -EINVAL);
 	T_ASSERT(l == NULL);
 	if (!strstr(ipk_strerror(rv), words))
-		T_FAILF("error does not name '%s': %s", words,
-		    ipk_strerror(rv));
+		T_FAILF(
+		    "error does not name '%s': %s", words, ipk_strerror(rv));
 	fprintf(stderr, "  %s\n", ipk_strerror(rv));
 }
 
@@ -349,7 +350,7 @@ test_limits(void)
 
 	pid_t p = t_fork();
 	if (p == 0) {
-		struct rlimit rl = { 4096, 4096 };
+		struct rlimit rl = {4096, 4096};
 		T_ASSERT(setrlimit(RLIMIT_MSGQUEUE, &rl) == 0);
 		url(u, sizeof(u), "-lim", "?depth=4&msgsize=1024");
 		expect_limit(u, "RLIMIT_MSGQUEUE=4096");
@@ -361,8 +362,10 @@ test_limits(void)
 	p = t_fork();
 	if (p == 0) {
 		if (unshare(CLONE_NEWIPC) < 0) {
-			fprintf(stderr, "  namespace part skipped: unshare: "
-			    "%s\n", strerror(errno));
+			fprintf(stderr,
+			    "  namespace part skipped: unshare: "
+			    "%s\n",
+			    strerror(errno));
 			_exit(0);
 		}
 		FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "w");

@@ -44,7 +44,7 @@ nanocat(char *const argv[], int *out_fd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	int p[2] = { -1, -1 };
+	int p[2] = {-1, -1};
 	if (out_fd) {
 		T_ASSERT(pipe2(p, O_CLOEXEC) == 0);
 		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
@@ -96,8 +96,8 @@ from_nanocat(int ipc)
 	T_OK(ipk_listen(url, NULL, &l));
 	snprintf(addr, sizeof(addr), "%s", ipk_listener_url(l) + 4);
 	const char *msg = "hello from nanocat \x01\x02";
-	char *argv[] = { "nanocat", "--pair", "--connect", addr, "--data",
-		(char *)msg, NULL };
+	char *argv[] = {"nanocat", "--pair", "--connect", addr, "--data",
+	    (char *)msg, NULL};
 	nanocat(argv, NULL);
 	struct ipk_chan *c;
 	T_OK(ipk_accept(l, 10000, &c));
@@ -138,12 +138,12 @@ to_nanocat(int ipc)
 		snprintf(addr, sizeof(addr), "tcp://127.0.0.1:%u", free_port());
 	}
 	snprintf(url, sizeof(url), "nng+%s", addr);
-	char *argv[] = { "nanocat", "--pair", "--bind", addr, "--raw",
-		"--recv-timeout", "2", NULL };
+	char *argv[] = {"nanocat", "--pair", "--bind", addr, "--raw",
+	    "--recv-timeout", "2", NULL};
 	int out;
 	nanocat(argv, &out);
 	struct ipk_chan *c;
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	T_OK(ipk_dial(url, &o, &c));
 	const char *msg = "hello from ipckit";
 	T_OK(ipk_send(c, msg, strlen(msg), 0, 10000));
@@ -151,7 +151,7 @@ to_nanocat(int ipc)
 	size_t got = 0;
 	int64_t t0 = t_now_ns();
 	for (;;) {
-		struct pollfd p = { .fd = out, .events = POLLIN };
+		struct pollfd p = {.fd = out, .events = POLLIN};
 		T_ASSERT(t_ms_since(t0) < 15000.0);
 		if (poll(&p, 1, 1000) <= 0)
 			continue;
@@ -176,9 +176,9 @@ raw_connect(const char *url, const void *bytes, size_t n)
 	unsigned port = (unsigned)atoi(strrchr(url, ':') + 1);
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	T_ASSERT(s >= 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	T_ASSERT(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0);
 	T_ASSERT(write(s, bytes, n) == (ssize_t)n);
 	return s;
@@ -223,7 +223,7 @@ case_deadhello(void)
 	close(raw_connect(ipk_listener_url(l), "", 0));
 	pid_t p = t_fork();
 	if (p == 0) {
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d;
 		T_OK(ipk_dial(ipk_listener_url(l), &o, &d));
 		T_OK(ipk_send(d, "hi", 2, 0, 5000));
@@ -267,10 +267,10 @@ rawsrv_main(void *arg)
 static int
 case_dialgarbage(void)
 {
-	struct rawsrv r = { .hdr = { 0, 'S', 'P', 0, 0x00, 0x21, 0, 0 } };
+	struct rawsrv r = {.hdr = {0, 'S', 'P', 0, 0x00, 0x21, 0, 0}};
 	r.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
 	T_ASSERT(bind(r.lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
 	T_ASSERT(listen(r.lfd, 4) == 0);
@@ -278,10 +278,9 @@ case_dialgarbage(void)
 	pthread_t th;
 	T_ASSERT(pthread_create(&th, NULL, rawsrv_main, &r) == 0);
 	char url[64];
-	snprintf(url, sizeof(url), "nng+tcp://127.0.0.1:%u",
-	    ntohs(a.sin_port));
+	snprintf(url, sizeof(url), "nng+tcp://127.0.0.1:%u", ntohs(a.sin_port));
 	struct ipk_chan *c = (void *)1;
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	int rv = ipk_dial(url, &o, &c);
 	T_ERR(rv, -EPROTO);
 	T_ASSERT(c == NULL);
@@ -299,8 +298,8 @@ case_hugelen(void)
 {
 	struct ipk_listener *l;
 	T_OK(ipk_listen("nng+tcp://127.0.0.1:0", NULL, &l));
-	unsigned char b[16] = { 0, 'S', 'P', 0, 0, 0x10, 0, 0,
-		0, 0, 0x01, 0, 0, 0, 0, 0 };
+	unsigned char b[16] = {
+	    0, 'S', 'P', 0, 0, 0x10, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0};
 	int s = raw_connect(ipk_listener_url(l), b, sizeof(b));
 	struct ipk_chan *c;
 	T_OK(ipk_accept(l, 10000, &c));
@@ -313,8 +312,8 @@ case_hugelen(void)
 	T_ERR(ipk_recv(c, buf, sizeof(buf), &len, &t, 10000), IPK_ECLOSED);
 	ipk_close(c);
 
-	unsigned char g[16] = { 0, 'S', 'P', 0, 0, 0x10, 0, 0,
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	unsigned char g[16] = {0, 'S', 'P', 0, 0, 0x10, 0, 0, 0xff, 0xff, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff};
 	s = raw_connect(ipk_listener_url(l), g, sizeof(g));
 	T_OK(ipk_accept(l, 10000, &c));
 	T_ERR(ipk_recv(c, buf, sizeof(buf), &len, &t, 10000), -EBADMSG);
@@ -330,9 +329,9 @@ case_pair1hop(void)
 {
 	struct ipk_listener *l;
 	T_OK(ipk_listen("nng+tcp://127.0.0.1:0?proto=pair1", NULL, &l));
-	unsigned char b[8 + 2 * 13] = { 0, 'S', 'P', 0, 0, 0x11, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 'x',
-		0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0, 'y' };
+	unsigned char b[8 + 2 * 13] = {0, 'S', 'P', 0, 0, 0x11, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 5, 0, 0, 0, 1, 'x', 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0,
+	    'y'};
 	char url[300];
 	snprintf(url, sizeof(url), "%s", ipk_listener_url(l));
 	*strchr(url, '?') = '\0';
@@ -357,8 +356,8 @@ case_pair1hop(void)
 		T_ASSERT(r > 0);
 		got += (size_t)r;
 	}
-	static const unsigned char want[8 + 13] = { 0, 'S', 'P', 0, 0, 0x11,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 'z' };
+	static const unsigned char want[8 + 13] = {0, 'S', 'P', 0, 0, 0x11, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1, 'z'};
 	T_ASSERT(!memcmp(in, want, sizeof(want)));
 	close(s);
 	ipk_close(c);
@@ -366,24 +365,40 @@ case_pair1hop(void)
 	return T_PASS;
 }
 
-static int case_from_nanocat_tcp(void) { return from_nanocat(0); }
-static int case_from_nanocat_ipc(void) { return from_nanocat(1); }
-static int case_to_nanocat_tcp(void) { return to_nanocat(0); }
-static int case_to_nanocat_ipc(void) { return to_nanocat(1); }
+static int
+case_from_nanocat_tcp(void)
+{
+	return from_nanocat(0);
+}
+static int
+case_from_nanocat_ipc(void)
+{
+	return from_nanocat(1);
+}
+static int
+case_to_nanocat_tcp(void)
+{
+	return to_nanocat(0);
+}
+static int
+case_to_nanocat_ipc(void)
+{
+	return to_nanocat(1);
+}
 
 static const struct {
 	const char *name;
 	int (*fn)(void);
 } cases[] = {
-	{ "garbage", case_garbage },
-	{ "deadhello", case_deadhello },
-	{ "dialgarbage", case_dialgarbage },
-	{ "hugelen", case_hugelen },
-	{ "pair1hop", case_pair1hop },
-	{ "from_nanocat_tcp", case_from_nanocat_tcp },
-	{ "from_nanocat_ipc", case_from_nanocat_ipc },
-	{ "to_nanocat_tcp", case_to_nanocat_tcp },
-	{ "to_nanocat_ipc", case_to_nanocat_ipc },
+    {"garbage", case_garbage},
+    {"deadhello", case_deadhello},
+    {"dialgarbage", case_dialgarbage},
+    {"hugelen", case_hugelen},
+    {"pair1hop", case_pair1hop},
+    {"from_nanocat_tcp", case_from_nanocat_tcp},
+    {"from_nanocat_ipc", case_from_nanocat_ipc},
+    {"to_nanocat_tcp", case_to_nanocat_tcp},
+    {"to_nanocat_ipc", case_to_nanocat_ipc},
 };
 
 int

@@ -13,7 +13,7 @@
 
 #include "test.h"
 
-static const char *const schemes[] = { "fifo", "unix", "mq", "sysv", "shm" };
+static const char *const schemes[] = {"fifo", "unix", "mq", "sysv", "shm"};
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 static char rundir[64];
 static pid_t kid;
@@ -78,7 +78,7 @@ one(const char *scheme)
 	kid = fork();
 	T_ASSERT(kid >= 0);
 	if (kid == 0) {
-		struct ipk_opts o = { .timeout_ms = 5000 };
+		struct ipk_opts o = {.timeout_ms = 5000};
 		struct ipk_chan *d;
 		char b = 1;
 		t_cleanup_hook = NULL;

@@ -32,7 +32,7 @@ child_main(void)
 static void
 test_spawn(const char *self)
 {
-	char *argv[] = { (char *)self, "--child", NULL };
+	char *argv[] = {(char *)self, "--child", NULL};
 	struct ipk_chan *c;
 	pid_t pid;
 	int fds0 = t_count_fds();
@@ -51,7 +51,7 @@ test_spawn(const char *self)
 	/* The child is gone: sending never raises SIGPIPE (it would kill us
 	 * with the default disposition); it fills the pipe, then says so. */
 	signal(SIGPIPE, SIG_DFL);
-	char chunk[4096] = { 0 };
+	char chunk[4096] = {0};
 	int rv = 0;
 	for (int i = 0; i < 1000 && rv == 0; i++)
 		rv = ipk_send(c, chunk, sizeof(chunk), 0, 1000);
@@ -64,13 +64,13 @@ test_spawn(const char *self)
 static void
 test_spawn_errors(void)
 {
-	char *argv[] = { "/nonexistent/program", NULL };
+	char *argv[] = {"/nonexistent/program", NULL};
 	struct ipk_chan *c = (void *)1;
 	int rv = ipk_spawn(argv, &c, NULL);
 	T_ERR(rv, -ENOENT);
 	T_ASSERT(c == NULL);
 	T_ASSERT(strstr(ipk_strerror(rv), "/nonexistent/program"));
-	char *empty[] = { NULL };
+	char *empty[] = {NULL};
 	T_ERR(ipk_spawn(empty, &c, NULL), -EINVAL);
 	unsetenv("IPK_PIPE");
 	T_ERR(ipk_dial_env(&c), -ENOENT);
@@ -101,7 +101,8 @@ test_pair_fork(void)
 		size_t len;
 		uint32_t t;
 		for (int i = 0; i < 1000; i++) {
-			if (ipk_recv(b, buf, sizeof(buf), &len, &t, 10000) != 0 ||
+			if (ipk_recv(b, buf, sizeof(buf), &len, &t, 10000) !=
+				0 ||
 			    t != (uint32_t)i)
 				_exit(1);
 			if (ipk_send(b, buf, len, t, 10000) != 0)

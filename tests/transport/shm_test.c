@@ -112,7 +112,8 @@ test_writer_exits(void)
 	ipk_close(d);
 	T_EQ(wait_child(w), 0);
 	T_ASSERT(exists(name));
-	/* Lingering, it stays registered (so gc finds it), with no one alive. */
+	/* Lingering, it stays registered (so gc finds it), with no one alive.
+	 */
 	struct ipk_objinfo oi;
 	T_OK(ipk_inspect(url, &oi));
 	T_ASSERT(oi.registered && oi.exists);
@@ -158,7 +159,7 @@ test_writer_exits(void)
 struct rlog {
 	uint32_t count[RESTART_N];
 	int64_t holding; /* seq between peek and release, or -1 */
-	uint64_t done;	 /* messages released */
+	uint64_t done; /* messages released */
 };
 
 static void
@@ -264,7 +265,7 @@ static int
 scribble_ok(int rv)
 {
 	return rv == 0 || rv == IPK_ECORRUPT || rv == -ETIMEDOUT ||
-	       rv == IPK_ECLOSED || rv == -EMSGSIZE;
+	    rv == IPK_ECLOSED || rv == -EMSGSIZE;
 }
 
 static int
@@ -342,7 +343,7 @@ test_scribbler(const char *wait)
 				break;
 			default: /* record headers and payloads */
 				off = 8192 +
-				      t_rand(&r) % ((size_t)st.st_size - 8192);
+				    t_rand(&r) % ((size_t)st.st_size - 8192);
 				break;
 			}
 			off &= ~(size_t)7;
@@ -664,8 +665,8 @@ test_bad_segments(void)
 		if (i == 0)
 			T_ASSERT(fchmod(fd, 0644) == 0);
 		else if (geteuid() != 0 || fchown(fd, 65534, 65534) < 0) {
-			fprintf(stderr,
-			    "foreign owner: skipped (needs root)\n");
+			fprintf(
+			    stderr, "foreign owner: skipped (needs root)\n");
 			close(fd);
 			shm_unlink(name);
 			continue;
@@ -784,8 +785,8 @@ test_bad_headers(void)
 		const struct bad_seg *b = &segs[i];
 		char name[128], url[192];
 		snprintf(name, sizeof(name), "/%s-hdr%zu", t_unique(), i);
-		snprintf(url, sizeof(url), "shm://%s?timeout=0%s", name,
-		    b->query);
+		snprintf(
+		    url, sizeof(url), "shm://%s?timeout=0%s", name, b->query);
 		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 		T_ASSERT(fd >= 0);
 		if (b->owner && fchown(fd, b->owner, (gid_t)-1) < 0) {

@@ -47,7 +47,7 @@ objects_count(key_t key)
 	char p[256];
 	int n = 0;
 	if (!strcmp(scheme, "sysv")) {
-		static const char *const sfx[] = { "", ".ring-l", ".ring-d" };
+		static const char *const sfx[] = {"", ".ring-l", ".ring-d"};
 		for (int i = 0; i < 3; i++) {
 			path_of(p, sizeof(p), sfx[i]);
 			n += access(p, F_OK) == 0;
@@ -55,7 +55,7 @@ objects_count(key_t key)
 		n += key != (key_t)-1 && msgget(key, 0) >= 0;
 		return n;
 	}
-	static const char *const qs[] = { ".ipk-l", ".ipk-d" };
+	static const char *const qs[] = {".ipk-l", ".ipk-d"};
 	for (int i = 0; i < 2; i++) {
 		path_of(p, sizeof(p), qs[i]);
 		mqd_t q = mq_open(p, O_RDONLY | O_NONBLOCK);
@@ -139,7 +139,7 @@ listener_run(const char *u, uint64_t seed, const char *crash)
 static struct ipk_chan *
 dial(const char *u)
 {
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	struct ipk_chan *c;
 	T_OK(ipk_dial(u, &o, &c));
 	return c;
@@ -189,8 +189,10 @@ test_linger(void)
 	read_all(c, seed);
 	T_OK(ipk_close(c));
 	check_clean(key, "linger");
-	fprintf(stderr, "%s linger: %d messages read after the listener "
-	    "exited, nothing left\n", scheme, NMSG);
+	fprintf(stderr,
+	    "%s linger: %d messages read after the listener "
+	    "exited, nothing left\n",
+	    scheme, NMSG);
 }
 
 /* The listener is killed right after it marked the queue as left to the
@@ -216,8 +218,10 @@ test_linger_crash(void)
 	read_all(c, seed);
 	T_OK(ipk_close(c));
 	check_clean(key, "linger, listener killed after the mark");
-	fprintf(stderr, "%s linger, listener %s after the mark: all read, "
-	    "nothing left\n", scheme, WIFSIGNALED(st) ? "killed" : "closed");
+	fprintf(stderr,
+	    "%s linger, listener %s after the mark: all read, "
+	    "nothing left\n",
+	    scheme, WIFSIGNALED(st) ? "killed" : "closed");
 }
 
 /* Without a live dialer a listener that closes with unread messages
@@ -306,8 +310,8 @@ test_reader_killed(int how)
 	} else {
 		T_ERR(rv, -ENOENT); /* the kernel freed it with the reader */
 	}
-	check_clean(key, how ? "reader killed, removed" :
-	    "reader killed, listened again");
+	check_clean(key,
+	    how ? "reader killed, removed" : "reader killed, listened again");
 	fprintf(stderr, "%s reader killed (%s): reclaimed\n", scheme,
 	    rv == 0 ? (how ? "ipk_remove" : "new listener") : "by the kernel");
 }
@@ -319,8 +323,8 @@ test_keep(void)
 	char u[300];
 	uint64_t seed = t_seed();
 	set_case("kp");
-	url_of(u, sizeof(u), strcmp(scheme, "mq") ? "?keep=1" :
-	    "?keep=1&depth=8");
+	url_of(
+	    u, sizeof(u), strcmp(scheme, "mq") ? "?keep=1" : "?keep=1&depth=8");
 	pid_t p = t_fork();
 	if (p == 0)
 		listener_run(u, seed, NULL);
@@ -343,7 +347,7 @@ main(void)
 	snprintf(rundir, sizeof(rundir), "/tmp/ipkt-run-XXXXXX");
 	T_ASSERT(mkdtemp(rundir) != NULL);
 	setenv("IPK_RUNDIR", rundir, 1);
-	static const char *const schemes[] = { "sysv", "mq" };
+	static const char *const schemes[] = {"sysv", "mq"};
 	for (int i = 0; i < 2; i++) {
 		scheme = schemes[i];
 		if (!strcmp(scheme, "mq") && access("/dev/mqueue", F_OK) != 0 &&

@@ -15,9 +15,9 @@
 
 #include "test.h"
 
-static const char *const tags[] = { "-sel", "-seld", "-crash", "-keep",
-	"-foreign", "-lcrash", "-raw", "-rec", "-rec2" };
-static int foreign_ids[2] = { -1, -1 };
+static const char *const tags[] = {"-sel", "-seld", "-crash", "-keep",
+    "-foreign", "-lcrash", "-raw", "-rec", "-rec2"};
+static int foreign_ids[2] = {-1, -1};
 
 static void
 path_of(char *out, size_t n, const char *tag, const char *suffix)
@@ -92,7 +92,7 @@ expect_typed(struct ipk_chan *c, const char *s, uint32_t type)
 static struct ipk_chan *
 dial(const char *u)
 {
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	struct ipk_chan *c;
 	T_OK(ipk_dial(u, &o, &c));
 	return c;
@@ -120,8 +120,7 @@ check_mix(struct ipk_chan *c)
 	expect_typed(c, "b1", 2);
 	char small[1];
 	size_t len = 0;
-	T_ERR(ipk_recv_type(c, 2, small, sizeof(small), &len, 1000),
-	    -EMSGSIZE);
+	T_ERR(ipk_recv_type(c, 2, small, sizeof(small), &len, 1000), -EMSGSIZE);
 	T_EQ(len, 2);
 	expect_typed(c, "b2", 2);
 	T_ERR(ipk_recv_type(c, 2, small, sizeof(small), &len, 0), -EAGAIN);
@@ -189,9 +188,11 @@ test_foreign(void)
 	key_t key = (key_t)(0x69000000u | (uint32_t)(t_rand(&s) & 0xffffff));
 	foreign_ids[0] = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
 	if (foreign_ids[0] < 0)
-		T_SKIPF("key 0x%08x taken: %s", (unsigned)key,
-		    strerror(errno));
-	struct { long mtype; char text[4]; } m = { 1, "hey" };
+		T_SKIPF("key 0x%08x taken: %s", (unsigned)key, strerror(errno));
+	struct {
+		long mtype;
+		char text[4];
+	} m = {1, "hey"};
 	T_ASSERT(msgsnd(foreign_ids[0], &m, 4, 0) == 0);
 	snprintf(u, sizeof(u), "sysv:0x%08x", (unsigned)key);
 	int rv = ipk_listen(u, NULL, &l);
@@ -275,9 +276,10 @@ test_reader_crash(void)
 	}
 	/* Until the new dialer attaches, recv says the peer is gone. */
 	int64_t end = t_now_ns() + 10000000000LL;
-	while ((rv = ipk_recv(c, b, sizeof(b), &len, &t, 1000)) ==
-	    IPK_ECLOSED && t_now_ns() < end) {
-		struct timespec ts = { 0, 5000000 };
+	while (
+	    (rv = ipk_recv(c, b, sizeof(b), &len, &t, 1000)) == IPK_ECLOSED &&
+	    t_now_ns() < end) {
+		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL); /* polling a fact: is the peer back? */
 	}
 	T_OK(rv);
@@ -336,9 +338,10 @@ test_listener_crash(void)
 	uint32_t t;
 	int rv;
 	int64_t end = t_now_ns() + 10000000000LL;
-	while ((rv = ipk_recv(c, b, sizeof(b), &len, &t, 1000)) ==
-	    IPK_ECLOSED && t_now_ns() < end) {
-		struct timespec ts = { 0, 5000000 };
+	while (
+	    (rv = ipk_recv(c, b, sizeof(b), &len, &t, 1000)) == IPK_ECLOSED &&
+	    t_now_ns() < end) {
+		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL); /* polling a fact: is the peer back? */
 	}
 	T_OK(rv);
@@ -413,7 +416,7 @@ measure_idle(void)
 	size_t len;
 	uint32_t t;
 	/* ipk_poll: the doorbell and the ready probe agree with recv. */
-	struct ipk_pollitem it = { c, IPK_POLLIN, 0 };
+	struct ipk_pollitem it = {c, IPK_POLLIN, 0};
 	T_EQ(ipk_poll(&it, 1, 20), -ETIMEDOUT);
 	send_str(d, "polled", 5);
 	T_EQ(ipk_poll(&it, 1, 10000), 1);
@@ -432,8 +435,10 @@ measure_idle(void)
 	    (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1e3 +
 	    (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e3 +
 	    (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e3;
-	fprintf(stderr, "idle recv: timeout 1000 ms returned after %.1f ms, "
-	    "%.2f ms CPU (%.2f%% of a core)\n", ms, cpu, cpu / ms * 100);
+	fprintf(stderr,
+	    "idle recv: timeout 1000 ms returned after %.1f ms, "
+	    "%.2f ms CPU (%.2f%% of a core)\n",
+	    ms, cpu, cpu / ms * 100);
 	int64_t n = 20000;
 	t0 = t_now_ns();
 	for (int64_t i = 0; i < n; i++) {
@@ -463,7 +468,7 @@ test_raw_records(void)
 	T_OK(ipk_listen(u, NULL, &l));
 	pid_t p = t_fork();
 	if (p == 0) {
-		struct ipk_opts o = { .timeout_ms = 10000 };
+		struct ipk_opts o = {.timeout_ms = 10000};
 		T_OK(ipk_dial(u, &o, &c));
 		send_str(c, "first", 0);
 		expect_str(c, "done", 0);
@@ -479,11 +484,11 @@ test_raw_records(void)
 		long mtype;
 		unsigned char text[16];
 	} m[3] = {
-		{ 2, { 0, 0 } },
-		{ 2, { 0, 0, 0, 0, 'n', 'o', 'p', 'e' } },
-		{ 5, { 7, 0, 0, 0, 'i', 'p', 'k', 's', 'x' } },
+	    {2, {0, 0}},
+	    {2, {0, 0, 0, 0, 'n', 'o', 'p', 'e'}},
+	    {5, {7, 0, 0, 0, 'i', 'p', 'k', 's', 'x'}},
 	};
-	static const size_t n[3] = { 2, 8, 9 };
+	static const size_t n[3] = {2, 8, 9};
 	for (int i = 0; i < 3; i++)
 		T_ASSERT(msgsnd(id, &m[i], n[i], IPC_NOWAIT) == 0);
 	char b[256];
@@ -514,7 +519,7 @@ test_bad_records(void)
 	struct {
 		char magic[8];
 		int32_t key, msqid, typed_side, pad;
-	} rec = { "IPKSYSV0", 0, 0, 0, 0 };
+	} rec = {"IPKSYSV0", 0, 0, 0, 0};
 	url(u, sizeof(u), "-rec", "");
 	path_of(path, sizeof(path), "-rec", "");
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -534,7 +539,7 @@ test_bad_records(void)
 	int32_t side = 7;
 	T_ASSERT(pwrite(fd, &side, 4, 16) == 4);
 	close(fd);
-	struct ipk_opts o = { .timeout_ms = 1000 };
+	struct ipk_opts o = {.timeout_ms = 1000};
 	rv = ipk_dial(u, &o, &c);
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "bad typed side: %s\n", ipk_strerror(rv));
@@ -547,24 +552,23 @@ test_bad_records(void)
 	key_t other = key ^ 0x00800000;
 	foreign_ids[1] = msgget(other, IPC_CREAT | IPC_EXCL | 0600);
 	if (foreign_ids[1] < 0)
-		T_SKIPF("key 0x%08x taken: %s", (unsigned)other,
-		    strerror(errno));
+		T_SKIPF(
+		    "key 0x%08x taken: %s", (unsigned)other, strerror(errno));
 	snprintf(u, sizeof(u), "sysv:0x%08x", (unsigned)key);
-	snprintf(path, sizeof(path), "/dev/shm/ipk-sysv-0x%08x",
-	    (unsigned)key);
+	snprintf(path, sizeof(path), "/dev/shm/ipk-sysv-0x%08x", (unsigned)key);
 	for (int i = 0; i < 2; i++) {
 		T_OK(ipk_listen(u, NULL, &l));
 		fd = open(path, O_RDWR | O_CLOEXEC);
-		T_ASSERT(fd >= 0 && pread(fd, &rec, sizeof(rec), 0) ==
-		    (ssize_t)sizeof(rec));
+		T_ASSERT(fd >= 0 &&
+		    pread(fd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec));
 		if (i == 0) {
 			rec.key = other;
 			rec.msqid = foreign_ids[1];
 		} else {
 			rec.msqid = foreign_ids[1];
 		}
-		T_ASSERT(pwrite(fd, &rec, sizeof(rec), 0) ==
-		    (ssize_t)sizeof(rec));
+		T_ASSERT(
+		    pwrite(fd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec));
 		close(fd);
 		rv = ipk_dial(u, &o, &c);
 		T_ERR(rv, IPK_EFOREIGN);

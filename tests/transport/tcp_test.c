@@ -30,7 +30,7 @@ static int
 peer(const char *url, uint32_t k)
 {
 	struct ipk_chan *c;
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	if (ipk_dial(url, &o, &c) < 0)
 		return 1;
 	if (ipk_send(c, &k, sizeof(k), k, 10000) < 0)
@@ -90,8 +90,8 @@ case_names(void)
 {
 	serve_many("tcp://localhost:0");
 	int s = socket(AF_INET6, SOCK_STREAM, 0);
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
-		.sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 a = {
+	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	int ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
 	if (s >= 0)
 		close(s);
@@ -113,13 +113,13 @@ case_torn(void)
 	T_ASSERT(kids[0] >= 0);
 	if (kids[0] == 0) {
 		int s = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = { .sin_family = AF_INET,
-			.sin_port = htons((uint16_t)port),
-			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		    .sin_port = htons((uint16_t)port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
 			_exit(1);
-		unsigned char f[26] = { 'I', 'P', 'K', '1', 0, 0, 0, 0,
-			0xe8, 0x03, 0, 0, 0, 0, 0, 0 };
+		unsigned char f[26] = {'I', 'P', 'K', '1', 0, 0, 0, 0, 0xe8,
+		    0x03, 0, 0, 0, 0, 0, 0};
 		_exit(write(s, f, sizeof(f)) == (ssize_t)sizeof(f) ? 0 : 2);
 	}
 	struct ipk_chan *c;
@@ -148,9 +148,9 @@ main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} cases[] = {
-		{ "multi", case_multi },
-		{ "torn", case_torn },
-		{ "names", case_names },
+	    {"multi", case_multi},
+	    {"torn", case_torn},
+	    {"names", case_names},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)

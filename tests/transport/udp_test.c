@@ -52,9 +52,9 @@ static int
 raw_peer(unsigned port)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	unsigned char d[256];
 	size_t n = dgram(d, 1, 0, 0x1234, "");
 	if (sendto(s, d, n, 0, (struct sockaddr *)&a, sizeof(a)) < 0)
@@ -69,7 +69,7 @@ raw_peer(unsigned port)
 	static const struct {
 		uint64_t seq;
 		const char *p;
-	} seqs[] = { { 1, "a" }, { 3, "c" }, { 2, "b" }, { 6, "f" } };
+	} seqs[] = {{1, "a"}, {3, "c"}, {2, "b"}, {6, "f"}};
 	for (size_t i = 0; i < 4; i++) {
 		n = dgram(d, 0, (uint32_t)(10 + i), seqs[i].seq, seqs[i].p);
 		if (send(s, d, n, 0) < 0)
@@ -149,9 +149,9 @@ static int
 garbage_peer(unsigned port)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	unsigned char d[512];
 	size_t n = dgram(d, 1, 0, 0x4321, "");
 	if (sendto(s, d, n, 0, (struct sockaddr *)&a, sizeof(a)) < 0)
@@ -199,7 +199,7 @@ static int
 case_garbage(void)
 {
 	struct ipk_listener *l;
-	struct ipk_opts o = { .max_msg = 100 };
+	struct ipk_opts o = {.max_msg = 100};
 	T_OK(ipk_listen("udp://127.0.0.1:0", &o, &l));
 	unsigned port = (unsigned)atoi(strrchr(ipk_listener_url(l), ':') + 1);
 	child = fork();
@@ -214,8 +214,8 @@ case_garbage(void)
 	for (int g = 0; g < 4; g++) {
 		int rv = ipk_recv(c, buf, sizeof(buf), &len, &t, 10000);
 		if (rv != -EBADMSG)
-			T_FAILF("malformed datagram %d: %d, want -EBADMSG", g,
-			    rv);
+			T_FAILF(
+			    "malformed datagram %d: %d, want -EBADMSG", g, rv);
 		expect(c, "ok", 2);
 	}
 	T_ERR(ipk_recv(c, buf, sizeof(buf), &len, &t, 10000), -EMSGSIZE);
@@ -239,7 +239,7 @@ static int
 dial_peer(const char *url)
 {
 	struct ipk_chan *c;
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	if (ipk_dial(url, &o, &c) < 0)
 		return 1;
 	static unsigned char buf[70000];
@@ -309,8 +309,8 @@ static int
 case_ipv6(void)
 {
 	int s = socket(AF_INET6, SOCK_DGRAM, 0);
-	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
-		.sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 a = {
+	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	int ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
 	if (s >= 0)
 		close(s);
@@ -328,10 +328,10 @@ main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} cases[] = {
-		{ "seq", case_seq },
-		{ "garbage", case_garbage },
-		{ "limit", case_limit },
-		{ "ipv6", case_ipv6 },
+	    {"seq", case_seq},
+	    {"garbage", case_garbage},
+	    {"limit", case_limit},
+	    {"ipv6", case_ipv6},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)

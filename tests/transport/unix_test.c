@@ -61,11 +61,11 @@ reap(pid_t pid, int want_status)
 static int
 child_peer(const char *url, const char *arg)
 {
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	struct ipk_chan *c;
 	if (ipk_dial(url, &o, &c) != 0)
 		return 10;
-	int32_t msg[2] = { atoi(arg), (int32_t)getpid() };
+	int32_t msg[2] = {atoi(arg), (int32_t)getpid()};
 	if (ipk_send(c, msg, sizeof(msg), 1, 5000) != 0)
 		return 11;
 	int32_t back = 0;
@@ -112,12 +112,12 @@ child_stranger(const char *url, const char *arg)
 	    setresuid(65534, 65534, 65534) < 0)
 		return 40;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t n = strlen(url + 7);
 	memcpy(sa.sun_path, url + 7, n); /* "unix://@name" */
 	sa.sun_path[0] = '\0';
 	if (connect(fd, (struct sockaddr *)&sa,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
 		return 41;
 	char b;
 	ssize_t r = read(fd, &b, 1);
@@ -135,12 +135,12 @@ child_slisten(const char *url, const char *arg)
 	    setresuid(65534, 65534, 65534) < 0)
 		return 50;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t n = strlen(url + 7);
 	memcpy(sa.sun_path, url + 7, n); /* "unix://@name" */
 	sa.sun_path[0] = '\0';
 	if (bind(fd, (struct sockaddr *)&sa,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0 ||
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0 ||
 	    listen(fd, 4) < 0)
 		return 51;
 	int c = accept(fd, NULL, NULL);
@@ -168,8 +168,8 @@ serve_peers(struct ipk_listener *l, int n, pid_t *pids)
 		int32_t back = msg[0] * 10;
 		T_OK(ipk_send(c, &back, sizeof(back), 2, 5000));
 		/* Keep it open until the peer is done with it. */
-		T_ERR(ipk_recv(c, msg, sizeof(msg), &len, &t, 5000),
-		    IPK_ECLOSED);
+		T_ERR(
+		    ipk_recv(c, msg, sizeof(msg), &len, &t, 5000), IPK_ECLOSED);
 		ipk_close(c);
 	}
 }
@@ -244,7 +244,7 @@ test_stale_and_live(void)
 
 	struct ipk_listener *l;
 	T_OK(ipk_listen(url, NULL, &l));
-	pid_t pids[1] = { spawn("peer", url, "0") };
+	pid_t pids[1] = {spawn("peer", url, "0")};
 	serve_peers(l, 1, pids);
 	reap(pids[0], 0);
 	/* And we are not stolen from either. */
@@ -262,7 +262,7 @@ test_mode(void)
 	snprintf(dir, sizeof(dir), "/tmp/%s-dir", t_unique());
 	T_ASSERT(mkdir(dir, 0700) == 0);
 	mode_t old = umask(0);
-	unsigned modes[] = { 0600, 0660 };
+	unsigned modes[] = {0600, 0660};
 	for (int m = 0; m < 2; m++) {
 		snprintf(path, sizeof(path), "%s/s%d", dir, m);
 		snprintf(url, sizeof(url), "unix://%s%s", path,
@@ -297,7 +297,8 @@ static void
 test_allow(void)
 {
 	if (geteuid() != 0) {
-		fprintf(stderr, "allow: skipped (needs root to become uid "
+		fprintf(stderr,
+		    "allow: skipped (needs root to become uid "
 		    "65534)\n");
 		return;
 	}
@@ -334,7 +335,7 @@ test_allow(void)
 	/* The other way round: a listener of another uid is refused. */
 	snprintf(url, sizeof(url), "unix://@%s-stranger", t_unique());
 	s = spawn("slisten", url, "");
-	struct ipk_opts o = { .timeout_ms = 5000 };
+	struct ipk_opts o = {.timeout_ms = 5000};
 	int rv = ipk_dial(url, &o, &c);
 	T_ERR(rv, -EACCES);
 	fprintf(stderr, "listener of another uid: %s\n", ipk_strerror(rv));

@@ -90,7 +90,8 @@ test_alloc_failures(void)
 		int st;
 		T_ASSERT(waitpid(p, &st, 0) == p);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			T_FAILF("allocation failure #%d: child status %#x", n, st);
+			T_FAILF(
+			    "allocation failure #%d: child status %#x", n, st);
 	}
 }
 

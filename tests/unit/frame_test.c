@@ -59,7 +59,8 @@ test_roundtrip(void)
 	for (uint64_t i = 0; i < 200; i++) {
 		size_t len;
 		uint32_t t;
-		T_OK(ipk__stream_recv(&r, buf, sizeof(buf), &len, &t, dl(1000)));
+		T_OK(
+		    ipk__stream_recv(&r, buf, sizeof(buf), &len, &t, dl(1000)));
 		T_EQ(len, i * 37 % 300);
 		T_EQ(t, i);
 		T_ASSERT(t_check(buf, len, 1, i));
@@ -111,7 +112,7 @@ test_garbage(void)
 	close(p[1]);
 
 	/* Absurd lengths (2^63, 2^64-1) are garbage, never an allocation. */
-	uint64_t absurd[] = { 1ull << 63, ~0ull, IPK__FRAME_SANE + 1 };
+	uint64_t absurd[] = {1ull << 63, ~0ull, IPK__FRAME_SANE + 1};
 	for (size_t i = 0; i < 3; i++) {
 		mkpipe(p);
 		ipk__stream_init(&r, p[0], -1, 1024);
@@ -141,8 +142,8 @@ sp_recv(unsigned flags, const unsigned char *raw, size_t n, size_t *len)
 	uint32_t t;
 	int rv = ipk__stream_recv(&r, buf, sizeof(buf), len, &t, dl(1000));
 	if (rv == 0)
-		T_ASSERT(*len <= sizeof(buf) && !memcmp(buf, raw + n - *len,
-		    *len));
+		T_ASSERT(
+		    *len <= sizeof(buf) && !memcmp(buf, raw + n - *len, *len));
 	ipk__stream_fini(&r);
 	close(p[0]);
 	close(p[1]);
@@ -155,21 +156,21 @@ static void
 test_sp_garbage(void)
 {
 	size_t len;
-	const unsigned char ipc_ok[] = { 1, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i' };
-	const unsigned char ipc_bad[] = { 2, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i' };
+	const unsigned char ipc_ok[] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
+	const unsigned char ipc_bad[] = {2, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
 	T_OK(sp_recv(IPK__STREAM_SPIPC, ipc_ok, sizeof(ipc_ok), &len));
 	T_EQ(len, 2);
 	T_EQ(sp_recv(IPK__STREAM_SPIPC, ipc_bad, sizeof(ipc_bad), &len),
 	    -EBADMSG);
-	const unsigned char huge[] = { 0x80, 0, 0, 0, 0, 0, 0, 5, 'a' };
+	const unsigned char huge[] = {0x80, 0, 0, 0, 0, 0, 0, 5, 'a'};
 	T_EQ(sp_recv(IPK__STREAM_SP, huge, sizeof(huge), &len), -EBADMSG);
 	unsigned hop = IPK__STREAM_SP | IPK__STREAM_SPHOP;
-	const unsigned char hop_ok[] = { 0, 0, 0, 0, 0, 0, 0, 6,
-		0, 0, 0, 1, 'h', 'i' };
-	const unsigned char hop_short[] = { 0, 0, 0, 0, 0, 0, 0, 2,
-		0, 0, 0, 1, 'h', 'i' };
-	const unsigned char hop_many[] = { 0, 0, 0, 0, 0, 0, 0, 6,
-		0, 0, 1, 0, 'h', 'i' };
+	const unsigned char hop_ok[] = {
+	    0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 1, 'h', 'i'};
+	const unsigned char hop_short[] = {
+	    0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 'h', 'i'};
+	const unsigned char hop_many[] = {
+	    0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 1, 0, 'h', 'i'};
 	T_OK(sp_recv(hop, hop_ok, sizeof(hop_ok), &len));
 	T_EQ(len, 2);
 	T_EQ(sp_recv(hop, hop_short, sizeof(hop_short), &len), -EBADMSG);
@@ -302,7 +303,7 @@ test_alive(void)
 	 * within a few slices, even though the descriptor stays silent. */
 	int sv[2];
 	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0, sv) == 0);
+		     0, sv) == 0);
 	struct ipk__stream r;
 	ipk__stream_init(&r, sv[0], sv[0], 1024);
 	r.flags = IPK__STREAM_SOCK;

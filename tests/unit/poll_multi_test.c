@@ -14,8 +14,8 @@ extern char **environ;
 
 #define MAXCH 16
 
-static const char *const wanted[] = { "unix", "fifo", "mq", "sysv", "tcp",
-	"nng+tcp", "nng+ipc", "shm", NULL };
+static const char *const wanted[] = {
+    "unix", "fifo", "mq", "sysv", "tcp", "nng+tcp", "nng+ipc", "shm", NULL};
 
 static struct ipk_listener *g_l[MAXCH];
 static struct ipk_chan *g_c[MAXCH];
@@ -39,11 +39,10 @@ cleanup(void)
 	}
 }
 
-static int __attribute__((noreturn))
-child_main(int n, char **urls)
+static int __attribute__((noreturn)) child_main(int n, char **urls)
 {
 	struct ipk_chan *c[MAXCH];
-	struct ipk_opts o = { .timeout_ms = 10000 };
+	struct ipk_opts o = {.timeout_ms = 10000};
 	for (int i = 0; i < n; i++)
 		T_OK(ipk_dial(urls[i], &o, &c[i]));
 	for (;;) {
@@ -76,15 +75,17 @@ main(int argc, char **argv)
 			continue;
 		unsigned caps = ipk_scheme_caps(*s);
 		if (caps & IPK_CAP_REMOTE)
-			snprintf(urls[n], sizeof(urls[n]), "%s://127.0.0.1:0", *s);
+			snprintf(
+			    urls[n], sizeof(urls[n]), "%s://127.0.0.1:0", *s);
 		else if (!strcmp(*s, "shm") || !strcmp(*s, "mq"))
 			snprintf(urls[n], sizeof(urls[n]), "%s:///%s-%d", *s,
 			    t_unique(), n);
 		else
-			snprintf(urls[n], sizeof(urls[n]), "%s:///tmp/%s-%d", *s,
-			    t_unique(), n);
+			snprintf(urls[n], sizeof(urls[n]), "%s:///tmp/%s-%d",
+			    *s, t_unique(), n);
 		T_OK(ipk_listen(urls[n], NULL, &l[n]));
-		snprintf(urls[n], sizeof(urls[n]), "%s", ipk_listener_url(l[n]));
+		snprintf(
+		    urls[n], sizeof(urls[n]), "%s", ipk_listener_url(l[n]));
 		names[n] = *s;
 		g_n = ++n;
 	}
@@ -94,7 +95,7 @@ main(int argc, char **argv)
 	ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	T_ASSERT(k > 0);
 	self[k] = '\0';
-	char *cargv[MAXCH + 3] = { self, "--child" };
+	char *cargv[MAXCH + 3] = {self, "--child"};
 	for (int i = 0; i < n; i++)
 		cargv[2 + i] = urls[i];
 	T_ASSERT(posix_spawn(&g_pid, self, NULL, NULL, cargv, environ) == 0);
@@ -102,7 +103,7 @@ main(int argc, char **argv)
 	struct ipk_pollitem it[MAXCH];
 	for (int i = 0; i < n; i++) {
 		T_OK(ipk_accept(l[i], 10000, &c[i]));
-		it[i] = (struct ipk_pollitem){ c[i], IPK_POLLIN, 0 };
+		it[i] = (struct ipk_pollitem){c[i], IPK_POLLIN, 0};
 	}
 	T_ERR(ipk_poll(it, (size_t)n, 0), -EAGAIN);
 	for (int round = 0; round < 3; round++)
@@ -113,11 +114,12 @@ main(int argc, char **argv)
 			int rv = ipk_poll(it, (size_t)n, 10000);
 			for (int j = 0; rv != 1 && j < n; j++)
 				if (it[j].revents)
-					fprintf(stderr, "ready: %s\n", names[j]);
+					fprintf(
+					    stderr, "ready: %s\n", names[j]);
 			if (rv != 1 || it[i].revents != IPK_POLLIN)
 				T_FAILF("poll after a message on %s: %d ready, "
-				    "item %d revents %u", names[i], rv, i,
-				    it[i].revents);
+					"item %d revents %u",
+				    names[i], rv, i, it[i].revents);
 			char buf[8];
 			size_t len;
 			uint32_t t;
@@ -153,7 +155,8 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++)
 		if (it[i].chan)
-			T_FAILF("%s: peer death not reported by poll+recv in 2 s",
+			T_FAILF(
+			    "%s: peer death not reported by poll+recv in 2 s",
 			    names[i]);
 	cleanup();
 	printf("PASS poll_multi (%d transports)\n", n);

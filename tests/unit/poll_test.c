@@ -51,7 +51,7 @@ main(void)
 
 	struct ipk_pollitem it[N];
 	for (int i = 0; i < N; i++)
-		it[i] = (struct ipk_pollitem){ a[i], IPK_POLLIN, 0 };
+		it[i] = (struct ipk_pollitem){a[i], IPK_POLLIN, 0};
 	/* Nothing yet: timeouts. */
 	int64_t t0 = t_now_ns();
 	T_ERR(ipk_poll(it, N, 50), -ETIMEDOUT);
@@ -83,14 +83,15 @@ main(void)
 	/* The peer goes away: every channel is ready and says closed. */
 	T_OK(ipk_send(a[0], "exit", 4, 0, 10000));
 	int st;
-	T_ASSERT(waitpid(p, &st, 0) == p && WIFEXITED(st) &&
-	    WEXITSTATUS(st) == 0);
+	T_ASSERT(
+	    waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	T_EQ(ipk_poll(it, N, 10000), N);
 	char buf[8];
 	size_t len;
 	uint32_t t;
 	for (int i = 0; i < N; i++) {
-		T_ERR(ipk_recv(a[i], buf, sizeof(buf), &len, &t, 0), IPK_ECLOSED);
+		T_ERR(
+		    ipk_recv(a[i], buf, sizeof(buf), &len, &t, 0), IPK_ECLOSED);
 		ipk_close(a[i]);
 	}
 	printf("PASS poll\n");

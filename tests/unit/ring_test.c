@@ -64,7 +64,7 @@ test_wrap(void)
 		}
 		T_OK(rv);
 		T_ASSERT((unsigned char *)p >= data &&
-			 (unsigned char *)p + len <= data + cap);
+		    (unsigned char *)p + len <= data + cap);
 		t_fill(p, len, seed, i);
 		ipk__ring_commit(&w, len, (uint32_t)i);
 		/* Drain everything at once now and then. */
@@ -142,9 +142,9 @@ expect_peek(uint64_t h, uint64_t t, uint32_t w, uint64_t cap)
 	uint64_t rem = cap - h % cap, avail = t - h;
 	if (w & IPK__RING_PAD)
 		return w == (IPK__RING_PAD | (uint32_t)(rem - 16)) &&
-			       avail >= rem
-			   ? 1
-			   : IPK_ECORRUPT;
+			avail >= rem
+		    ? 1
+		    : IPK_ECORRUPT;
 	uint64_t need = ipk__ring_recsize(w);
 	return need > rem || need > avail ? IPK_ECORRUPT : 0;
 }
@@ -152,8 +152,8 @@ expect_peek(uint64_t h, uint64_t t, uint32_t w, uint64_t cap)
 /* The producer, for every head a hostile consumer may publish while the
  * ring is nearly full: loan answers space, full or corrupt exactly. */
 static void
-exhaustive_producer(struct ipk__ring_ctl *ctl, unsigned char *data,
-    uint64_t cap)
+exhaustive_producer(
+    struct ipk__ring_ctl *ctl, unsigned char *data, uint64_t cap)
 {
 	struct ipk__ring w;
 	for (uint64_t h = 0; h < 4 * cap; h++)
@@ -183,7 +183,7 @@ exhaustive_producer(struct ipk__ring_ctl *ctl, unsigned char *data,
 		ctl->head = v;
 		void *p = NULL;
 		int want = (v & 15) || T - v > cap ? IPK_ECORRUPT
-			   : T + 32 - v <= cap	   ? 0
+		    : T + 32 - v <= cap		   ? 0
 						   : -EAGAIN;
 		int rv = ipk__ring_loan(&w, 16, &p);
 		if (rv != want)
@@ -259,8 +259,8 @@ test_exhaustive(void)
 					if (rv == 0) {
 						counts[0]++;
 						T_ASSERT(m.buf >= data + 16 &&
-							 m.buf + m.len <=
-							     data + cap);
+						    m.buf + m.len <=
+							data + cap);
 						volatile unsigned char x = 0;
 						for (uint32_t b = 0; b < m.len;
 						     b++)

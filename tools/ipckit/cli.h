@@ -25,14 +25,14 @@ struct cli_cmd {
 };
 
 /* Every sub-command, defined in its cmd_<name>.c. */
-#define CLI_COMMANDS(X) \
-	X(send) \
-	X(recv) \
-	X(bench) \
-	X(bridge) \
-	X(ls) \
-	X(stat) \
-	X(rm) \
+#define CLI_COMMANDS(X)                                                        \
+	X(send)                                                                \
+	X(recv)                                                                \
+	X(bench)                                                               \
+	X(bridge)                                                              \
+	X(ls)                                                                  \
+	X(stat)                                                                \
+	X(rm)                                                                  \
 	X(gc)
 
 #define CLI_DECLARE(n) extern const struct cli_cmd cli_cmd_##n;

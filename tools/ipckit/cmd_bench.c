@@ -51,7 +51,7 @@ bench_parse_sizes(const char *arg, struct bench_cfg *cfg)
 	snprintf(buf, sizeof(buf), "%s", arg);
 	cfg->nsizes = 0;
 	for (char *t = strtok_r(buf, ",", &save); t;
-	    t = strtok_r(NULL, ",", &save)) {
+	     t = strtok_r(NULL, ",", &save)) {
 		uint64_t v;
 		if (cfg->nsizes == BENCH_MAX_SIZES ||
 		    cli_parse_size(t, &v) < 0 || v < BENCH_MIN_MSG ||
@@ -106,25 +106,29 @@ static int
 bench_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "full", no_argument, NULL, 'F' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "sizes", required_argument, NULL, 's' },
-		{ "msg-size", required_argument, NULL, 'm' },
-		{ "rounds", required_argument, NULL, 'r' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "rate", required_argument, NULL, 'R' },
-		{ "intermittent", optional_argument, NULL, 'i' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "plot", required_argument, NULL, 'p' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"quick", no_argument, NULL, 'q'},
+	    {"full", no_argument, NULL, 'F'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"sizes", required_argument, NULL, 's'},
+	    {"msg-size", required_argument, NULL, 'm'},
+	    {"rounds", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"rate", required_argument, NULL, 'R'},
+	    {"intermittent", optional_argument, NULL, 'i'},
+	    {"json", required_argument, NULL, 'j'},
+	    {"plot", required_argument, NULL, 'p'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct bench_cfg cfg = { .rtt_size = 64, .rounds = 20000,
-		.warmup = 1000, .rtt_cap_s = 0.5, .duration_s = 0.2,
-		.sizes = { 64, 4096, 65536, 1048576 }, .nsizes = 4,
-		.mode = "quick" };
+	struct bench_cfg cfg = {.rtt_size = 64,
+	    .rounds = 20000,
+	    .warmup = 1000,
+	    .rtt_cap_s = 0.5,
+	    .duration_s = 0.2,
+	    .sizes = {64, 4096, 65536, 1048576},
+	    .nsizes = 4,
+	    .mode = "quick"};
 	const char *json = NULL, *plot = NULL;
 	long long rounds = -1, v;
 	double duration = -1;
@@ -134,7 +138,7 @@ bench_run(int argc, char **argv)
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+qFo:s:m:r:d:R:i::j:p:lh", opts,
-	    NULL)) != -1) {
+		    NULL)) != -1) {
 		switch (ch) {
 		case 'q':
 			full = 0;
@@ -147,32 +151,37 @@ bench_run(int argc, char **argv)
 			break;
 		case 's':
 			if (bench_parse_sizes(optarg, &cfg) < 0)
-				return cli_usage(&cli_cmd_bench, "bad --sizes "
+				return cli_usage(&cli_cmd_bench,
+				    "bad --sizes "
 				    "'%s' (e.g. 64,4K,64K,1M; each %d B to "
-				    "256M, at most %d)", optarg, BENCH_MIN_MSG,
-				    BENCH_MAX_SIZES);
+				    "256M, at most %d)",
+				    optarg, BENCH_MIN_MSG, BENCH_MAX_SIZES);
 			break;
 		case 'm':
 			if (cli_parse_size(optarg, &sz) < 0 ||
 			    sz < BENCH_MIN_MSG || sz > (16u << 20))
-				return cli_usage(&cli_cmd_bench, "bad "
-				    "--msg-size '%s' (%d B to 16M)", optarg,
-				    BENCH_MIN_MSG);
+				return cli_usage(&cli_cmd_bench,
+				    "bad "
+				    "--msg-size '%s' (%d B to 16M)",
+				    optarg, BENCH_MIN_MSG);
 			cfg.rtt_size = (size_t)sz;
 			break;
 		case 'r':
 			if (!strcmp(optarg, "small"))
 				rounds = 300;
-			else if (cli_parse_int(optarg, 1, 1LL << 40,
-			    &rounds) < 0)
-				return cli_usage(&cli_cmd_bench, "bad --rounds "
-				    "'%s' (a count, or small)", optarg);
+			else if (cli_parse_int(optarg, 1, 1LL << 40, &rounds) <
+			    0)
+				return cli_usage(&cli_cmd_bench,
+				    "bad --rounds "
+				    "'%s' (a count, or small)",
+				    optarg);
 			break;
 		case 'd':
 			errno = 0;
 			duration = strtod(optarg, &end);
 			if (errno || *end || !(duration > 0) || duration > 600)
-				return cli_usage(&cli_cmd_bench, "bad "
+				return cli_usage(&cli_cmd_bench,
+				    "bad "
 				    "--duration '%s' (seconds, up to 600)",
 				    optarg);
 			break;
@@ -180,14 +189,17 @@ bench_run(int argc, char **argv)
 			errno = 0;
 			cfg.rate = strtod(optarg, &end);
 			if (errno || *end || !(cfg.rate > 0) || cfg.rate > 1e8)
-				return cli_usage(&cli_cmd_bench, "bad --rate "
-				    "'%s' (requests per second)", optarg);
+				return cli_usage(&cli_cmd_bench,
+				    "bad --rate "
+				    "'%s' (requests per second)",
+				    optarg);
 			break;
 		case 'i':
 			cfg.pause_us = 1000;
 			if (optarg &&
 			    cli_parse_int(optarg, 1, 10000000, &v) < 0)
-				return cli_usage(&cli_cmd_bench, "bad "
+				return cli_usage(&cli_cmd_bench,
+				    "bad "
 				    "--intermittent '%s' (microseconds)",
 				    optarg);
 			if (optarg)
@@ -210,8 +222,8 @@ bench_run(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(&cli_cmd_bench, "unexpected argument '%s'",
-		    argv[optind]);
+		return cli_usage(
+		    &cli_cmd_bench, "unexpected argument '%s'", argv[optind]);
 	if (full) {
 		cfg.mode = "full";
 		cfg.rounds = 100000;
@@ -251,8 +263,9 @@ bench_run(int argc, char **argv)
 	if (list) {
 		for (int i = 0; i < na; i++)
 			printf("%-14s %-9s %s\n", all[i].name,
-			    all[i].status == BENCH_OK ? "" :
-			    all[i].status == BENCH_NA ? "n/a" : "not built",
+			    all[i].status == BENCH_OK	    ? ""
+				: all[i].status == BENCH_NA ? "n/a"
+							    : "not built",
 			    all[i].reason);
 		goto out;
 	}
@@ -260,8 +273,10 @@ bench_run(int argc, char **argv)
 		if (bench_selected(cfg.only, all[i].name))
 			subj[n++] = all[i];
 	if (!n) {
-		status = cli_usage(&cli_cmd_bench, "--only '%s' matches no "
-		    "row (ipckit bench --list shows them)", cfg.only);
+		status = cli_usage(&cli_cmd_bench,
+		    "--only '%s' matches no "
+		    "row (ipckit bench --list shows them)",
+		    cfg.only);
 		goto out;
 	}
 	for (const char *p = cfg.only; p && *p;) {
@@ -272,8 +287,10 @@ bench_run(int argc, char **argv)
 		for (int i = 0; i < na && len; i++)
 			hit |= bench_selected(one, all[i].name);
 		if (len && !hit) {
-			status = cli_usage(&cli_cmd_bench, "--only: no row "
-			    "named '%s' (ipckit bench --list shows them)", one);
+			status = cli_usage(&cli_cmd_bench,
+			    "--only: no row "
+			    "named '%s' (ipckit bench --list shows them)",
+			    one);
 			goto out;
 		}
 		p += len;
@@ -311,11 +328,11 @@ bench_run(int argc, char **argv)
 		int rv = bench_report_plot(plot, res, n);
 		if (rv == -ENOENT)
 			printf("no plot: gnuplot is not installed (apt-get "
-			    "install gnuplot-nox); the table and JSON above "
-			    "are complete without it\n");
+			       "install gnuplot-nox); the table and JSON above "
+			       "are complete without it\n");
 		else if (rv < 0)
-			fprintf(stderr, "ipckit bench: %s: gnuplot failed\n",
-			    plot);
+			fprintf(
+			    stderr, "ipckit bench: %s: gnuplot failed\n", plot);
 		else
 			printf("plot written to %s\n", plot);
 	}
@@ -345,8 +362,8 @@ bench_run(int argc, char **argv)
 #endif
 
 const struct cli_cmd cli_cmd_bench = {
-	.name = "bench",
-	.run = bench_run,
-	.summary = "measure every mechanism side by side",
-	.usage = bench_usage,
+    .name = "bench",
+    .run = bench_run,
+    .summary = "measure every mechanism side by side",
+    .usage = bench_usage,
 };

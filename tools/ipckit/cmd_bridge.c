@@ -51,13 +51,13 @@ static const char bridge_usage[] =
 static volatile sig_atomic_t bridge_stop;
 
 struct bridge_side {
-	const char *name;  /* "A" or "B" */
+	const char *name; /* "A" or "B" */
 	const char *url;
 	int listen;
 	struct ipk_listener *l;
 	struct ipk_chan *c;
-	int down;          /* c waits for its peer to reattach */
-	int last_err;      /* last connect error reported, to say it once */
+	int down; /* c waits for its peer to reattach */
+	int last_err; /* last connect error reported, to say it once */
 	unsigned long long conns;
 };
 
@@ -66,7 +66,7 @@ struct bridge_dir {
 	unsigned char *buf;
 	size_t cap, len;
 	uint32_t type;
-	int pending;       /* buf holds a message dst did not take yet */
+	int pending; /* buf holds a message dst did not take yet */
 	unsigned long long msgs, bytes, dropped;
 };
 
@@ -123,8 +123,10 @@ bridge_connect(struct bridge_side *s, const struct bridge_args *a)
 		s->down = 0;
 		s->conns++;
 		if (!a->quiet)
-			fprintf(stderr, "ipckit bridge: %s: peer reattached "
-			    "(%s)\n", s->name, s->url);
+			fprintf(stderr,
+			    "ipckit bridge: %s: peer reattached "
+			    "(%s)\n",
+			    s->name, s->url);
 		return 1;
 	}
 	if (s->c)
@@ -134,7 +136,7 @@ bridge_connect(struct bridge_side *s, const struct bridge_args *a)
 			return cli_fail("bridge", s->url, rv), rv;
 		rv = ipk_accept(s->l, BRIDGE_RETRY_MS, &s->c);
 	} else {
-		struct ipk_opts o = { .timeout_ms = BRIDGE_RETRY_MS };
+		struct ipk_opts o = {.timeout_ms = BRIDGE_RETRY_MS};
 		rv = ipk_dial(s->url, &o, &s->c);
 	}
 	if (rv == 0) {
@@ -221,8 +223,9 @@ bridge_pump(struct bridge_dir *d, const struct bridge_args *a)
 				return -1;
 			continue;
 		}
-		if (rv == -EMSGSIZE || (rv == -EBADMSG &&
-		    (ipk_caps(d->src->c) & IPK_CAP_BOUNDARIES))) {
+		if (rv == -EMSGSIZE ||
+		    (rv == -EBADMSG &&
+			(ipk_caps(d->src->c) & IPK_CAP_BOUNDARIES))) {
 			/* Dropped by the library, the channel goes on. */
 			d->dropped++;
 			if (!a->quiet)
@@ -249,7 +252,7 @@ bridge_wait(struct bridge_dir *d)
 		}
 		int fd = ipk_fd(d[i].src->c);
 		if (fd >= 0)
-			p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	}
 	/* A message the other side would not take is retried soon: the
 	 * API has no "writable" descriptor. */
@@ -257,8 +260,8 @@ bridge_wait(struct bridge_dir *d)
 }
 
 static int
-bridge_loop(struct bridge_side *s, struct bridge_dir *d,
-    const struct bridge_args *a)
+bridge_loop(
+    struct bridge_side *s, struct bridge_dir *d, const struct bridge_args *a)
 {
 	int was_up = 0;
 	while (!bridge_stop) {
@@ -301,12 +304,12 @@ static int
 bridge_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "once", no_argument, NULL, '1' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"once", no_argument, NULL, '1'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct bridge_args a = { 0 };
+	struct bridge_args a = {0};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+1qh", opts, NULL)) != -1) {
@@ -326,19 +329,19 @@ bridge_run(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage(&cli_cmd_bridge, "expected two sides");
-	struct bridge_side s[2] = { { 0 }, { 0 } };
+	struct bridge_side s[2] = {{0}, {0}};
 	if (bridge_side_parse(&s[0], "A", argv[optind]) < 0 ||
 	    bridge_side_parse(&s[1], "B", argv[optind + 1]) < 0)
 		return cli_usage(&cli_cmd_bridge, "empty address");
 	struct bridge_dir d[2] = {
-		{ .src = &s[0], .dst = &s[1] },
-		{ .src = &s[1], .dst = &s[0] },
+	    {.src = &s[0], .dst = &s[1]},
+	    {.src = &s[1], .dst = &s[0]},
 	};
 	if (bridge_grow(&d[0], 65536) < 0 || bridge_grow(&d[1], 65536) < 0) {
 		free(d[0].buf);
 		return cli_fail("bridge", NULL, -ENOMEM);
 	}
-	struct sigaction sa = { .sa_handler = bridge_on_signal };
+	struct sigaction sa = {.sa_handler = bridge_on_signal};
 	sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
@@ -350,16 +353,18 @@ bridge_run(int argc, char **argv)
 		ipk_listener_close(s[i].l);
 		free(d[i].buf);
 	}
-	fprintf(stderr, "ipckit bridge: A->B %llu messages %llu bytes, "
+	fprintf(stderr,
+	    "ipckit bridge: A->B %llu messages %llu bytes, "
 	    "B->A %llu messages %llu bytes, dropped %llu, connections "
-	    "A %llu B %llu\n", d[0].msgs, d[0].bytes, d[1].msgs, d[1].bytes,
+	    "A %llu B %llu\n",
+	    d[0].msgs, d[0].bytes, d[1].msgs, d[1].bytes,
 	    d[0].dropped + d[1].dropped, s[0].conns, s[1].conns);
 	return rv;
 }
 
 const struct cli_cmd cli_cmd_bridge = {
-	.name = "bridge",
-	.run = bridge_run,
-	.summary = "forward messages both ways between two channels",
-	.usage = bridge_usage,
+    .name = "bridge",
+    .run = bridge_run,
+    .summary = "forward messages both ways between two channels",
+    .usage = bridge_usage,
 };

@@ -57,13 +57,13 @@ static int
 gc_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "match", required_argument, NULL, 'm' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"match", required_argument, NULL, 'm'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct gc_state st = { 0 };
+	struct gc_state st = {0};
 	int dry = 0, quiet = 0, ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+nm:qh", opts, NULL)) != -1) {
@@ -85,8 +85,8 @@ gc_run(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(&cli_cmd_gc, "unexpected argument '%s'",
-		    argv[optind]);
+		return cli_usage(
+		    &cli_cmd_gc, "unexpected argument '%s'", argv[optind]);
 	/* Collect first, remove after: the walk reads the directory that
 	 * removal changes. ipk_remove checks liveness again. */
 	int rv = ipk_list(gc_pick, &st), status = CLI_OK;
@@ -108,8 +108,8 @@ gc_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_gc = {
-	.name = "gc",
-	.run = gc_run,
-	.summary = "remove channels whose every endpoint is dead",
-	.usage = gc_usage,
+    .name = "gc",
+    .run = gc_run,
+    .summary = "remove channels whose every endpoint is dead",
+    .usage = gc_usage,
 };

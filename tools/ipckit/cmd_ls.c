@@ -118,8 +118,9 @@ ls_one(const struct ipk_objinfo *o, void *arg)
 	printf("%-36s %-5s %-8s %-5s %-13s %-13s", o->url, o->scheme,
 	    o->exists ? cli_user_name(o->uid) : "(gone)", mode, q, c);
 	for (int i = 0; i < o->nep; i++)
-		printf("%s%s %d %s", i ? ", " : " ", cli_role_name(o->ep[i].role),
-		    (int)o->ep[i].pid, o->ep[i].alive ? "alive" : "dead");
+		printf("%s%s %d %s", i ? ", " : " ",
+		    cli_role_name(o->ep[i].role), (int)o->ep[i].pid,
+		    o->ep[i].alive ? "alive" : "dead");
 	if (!o->nep)
 		printf(" none");
 	putchar('\n');
@@ -135,8 +136,9 @@ ls_other(struct ls_state *st, const char *mech, const char *name, uid_t uid,
 		return;
 	if (st->a->json) {
 		printf("%s\n  {\"url\":null,\"mechanism\":\"%s\","
-		    "\"registered\":false,\"exists\":true,\"uid\":%u,"
-		    "\"owner\":", st->n ? "," : "", mech, (unsigned)uid);
+		       "\"registered\":false,\"exists\":true,\"uid\":%u,"
+		       "\"owner\":",
+		    st->n ? "," : "", mech, (unsigned)uid);
 		cli_json_str(stdout, cli_user_name(uid));
 		printf(",\"mode\":\"%04o\",", mode);
 		if (qnum >= 0)
@@ -148,8 +150,8 @@ ls_other(struct ls_state *st, const char *mech, const char *name, uid_t uid,
 		if (st->n == 0)
 			printf("%-36s %-5s %-8s %s\n", "NOT REGISTERED", "MECH",
 			    "OWNER", "MODE");
-		printf("%-36s %-5s %-8s %04o\n", name, mech,
-		    cli_user_name(uid), mode);
+		printf("%-36s %-5s %-8s %04o\n", name, mech, cli_user_name(uid),
+		    mode);
 	}
 	st->n++;
 }
@@ -187,7 +189,7 @@ ls_scan_sysv(struct ls_state *st)
 		/* the kernel's own table: fields are well-formed numbers */
 		/* NOLINTNEXTLINE(cert-err34-c) */
 		if (sscanf(line, "%lld %lld %o %lld %lld %*d %*d %u", &key, &id,
-		    &perms, &cbytes, &qnum, &uid) != 6)
+			&perms, &cbytes, &qnum, &uid) != 6)
 			continue;
 		snprintf(name, sizeof(name), "msqid %lld", id);
 		ls_other(st, "sysv", name, (uid_t)uid, perms & 0777, qnum);
@@ -199,13 +201,13 @@ static int
 ls_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "match", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"match", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct ls_args a = { 0 };
+	struct ls_args a = {0};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+jam:h", opts, NULL)) != -1) {
@@ -227,9 +229,9 @@ ls_run(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return cli_usage(&cli_cmd_ls, "unexpected argument '%s'",
-		    argv[optind]);
-	struct ls_state st = { .a = &a };
+		return cli_usage(
+		    &cli_cmd_ls, "unexpected argument '%s'", argv[optind]);
+	struct ls_state st = {.a = &a};
 	if (a.json)
 		printf("[");
 	int rv = ipk_list(ls_one, &st);
@@ -255,8 +257,8 @@ ls_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_ls = {
-	.name = "ls",
-	.run = ls_run,
-	.summary = "list channels, their objects and endpoints",
-	.usage = ls_usage,
+    .name = "ls",
+    .run = ls_run,
+    .summary = "list channels, their objects and endpoints",
+    .usage = ls_usage,
 };

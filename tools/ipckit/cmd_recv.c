@@ -39,8 +39,8 @@ struct recv_args {
 /* 0, or -errno when stdout cannot take the message (a full disk, a closed
  * pipe): a message received but not written must not pass unnoticed. */
 static int
-recv_print(const struct recv_args *a, const unsigned char *p, size_t n,
-    uint32_t type)
+recv_print(
+    const struct recv_args *a, const unsigned char *p, size_t n, uint32_t type)
 {
 	if (a->verbose)
 		printf("[type %u, %zu bytes] ", type, n);
@@ -60,22 +60,22 @@ static int
 recv_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", no_argument, NULL, 'l' },
-		{ "dial", no_argument, NULL, 'd' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "type", required_argument, NULL, 't' },
-		{ "hex", no_argument, NULL, 'x' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", no_argument, NULL, 'l'},
+	    {"dial", no_argument, NULL, 'd'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"type", required_argument, NULL, 't'},
+	    {"hex", no_argument, NULL, 'x'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct recv_args a = { .mode = 'l', .count = -1, .type = -1,
-		.timeout = -1 };
+	struct recv_args a = {
+	    .mode = 'l', .count = -1, .type = -1, .timeout = -1};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+ldn:t:xvT:h", opts, NULL)) !=
-	    -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "+ldn:t:xvT:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 		case 'd':
@@ -83,13 +83,14 @@ recv_run(int argc, char **argv)
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 1LL << 62, &a.count) < 0)
-				return cli_usage(&cli_cmd_recv,
-				    "bad --count '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_recv, "bad --count '%s'", optarg);
 			break;
 		case 't':
 			if (cli_parse_int(optarg, 0, 0xffffffffLL, &a.type) < 0)
 				return cli_usage(&cli_cmd_recv,
-				    "bad --type '%s' (0 to 4294967295)", optarg);
+				    "bad --type '%s' (0 to 4294967295)",
+				    optarg);
 			break;
 		case 'x':
 			a.hex = 1;
@@ -101,7 +102,8 @@ recv_run(int argc, char **argv)
 			if (cli_parse_int(optarg, -1, 1 << 30, &a.timeout) < 0)
 				return cli_usage(&cli_cmd_recv,
 				    "bad --timeout '%s' (milliseconds, -1 = "
-				    "forever)", optarg);
+				    "forever)",
+				    optarg);
 			break;
 		case 'h':
 			cli_help(&cli_cmd_recv);
@@ -114,8 +116,8 @@ recv_run(int argc, char **argv)
 		return cli_usage(&cli_cmd_recv, "missing URL");
 	a.url = argv[optind++];
 	if (optind < argc)
-		return cli_usage(&cli_cmd_recv, "unexpected argument '%s'",
-		    argv[optind]);
+		return cli_usage(
+		    &cli_cmd_recv, "unexpected argument '%s'", argv[optind]);
 
 	struct ipk_listener *l;
 	struct ipk_chan *c;
@@ -130,8 +132,8 @@ recv_run(int argc, char **argv)
 		uint32_t type = 0;
 		if (a.type >= 0) {
 			type = (uint32_t)a.type;
-			rv = ipk_recv_type(c, type, buf, cap, &len,
-			    (int)a.timeout);
+			rv = ipk_recv_type(
+			    c, type, buf, cap, &len, (int)a.timeout);
 		} else {
 			rv = ipk_recv(c, buf, cap, &len, &type, (int)a.timeout);
 		}
@@ -152,8 +154,10 @@ recv_run(int argc, char **argv)
 			break;
 		}
 		if ((rv = recv_print(&a, buf, len, type)) < 0) {
-			fprintf(stderr, "ipckit recv: cannot write a received "
-			    "message to standard output: %s\n", strerror(-rv));
+			fprintf(stderr,
+			    "ipckit recv: cannot write a received "
+			    "message to standard output: %s\n",
+			    strerror(-rv));
 			status = 1;
 			break;
 		}
@@ -166,8 +170,8 @@ recv_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_recv = {
-	.name = "recv",
-	.run = recv_run,
-	.summary = "print messages received on a channel",
-	.usage = recv_usage,
+    .name = "recv",
+    .run = recv_run,
+    .summary = "print messages received on a channel",
+    .usage = recv_usage,
 };

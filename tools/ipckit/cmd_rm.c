@@ -25,10 +25,10 @@ static int
 rm_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"force", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	unsigned flags = 0;
 	int verbose = 0, ch;
@@ -62,8 +62,8 @@ rm_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_rm = {
-	.name = "rm",
-	.run = rm_run,
-	.summary = "remove a channel's kernel objects",
-	.usage = rm_usage,
+    .name = "rm",
+    .run = rm_run,
+    .summary = "remove a channel's kernel objects",
+    .usage = rm_usage,
 };

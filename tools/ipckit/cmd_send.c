@@ -33,14 +33,14 @@ static int
 send_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", no_argument, NULL, 'l' },
-		{ "dial", no_argument, NULL, 'd' },
-		{ "type", required_argument, NULL, 't' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", no_argument, NULL, 'l'},
+	    {"dial", no_argument, NULL, 'd'},
+	    {"type", required_argument, NULL, 't'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct send_args a = { .mode = 'd', .type = 0, .timeout = -1 };
+	struct send_args a = {.mode = 'd', .type = 0, .timeout = -1};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+ldt:T:h", opts, NULL)) != -1) {
@@ -52,13 +52,15 @@ send_run(int argc, char **argv)
 		case 't':
 			if (cli_parse_int(optarg, 0, 0xffffffffLL, &a.type) < 0)
 				return cli_usage(&cli_cmd_send,
-				    "bad --type '%s' (0 to 4294967295)", optarg);
+				    "bad --type '%s' (0 to 4294967295)",
+				    optarg);
 			break;
 		case 'T':
 			if (cli_parse_int(optarg, -1, 1 << 30, &a.timeout) < 0)
 				return cli_usage(&cli_cmd_send,
 				    "bad --timeout '%s' (milliseconds, -1 = "
-				    "forever)", optarg);
+				    "forever)",
+				    optarg);
 			break;
 		case 'h':
 			cli_help(&cli_cmd_send);
@@ -108,8 +110,8 @@ send_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_send = {
-	.name = "send",
-	.run = send_run,
-	.summary = "send messages (arguments or stdin lines) to a channel",
-	.usage = send_usage,
+    .name = "send",
+    .run = send_run,
+    .summary = "send messages (arguments or stdin lines) to a channel",
+    .usage = send_usage,
 };

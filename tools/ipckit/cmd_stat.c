@@ -70,19 +70,20 @@ stat_print(const struct stat_args *a, const struct ipk_objinfo *o,
 			for (int j = 0; j < prev->nep; j++)
 				if (prev->ep[j].pid == e->pid &&
 				    prev->ep[j].role == e->role)
-					rate = (double)(s->msgs_sent +
-					    s->msgs_recv -
-					    prev->ep[j].stats.msgs_sent -
-					    prev->ep[j].stats.msgs_recv) / dt;
+					rate =
+					    (double)(s->msgs_sent +
+						s->msgs_recv -
+						prev->ep[j].stats.msgs_sent -
+						prev->ep[j].stats.msgs_recv) /
+					    dt;
 		printf("%-9s %7d %-5s %10llu %12llu %10llu %12llu %7llu %6llu "
-		    "%6llu %9.0f\n", cli_role_name(e->role), (int)e->pid,
-		    e->alive ? "yes" : "no",
-		    (unsigned long long)s->msgs_sent,
+		       "%6llu %9.0f\n",
+		    cli_role_name(e->role), (int)e->pid,
+		    e->alive ? "yes" : "no", (unsigned long long)s->msgs_sent,
 		    (unsigned long long)s->bytes_sent,
 		    (unsigned long long)s->msgs_recv,
 		    (unsigned long long)s->bytes_recv,
-		    (unsigned long long)s->waits,
-		    (unsigned long long)s->errors,
+		    (unsigned long long)s->waits, (unsigned long long)s->errors,
 		    (unsigned long long)s->gaps, rate);
 	}
 	if (!o->nep)
@@ -96,14 +97,14 @@ static int
 stat_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "watch", no_argument, NULL, 'w' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"watch", no_argument, NULL, 'w'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct stat_args a = { .count = -1, .interval = 1000 };
+	struct stat_args a = {.count = -1, .interval = 1000};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+wn:i:jh", opts, NULL)) != -1) {
@@ -113,8 +114,8 @@ stat_run(int argc, char **argv)
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 1LL << 40, &a.count) < 0)
-				return cli_usage(&cli_cmd_stat,
-				    "bad --count '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_stat, "bad --count '%s'", optarg);
 			a.watch = 1;
 			break;
 		case 'i':
@@ -138,16 +139,16 @@ stat_run(int argc, char **argv)
 		return cli_usage(&cli_cmd_stat, "missing URL");
 	a.url = argv[optind++];
 	if (optind < argc)
-		return cli_usage(&cli_cmd_stat, "unexpected argument '%s'",
-		    argv[optind]);
+		return cli_usage(
+		    &cli_cmd_stat, "unexpected argument '%s'", argv[optind]);
 	if (!a.watch)
 		a.count = 1;
 	static struct ipk_objinfo o[2];
 	int tty = isatty(STDOUT_FILENO), cur = 0;
 	for (long long i = 0; a.count < 0 || i < a.count; i++) {
 		if (i) {
-			struct timespec ts = { a.interval / 1000,
-				(a.interval % 1000) * 1000000 };
+			struct timespec ts = {
+			    a.interval / 1000, (a.interval % 1000) * 1000000};
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
 		}
@@ -162,8 +163,8 @@ stat_run(int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_stat = {
-	.name = "stat",
-	.run = stat_run,
-	.summary = "show a channel's live counters (--watch: like top)",
-	.usage = stat_usage,
+    .name = "stat",
+    .run = stat_run,
+    .summary = "show a channel's live counters (--watch: like top)",
+    .usage = stat_usage,
 };

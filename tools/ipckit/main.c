@@ -10,7 +10,7 @@
 
 static const struct cli_cmd *const commands[] = {
 #define CLI_ENTRY(n) &cli_cmd_##n,
-	CLI_COMMANDS(CLI_ENTRY)
+    CLI_COMMANDS(CLI_ENTRY)
 #undef CLI_ENTRY
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -18,13 +18,15 @@ static const struct cli_cmd *const commands[] = {
 static void
 main_usage(FILE *f)
 {
-	fprintf(f, "usage: ipckit COMMAND [OPTIONS] [ARGS]\n\n"
+	fprintf(f,
+	    "usage: ipckit COMMAND [OPTIONS] [ARGS]\n\n"
 	    "Send, receive, inspect and benchmark Linux IPC channels.\n\n"
 	    "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-8s %s\n", commands[i]->name,
-		    commands[i]->summary);
-	fprintf(f, "  %-8s %s\n", "help", "help on a command: ipckit help send");
+		fprintf(
+		    f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(
+	    f, "  %-8s %s\n", "help", "help on a command: ipckit help send");
 	fprintf(f, "\nAddresses (URLs):\n");
 	const char *const *s = ipk_schemes();
 	for (; *s; s++) {
@@ -38,7 +40,8 @@ main_usage(FILE *f)
 		    caps & IPK_CAP_REATTACH ? " survives peer restart" : "",
 		    caps & IPK_CAP_LOSSY ? " may lose messages" : "");
 	}
-	fprintf(f, "\nOptions: --help, --version. Exit codes: 0 ok, 1 error, "
+	fprintf(f,
+	    "\nOptions: --help, --version. Exit codes: 0 ok, 1 error, "
 	    "2 usage error.\n");
 }
 
@@ -74,8 +77,8 @@ main(int argc, char **argv)
 		}
 		const struct cli_cmd *c = main_find(argv[2]);
 		if (!c) {
-			fprintf(stderr, "ipckit help: no command '%s'\n",
-			    argv[2]);
+			fprintf(
+			    stderr, "ipckit help: no command '%s'\n", argv[2]);
 			return CLI_USAGE;
 		}
 		cli_help(c);
@@ -83,8 +86,10 @@ main(int argc, char **argv)
 	}
 	const struct cli_cmd *c = main_find(cmd);
 	if (!c) {
-		fprintf(stderr, "ipckit: no command '%s' (ipckit --help lists "
-		    "them)\n", cmd);
+		fprintf(stderr,
+		    "ipckit: no command '%s' (ipckit --help lists "
+		    "them)\n",
+		    cmd);
 		return CLI_USAGE;
 	}
 	return c->run(argc - 1, argv + 1);

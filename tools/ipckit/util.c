@@ -55,9 +55,21 @@ cli_parse_size(const char *s, uint64_t *out)
 		return -1;
 	int shift = 0;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end || (shift && v > (UINT64_MAX >> shift)))
 		return -1;
@@ -89,7 +101,7 @@ cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
 		}
 		return CLI_OK;
 	}
-	struct ipk_opts o = { .timeout_ms = timeout_ms };
+	struct ipk_opts o = {.timeout_ms = timeout_ms};
 	if ((rv = ipk_dial(url, &o, c)) < 0)
 		return cli_fail(cmd, url, rv);
 	return CLI_OK;
@@ -99,9 +111,12 @@ const char *
 cli_role_name(int role)
 {
 	switch (role) {
-	case IPK_ROLE_LISTENER: return "listener";
-	case IPK_ROLE_ACCEPTED: return "accepted";
-	case IPK_ROLE_DIALER: return "dialer";
+	case IPK_ROLE_LISTENER:
+		return "listener";
+	case IPK_ROLE_ACCEPTED:
+		return "accepted";
+	case IPK_ROLE_DIALER:
+		return "dialer";
 	}
 	return "?";
 }
@@ -173,18 +188,18 @@ cli_json_obj(FILE *f, const struct ipk_objinfo *o)
 	for (int i = 0; i < o->nep; i++) {
 		const struct ipk_endpoint *e = &o->ep[i];
 		const struct ipk_stats *s = &e->stats;
-		fprintf(f, "%s{\"pid\":%d,\"role\":\"%s\",\"alive\":%s,"
+		fprintf(f,
+		    "%s{\"pid\":%d,\"role\":\"%s\",\"alive\":%s,"
 		    "\"msgs_sent\":%llu,\"bytes_sent\":%llu,"
 		    "\"msgs_recv\":%llu,\"bytes_recv\":%llu,\"waits\":%llu,"
-		    "\"errors\":%llu,\"drops\":%llu}", i ? "," : "",
-		    (int)e->pid, cli_role_name(e->role),
+		    "\"errors\":%llu,\"drops\":%llu}",
+		    i ? "," : "", (int)e->pid, cli_role_name(e->role),
 		    e->alive ? "true" : "false",
 		    (unsigned long long)s->msgs_sent,
 		    (unsigned long long)s->bytes_sent,
 		    (unsigned long long)s->msgs_recv,
 		    (unsigned long long)s->bytes_recv,
-		    (unsigned long long)s->waits,
-		    (unsigned long long)s->errors,
+		    (unsigned long long)s->waits, (unsigned long long)s->errors,
 		    (unsigned long long)s->gaps);
 	}
 	fprintf(f, "]}");
