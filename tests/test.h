@@ -10,11 +10,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <mqueue.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,6 +284,99 @@ t_reap_kill(pid_t p)
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
 	t_forget(p);
+}
+
+/* --- POSIX queues without /dev/mqueue -------------------------------------
+ * The queues belong to the IPC namespace and work whether or not an mqueue
+ * file system is mounted; only listing them by pattern, or reading their
+ * mode as a file, needs one. Tests name a queue "/dev/mqueue/NAME" either
+ * way: t_obj_stat() reads such a name through mq_open, any other path
+ * through lstat. t_mqueue_dir() finds a mounted mqueue file system, or
+ * mounts one for this process alone. */
+
+static inline int
+t_obj_stat(const char *path, struct stat *st)
+{
+	static const char mqp[] = "/dev/mqueue/";
+	if (strncmp(path, mqp, sizeof(mqp) - 1) != 0)
+		return lstat(path, st);
+	char q[300];
+	snprintf(q, sizeof(q), "/%.255s", path + sizeof(mqp) - 1);
+	mqd_t d = mq_open(q, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (d == (mqd_t)-1)
+		return -1;
+	int rv = fstat((int)d, st);
+	mq_close(d);
+	return rv;
+}
+
+static inline int
+t_obj_exists(const char *path)
+{
+	struct stat st;
+	return t_obj_stat(path, &st) == 0 || errno != ENOENT;
+}
+
+static char t_mqfs_dir[64];
+static pid_t t_mqfs_owner;
+
+static inline void
+t_mqfs_unmount(void)
+{
+	if (t_mqfs_owner != getpid()) /* a forked child shares the mount */
+		return;
+	(void)umount2(t_mqfs_dir, MNT_DETACH);
+	(void)rmdir(t_mqfs_dir);
+}
+
+/* Where the mqueue file system of this process is mounted: the one in
+ * /proc/self/mountinfo ("... MOUNTPOINT OPTS [TAGS] - mqueue ..."); else,
+ * as root, one mounted in a private mount namespace of this process (and
+ * the children it forks later) on a fresh /tmp/ipk-mqfs.XXXXXX, unmounted
+ * and removed at exit. NULL when neither is possible (not root), with the
+ * reason printed once. Call it before starting threads. */
+static inline const char *
+t_mqueue_dir(void)
+{
+	static char dir[512];
+	static int tried;
+	if (tried)
+		return dir[0] ? dir : NULL;
+	tried = 1;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f))
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's own table */
+		if (strstr(line, " - mqueue ") &&
+		    sscanf(line, "%*s %*s %*s %*s %511s", dir) == 1 &&
+		    !strchr(dir, '\\'))
+			break;
+		else
+			dir[0] = '\0';
+	if (f)
+		fclose(f);
+	if (dir[0])
+		return dir;
+	snprintf(t_mqfs_dir, sizeof(t_mqfs_dir), "/tmp/ipk-mqfs.XXXXXX");
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    !mkdtemp(t_mqfs_dir)) {
+		fprintf(stderr,
+		    "note: no mqueue file system, and none can be "
+		    "mounted here (needs root): queues are checked "
+		    "by the names the test knows\n");
+		return NULL;
+	}
+	if (mount("mqueue", t_mqfs_dir, "mqueue", 0, NULL) != 0) {
+		fprintf(stderr, "note: mount -t mqueue on %s: %s\n", t_mqfs_dir,
+		    strerror(errno));
+		(void)rmdir(t_mqfs_dir);
+		return NULL;
+	}
+	t_mqfs_owner = getpid();
+	atexit(t_mqfs_unmount);
+	snprintf(dir, sizeof(dir), "%s", t_mqfs_dir);
+	return dir;
 }
 
 #endif /* IPK_TEST_H */

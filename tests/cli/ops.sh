@@ -8,6 +8,7 @@
 # Usage: ops.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: ops.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/mqueue.sh"
 name=ipkt-ops-$$-$RANDOM
 out=$(mktemp -d)
 export IPK_RUNDIR=$out/run
@@ -33,7 +34,7 @@ cleanup() {
 	for s in $schemes live; do
 		"$cli" rm --force "$(url "$s")" >/dev/null 2>&1
 	done
-	rm -f /tmp/"$name"-* /dev/shm/"$name"-* /dev/mqueue/"$name"-*
+	rm -f /tmp/"$name"-* /dev/shm/"$name"-* ${MQDIR:+"$MQDIR"/"$name"-*}
 	rm -rf "$out"
 }
 trap cleanup EXIT
@@ -139,13 +140,27 @@ grep -F "\"/dev/shm/$name-other\"" "$out/all" | grep -q '"registered":false' ||
 grep '"registered":false' "$out/all" | grep -q -e "$name-mq" -e "$name-shm" &&
 	fail "ls --all lists a registered channel's object as foreign"
 rm -f "/dev/shm/$name-other"
+# Registered queues are seen without the mqueue file system; ls --all
+# says in one line that it cannot list the others.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+	unshare -m --propagation private sh -c '
+		sed -n "s/^[^ ]* [^ ]* [^ ]* [^ ]* \([^ ]*\) .* - mqueue .*/\1/p" \
+			/proc/self/mountinfo | while read -r m; do umount "$m"; done
+		exec "$1" ls --all --json' sh "$cli" >"$out/nomq" 2>"$out/nomq.err" ||
+		fail "ls --all without mqueue: $(cat "$out/nomq.err")"
+	[ "$(wc -l <"$out/nomq.err")" = 1 ] &&
+		grep -q "no mqueue file system is mounted" "$out/nomq.err" ||
+		fail "ls --all without mqueue said: $(cat "$out/nomq.err")"
+	grep -F "\"url\":\"$(url mq)\"" "$out/nomq" | grep -q '"exists":true' ||
+		fail "ls without mqueue does not see $(url mq)"
+fi
 
 # 7. gc --dry-run names the five dead channels and removes nothing.
 "$cli" gc --dry-run --match "*$name*" >"$out/dry" || fail "gc --dry-run"
 [ "$(grep -c '^would remove' "$out/dry")" = 5 ] ||
 	fail "gc --dry-run said: $(cat "$out/dry")"
 grep -q "$name-live" "$out/dry" && fail "gc --dry-run picks a live channel"
-[ -p "/tmp/$name-fifo" ] && [ -e "/dev/mqueue/$name-mq.ipk-l" ] &&
+[ -p "/tmp/$name-fifo" ] && mq_exists "$name-mq.ipk-l" &&
 	[ -e "/dev/shm/$name-shm" ] && [ -S "/tmp/$name-unix" ] &&
 	[ -e "/tmp/$name-sysv" ] || fail "gc --dry-run removed something"
 
@@ -157,9 +172,9 @@ for s in $schemes; do
 	line "$(url "$s")" && fail "$s: still listed after gc"
 done
 [ -e "/tmp/$name-fifo" ] || [ -e "/tmp/$name-fifo.lock" ] ||
-	[ -e "/dev/mqueue/$name-mq.ipk-l" ] || [ -e "/dev/shm/$name-shm" ] ||
+	mq_exists "$name-mq.ipk-l" || [ -e "/dev/shm/$name-shm" ] ||
 	[ -e "/tmp/$name-unix" ] || [ -e "/tmp/$name-sysv" ] &&
-	fail "gc left kernel objects: $(ls /tmp/$name-* /dev/shm/$name-* /dev/mqueue/$name-* 2>&1)"
+	fail "gc left kernel objects: $(ls /tmp/$name-* /dev/shm/$name-* ${MQDIR:+$MQDIR/$name-*} 2>&1)"
 [ -n "$msqid" ] || fail "no msqid was listed for sysv"
 grep -q "^ *[0-9-]* *$msqid " /proc/sysvipc/msg && fail "sysv queue $msqid left"
 has "$(url live)" listener true || fail "gc touched the live channel"

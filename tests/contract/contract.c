@@ -191,6 +191,8 @@ static int
 leftovers(const char *dir)
 {
 	char cmd[600];
+	if (!dir)
+		return 0;
 	snprintf(cmd, sizeof(cmd), "ls -d %s/*%s* 2>/dev/null | grep -q .", dir,
 	    t_unique());
 	return system(cmd) == 0;
@@ -205,6 +207,7 @@ main(int argc, char **argv)
 			printf("%s\n", cases[i].name);
 		return 0;
 	}
+	(void)t_mqueue_dir(); /* before any thread: may unshare */
 	int peer = argc >= 2 && !strcmp(argv[1], "--peer");
 	if (peer) {
 		argv++;
@@ -261,7 +264,7 @@ main(int argc, char **argv)
 		T_FAILF(
 		    "descriptor leak: %d open before, %d after", fds0, fds1);
 	if (leftovers("/tmp") || leftovers("/dev/shm") ||
-	    leftovers("/dev/mqueue"))
+	    leftovers(t_mqueue_dir()))
 		T_FAILF("kernel objects named *%s* left behind", t_unique());
 	printf("PASS %s %s\n", g.variant, g.name);
 	return T_PASS;

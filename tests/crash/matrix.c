@@ -714,7 +714,7 @@ crash_wait(pid_t pid, const char *who)
 static int
 crash_leftovers(const char *dir, const char *tag)
 {
-	DIR *d = opendir(dir);
+	DIR *d = dir ? opendir(dir) : NULL;
 	int n = 0;
 	if (!d)
 		return 0;
@@ -1019,7 +1019,7 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 		T_FAILF("%s: %u malformed frames", variant, sh->badmsg);
 	int left = crash_leftovers("/tmp", tag) +
 	    crash_leftovers("/dev/shm", tag) +
-	    crash_leftovers("/dev/mqueue", tag) +
+	    crash_leftovers(t_mqueue_dir(), tag) +
 	    crash_sysv_scan(NULL, 0, sysv_before, nsysv, tpids, 8);
 	struct ipk_objinfo oi;
 	int irv = is_pipe ? -ENOTSUP : ipk_inspect(trial_url, &oi);
@@ -1082,7 +1082,7 @@ crash_creator(void)
 	char tag[80];
 	snprintf(tag, sizeof(tag), "%s-c", t_unique());
 	T_EQ(crash_leftovers("/tmp", tag) + crash_leftovers("/dev/shm", tag) +
-		crash_leftovers("/dev/mqueue", tag),
+		crash_leftovers(t_mqueue_dir(), tag),
 	    0);
 }
 
@@ -1343,6 +1343,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(argv[1], "--child"))
 		_exit(crash_child(argv));
+	(void)t_mqueue_dir(); /* before any thread: may unshare */
 	unsigned trials = crash_env("IPK_CRASH_TRIALS", 5);
 	unsigned stops = crash_env("IPK_CRASH_STOPS", 1);
 	unsigned restarts = crash_env("IPK_CRASH_RESTARTS", 2);

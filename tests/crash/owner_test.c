@@ -455,6 +455,7 @@ main(void)
 	if (geteuid() != 0)
 		T_SKIPF("needs root to act as a second and third uid");
 	t_cleanup_hook = own_cleanup;
+	(void)t_mqueue_dir(); /* before any thread: may unshare */
 	int fds = t_count_fds();
 	own_foreign_listeners();
 	own_sysv_keys();
@@ -464,8 +465,8 @@ main(void)
 	own_npaths = 0;
 	T_EQ(t_count_fds(), fds);
 	/* Nothing of the run is left in the places objects live. */
-	static const char *dirs[] = {"/tmp", "/dev/shm", "/dev/mqueue"};
-	for (int i = 0; i < 3; i++) {
+	const char *dirs[] = {"/tmp", "/dev/shm", t_mqueue_dir()};
+	for (int i = 0; i < 3 && dirs[i]; i++) {
 		DIR *d = opendir(dirs[i]);
 		for (struct dirent *e; d && (e = readdir(d));)
 			if (strstr(e->d_name, t_unique()))

@@ -42,16 +42,34 @@ sec_url(char *u, size_t n, const char *scheme, const char *name, const char *q1,
 		snprintf(u + len, n - (size_t)len, "%s%s", q1 ? "&" : "?", q2);
 }
 
-/* Check the mode of every entry of dir whose name contains tag; count. */
+/* Check the mode of every entry of dir whose name contains tag; count.
+ * "/dev/mqueue" is read wherever the mqueue file system is mounted, or
+ * queue by queue through mq_open when none can be. */
 static int
 sec_dir_modes(const char *dir, const char *tag, unsigned want)
 {
-	DIR *d = opendir(dir);
 	int n = 0;
+	if (!strcmp(dir, "/dev/mqueue") && !(dir = t_mqueue_dir())) {
+		static const char *const sfx[] = {".ipk-l", ".ipk-d"};
+		for (int i = 0; i < 2; i++) {
+			char p[512];
+			struct stat st;
+			snprintf(
+			    p, sizeof(p), "/dev/mqueue/%.200s%s", tag, sfx[i]);
+			if (t_obj_stat(p, &st) < 0)
+				continue;
+			if ((st.st_mode & 07777) != want)
+				T_FAILF("%s has mode %04o, expected %04o", p,
+				    (unsigned)(st.st_mode & 07777), want);
+			n++;
+		}
+		return n;
+	}
+	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
 	for (struct dirent *e; (e = readdir(d));) {
-		char p[512];
+		char p[1024];
 		struct stat st;
 		if (!strstr(e->d_name, tag))
 			continue;
@@ -224,7 +242,7 @@ sec_one(const char *scheme, const char *q, const char *name, const char *obj,
 	struct stat before, after, cst;
 	int hold;
 	pid_t pid = sec_squat(mqname ? mqname : obj, k, canary, &hold);
-	T_ASSERT(lstat(obj, &before) == 0 && before.st_uid == SEC_UID);
+	T_ASSERT(t_obj_stat(obj, &before) == 0 && before.st_uid == SEC_UID);
 	sec_url(url, sizeof(url), scheme, name, q, NULL);
 	snprintf(dial, sizeof(dial), "%s%stimeout=0", url, q ? "&" : "?");
 	struct ipk_listener *l = NULL;
@@ -244,7 +262,7 @@ sec_one(const char *scheme, const char *q, const char *name, const char *obj,
 		T_FAILF("%s over a squatted %s (%s): dial succeeded", url, obj,
 		    sec_kinds[k]);
 	T_ASSERT(ms < 2000 && t_ms_since(t0) < 4000); /* no blocking open */
-	T_ASSERT(lstat(obj, &after) == 0);
+	T_ASSERT(t_obj_stat(obj, &after) == 0);
 	T_ASSERT(after.st_ino == before.st_ino && after.st_uid == SEC_UID);
 	T_ASSERT(stat(canary, &cst) == 0 && cst.st_size == 7);
 	char cb[16] = {0};
@@ -320,8 +338,8 @@ sec_squatting(void)
 	}
 	unlink(canary);
 	/* Nothing of ours is left: a refused listen removes what it made. */
-	static const char *dirs[] = {"/tmp", "/dev/shm", "/dev/mqueue"};
-	for (int i = 0; i < 3; i++) {
+	const char *dirs[] = {"/tmp", "/dev/shm", t_mqueue_dir()};
+	for (int i = 0; i < 3 && dirs[i]; i++) {
 		DIR *d = opendir(dirs[i]);
 		for (struct dirent *e; d && (e = readdir(d));)
 			if (strstr(e->d_name, t_unique()))
@@ -336,6 +354,7 @@ int
 main(void)
 {
 	t_watchdog(60);
+	(void)t_mqueue_dir(); /* before any thread: may unshare */
 	int fds = t_count_fds();
 	static const mode_t ums[] = {0, 022, 077};
 	for (int i = 0; i < 3; i++) {

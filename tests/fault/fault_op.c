@@ -343,9 +343,22 @@ out:
 /* --- The harness (not traced) --------------------------------------------- */
 
 static int private_ipc; /* in a namespace of our own: SysV fully checked */
+static char mqdir[64] = "/dev/mqueue"; /* where this run lists its queues */
+static pid_t mqdir_owner;
+
+static void
+fault_mqdir_remove(void)
+{
+	if (getpid() != mqdir_owner) /* a forked child shares the mount */
+		return;
+	(void)umount2(mqdir, MNT_DETACH);
+	(void)rmdir(mqdir);
+}
 
 /* A private IPC namespace and an mqueue file system of its own, so every
- * System V object and queue left at the end is ours (root only). */
+ * System V object and queue left at the end is ours (root only). Where the
+ * machine has no /dev/mqueue, the file system goes on a directory of its
+ * own, removed at exit. */
 static void
 fault_isolate(void)
 {
@@ -353,9 +366,19 @@ fault_isolate(void)
 		return;
 	if (unshare(CLONE_NEWIPC | CLONE_NEWNS))
 		return;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("mqueue", "/dev/mqueue", "mqueue", 0, NULL))
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		return;
+	if (mount("mqueue", mqdir, "mqueue", 0, NULL)) {
+		snprintf(mqdir, sizeof(mqdir), "/tmp/ipk-mqfs.XXXXXX");
+		if (!mkdtemp(mqdir))
+			return;
+		if (mount("mqueue", mqdir, "mqueue", 0, NULL)) {
+			(void)rmdir(mqdir);
+			return;
+		}
+		mqdir_owner = getpid();
+		atexit(fault_mqdir_remove);
+	}
 	private_ipc = 1;
 }
 
@@ -380,7 +403,7 @@ fault_leftovers(const char *dir, int clean)
 			continue; /* the run directory: checked below */
 		fault_say("left behind: %s\n", p);
 		n++;
-		if (clean && !strcmp(dir, "/dev/mqueue")) {
+		if (clean && !strcmp(dir, mqdir)) {
 			char q[300];
 			snprintf(q, sizeof(q), "/%s", e->d_name);
 			mq_unlink(q);
@@ -628,7 +651,7 @@ main(int argc, char **argv)
 		}
 	}
 	int left = fault_leftovers("/tmp", 1) + fault_leftovers("/dev/shm", 1) +
-	    fault_leftovers("/dev/mqueue", 1) + fault_rundir(rundir);
+	    fault_leftovers(mqdir, 1) + fault_rundir(rundir);
 	if (private_ipc) {
 		int nq = fault_sysv_count("/proc/sysvipc/msg");
 		int ns = fault_sysv_count("/proc/sysvipc/sem");

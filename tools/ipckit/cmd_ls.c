@@ -26,7 +26,9 @@ static const char ls_usage[] =
     "\n"
     "  -j, --json           one JSON array (unknown numbers are null)\n"
     "  -a, --all            also list IPC objects ipckit did not register\n"
-    "                       (/dev/shm, /dev/mqueue, System V queues), apart\n"
+    "                       (/dev/shm, /dev/mqueue, System V queues), apart;\n"
+    "                       POSIX queues only where an mqueue file system\n"
+    "                       is mounted (registered ones are seen without)\n"
     "  -m, --match PATTERN  only URLs matching the shell PATTERN\n"
     "  -h, --help           this text\n"
     "\n"
@@ -156,8 +158,11 @@ ls_other(struct ls_state *st, const char *mech, const char *name, uid_t uid,
 	st->n++;
 }
 
+/* List the files of `dir`, shown under the name `shown` (a POSIX queue
+ * is "/dev/mqueue/NAME" wherever its file system is mounted). */
 static void
-ls_scan_dir(struct ls_state *st, const char *dir, const char *mech)
+ls_scan_dir(
+    struct ls_state *st, const char *dir, const char *shown, const char *mech)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -169,10 +174,33 @@ ls_scan_dir(struct ls_state *st, const char *dir, const char *mech)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (lstat(path, &sb) < 0 || S_ISDIR(sb.st_mode))
 			continue;
+		snprintf(path, sizeof(path), "%s/%s", shown, de->d_name);
 		ls_other(st, mech, path, sb.st_uid, sb.st_mode & 07777, -1);
 	}
 	if (d)
 		closedir(d);
+}
+
+/* Where an mqueue file system is mounted in this mount namespace
+ * (/proc/self/mountinfo: "... MOUNTPOINT OPTIONS [TAGS...] - TYPE ..."),
+ * or 0 when none is: the queues exist without it, but only it lists them. */
+static int
+ls_mqueue_dir(char *dir, size_t n)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+	int found = 0;
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - mqueue ");
+		char mnt[4096];
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's own table */
+		if (sep && sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 &&
+		    !strchr(mnt, '\\')) /* no escaped blank in the path */
+			found = snprintf(dir, n, "%s", mnt) < (int)n;
+	}
+	if (f)
+		(void)fclose(f);
+	return found;
 }
 
 static void
@@ -240,8 +268,16 @@ ls_run(int argc, char **argv)
 		if (!a.json && st.n)
 			putchar('\n');
 		st.n = a.json ? st.n : 0;
-		ls_scan_dir(&st, "/dev/shm", "shm");
-		ls_scan_dir(&st, "/dev/mqueue", "mq");
+		char mqdir[4096];
+		ls_scan_dir(&st, "/dev/shm", "/dev/shm", "shm");
+		if (ls_mqueue_dir(mqdir, sizeof(mqdir)))
+			ls_scan_dir(&st, mqdir, "/dev/mqueue", "mq");
+		else
+			fprintf(stderr,
+			    "ipckit ls: POSIX queues that no "
+			    "channel registers are not listed: no "
+			    "mqueue file system is mounted (mount "
+			    "-t mqueue none /dev/mqueue)\n");
 		ls_scan_sysv(&st);
 		if (!a.json)
 			st.n += before;
