@@ -42,7 +42,7 @@ sp_cleanup(void)
 static void
 sp_setup(void)
 {
-	char url[160];
+	char url[sizeof(path[0]) + 64];
 	struct ipk_opts o = {.max_msg = 4096};
 	for (int i = 0; i < 4; i++) {
 		const char *proto = i & 2 ? "pair1" : "pair0";
@@ -52,8 +52,8 @@ sp_setup(void)
 		else {
 			snprintf(path[i], sizeof(path[i]),
 			    "/tmp/ipk-fuzz-sp-%d-%d.sock", (int)getpid(), i);
-			snprintf(url, sizeof(url), "nng+ipc://%s?proto=%s",
-			    path[i], proto);
+			snprintf(url, sizeof(url), "nng+ipc://%.*s?proto=%s",
+			    (int)sizeof(path[i]), path[i], proto);
 		}
 		if (ipk_listen(url, &o, &lst[i]) < 0) {
 			fprintf(
