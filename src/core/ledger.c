@@ -18,6 +18,11 @@
 
 #define LEDGER_VERSION 1
 #define LEDGER_PAGE 4096
+/* A listening-side endpoint (listener or accepted channel) of slot i also
+ * holds byte LEDGER_LSIDE + i, taken before the slot itself: the kernel,
+ * not a role written a moment after the claim, tells a leaving listener
+ * whether another listening side is alive or joining. */
+#define LEDGER_LSIDE LEDGER_PAGE
 
 /* Two cache lines per slot, so two endpoints' counters never share one
  * (an adjacent-line prefetch included) and the hot path stays local. */
@@ -173,12 +178,19 @@ ipk__ledger_join(
 	}
 	/* Empty slots first, so a dead endpoint stays visible as long as
 	 * there is room. */
+	int lside = role != IPK_ROLE_DIALER;
 	g->slot = -1;
 	for (int pass = 0; pass < 2 && g->slot < 0; pass++)
-		for (int i = 0; i < IPK_OBJ_MAXEP && g->slot < 0; i++)
-			if ((pass || g->pg->slot[i].pid == 0) &&
-			    ipk__live_take(g->fd, i) == 0)
+		for (int i = 0; i < IPK_OBJ_MAXEP && g->slot < 0; i++) {
+			if (!pass && g->pg->slot[i].pid != 0)
+				continue;
+			if (lside && ipk__live_take(g->fd, LEDGER_LSIDE + i))
+				continue;
+			if (ipk__live_take(g->fd, i) == 0)
 				g->slot = i;
+			else if (lside)
+				ledger_unlock(g->fd, LEDGER_LSIDE + i);
+		}
 	if (g->slot < 0)
 		goto err;
 	struct ledger_slot *s = &g->pg->slot[g->slot];
@@ -218,8 +230,8 @@ ipk__ledger_leave(struct ipk__ledger *g, int keep)
 	/* Our own locks never conflict with our queries, so only other
 	 * endpoints' slots can show as held. */
 	for (int i = 0; last && !drop && i < IPK_OBJ_MAXEP; i++)
-		if (i != g->slot && g->pg->slot[i].role != IPK_ROLE_DIALER &&
-		    ipk__live_held(g->fd, i) == 1)
+		if (i != g->slot &&
+		    ipk__live_held(g->fd, LEDGER_LSIDE + i) == 1)
 			last = 0;
 	if (last) {
 		struct stat a, b;

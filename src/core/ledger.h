@@ -23,9 +23,12 @@
  * Slot i is owned while its owner holds the OFD write lock on byte i of the
  * file (its own open, so its own description): claiming is a F_OFD_SETLK
  * on the first unheld byte, liveness one F_OFD_GETLK, and a pid is never
- * trusted alone. The owner's counters live in its slot (mapped shared), so
- * the hot path still does one plain increment and readers see them live,
- * without a lock (64-bit stores; a reader may see one call's sum half done).
+ * trusted alone. A listening-side endpoint also holds byte 4096 + i, taken
+ * before its slot, so that whether another listening side is alive (or
+ * just joining) is the kernel's answer too. The owner's counters live in its
+ * slot (mapped shared), so the hot path still does one plain increment and
+ * readers see them live, without a lock (64-bit stores; a reader may see one
+ * call's sum half done).
  *
  * Registration is best effort: an endpoint that cannot join (no /dev/shm,
  * full table, foreign directory) works as before with counters on the heap.
