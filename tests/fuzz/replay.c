@@ -115,7 +115,8 @@ replay_dir(const char *dir)
 	int count = 0;
 	for (size_t i = 0; i < nn; i++) {
 		struct stat st;
-		if (rv == 0 && stat(names[i], &st) == 0 && S_ISREG(st.st_mode)) {
+		if (rv == 0 && stat(names[i], &st) == 0 &&
+		    S_ISREG(st.st_mode)) {
 			int r = replay_file(names[i]);
 			if (r < 0)
 				rv = -1;
@@ -141,9 +142,9 @@ main(int argc, char **argv)
 	int total = 0;
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
-		int n = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode) ?
-		    replay_dir(argv[i]) :
-		    replay_file(argv[i]);
+		int n = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)
+		    ? replay_dir(argv[i])
+		    : replay_file(argv[i]);
 		if (n < 0)
 			return 1;
 		total += n;
