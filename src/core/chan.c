@@ -219,19 +219,22 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 	l->mode = cc.mode;
 	l->keep = cc.keep;
 	l->allow_uid = cc.allow_uid;
+	/* The run-directory entry first: a dialer may attach as soon as the
+	 * transport's listen returns, and must find the entry to join. */
+	if (t->remove)
+		l->ledger =
+		    ipk__ledger_join(&l->u, l->url, IPK_ROLE_LISTENER, l->mode);
 	rv = t->listen(l, &l->u);
 	if (rv < 0) {
 		ipk__err_prefix(url);
 		l->keep = 0; /* a failed listen removes what it made */
 		t->lclose(l);
+		ipk__ledger_leave(l->ledger, 0);
 		ipk__url_free(&l->u);
 		ipk__free(l->url);
 		ipk__free(l);
 		return rv;
 	}
-	if (t->remove)
-		l->ledger =
-		    ipk__ledger_join(&l->u, l->url, IPK_ROLE_LISTENER, l->mode);
 	*out = l;
 	return 0;
 }

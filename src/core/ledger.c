@@ -156,8 +156,10 @@ ipk__ledger_join(
 	if (g->fd < 0 || fstat(g->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid())
 		goto err;
+	/* The page is allocated, not just sized: a full /dev/shm must fail
+	 * here, not raise SIGBUS at the first store through the mapping. */
 	if (st.st_size != LEDGER_PAGE) {
-		if (!listener || ftruncate(g->fd, LEDGER_PAGE) < 0)
+		if (!listener || posix_fallocate(g->fd, 0, LEDGER_PAGE) != 0)
 			goto err;
 	}
 	g->pg = mmap(
