@@ -26,6 +26,12 @@ build: $(BUILD)/Makefile
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
+# make test as on a new user's plain machine (.ci/plain: no mqueue file
+# system, optional programs and libraries hidden), in a build of its own.
+.PHONY: test-plain
+test-plain:
+	.ci/plain $(MAKE) test BUILD=build-plain
+
 asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
 	  -DIPK_SANITIZER=address,undefined $(CMAKE_FLAGS)
@@ -116,6 +122,7 @@ install: build
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-hooks build-cov build-neg \
+	  build-plain \
 	  build-neg-fuzz
 
 # Fuzzing (clang + libFuzzer). FUZZ_SECONDS per target; the corpus in
