@@ -88,8 +88,8 @@ claim_best(const struct bench_run *run, int fam, int in_family)
 
 /* The ipckit row (any family) with the most MB/s at size, copying or not. */
 static const struct bench_row *
-claim_best_tput(const struct bench_run *run, size_t size, int zc, int fam,
-    int in_family)
+claim_best_tput(
+    const struct bench_run *run, size_t size, int zc, int fam, int in_family)
 {
 	const struct bench_row *best = NULL;
 	for (int i = 0; i < run->n; i++) {
@@ -98,7 +98,8 @@ claim_best_tput(const struct bench_run *run, size_t size, int zc, int fam,
 		if (x->kind != BENCH_IPCKIT || strcmp(x->peer, "process") ||
 		    !t || ((int)bench_family(x) == fam) != in_family)
 			continue;
-		if (!best || t->mb_per_s > bench_row_tput(best, size, zc)->mb_per_s)
+		if (!best ||
+		    t->mb_per_s > bench_row_tput(best, size, zc)->mb_per_s)
 			best = x;
 	}
 	return best;
@@ -161,7 +162,7 @@ claim_mq_pipe(const struct bench_run *run, struct bench_claim *c)
 	bench_fmt_us(b, sizeof(b), (double)p->p50);
 	const char *lat = claim_faster((double)q->p50, (double)p->p50);
 	claim_say(c, "round trip: mq %s vs pipe %s (%s)", a, b,
-	    !strcmp(lat, "tie")	    ? "the same wake-up, a tie"
+	    !strcmp(lat, "tie")	      ? "the same wake-up, a tie"
 		: !strcmp(lat, "yes") ? "mq ahead"
 				      : "pipe ahead");
 	const char *tp = "tie";
@@ -180,7 +181,7 @@ claim_mq_pipe(const struct bench_run *run, struct bench_claim *c)
 		    "; streaming %s, where neither sender waits: mq %.0fk "
 		    "vs pipe %.0fk messages/s (%s)",
 		    sz, qt->msgs_per_s / 1e3, pt->msgs_per_s / 1e3,
-		    !strcmp(tp, "tie")	   ? "a tie"
+		    !strcmp(tp, "tie")	     ? "a tie"
 			: !strcmp(tp, "yes") ? "mq ahead"
 					     : "pipe ahead");
 	}
@@ -243,8 +244,8 @@ claim_shm_fastest(const struct bench_run *run, struct bench_claim *c)
 	if (p) {
 		bench_fmt_us(b, sizeof(b), (double)p->p50);
 		claim_times(k, sizeof(k), (double)p->p50, (double)s->p50);
-		claim_say(c, "%s %s vs pipe %s, %s on this machine", s->name,
-		    a, b, k);
+		claim_say(c, "%s %s vs pipe %s, %s on this machine", s->name, a,
+		    b, k);
 	} else {
 		claim_say(c, "%s %s", s->name, a);
 	}
@@ -313,16 +314,18 @@ claim_shm_sync(const struct bench_run *run, struct bench_claim *c)
 	if (p) {
 		bench_fmt_us(b, sizeof(b), (double)p->p50);
 		const char *v = claim_faster((double)sem->p50, (double)p->p50);
-		claim_say(c, ", %s a pipe's %s", !strcmp(v, "tie") ? "as slow as"
-			: !strcmp(v, "yes")			   ? "less than"
-								   : "more than",
+		claim_say(c, ", %s a pipe's %s",
+		    !strcmp(v, "tie")	    ? "as slow as"
+			: !strcmp(v, "yes") ? "less than"
+					    : "more than",
 		    b);
 	}
 	if (s != sem) {
 		bench_fmt_us(b, sizeof(b), (double)s->p50);
 		claim_times(k, sizeof(k), (double)sem->p50, (double)s->p50);
-		claim_say(c, "; %s (wait: %s) takes %s, %s less: the wait, not the "
-			     "copy, is the cost",
+		claim_say(c,
+		    "; %s (wait: %s) takes %s, %s less: the wait, not the "
+		    "copy, is the cost",
 		    s->name, s->wait, b, k);
 	}
 	return "yes";
@@ -343,8 +346,8 @@ claim_signals(const struct bench_run *run, struct bench_claim *c)
 
 /* Names of the ipckit rows whose field at offset `off` equals v. */
 static void
-claim_list(const struct bench_run *run, size_t off, int v, char *buf,
-    size_t cap)
+claim_list(
+    const struct bench_run *run, size_t off, int v, char *buf, size_t cap)
 {
 	size_t len = 0;
 	buf[0] = 0;
@@ -376,8 +379,8 @@ claim_list(const struct bench_run *run, size_t off, int v, char *buf,
 /* The property at off of each named row is as expected: yes, no, or not
  * measured when a row is missing. */
 static const char *
-claim_expect(const struct bench_run *run, size_t off,
-    const char *const *names, const int *want, int n)
+claim_expect(const struct bench_run *run, size_t off, const char *const *names,
+    const int *want, int n)
 {
 	for (int i = 0; i < n; i++) {
 		const struct bench_row *x = claim_row(run, names[i]);
@@ -397,8 +400,8 @@ claim_expect(const struct bench_run *run, size_t off,
 
 static const char *
 claim_matrix(struct bench_claim *c, const struct bench_run *run, size_t off,
-    const char *yes, const char *no, const char *const *names,
-    const int *want, int n)
+    const char *yes, const char *no, const char *const *names, const int *want,
+    int n)
 {
 	char l1[160], l2[160];
 	claim_list(run, off, 1, l1, sizeof(l1));
@@ -430,8 +433,8 @@ claim_boundaries(const struct bench_run *run, struct bench_claim *c)
 {
 	static const char *const n[] = {"pipe", "fifo", "mq", "sysv"};
 	static const int w[] = {0, 0, 1, 1};
-	return claim_matrix(c, run, CLAIM_OFF(boundaries),
-	    "keeps boundaries", "byte stream (ipckit frames it)", n, w, 4);
+	return claim_matrix(c, run, CLAIM_OFF(boundaries), "keeps boundaries",
+	    "byte stream (ipckit frames it)", n, w, 4);
 }
 
 static const char *
@@ -447,8 +450,8 @@ claim_types(const struct bench_run *run, struct bench_claim *c)
 static const char *
 claim_remote(const struct bench_run *run, struct bench_claim *c)
 {
-	const char *v = claim_matrix(c, run, CLAIM_OFF(remote),
-	    "crosses hosts", "one host only", NULL, NULL, 0);
+	const char *v = claim_matrix(c, run, CLAIM_OFF(remote), "crosses hosts",
+	    "one host only", NULL, NULL, 0);
 	int sockets = 0;
 	for (int i = 0; i < run->n; i++) {
 		const struct bench_row *x = &run->row[i];
@@ -464,8 +467,8 @@ claim_remote(const struct bench_run *run, struct bench_claim *c)
 		char a[24], b[24];
 		bench_fmt_us(a, sizeof(a), (double)t->p50);
 		bench_fmt_us(b, sizeof(b), (double)u->p50);
-		claim_say(c, "; on one host tcp (loopback) takes %s, unix %s", a,
-		    b);
+		claim_say(
+		    c, "; on one host tcp (loopback) takes %s, unix %s", a, b);
 	}
 	return sockets ? v : "not measured";
 }
@@ -521,8 +524,7 @@ static const struct {
     {"boundaries", "pipes are byte streams, message queues keep messages",
 	claim_boundaries},
     {"types", "message queue messages carry a type", claim_types},
-    {"zero-copy", "only shared memory avoids the kernel copy",
-	claim_zero_copy},
+    {"zero-copy", "only shared memory avoids the kernel copy", claim_zero_copy},
     {"outlives-writer", "queued data outlives the writer", claim_persist},
 };
 
@@ -530,9 +532,8 @@ int
 bench_claims(const struct bench_run *run, struct bench_claim *c, int cap)
 {
 	int n = 0;
-	for (size_t i = 0; i < sizeof(claim_table) / sizeof(claim_table[0]) &&
-	     n < cap;
-	     i++) {
+	for (size_t i = 0;
+	     i < sizeof(claim_table) / sizeof(claim_table[0]) && n < cap; i++) {
 		struct bench_claim *x = &c[n++];
 		memset(x, 0, sizeof(*x));
 		x->id = claim_table[i].id;

@@ -17,8 +17,8 @@
 #define CMP_MIN_P99 1.25
 #define CMP_MIN_TPUT 1.10
 
-static const char *const cmp_floors[] = {"floor/atomic", "floor/futex",
-    "memcpy"};
+static const char *const cmp_floors[] = {
+    "floor/atomic", "floor/futex", "memcpy"};
 
 struct cmp_noise {
 	double p50, p99; /* factors */
@@ -42,8 +42,8 @@ cmp_factor(double a, double b)
 }
 
 static void
-cmp_noise(struct cmp_noise *nz, const struct bench_run *a,
-    const struct bench_run *b)
+cmp_noise(
+    struct cmp_noise *nz, const struct bench_run *a, const struct bench_run *b)
 {
 	nz->p50 = CMP_MIN_P50;
 	nz->p99 = CMP_MIN_P99;
@@ -79,8 +79,8 @@ cmp_noise(struct cmp_noise *nz, const struct bench_run *a,
 
 /* "0.87x" and a mark: '+' better beyond the noise, '-' worse, ' ' not. */
 static int
-cmp_cell(FILE *f, double a, double b, double noise, int lower_is_better,
-    int width)
+cmp_cell(
+    FILE *f, double a, double b, double noise, int lower_is_better, int width)
 {
 	char cell[24];
 	if (!(a > 0) || !(b > 0)) {
@@ -92,7 +92,7 @@ cmp_cell(FILE *f, double a, double b, double noise, int lower_is_better,
 	int beyond = r > noise * 1.001 || r < 1 / (noise * 1.001);
 	int better = lower_is_better ? r < 1 : r > 1;
 	snprintf(cell, sizeof(cell), "%.2fx%c", r,
-	    !beyond     ? ' '
+	    !beyond	 ? ' '
 		: better ? '+'
 			 : '-');
 	fprintf(f, " %*s", width, cell);
@@ -109,11 +109,11 @@ cmp_line(FILE *f, const struct bench_run *b, const struct bench_row *x,
 	fprintf(f, "%-17s", name);
 	if (!zc && x->have_rtt && y->have_rtt) {
 		fprintf(f, " %9.2f %9.2f", x->p50 / 1e3, y->p50 / 1e3);
-		changed |= cmp_cell(
-		    f, (double)x->p50, (double)y->p50, nz->p50, 1, 7);
+		changed |=
+		    cmp_cell(f, (double)x->p50, (double)y->p50, nz->p50, 1, 7);
 		fprintf(f, " %9.1f %9.1f", x->p99 / 1e3, y->p99 / 1e3);
-		changed |= cmp_cell(
-		    f, (double)x->p99, (double)y->p99, nz->p99, 1, 7);
+		changed |=
+		    cmp_cell(f, (double)x->p99, (double)y->p99, nz->p99, 1, 7);
 	} else {
 		fprintf(f, " %9s %9s %7s %9s %9s %7s", "-", "-", "-", "-", "-",
 		    "-");
@@ -123,8 +123,8 @@ cmp_line(FILE *f, const struct bench_run *b, const struct bench_row *x,
 		    bench_row_tput(x, b->cfg.sizes[k], zc);
 		const struct bench_rtput *t =
 		    bench_row_tput(y, b->cfg.sizes[k], zc);
-		changed |= cmp_cell(f, s ? s->mb_per_s : 0,
-		    t ? t->mb_per_s : 0, nz->tput[k], 0, 8);
+		changed |= cmp_cell(f, s ? s->mb_per_s : 0, t ? t->mb_per_s : 0,
+		    nz->tput[k], 0, 8);
 	}
 	fputc('\n', f);
 	return changed;
@@ -141,8 +141,9 @@ cmp_header(FILE *f, const struct bench_run *a, const struct bench_run *b,
 	fprintf(f, "B: %s, %s mode, %s, load %s\n", b->m.date, b->mode,
 	    b->m.cpu_model, b->m.loadavg);
 	if (strcmp(a->m.cpu_model, b->m.cpu_model) || a->m.ncpu != b->m.ncpu)
-		fprintf(f, "note: the machines differ; the floors say by how "
-			   "much\n");
+		fprintf(f,
+		    "note: the machines differ; the floors say by how "
+		    "much\n");
 	fprintf(f,
 	    "noise, from how far the floor rows moved between A and B%s:\n"
 	    "  p50 %.2fx, p99 %.2fx, throughput",
@@ -152,8 +153,8 @@ cmp_header(FILE *f, const struct bench_run *a, const struct bench_run *b,
 		bench_fmt_size(sz, sizeof(sz), b->cfg.sizes[k]);
 		fprintf(f, "%s %s %.2fx", k ? "," : "", sz, nz->tput[k]);
 	}
-	fprintf(f,
-	    "\n  a ratio beyond them is marked + (better) or - (worse)\n\n");
+	fprintf(
+	    f, "\n  a ratio beyond them is marked + (better) or - (worse)\n\n");
 	fprintf(f, "%-17s %9s %9s %7s %9s %9s %7s", "name", "p50 A us",
 	    "p50 B us", "B/A", "p99 A us", "p99 B us", "B/A");
 	for (int k = 0; k < b->cfg.nsizes; k++) {
@@ -182,8 +183,8 @@ cmp_measured(const struct bench_row *x)
 }
 
 int
-bench_report_compare(FILE *f, const struct bench_run *a,
-    const struct bench_run *b)
+bench_report_compare(
+    FILE *f, const struct bench_run *a, const struct bench_run *b)
 {
 	struct cmp_noise nz;
 	int changed = 0, only = 0;
@@ -217,8 +218,8 @@ bench_report_compare(FILE *f, const struct bench_run *a,
 	int head = 0;
 	for (int i = 0; i < a->n; i++)
 		if (!cmp_row(b, a->row[i].name))
-			fprintf(f, "%s %s", head++ ? "" : "only in A:",
-			    a->row[i].name);
+			fprintf(f, "%s %s",
+			    head++ ? "" : "only in A:", a->row[i].name);
 	if (head)
 		fputc('\n', f);
 	return changed;

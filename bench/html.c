@@ -215,8 +215,9 @@ html_props(FILE *f, const struct bench_run *run)
 		    html_yn(x->boundaries), html_yn(x->types));
 		fputs("<td class=\"l\">", f);
 		html_text(f, x->copies);
-		fprintf(f, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-			   "</tr>\n",
+		fprintf(f,
+		    "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+		    "</tr>\n",
 		    html_yn(x->remote), html_yn(x->reattach),
 		    html_yn(x->persist), html_yn(x->pollable));
 	}
@@ -224,8 +225,8 @@ html_props(FILE *f, const struct bench_run *run)
 }
 
 static void
-html_compare(FILE *f, const struct bench_run *run,
-    const struct bench_run *before)
+html_compare(
+    FILE *f, const struct bench_run *run, const struct bench_run *before)
 {
 	char *text = NULL;
 	size_t len = 0;

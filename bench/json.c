@@ -49,8 +49,9 @@ json_fail(struct json_in *in, const char *fmt, ...)
 static void
 json_ws(struct json_in *in)
 {
-	while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' ||
-				      *in->p == '\n' || *in->p == '\r'))
+	while (in->p < in->end &&
+	    (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' ||
+		*in->p == '\r'))
 		in->p++;
 }
 
@@ -270,14 +271,16 @@ json_items(struct json_in *in, struct json *j, int depth)
 		json_ws(in);
 		if (obj) {
 			if (in->p >= in->end || *in->p != '"') {
-				json_fail(in, "expected a member name in quotes");
+				json_fail(
+				    in, "expected a member name in quotes");
 				return -1;
 			}
 			if (!(key = json_string(in)))
 				return -1;
 			json_ws(in);
 			if (in->p >= in->end || *in->p != ':') {
-				json_fail(in, "expected ':' after a member name");
+				json_fail(
+				    in, "expected ':' after a member name");
 				free(key);
 				return -1;
 			}
@@ -345,8 +348,9 @@ json_value(struct json_in *in, int depth)
 	} else if (json_number(in, &j->num) == 0) {
 		j->type = JSON_NUM;
 	} else {
-		json_fail(in, "expected a value (object, array, string, number, "
-			      "true, false or null)");
+		json_fail(in,
+		    "expected a value (object, array, string, number, "
+		    "true, false or null)");
 		goto err;
 	}
 	return j;

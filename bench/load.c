@@ -71,14 +71,15 @@ load_num(struct load *ld, const struct json *j, const char *key, double lo,
 
 /* true, false, or null/missing (-1). */
 static int
-load_bool(struct load *ld, const struct json *j, const char *key,
-    const char *where)
+load_bool(
+    struct load *ld, const struct json *j, const char *key, const char *where)
 {
 	const struct json *v = json_get(j, key);
 	if (!v || v->type == JSON_NULL)
 		return -1;
 	if (v->type != JSON_BOOL) {
-		load_fail(ld, "%s.%s: expected true, false or null", where, key);
+		load_fail(
+		    ld, "%s.%s: expected true, false or null", where, key);
 		return -1;
 	}
 	return v->boolean;
@@ -118,14 +119,15 @@ load_machine(struct load *ld, const struct json *j, struct bench_machine *m)
 		load_fail(ld, "machine: expected an object");
 		return;
 	}
-	load_str(ld, j, "cpu_model", m->cpu_model, sizeof(m->cpu_model), "?",
-	    w);
+	load_str(
+	    ld, j, "cpu_model", m->cpu_model, sizeof(m->cpu_model), "?", w);
 	m->ncpu = (int)load_num(ld, j, "cpus", 0, 1 << 20, 0, w);
 	m->cpu_a = m->cpu_b = -1;
 	if (pair && pair->type == JSON_ARR && pair->child &&
 	    pair->child->next && pair->child->type == JSON_NUM &&
 	    pair->child->next->type == JSON_NUM &&
-	    fabs(pair->child->num) < 1e6 && fabs(pair->child->next->num) < 1e6) {
+	    fabs(pair->child->num) < 1e6 &&
+	    fabs(pair->child->next->num) < 1e6) {
 		m->cpu_a = (int)pair->child->num;
 		m->cpu_b = (int)pair->child->next->num;
 	}
@@ -175,7 +177,8 @@ load_tput(struct load *ld, const struct json *t, struct bench_rtput *o,
 		load_fail(ld, "%s: no \"size\"", where);
 	o->zero_copy = load_bool(ld, t, "zero_copy", where) > 0;
 	load_str(ld, t, "status", s, sizeof(s), "ok", where);
-	o->status = (enum bench_status)load_enum(ld, s, load_status, 4, where, "status");
+	o->status = (enum bench_status)load_enum(
+	    ld, s, load_status, 4, where, "status");
 	load_str(ld, t, "reason", o->reason, sizeof(o->reason), "", where);
 	o->mb_per_s = load_num(ld, t, "mb_per_s", 0, 1e12, -1, where);
 	o->msgs_per_s = load_num(ld, t, "msgs_per_s", 0, 1e12, 0, where);
@@ -201,8 +204,7 @@ load_rtt(struct load *ld, const struct json *r, struct bench_row *x,
 	x->p50 = (uint64_t)load_num(ld, r, "p50", 1, 1e15, 0, w);
 	x->p90 = (uint64_t)load_num(ld, r, "p90", 0, 1e15, (double)x->p50, w);
 	x->p99 = (uint64_t)load_num(ld, r, "p99", 0, 1e15, (double)x->p90, w);
-	x->p999 =
-	    (uint64_t)load_num(ld, r, "p999", 0, 1e15, (double)x->p99, w);
+	x->p999 = (uint64_t)load_num(ld, r, "p999", 0, 1e15, (double)x->p99, w);
 	x->max = (uint64_t)load_num(ld, r, "max", 0, 1e15, (double)x->p999, w);
 	x->min = (uint64_t)load_num(ld, r, "min", 0, 1e15, 0, w);
 	x->mean = load_num(ld, r, "mean", 0, 1e15, 0, w);
@@ -277,7 +279,8 @@ load_row(struct load *ld, const struct json *j, struct bench_row *x, int i)
 	load_str(ld, j, "kind", s, sizeof(s), "", w);
 	x->kind = (enum bench_kind)load_enum(ld, s, load_kind, 3, w, "kind");
 	load_str(ld, j, "status", s, sizeof(s), "ok", w);
-	x->status = (enum bench_status)load_enum(ld, s, load_status, 4, w, "status");
+	x->status =
+	    (enum bench_status)load_enum(ld, s, load_status, 4, w, "status");
 	load_str(ld, j, "reason", x->reason, sizeof(x->reason), "", w);
 	load_str(ld, j, "wait", x->wait, sizeof(x->wait), "", w);
 	load_str(ld, j, "peer", x->peer, sizeof(x->peer), "process", w);
@@ -311,8 +314,9 @@ load_sizes(struct load *ld, const struct json *cfg, struct bench_run *run)
 			if (v->type != JSON_NUM || !(v->num >= 1) ||
 			    v->num > (double)(1ull << 40) ||
 			    c->nsizes == BENCH_MAX_SIZES) {
-				load_fail(ld, "config.sizes: expected up to %d "
-					      "sizes in bytes",
+				load_fail(ld,
+				    "config.sizes: expected up to %d "
+				    "sizes in bytes",
 				    BENCH_MAX_SIZES);
 				return;
 			}
@@ -340,19 +344,21 @@ static int
 load_tree(struct load *ld, const struct json *root, struct bench_run *run)
 {
 	if (root->type != JSON_OBJ)
-		return load_fail(ld, "not an ipckit bench run: the top level "
-				     "is not an object");
+		return load_fail(ld,
+		    "not an ipckit bench run: the top level "
+		    "is not an object");
 	const struct json *res = json_get(root, "results");
 	if (!res || res->type != JSON_ARR)
-		return load_fail(ld, "not an ipckit bench run: no "
-				     "\"results\" array (write one with "
-				     "ipckit bench --json FILE)");
+		return load_fail(ld,
+		    "not an ipckit bench run: no "
+		    "\"results\" array (write one with "
+		    "ipckit bench --json FILE)");
 	load_machine(ld, json_get(root, "machine"), &run->m);
 	load_config(ld, json_get(root, "config"), run);
 	for (const struct json *r = res->child; r && !ld->failed; r = r->next) {
 		if (run->n == BENCH_MAX_ROWS)
-			return load_fail(ld, "results: more than %d rows",
-			    BENCH_MAX_ROWS);
+			return load_fail(
+			    ld, "results: more than %d rows", BENCH_MAX_ROWS);
 		load_row(ld, r, &run->row[run->n], run->n);
 		run->n++;
 	}

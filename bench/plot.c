@@ -242,9 +242,9 @@ static int
 plot_lat_px(const struct plot *p, int fam)
 {
 	int k = plot_lat_rows(p, fam);
-	return k ? PLOT_PANEL_TOP + k * plot_row_px(p) + PLOT_PANEL_BOTTOM +
-		PLOT_GAP
-		 : 0;
+	return k
+	    ? PLOT_PANEL_TOP + k * plot_row_px(p) + PLOT_PANEL_BOTTOM + PLOT_GAP
+	    : 0;
 }
 
 static int
@@ -317,8 +317,9 @@ plot_heading(struct plot *p)
 		fprintf(p->f, "set label 2 '");
 	}
 	plot_clean(a, sizeof(a), m->date);
-	fprintf(p->f, "%s%s, %s mode, %s, %d CPUs' at screen 0.01, screen "
-		      "%.5f left font ',11' tc rgb '#444444'\n",
+	fprintf(p->f,
+	    "%s%s, %s mode, %s, %d CPUs' at screen 0.01, screen "
+	    "%.5f left font ',11' tc rgb '#444444'\n",
 	    a, p->before ? ")" : "", p->run->mode[0] ? p->run->mode : "?", cpu,
 	    m->ncpu, plot_y(p, 54));
 }
@@ -436,7 +437,8 @@ plot_lat_panel(struct plot *p, int fam, int top, int last)
 	fprintf(p->f,
 	    "set lmargin at screen 0.14\nset rmargin at screen 0.98\n"
 	    "set tmargin at screen %.5f\nset bmargin at screen %.5f\n",
-	    plot_y(p, top + PLOT_PANEL_TOP), plot_y(p, bottom - PLOT_PANEL_BOTTOM));
+	    plot_y(p, top + PLOT_PANEL_TOP),
+	    plot_y(p, bottom - PLOT_PANEL_BOTTOM));
 	fprintf(p->f,
 	    "unset arrow\nunset label 10\nunset label 11\nunset key\n"
 	    "unset logscale\nset title '%s' font ',12'\n"
@@ -534,7 +536,8 @@ plot_tp_panel(struct plot *p, int panel, int top, int col)
 	    x0, x1, plot_y(p, top + 30), plot_y(p, top + PLOT_TP_H - 60));
 	fprintf(p->f,
 	    "set title '%s' font ',12'\n"
-	    "set logscale xy 10\nset ytics auto font ',10'\nset xrange [%g:%g]\nset yrange [%g:%g]\n"
+	    "set logscale xy 10\nset ytics auto font ',10'\nset xrange "
+	    "[%g:%g]\nset yrange [%g:%g]\n"
 	    "set format y '%%g'\nset mytics 10\nunset mxtics\n"
 	    "set ylabel 'MB/s (log)' font ',10' offset 1,0\n"
 	    "set xlabel 'message size (log)' font ',10'\n"
