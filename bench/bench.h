@@ -188,12 +188,120 @@ void bench_run_row(const struct bench_cfg *cfg, const struct bench_subject *s,
  * started finishes after the row), waiting up to wait_ms for them. */
 void bench_reap(int wait_ms);
 
-/* Reports. */
-void bench_report_table(FILE *f, const struct bench_cfg *cfg,
+/* --- a run as the reports see it ---------------------------------------- */
+
+/*
+ * Every report (table, claims, JSON, pictures, HTML, comparison) reads a
+ * run through these plain structs, filled from this run's results by
+ * bench_run_fill() or from a JSON file written earlier by bench_run_load().
+ * Nothing in them points elsewhere, so a loaded run stands alone.
+ */
+struct bench_rtput {
+	size_t size;
+	int zero_copy;
+	enum bench_status status;
+	double msgs_per_s, mb_per_s;
+	uint64_t messages, lost;
+	char reason[160];
+};
+
+struct bench_row {
+	char name[32];
+	enum bench_kind kind;
+	enum bench_status status;
+	char reason[256];
+	char wait[48];
+	char peer[12]; /* "process", "thread" or "none" (memcpy) */
+	int have_rtt;
+	uint64_t p50, p90, p99, p999, max, min, samples; /* ns */
+	double mean;
+	struct bench_rtput tput[2 * BENCH_MAX_SIZES];
+	int ntput;
+	/* The properties matrix; -1 where unknown or not applicable. */
+	int kinship, named, boundaries, remote, reattach, pollable;
+	char copies[48];
+	/* From the transport's capability word (ipckit rows), else -1. */
+	int types, zero_copy, persist;
+};
+
+struct bench_run {
+	struct bench_machine m;
+	struct bench_cfg cfg; /* cfg.mode points at mode, cfg.only is NULL */
+	char mode[16];
+	struct bench_row row[BENCH_MAX_ROWS];
+	int n;
+};
+
+/* Families of rows: one panel and one colour scale each in the pictures. */
+enum bench_family {
+	BENCH_FAM_FLOOR, /* floor/..., raw/..., memcpy */
+	BENCH_FAM_KERNEL, /* kernel-buffered: pipe, fifo, mq, sysv */
+	BENCH_FAM_SHM, /* shared memory: shm/..., inproc, memfd */
+	BENCH_FAM_SOCKET, /* unix, tcp, udp, nng+... */
+	BENCH_FAM_PEER, /* other libraries: zmq, nng, iceoryx */
+	BENCH_NFAM
+};
+
+enum bench_family bench_family(const struct bench_row *x);
+const char *bench_family_title(enum bench_family f);
+
+void bench_run_fill(struct bench_run *run, const struct bench_cfg *cfg,
     const struct bench_machine *m, const struct bench_result *r, int n);
-int bench_report_json(const char *path, const struct bench_cfg *cfg,
-    const struct bench_machine *m, const struct bench_result *r, int n);
-int bench_report_plot(const char *path, const struct bench_result *r, int n);
+/* Read a JSON file written by --json. On failure: -1 and a sentence in
+ * err ("line 3: expected ':'"). */
+int
+bench_run_load(const char *path, struct bench_run *run, char *err, size_t cap);
+/* The row named `name` with latency figures, or NULL. */
+const struct bench_row *
+bench_row_rtt(const struct bench_run *run, const char *name);
+/* Row x's throughput at size (zero_copy or not) when measured, or NULL. */
+const struct bench_rtput *
+bench_row_tput(const struct bench_row *x, size_t size, int zero_copy);
+/* "0.27 µs", "55 µs", "1.2 ms" for a time in nanoseconds. */
+void bench_fmt_us(char *buf, size_t cap, double ns);
+/* "64 B", "4 KiB", "1 MiB". */
+void bench_fmt_size(char *buf, size_t cap, size_t size);
+
+/* --- the article's claims ----------------------------------------------- */
+
+#define BENCH_MAX_CLAIMS 16
+/* Two figures within this factor of each other are a tie. */
+#define BENCH_TIE 1.25
+
+struct bench_claim {
+	const char *id; /* short and stable: "shm-fastest" */
+	const char *claim; /* the article's sentence */
+	const char *verdict; /* "yes", "no", "tie", "not measured" */
+	char evidence[384]; /* this run's numbers, in words */
+};
+
+/* Check every claim against the run's numbers; returns how many. */
+int bench_claims(const struct bench_run *run, struct bench_claim *c, int cap);
+
+/* --- reports ------------------------------------------------------------ */
+
+void bench_report_table(FILE *f, const struct bench_run *run);
+void bench_report_claims(FILE *f, const struct bench_run *run);
+int bench_report_json(const char *path, const struct bench_run *run);
+/*
+ * Pictures through gnuplot (.png or .svg by the extension): latency and
+ * throughput in small multiples by family. With `before`, both runs side
+ * by side (before lighter). -ENOENT when gnuplot is not installed, -EIO
+ * when it fails or warns (its words are copied to stderr).
+ */
+int bench_report_plot(const char *path, const struct bench_run *run,
+    const struct bench_run *before);
+/* The same pictures as an SVG without a fixed size, to be inlined. */
+int bench_plot_svg_dynamic(const char *path, const struct bench_run *run,
+    const struct bench_run *before);
+/* One self-contained HTML page: claims, tables, pictures as inline SVG
+ * (without gnuplot: no pictures, said on the page). */
+int bench_report_html(const char *path, const struct bench_run *run,
+    const struct bench_run *before);
+/* Each row's p50/p99/throughput ratio after/before, changes beyond the
+ * noise the floors show marked. Returns how many rows changed. */
+int bench_report_compare(
+    FILE *f, const struct bench_run *before, const struct bench_run *after);
 
 /* Time. */
 int64_t bench_now(void);

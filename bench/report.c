@@ -24,30 +24,186 @@ static const char *const report_kind[] = {
     [BENCH_PEER] = "peer",
 };
 
-static const struct bench_result *
-report_find(const struct bench_result *r, int n, const char *name)
+/* --- the run the reports read ------------------------------------------ */
+
+static const char *
+report_scheme(const struct bench_subject *s, char *buf, size_t cap)
 {
-	for (int i = 0; i < n; i++)
-		if (!strcmp(r[i].s->name, name) && r[i].have_rtt)
-			return &r[i];
+	snprintf(buf, cap, "%.*s", (int)strcspn(s->arg, "?"), s->arg);
+	return buf;
+}
+
+static void
+report_fill_row(struct bench_row *w, const struct bench_result *x)
+{
+	const struct bench_subject *s = x->s;
+	const struct bench_props *p = &s->props;
+	memset(w, 0, sizeof(*w));
+	snprintf(w->name, sizeof(w->name), "%s", s->name);
+	w->kind = s->kind;
+	w->status = x->status;
+	snprintf(w->reason, sizeof(w->reason), "%s", x->reason);
+	snprintf(w->wait, sizeof(w->wait), "%s", s->wait ? s->wait : "");
+	snprintf(w->peer, sizeof(w->peer), "%s",
+	    s->memcpy_row    ? "none"
+		: s->threads ? "thread"
+			     : "process");
+	if (x->have_rtt) {
+		const struct bench_hist *h = x->rtt;
+		w->have_rtt = 1;
+		w->p50 = bench_hist_quantile(h, 0.5);
+		w->p90 = bench_hist_quantile(h, 0.9);
+		w->p99 = bench_hist_quantile(h, 0.99);
+		w->p999 = bench_hist_quantile(h, 0.999);
+		w->max = h->max;
+		w->min = h->min;
+		w->samples = x->rtt_samples;
+		w->mean = h->count ? (double)h->sum / (double)h->count : 0.0;
+	}
+	for (int j = 0; j < x->ntput && j < 2 * BENCH_MAX_SIZES; j++) {
+		const struct bench_tput *t = &x->tput[j];
+		struct bench_rtput *o = &w->tput[w->ntput++];
+		o->size = t->size;
+		o->zero_copy = t->zero_copy;
+		o->status = t->status;
+		o->msgs_per_s = t->msgs_per_s;
+		o->mb_per_s = t->mb_per_s;
+		o->messages = t->messages;
+		o->lost = t->lost;
+		snprintf(o->reason, sizeof(o->reason), "%.159s",
+		    t->status == BENCH_NA ? t->reason : x->reason);
+	}
+	w->kinship = p->kinship;
+	w->named = p->named;
+	w->boundaries = p->boundaries;
+	w->remote = p->remote;
+	w->reattach = p->reattach;
+	w->pollable = x->pollable >= 0 ? x->pollable : p->pollable;
+	snprintf(
+	    w->copies, sizeof(w->copies), "%s", p->copies ? p->copies : "?");
+	w->types = w->zero_copy = w->persist = -1;
+	if (s->kind == BENCH_IPCKIT && x->status != BENCH_NOT_BUILT &&
+	    p->kinship >= 0) {
+		char scheme[32];
+		unsigned caps =
+		    ipk_scheme_caps(report_scheme(s, scheme, sizeof(scheme)));
+		w->types = !!(caps & IPK_CAP_TYPES);
+		w->zero_copy = !!(caps & IPK_CAP_ZEROCOPY);
+		w->persist = !!(caps & IPK_CAP_PERSIST);
+	}
+}
+
+void
+bench_run_fill(struct bench_run *run, const struct bench_cfg *cfg,
+    const struct bench_machine *m, const struct bench_result *r, int n)
+{
+	memset(run, 0, sizeof(*run));
+	run->m = *m;
+	run->cfg = *cfg;
+	snprintf(run->mode, sizeof(run->mode), "%s", cfg->mode);
+	run->cfg.mode = run->mode;
+	run->cfg.only = NULL;
+	for (int i = 0; i < n && i < BENCH_MAX_ROWS; i++)
+		report_fill_row(&run->row[run->n++], &r[i]);
+}
+
+const struct bench_row *
+bench_row_rtt(const struct bench_run *run, const char *name)
+{
+	for (int i = 0; run && i < run->n; i++)
+		if (!strcmp(run->row[i].name, name) && run->row[i].have_rtt)
+			return &run->row[i];
 	return NULL;
 }
 
-static double
-report_p50(const struct bench_result *r)
+const struct bench_rtput *
+bench_row_tput(const struct bench_row *x, size_t size, int zero_copy)
 {
-	return r && r->have_rtt ? (double)bench_hist_quantile(r->rtt, 0.5) : 0;
+	for (int j = 0; x && j < x->ntput; j++)
+		if (x->tput[j].size == size &&
+		    x->tput[j].zero_copy == zero_copy &&
+		    x->tput[j].status == BENCH_OK)
+			return &x->tput[j];
+	return NULL;
+}
+
+enum bench_family
+bench_family(const struct bench_row *x)
+{
+	static const char *const kernel[] = {"pipe", "fifo", "mq", "sysv"};
+	static const char *const sock[] = {"unix", "tcp", "udp"};
+	if (x->kind == BENCH_BASELINE)
+		return BENCH_FAM_FLOOR;
+	if (x->kind == BENCH_PEER)
+		return BENCH_FAM_PEER;
+	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++)
+		if (!strcmp(x->name, kernel[i]))
+			return BENCH_FAM_KERNEL;
+	for (size_t i = 0; i < sizeof(sock) / sizeof(sock[0]); i++)
+		if (!strcmp(x->name, sock[i]))
+			return BENCH_FAM_SOCKET;
+	if (!strncmp(x->name, "nng+", 4) || x->remote > 0)
+		return BENCH_FAM_SOCKET;
+	if (!strncmp(x->name, "shm", 3) || x->zero_copy > 0 ||
+	    !strcmp(x->name, "inproc") || !strcmp(x->name, "memfd"))
+		return BENCH_FAM_SHM;
+	return BENCH_FAM_KERNEL;
+}
+
+const char *
+bench_family_title(enum bench_family f)
+{
+	static const char *const t[] = {
+	    [BENCH_FAM_FLOOR] = "floors and raw loops",
+	    [BENCH_FAM_KERNEL] = "kernel-buffered: pipe, FIFO, message queues",
+	    [BENCH_FAM_SHM] = "shared memory",
+	    [BENCH_FAM_SOCKET] = "sockets",
+	    [BENCH_FAM_PEER] = "peer libraries",
+	};
+	return f < BENCH_NFAM ? t[f] : "?";
+}
+
+void
+bench_fmt_us(char *buf, size_t cap, double ns)
+{
+	if (ns >= 1e6)
+		snprintf(buf, cap, "%.1f ms", ns / 1e6);
+	else if (ns >= 1e4)
+		snprintf(buf, cap, "%.0f µs", ns / 1e3);
+	else if (ns >= 1e3)
+		snprintf(buf, cap, "%.1f µs", ns / 1e3);
+	else
+		snprintf(buf, cap, "%.2f µs", ns / 1e3);
+}
+
+void
+bench_fmt_size(char *buf, size_t cap, size_t size)
+{
+	if (size >= (1u << 20) && size % (1u << 20) == 0)
+		snprintf(buf, cap, "%zu MiB", size >> 20);
+	else if (size >= 1024 && size % 1024 == 0)
+		snprintf(buf, cap, "%zu KiB", size >> 10);
+	else
+		snprintf(buf, cap, "%zu B", size);
+}
+
+/* --- the terminal table ------------------------------------------------- */
+
+static double
+report_p50(const struct bench_row *x)
+{
+	return x && x->have_rtt ? (double)x->p50 : 0;
 }
 
 /* The raw loop an ipckit row is compared with, if any. */
-static const struct bench_result *
-report_raw(const struct bench_result *r, int n, const struct bench_result *x)
+static const struct bench_row *
+report_raw(const struct bench_run *run, const struct bench_row *x)
 {
 	char name[40];
-	if (x->s->kind != BENCH_IPCKIT)
+	if (x->kind != BENCH_IPCKIT)
 		return NULL;
-	snprintf(name, sizeof(name), "raw/%s", x->s->name);
-	return report_find(r, n, name);
+	snprintf(name, sizeof(name), "raw/%s", x->name);
+	return bench_row_rtt(run, name);
 }
 
 static void
@@ -64,17 +220,6 @@ report_ratio(FILE *f, double a, double b)
 }
 
 static void
-report_size(char *buf, size_t cap, size_t size)
-{
-	if (size >= (1u << 20) && size % (1u << 20) == 0)
-		snprintf(buf, cap, "%zu MiB", size >> 20);
-	else if (size >= 1024 && size % 1024 == 0)
-		snprintf(buf, cap, "%zu KiB", size >> 10);
-	else
-		snprintf(buf, cap, "%zu B", size);
-}
-
-static void
 report_rate(char *buf, size_t cap, double v)
 {
 	if (v >= 1e6)
@@ -86,11 +231,11 @@ report_rate(char *buf, size_t cap, double v)
 }
 
 static void
-report_machine(
-    FILE *f, const struct bench_cfg *cfg, const struct bench_machine *m)
+report_machine(FILE *f, const struct bench_run *run)
 {
+	const struct bench_machine *m = &run->m;
 	fprintf(f, "ipckit bench %s, %s mode, %s\n", IPK_VERSION_STRING,
-	    cfg->mode, m->date);
+	    run->mode, m->date);
 	fprintf(f, "machine: %s; %d CPUs online\n", m->cpu_model, m->ncpu);
 	if (m->cpu_a >= 0)
 		fprintf(f,
@@ -109,11 +254,11 @@ report_machine(
 }
 
 static void
-report_latency(
-    FILE *f, const struct bench_cfg *cfg, const struct bench_result *r, int n)
+report_latency(FILE *f, const struct bench_run *run)
 {
-	const struct bench_result *fa = report_find(r, n, "floor/atomic");
-	const struct bench_result *ff = report_find(r, n, "floor/futex");
+	const struct bench_cfg *cfg = &run->cfg;
+	const struct bench_row *fa = bench_row_rtt(run, "floor/atomic");
+	const struct bench_row *ff = bench_row_rtt(run, "floor/futex");
 	fprintf(f,
 	    "\nROUND-TRIP LATENCY (RTT, not one-way) of %zu-byte "
 	    "messages, microseconds%s\n",
@@ -124,44 +269,41 @@ report_latency(
 	fprintf(f, "%-14s %-24s %8s %8s %8s %8s %8s %9s %8s %8s %8s\n", "name",
 	    "wait", "samples", "p50", "p90", "p99", "p99.9", "max", "x atomic",
 	    "x futex", "x raw");
-	for (int i = 0; i < n; i++) {
-		const struct bench_result *x = &r[i];
+	for (int i = 0; i < run->n; i++) {
+		const struct bench_row *x = &run->row[i];
 		if (!x->have_rtt)
 			continue;
-		const struct bench_hist *h = x->rtt;
 		fprintf(f,
 		    "%-14s %-24.24s %8llu %8.2f %8.2f %8.2f %8.2f "
 		    "%9.1f",
-		    x->s->name, x->s->wait, (unsigned long long)x->rtt_samples,
-		    bench_hist_quantile(h, 0.5) / 1e3,
-		    bench_hist_quantile(h, 0.9) / 1e3,
-		    bench_hist_quantile(h, 0.99) / 1e3,
-		    bench_hist_quantile(h, 0.999) / 1e3, h->max / 1e3);
+		    x->name, x->wait, (unsigned long long)x->samples,
+		    x->p50 / 1e3, x->p90 / 1e3, x->p99 / 1e3, x->p999 / 1e3,
+		    x->max / 1e3);
 		report_ratio(f, report_p50(x), report_p50(fa));
 		report_ratio(f, report_p50(x), report_p50(ff));
-		report_ratio(f, report_p50(x), report_p50(report_raw(r, n, x)));
+		report_ratio(f, report_p50(x), report_p50(report_raw(run, x)));
 		fputc('\n', f);
 	}
 }
 
 static void
 report_tput_row(
-    FILE *f, const struct bench_cfg *cfg, const struct bench_result *x, int zc)
+    FILE *f, const struct bench_run *run, const struct bench_row *x, int zc)
 {
 	char name[40];
-	snprintf(name, sizeof(name), "%s%s", x->s->name, zc ? " zc" : "");
+	snprintf(name, sizeof(name), "%s%s", x->name, zc ? " zc" : "");
 	fprintf(f, "%-17s", name);
-	for (int k = 0; k < cfg->nsizes; k++) {
+	for (int k = 0; k < run->cfg.nsizes; k++) {
 		char cell[40], rate[16];
-		const struct bench_tput *t = NULL;
+		const struct bench_rtput *t = NULL;
 		for (int j = 0; j < x->ntput; j++)
 			if (x->tput[j].zero_copy == zc &&
-			    x->tput[j].size == cfg->sizes[k])
+			    x->tput[j].size == run->cfg.sizes[k])
 				t = &x->tput[j];
 		if (!t || t->status != BENCH_OK) {
 			snprintf(cell, sizeof(cell), "%s",
 			    t ? report_status[t->status] : "-");
-		} else if (x->s->memcpy_row) {
+		} else if (!strcmp(x->peer, "none")) {
 			snprintf(cell, sizeof(cell), "%.0f", t->mb_per_s);
 		} else {
 			report_rate(rate, sizeof(rate), t->msgs_per_s);
@@ -173,27 +315,35 @@ report_tput_row(
 	fputc('\n', f);
 }
 
+static int
+report_has_zc(const struct bench_row *x)
+{
+	for (int j = 0; j < x->ntput; j++)
+		if (x->tput[j].zero_copy)
+			return 1;
+	return 0;
+}
+
 static void
-report_throughput(
-    FILE *f, const struct bench_cfg *cfg, const struct bench_result *r, int n)
+report_throughput(FILE *f, const struct bench_run *run)
 {
 	fprintf(f,
 	    "\nONE-WAY STREAMING THROUGHPUT, MB/s (messages/s); "
 	    "\"zc\" = loan/commit + peek/release\n%-17s",
 	    "name");
-	for (int k = 0; k < cfg->nsizes; k++) {
+	for (int k = 0; k < run->cfg.nsizes; k++) {
 		char sz[24];
-		report_size(sz, sizeof(sz), cfg->sizes[k]);
+		bench_fmt_size(sz, sizeof(sz), run->cfg.sizes[k]);
 		fprintf(f, " %-19s", sz);
 	}
 	fputc('\n', f);
-	for (int i = 0; i < n; i++) {
-		const struct bench_result *x = &r[i];
+	for (int i = 0; i < run->n; i++) {
+		const struct bench_row *x = &run->row[i];
 		if (x->status != BENCH_OK && !x->have_rtt)
 			continue;
-		report_tput_row(f, cfg, x, 0);
-		if (x->s->zero_copy)
-			report_tput_row(f, cfg, x, 1);
+		report_tput_row(f, run, x, 0);
+		if (report_has_zc(x))
+			report_tput_row(f, run, x, 1);
 	}
 }
 
@@ -204,7 +354,7 @@ report_yn(int v)
 }
 
 static void
-report_props(FILE *f, const struct bench_result *r, int n)
+report_props(FILE *f, const struct bench_run *run)
 {
 	fprintf(f,
 	    "\nPROPERTIES\n%-14s %-8s %-6s %-10s %-30s %-7s %-8s "
@@ -213,27 +363,24 @@ report_props(FILE *f, const struct bench_result *r, int n)
 	    "copies per "
 	    "message",
 	    "remote", "restart", "pollable");
-	for (int i = 0; i < n; i++) {
-		const struct bench_subject *s = r[i].s;
-		const struct bench_props *p = &s->props;
-		if (s->memcpy_row || r[i].status == BENCH_NOT_BUILT ||
-		    (r[i].status == BENCH_NA && !r[i].have_rtt))
+	for (int i = 0; i < run->n; i++) {
+		const struct bench_row *x = &run->row[i];
+		if (!strcmp(x->peer, "none") || x->status == BENCH_NOT_BUILT ||
+		    (x->status == BENCH_NA && !x->have_rtt))
 			continue;
-		int poll = r[i].pollable >= 0 ? r[i].pollable : p->pollable;
 		fprintf(f, "%-14s %-8s %-6s %-10s %-30.30s %-7s %-8s %-8s\n",
-		    s->name, report_yn(p->kinship), report_yn(p->named),
-		    report_yn(p->boundaries), p->copies ? p->copies : "?",
-		    report_yn(p->remote), report_yn(p->reattach),
-		    report_yn(poll));
+		    x->name, report_yn(x->kinship), report_yn(x->named),
+		    report_yn(x->boundaries), x->copies, report_yn(x->remote),
+		    report_yn(x->reattach), report_yn(x->pollable));
 	}
 }
 
 static void
-report_missing(FILE *f, const struct bench_result *r, int n)
+report_missing(FILE *f, const struct bench_run *run)
 {
 	int head = 0;
-	for (int i = 0; i < n; i++) {
-		const struct bench_result *x = &r[i];
+	for (int i = 0; i < run->n; i++) {
+		const struct bench_row *x = &run->row[i];
 		int partial = 0;
 		for (int j = 0; j < x->ntput; j++)
 			partial |= x->tput[j].status == BENCH_NA;
@@ -242,18 +389,18 @@ report_missing(FILE *f, const struct bench_result *r, int n)
 		if (!head++)
 			fprintf(f, "\nNOT MEASURED\n");
 		if (x->status != BENCH_OK) {
-			fprintf(f, "%-14s %-9s %s\n", x->s->name,
+			fprintf(f, "%-14s %-9s %s\n", x->name,
 			    report_status[x->status], x->reason);
 			continue;
 		}
 		for (int j = 0; j < x->ntput; j++) {
-			const struct bench_tput *t = &x->tput[j];
+			const struct bench_rtput *t = &x->tput[j];
 			char sz[24];
 			if (t->status != BENCH_NA)
 				continue;
-			report_size(sz, sizeof(sz), t->size);
-			fprintf(f, "%-14s %-9s %s%s: %s\n", x->s->name, "n/a",
-			    sz, t->zero_copy ? " zero-copy" : "", t->reason);
+			bench_fmt_size(sz, sizeof(sz), t->size);
+			fprintf(f, "%-14s %-9s %s%s: %s\n", x->name, "n/a", sz,
+			    t->zero_copy ? " zero-copy" : "", t->reason);
 		}
 	}
 }
@@ -307,15 +454,14 @@ report_notes(FILE *f, const struct bench_cfg *cfg)
 }
 
 void
-bench_report_table(FILE *f, const struct bench_cfg *cfg,
-    const struct bench_machine *m, const struct bench_result *r, int n)
+bench_report_table(FILE *f, const struct bench_run *run)
 {
-	report_machine(f, cfg, m);
-	report_latency(f, cfg, r, n);
-	report_throughput(f, cfg, r, n);
-	report_props(f, r, n);
-	report_missing(f, r, n);
-	report_notes(f, cfg);
+	report_machine(f, run);
+	report_latency(f, run);
+	report_throughput(f, run);
+	report_props(f, run);
+	report_missing(f, run);
+	report_notes(f, &run->cfg);
 }
 
 /* --- JSON ---------------------------------------------------------------- */
@@ -353,74 +499,28 @@ json_ratio(FILE *f, const char *key, double a, double b, int *first)
 
 /* floor/atomic's copying throughput at t's size, 0 if not measured. */
 static double
-report_floor_mb(const struct bench_result *r, int n, const struct bench_tput *t)
+report_floor_mb(const struct bench_run *run, const struct bench_rtput *t)
 {
-	for (int i = 0; i < n; i++) {
-		if (strcmp(r[i].s->name, "floor/atomic"))
-			continue;
-		for (int j = 0; j < r[i].ntput; j++)
-			if (r[i].tput[j].size == t->size &&
-			    !r[i].tput[j].zero_copy &&
-			    r[i].tput[j].status == BENCH_OK)
-				return r[i].tput[j].mb_per_s;
-	}
-	return 0;
+	const struct bench_rtput *fl =
+	    bench_row_tput(bench_row_rtt(run, "floor/atomic"), t->size, 0);
+	return fl ? fl->mb_per_s : 0;
 }
 
 static void
-json_result(
-    FILE *f, const struct bench_result *x, const struct bench_result *r, int n)
+json_tput(FILE *f, const struct bench_run *run, const struct bench_row *x)
 {
-	const struct bench_subject *s = x->s;
-	const struct bench_props *p = &s->props;
-	fprintf(f, "    {\"name\": ");
-	json_str(f, s->name);
-	fprintf(f, ", \"kind\": \"%s\", \"status\": \"%s\", \"reason\": ",
-	    report_kind[s->kind], report_status[x->status]);
-	json_str(f, x->reason);
-	fprintf(f, ",\n     \"wait\": ");
-	json_str(f, s->wait);
-	fprintf(f, ", \"peer\": \"%s\",\n",
-	    s->memcpy_row    ? "none"
-		: s->threads ? "thread"
-			     : "process");
-	if (x->have_rtt) {
-		const struct bench_hist *h = x->rtt;
-		fprintf(f,
-		    "     \"rtt_ns\": {\"p50\": %llu, \"p90\": %llu, "
-		    "\"p99\": %llu, \"p999\": %llu, \"max\": %llu, "
-		    "\"min\": %llu, \"mean\": %.0f, \"samples\": %llu},\n",
-		    (unsigned long long)bench_hist_quantile(h, 0.5),
-		    (unsigned long long)bench_hist_quantile(h, 0.9),
-		    (unsigned long long)bench_hist_quantile(h, 0.99),
-		    (unsigned long long)bench_hist_quantile(h, 0.999),
-		    (unsigned long long)h->max, (unsigned long long)h->min,
-		    h->count ? (double)h->sum / (double)h->count : 0.0,
-		    (unsigned long long)h->count);
-	} else {
-		fprintf(f, "     \"rtt_ns\": null,\n");
-	}
-	int first = 1;
-	fprintf(f, "     \"ratio\": {");
-	json_ratio(f, "floor_atomic", report_p50(x),
-	    report_p50(report_find(r, n, "floor/atomic")), &first);
-	json_ratio(f, "floor_futex", report_p50(x),
-	    report_p50(report_find(r, n, "floor/futex")), &first);
-	json_ratio(
-	    f, "raw", report_p50(x), report_p50(report_raw(r, n, x)), &first);
-	fprintf(f, "},\n     \"throughput\": [");
 	for (int j = 0; j < x->ntput; j++) {
-		const struct bench_tput *t = &x->tput[j];
+		const struct bench_rtput *t = &x->tput[j];
 		fprintf(f,
 		    "%s\n       {\"size\": %zu, \"zero_copy\": %s, "
 		    "\"status\": \"%s\"",
 		    j ? "," : "", t->size, t->zero_copy ? "true" : "false",
 		    report_status[t->status]);
-		double fl = report_floor_mb(r, n, t);
+		double fl = report_floor_mb(run, t);
 		if (t->status == BENCH_OK && fl > 0)
 			fprintf(f, ", \"floor_atomic_ratio\": %.3f",
 			    t->mb_per_s / fl);
-		if (t->status == BENCH_OK)
+		if (t->status == BENCH_OK) {
 			fprintf(f,
 			    ", \"msgs_per_s\": %.0f, "
 			    "\"mb_per_s\": %.1f, \"messages\": %llu, "
@@ -428,35 +528,66 @@ json_result(
 			    t->msgs_per_s, t->mb_per_s,
 			    (unsigned long long)t->messages,
 			    (unsigned long long)t->lost);
-		else {
+		} else {
 			fprintf(f,
 			    ", \"msgs_per_s\": null, \"mb_per_s\": null"
 			    ", \"reason\": ");
-			json_str(
-			    f, t->status == BENCH_NA ? t->reason : x->reason);
+			json_str(f, t->reason);
 			fputc('}', f);
 		}
 	}
-	int poll = x->pollable >= 0 ? x->pollable : p->pollable;
+}
+
+static void
+json_result(FILE *f, const struct bench_run *run, const struct bench_row *x)
+{
+	fprintf(f, "    {\"name\": ");
+	json_str(f, x->name);
+	fprintf(f, ", \"kind\": \"%s\", \"status\": \"%s\", \"reason\": ",
+	    report_kind[x->kind], report_status[x->status]);
+	json_str(f, x->reason);
+	fprintf(f, ",\n     \"wait\": ");
+	json_str(f, x->wait);
+	fprintf(f, ", \"peer\": \"%s\",\n", x->peer);
+	if (x->have_rtt)
+		fprintf(f,
+		    "     \"rtt_ns\": {\"p50\": %llu, \"p90\": %llu, "
+		    "\"p99\": %llu, \"p999\": %llu, \"max\": %llu, "
+		    "\"min\": %llu, \"mean\": %.0f, \"samples\": %llu},\n",
+		    (unsigned long long)x->p50, (unsigned long long)x->p90,
+		    (unsigned long long)x->p99, (unsigned long long)x->p999,
+		    (unsigned long long)x->max, (unsigned long long)x->min,
+		    x->mean, (unsigned long long)x->samples);
+	else
+		fprintf(f, "     \"rtt_ns\": null,\n");
+	int first = 1;
+	fprintf(f, "     \"ratio\": {");
+	json_ratio(f, "floor_atomic", report_p50(x),
+	    report_p50(bench_row_rtt(run, "floor/atomic")), &first);
+	json_ratio(f, "floor_futex", report_p50(x),
+	    report_p50(bench_row_rtt(run, "floor/futex")), &first);
+	json_ratio(
+	    f, "raw", report_p50(x), report_p50(report_raw(run, x)), &first);
+	fprintf(f, "},\n     \"throughput\": [");
+	json_tput(f, run, x);
 	fprintf(f,
 	    "],\n     \"properties\": {\"needs_related_processes\": "
 	    "%s, \"named\": %s, \"keeps_boundaries\": %s, \"copies\": ",
-	    json_bool(p->kinship), json_bool(p->named),
-	    json_bool(p->boundaries));
-	json_str(f, p->copies ? p->copies : "?");
+	    json_bool(x->kinship), json_bool(x->named),
+	    json_bool(x->boundaries));
+	json_str(f, x->copies);
 	fprintf(f,
 	    ", \"crosses_hosts\": %s, \"survives_peer_restart\": %s, "
-	    "\"pollable\": %s}}",
-	    json_bool(p->remote), json_bool(p->reattach), json_bool(poll));
+	    "\"pollable\": %s,\n      \"types_native\": %s, "
+	    "\"zero_copy\": %s, \"outlives_writer\": %s}}",
+	    json_bool(x->remote), json_bool(x->reattach),
+	    json_bool(x->pollable), json_bool(x->types),
+	    json_bool(x->zero_copy), json_bool(x->persist));
 }
 
-int
-bench_report_json(const char *path, const struct bench_cfg *cfg,
-    const struct bench_machine *m, const struct bench_result *r, int n)
+static void
+json_machine(FILE *f, const struct bench_machine *m)
 {
-	FILE *f = fopen(path, "we");
-	if (!f)
-		return -errno;
 	fprintf(f, "{\n  \"machine\": {\"cpu_model\": ");
 	json_str(f, m->cpu_model);
 	fprintf(f,
@@ -473,122 +604,58 @@ bench_report_json(const char *path, const struct bench_cfg *cfg,
 	json_str(f, m->loadavg);
 	fprintf(f, ", \"hostname\": ");
 	json_str(f, m->hostname);
-	fprintf(f, ", \"date\": \"%s\"},\n", m->date);
+	fprintf(f, ", \"date\": ");
+	json_str(f, m->date);
+	fprintf(f, "},\n");
+}
+
+static void
+json_claims(FILE *f, const struct bench_run *run)
+{
+	struct bench_claim c[BENCH_MAX_CLAIMS];
+	int nc = bench_claims(run, c, BENCH_MAX_CLAIMS);
+	fprintf(f, "  \"tie_margin\": %.2f,\n  \"claims\": [", BENCH_TIE);
+	for (int i = 0; i < nc; i++) {
+		fprintf(f, "%s\n    {\"id\": ", i ? "," : "");
+		json_str(f, c[i].id);
+		fprintf(f, ", \"claim\": ");
+		json_str(f, c[i].claim);
+		fprintf(f, ", \"verdict\": ");
+		json_str(f, c[i].verdict);
+		fprintf(f, ",\n     \"evidence\": ");
+		json_str(f, c[i].evidence);
+		fputc('}', f);
+	}
+	fprintf(f, "],\n");
+}
+
+int
+bench_report_json(const char *path, const struct bench_run *run)
+{
+	const struct bench_cfg *cfg = &run->cfg;
+	FILE *f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	json_machine(f, &run->m);
 	fprintf(f,
 	    "  \"config\": {\"mode\": \"%s\", \"rtt_size\": %zu, "
 	    "\"rounds\": %ld, \"warmup\": %ld, \"rtt_cap_s\": %.3f, "
 	    "\"duration_s\": %.3f, \"rate\": %.0f, \"pause_us\": %ld, "
-	    "\"rtt_is_round_trip\": true},\n",
-	    cfg->mode, cfg->rtt_size, cfg->rounds, cfg->warmup, cfg->rtt_cap_s,
+	    "\"rtt_is_round_trip\": true, \"sizes\": [",
+	    run->mode, cfg->rtt_size, cfg->rounds, cfg->warmup, cfg->rtt_cap_s,
 	    cfg->duration_s, cfg->rate, cfg->pause_us);
+	for (int k = 0; k < cfg->nsizes; k++)
+		fprintf(f, "%s%zu", k ? ", " : "", cfg->sizes[k]);
+	fprintf(f, "]},\n");
+	json_claims(f, run);
 	fprintf(f, "  \"results\": [\n");
-	for (int i = 0; i < n; i++) {
-		json_result(f, &r[i], r, n);
-		fprintf(f, "%s\n", i + 1 < n ? "," : "");
+	for (int i = 0; i < run->n; i++) {
+		json_result(f, run, &run->row[i]);
+		fprintf(f, "%s\n", i + 1 < run->n ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
 	int bad = ferror(f);
 	if (fclose(f) != 0 || bad)
 		return -EIO;
 	return 0;
-}
-
-/* --- gnuplot ----------------------------------------------------------- */
-
-int
-bench_report_plot(const char *path, const struct bench_result *r, int n)
-{
-	const char *ext = strrchr(path, '.');
-	int svg = ext && !strcmp(ext, ".svg");
-	char script[] = "/tmp/ipkb-plot-XXXXXX";
-	char cmd[512];
-	int fd, nl = 0;
-
-	if (system("gnuplot --version >/dev/null 2>&1") != 0)
-		return -ENOENT;
-	if ((fd = mkstemp(script)) < 0)
-		return -errno;
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		unlink(script);
-		return -ENOMEM;
-	}
-	fprintf(f, "$lat << EOD\n");
-	for (int i = 0; i < n; i++) {
-		const struct bench_hist *h = r[i].rtt;
-		if (!r[i].have_rtt)
-			continue;
-		fprintf(f, "\"%s\" %.3f %.3f %.3f %.3f %.3f\n", r[i].s->name,
-		    bench_hist_quantile(h, 0.5) / 1e3,
-		    bench_hist_quantile(h, 0.9) / 1e3,
-		    bench_hist_quantile(h, 0.99) / 1e3,
-		    bench_hist_quantile(h, 0.999) / 1e3, h->max / 1e3);
-		nl++;
-	}
-	fprintf(f, "EOD\n$tp << EOD\n");
-	char titles[BENCH_MAX_ROWS * 2][40];
-	int nb = 0;
-	for (int i = 0; i < n && nb < BENCH_MAX_ROWS * 2; i++) {
-		for (int zc = 0; zc <= 1; zc++) {
-			int any = 0;
-			for (int j = 0; j < r[i].ntput; j++) {
-				const struct bench_tput *t = &r[i].tput[j];
-				if (t->zero_copy != zc || t->status != BENCH_OK)
-					continue;
-				fprintf(f, "%zu %.3f\n", t->size, t->mb_per_s);
-				any = 1;
-			}
-			if (any) {
-				fprintf(f, "\n\n");
-				snprintf(titles[nb++], sizeof(titles[0]),
-				    "%s%s", r[i].s->name, zc ? " zc" : "");
-			}
-		}
-	}
-	fprintf(f, "EOD\n");
-	if (svg)
-		fprintf(f,
-		    "set terminal svg size 1200,1400 dynamic "
-		    "font 'sans,10'\n");
-	else
-		fprintf(f,
-		    "set terminal pngcairo size 1200,1400 "
-		    "font 'sans,9'\n");
-	fprintf(f,
-	    "set output '%s'\nset multiplot layout 2,1\n"
-	    "set title 'Round-trip latency (two processes; inproc: threads)'\n"
-	    "set logscale y\nset ylabel 'microseconds (log)'\nset grid\n"
-	    "set xtics rotate by 45 right\nset key top left\n"
-	    "set xrange [-0.5:%.1f]\n",
-	    path, nl > 0 ? nl - 0.5 : 1.0);
-	if (nl)
-		fprintf(f,
-		    "plot $lat using 0:2:xtic(1) with points pt 7 "
-		    "title 'p50', "
-		    "'' using 0:3 with points pt 5 title 'p90', "
-		    "'' using 0:4 with points pt 9 title 'p99', "
-		    "'' using 0:5 with points pt 11 title 'p99.9', "
-		    "'' using 0:6 with points pt 1 title 'max'\n");
-	else
-		fprintf(f, "plot 1/0 notitle\n");
-	fprintf(f,
-	    "unset xrange\nset title 'One-way streaming throughput'\n"
-	    "set logscale xy\nset xlabel 'message size (bytes, log)'\n"
-	    "set ylabel 'MB/s (log)'\nset xtics norotate autofreq\n"
-	    "set key outside right\n");
-	fprintf(f, "plot ");
-	for (int i = 0; i < nb; i++)
-		fprintf(f,
-		    "%s$tp index %d using 1:2 with linespoints title "
-		    "'%s'",
-		    i ? ", " : "", i, titles[i]);
-	if (!nb)
-		fprintf(f, "1/0 notitle");
-	fprintf(f, "\nunset multiplot\n");
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "gnuplot '%s' 2>&1", script);
-	int rv = system(cmd);
-	unlink(script);
-	return rv == 0 ? 0 : -EIO;
 }

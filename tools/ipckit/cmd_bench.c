@@ -37,12 +37,22 @@ static const char bench_usage[] =
     "                         time each request was due\n"
     "  -i, --intermittent[=US]  pause US microseconds (1000) before each\n"
     "                         round trip\n"
-    "  -j, --json FILE        write every figure and the machine as JSON\n"
-    "  -p, --plot FILE        chart through gnuplot (.png or .svg)\n"
+    "  -j, --json FILE        write every figure, the machine and the\n"
+    "                         article's claims checked as JSON\n"
+    "  -p, --plot FILE        pictures through gnuplot (.png or .svg):\n"
+    "                         latency and throughput by family\n"
+    "  -H, --html FILE        one self-contained HTML page: claims, tables,\n"
+    "                         pictures (inline SVG)\n"
+    "  -f, --from FILE        report a run recorded with --json instead of\n"
+    "                         measuring (table, claims, --plot, --html)\n"
+    "  -c, --compare A B      compare two recorded runs: ratios B/A, changes\n"
+    "                         beyond the floors' noise marked; --plot and\n"
+    "                         --html draw both runs side by side\n"
     "  -l, --list             list the row names and exit\n"
     "  -h, --help             this text\n"
     "\n"
-    "Example: ipckit bench --only shm,floor --full --json out.json\n";
+    "Examples: ipckit bench --only shm,floor --full --json out.json\n"
+    "          ipckit bench --compare before.json after.json --plot c.svg\n";
 
 static int
 bench_parse_sizes(const char *arg, struct bench_cfg *cfg)
@@ -102,6 +112,106 @@ bench_pick_cpus(struct bench_cfg *cfg)
 		cfg->cpu_a = -1;
 }
 
+/* The files a run or a comparison writes. */
+struct bench_outs {
+	const char *json, *plot, *html;
+};
+
+static int
+bench_outputs(const struct bench_outs *o, const struct bench_run *run,
+    const struct bench_run *before)
+{
+	int status = CLI_OK, rv;
+	if (o->json && !before) {
+		rv = bench_report_json(o->json, run);
+		if (rv < 0) {
+			fprintf(stderr, "ipckit bench: %s: %s\n", o->json,
+			    strerror(-rv));
+			status = CLI_ERR;
+		} else {
+			printf("JSON written to %s\n", o->json);
+		}
+	}
+	if (o->plot) {
+		rv = bench_report_plot(o->plot, run, before);
+		if (rv == -ENOENT) {
+			printf("no pictures: gnuplot is not installed (apt-get "
+			       "install gnuplot-nox); the table and JSON are "
+			       "complete without it\n");
+		} else if (rv < 0) {
+			fprintf(stderr, "ipckit bench: %s: gnuplot failed\n",
+			    o->plot);
+			status = CLI_ERR;
+		} else {
+			printf("pictures written to %s\n", o->plot);
+		}
+	}
+	if (o->html) {
+		rv = bench_report_html(o->html, run, before);
+		if (rv < 0) {
+			fprintf(stderr, "ipckit bench: %s: %s\n", o->html,
+			    strerror(-rv));
+			status = CLI_ERR;
+		} else {
+			printf("HTML report written to %s\n", o->html);
+		}
+	}
+	(void)fflush(stdout);
+	return status;
+}
+
+/* A recorded run, or NULL after saying why on stderr. */
+static struct bench_run *
+bench_load(const char *path)
+{
+	char err[256];
+	struct bench_run *run = malloc(sizeof(*run));
+	if (!run) {
+		fprintf(stderr, "ipckit bench: out of memory\n");
+		return NULL;
+	}
+	if (bench_run_load(path, run, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ipckit bench: %s: %s\n", path, err);
+		free(run);
+		return NULL;
+	}
+	return run;
+}
+
+static int
+bench_from_file(const char *path, const struct bench_outs *o)
+{
+	struct bench_run *run = bench_load(path);
+	if (!run)
+		return CLI_ERR;
+	printf("recorded run %s\n", path);
+	bench_report_table(stdout, run);
+	bench_report_claims(stdout, run);
+	int status = bench_outputs(o, run, NULL);
+	free(run);
+	return status;
+}
+
+static int
+bench_compare_files(const char *a, const char *b, const struct bench_outs *o)
+{
+	if (o->json)
+		return cli_usage(&cli_cmd_bench,
+		    "--json writes a run, not a comparison; "
+		    "use --html or --plot with --compare");
+	struct bench_run *before = bench_load(a);
+	struct bench_run *after = before ? bench_load(b) : NULL;
+	int status = CLI_ERR;
+	if (after) {
+		printf("A = %s\nB = %s\n", a, b);
+		bench_report_compare(stdout, before, after);
+		status = bench_outputs(o, after, before);
+	}
+	free(after);
+	free(before);
+	return status;
+}
+
 static int
 bench_run(int argc, char **argv)
 {
@@ -117,6 +227,9 @@ bench_run(int argc, char **argv)
 	    {"intermittent", optional_argument, NULL, 'i'},
 	    {"json", required_argument, NULL, 'j'},
 	    {"plot", required_argument, NULL, 'p'},
+	    {"html", required_argument, NULL, 'H'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"compare", required_argument, NULL, 'c'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -129,7 +242,9 @@ bench_run(int argc, char **argv)
 	    .sizes = {64, 4096, 65536, 1048576},
 	    .nsizes = 4,
 	    .mode = "quick"};
-	const char *json = NULL, *plot = NULL;
+	struct bench_outs outs = {0};
+	const char *from = NULL, *before = NULL, *after = NULL;
+	struct bench_run *run = NULL;
 	long long rounds = -1, v;
 	double duration = -1;
 	int full = 0, list = 0, ch;
@@ -137,8 +252,17 @@ bench_run(int argc, char **argv)
 	uint64_t sz;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+qFo:s:m:r:d:R:i::j:p:lh", opts,
-		    NULL)) != -1) {
+	for (;;) {
+		ch = getopt_long(
+		    argc, argv, "+qFo:s:m:r:d:R:i::j:p:H:f:c:lh", opts, NULL);
+		if (ch == -1) {
+			/* --compare A B: options may follow B too. */
+			if (before && !after && optind < argc) {
+				after = argv[optind++];
+				continue;
+			}
+			break;
+		}
 		switch (ch) {
 		case 'q':
 			full = 0;
@@ -206,10 +330,19 @@ bench_run(int argc, char **argv)
 				cfg.pause_us = (long)v;
 			break;
 		case 'j':
-			json = optarg;
+			outs.json = optarg;
 			break;
 		case 'p':
-			plot = optarg;
+			outs.plot = optarg;
+			break;
+		case 'H':
+			outs.html = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'c':
+			before = optarg;
 			break;
 		case 'l':
 			list = 1;
@@ -221,9 +354,19 @@ bench_run(int argc, char **argv)
 			return cli_usage(&cli_cmd_bench, "unknown option");
 		}
 	}
+	if (before && !after)
+		return cli_usage(&cli_cmd_bench,
+		    "--compare takes two files: --compare A.json B.json");
 	if (optind < argc)
 		return cli_usage(
 		    &cli_cmd_bench, "unexpected argument '%s'", argv[optind]);
+	if (before && from)
+		return cli_usage(
+		    &cli_cmd_bench, "--from and --compare do not go together");
+	if (before)
+		return bench_compare_files(before, after, &outs);
+	if (from)
+		return bench_from_file(from, &outs);
 	if (full) {
 		cfg.mode = "full";
 		cfg.rounds = 100000;
@@ -312,34 +455,22 @@ bench_run(int argc, char **argv)
 		bench_run_row(&cfg, &subj[i], &res[i], i, n);
 	bench_progress(&cfg, n, n, "done", "");
 	bench_reap(5000);
-	bench_report_table(stdout, &cfg, &m, res, n);
+	run = malloc(sizeof(*run));
+	if (!run) {
+		fprintf(stderr, "ipckit bench: out of memory\n");
+		status = CLI_ERR;
+		goto out;
+	}
+	bench_run_fill(run, &cfg, &m, res, n);
+	bench_report_table(stdout, run);
 	printf("\nwhole run: %.1f s\n", (double)(bench_now() - t0) / 1e9);
-	if (json) {
-		int rv = bench_report_json(json, &cfg, &m, res, n);
-		if (rv < 0) {
-			fprintf(stderr, "ipckit bench: %s: %s\n", json,
-			    strerror(-rv));
-			status = CLI_ERR;
-		} else {
-			printf("JSON written to %s\n", json);
-		}
-	}
-	if (plot) {
-		int rv = bench_report_plot(plot, res, n);
-		if (rv == -ENOENT)
-			printf("no plot: gnuplot is not installed (apt-get "
-			       "install gnuplot-nox); the table and JSON above "
-			       "are complete without it\n");
-		else if (rv < 0)
-			fprintf(
-			    stderr, "ipckit bench: %s: gnuplot failed\n", plot);
-		else
-			printf("plot written to %s\n", plot);
-	}
+	bench_report_claims(stdout, run);
+	status = bench_outputs(&outs, run, NULL);
 	(void)fflush(stdout);
 out:
 	for (int i = 0; i < n && res; i++)
 		free(res[i].rtt);
+	free(run);
 	free(res);
 	free(all);
 	free(subj);
