@@ -10,7 +10,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
-BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png
+BENCH_FLAGS ?= --quick --json bench-results.json --plot bench-results.png \
+  --html bench-results.html
 
 .PHONY: all build test asan tsan bench install clean hooks hooks-list tidy \
   negative format format-check
