@@ -80,9 +80,10 @@ int cli_left_ms(int64_t deadline, int cap);
 /*
  * Signals: SIGINT, SIGTERM, SIGHUP and SIGPIPE set a flag (no SA_RESTART)
  * that the loops notice between waits of at most CLI_SLICE_MS; nothing is
- * done in the handler. cli_signalled() is the signal caught, or 0.
- * cli_signal_exit() ends the process by that signal with its default
- * action, so the shell sees 128+N; it returns 128+N only if that failed.
+ * done in the handler. A signal ignored at start-up stays ignored.
+ * cli_signalled() is the signal caught, or 0. cli_signal_exit() ends the
+ * process by that signal with its default action, so the shell sees 128+N; it
+ * returns 128+N only if that failed.
  */
 void cli_signals_install(void);
 int cli_signalled(void);

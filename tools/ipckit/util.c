@@ -155,10 +155,16 @@ cli_signals_install(void)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
 	/* No SA_RESTART: a wait in poll() returns at once with EINTR. */
-	struct sigaction sa = {.sa_handler = cli_on_signal};
+	struct sigaction sa = {.sa_handler = cli_on_signal}, old;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A signal ignored from the start stays ignored (nohup, a
+		 * shell's background job). */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
 		(void)sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 int
