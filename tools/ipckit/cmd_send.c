@@ -60,16 +60,12 @@ struct send_msg {
 	size_t n;
 };
 
-/* The whole of `path` ("-": stdin) into *buf. 0 or a message printed and
- * CLI_ERR. */
+/* The whole of f into *buf, at most `max` bytes: a file over the
+ * channel's limit is refused without reading it all. 0 or a message
+ * printed and CLI_ERR. */
 static int
-send_slurp(const char *path, char **buf, size_t *len)
+send_slurp(FILE *f, const char *path, size_t max, char **buf, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!f) {
-		fprintf(stderr, "ipckit send: %s: %s\n", path, strerror(errno));
-		return CLI_ERR;
-	}
 	size_t cap = 0, n = 0;
 	char *p = NULL;
 	int err = 0;
@@ -91,9 +87,15 @@ send_slurp(const char *path, char **buf, size_t *len)
 				err = errno ? errno : EIO;
 			break;
 		}
+		if (n > max) {
+			fprintf(stderr,
+			    "ipckit send: %s: larger than the channel's limit "
+			    "of %zu bytes (?maxmsg=)\n",
+			    path, max);
+			free(p);
+			return CLI_ERR;
+		}
 	}
-	if (f != stdin)
-		fclose(f);
 	if (err) {
 		fprintf(stderr, "ipckit send: %s: %s\n", path, strerror(err));
 		free(p);
@@ -270,11 +272,18 @@ send_run(int argc, char **argv)
 	size_t nm = (size_t)a.nfiles + (size_t)nargs;
 	struct send_msg *m = calloc(nm ? nm : 1, sizeof(*m));
 	char *files[SEND_MAXFILES] = {NULL};
+	FILE *fp[SEND_MAXFILES] = {NULL};
 	int status = m ? CLI_OK : cli_fail("send", NULL, -ENOMEM);
+	/* Files are opened before the channel (a wrong name fails at once)
+	 * and read after it, up to its limit. */
 	for (int i = 0; status == CLI_OK && i < a.nfiles; i++) {
-		size_t n = 0;
-		status = send_slurp(a.files[i], &files[i], &n);
-		m[i] = (struct send_msg){files[i], n};
+		fp[i] =
+		    strcmp(a.files[i], "-") ? fopen(a.files[i], "rb") : stdin;
+		if (!fp[i]) {
+			fprintf(stderr, "ipckit send: %s: %s\n", a.files[i],
+			    strerror(errno));
+			status = CLI_ERR;
+		}
 	}
 	for (int i = 0; status == CLI_OK && i < nargs; i++) {
 		const char *s = argv[optind + i];
@@ -293,13 +302,22 @@ send_run(int argc, char **argv)
 		if (status == CLI_OK)
 			cli_signals_install();
 	}
+	for (int i = 0; status == CLI_OK && c && i < a.nfiles; i++) {
+		size_t n = 0;
+		status = send_slurp(
+		    fp[i], a.files[i], ipk_max_msg(c), &files[i], &n);
+		m[i] = (struct send_msg){files[i], n};
+	}
 	if (status == CLI_OK && c)
 		status = nm ? send_list(c, &a, m, nm) : send_lines(c, &a);
 
 	ipk_close(c);
 	ipk_listener_close(l);
-	for (int i = 0; i < a.nfiles; i++)
+	for (int i = 0; i < a.nfiles; i++) {
+		if (fp[i] && fp[i] != stdin)
+			fclose(fp[i]);
 		free(files[i]);
+	}
 	free(m);
 	if (cli_signalled())
 		return cli_signal_exit();

@@ -41,8 +41,10 @@ main_usage(FILE *f)
 		    caps & IPK_CAP_LOSSY ? " may lose messages" : "");
 	}
 	fprintf(f,
-	    "\nOptions: --help, --version. Exit codes: 0 ok, 1 error, "
-	    "2 usage error.\n");
+	    "\nOptions: --help, --version. Options of a command go anywhere "
+	    "after it;\n'--' ends them. Exit codes: 0 ok, 1 error, 2 usage "
+	    "error or malformed\nURL, 128+N when send or recv ended by signal "
+	    "N after cleaning up.\n");
 }
 
 static const struct cli_cmd *
