@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,5 +95,8 @@ main(int argc, char **argv)
 		    cmd);
 		return CLI_USAGE;
 	}
+	/* Each command says what is wrong with an option itself, in one
+	 * line: getopt's own message would be a second one. */
+	opterr = 0;
 	return c->run(argc - 1, argv + 1);
 }
