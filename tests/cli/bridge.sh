@@ -18,7 +18,7 @@ trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -f "$log"' EXIT
 [ $? -eq 2 ] || fail "an empty address must be a usage error (2)"
 "$cli" bridge 'listen:tcp://127.0.0.1:0?bogus=1' tcp://127.0.0.1:1 \
 	>/dev/null 2>&1
-[ $? -eq 1 ] || fail "a bad URL must be an error (1)"
+[ $? -eq 2 ] || fail "a bad URL must be a usage error (2)"
 
 # Idle: nobody on either side; SIGTERM ends it with exit 0 and counts.
 "$cli" bridge listen:tcp://127.0.0.1:0 dial:tcp://127.0.0.1:1 2>"$log" &

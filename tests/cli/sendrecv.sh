@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # sendrecv.sh - `ipckit recv` and `ipckit send` in two processes over fifo
-# and unix, output checked exactly; a usage error exits 2, a bad URL exits 1
-# and names the URL. Usage: sendrecv.sh PATH/TO/ipckit
+# and unix, output checked exactly; a usage error and a bad URL exit 2 with
+# one line that names the option or the URL. Usage: sendrecv.sh PATH/TO/ipckit
 set -u
 IPK=${1:?usage: sendrecv.sh PATH/TO/ipckit}
 U=ipkt-cli-$$-$RANDOM
@@ -59,16 +59,19 @@ rc=$?
 timeout 10 "$IPK" send --no-such-option x >/dev/null 2>"$ERR"
 rc=$?
 [ $rc -eq 2 ] || fail "send with a bad option exited $rc, expected 2"
+[ "$(wc -l <"$ERR")" -eq 1 ] || fail "a bad option printed $(wc -l <"$ERR") lines"
+grep -qF -- "--no-such-option" "$ERR" || fail "error does not name the option"
 
-# Bad URL: exit 1 and the message names the URL.
+# Bad URL: exit 2 and one line that names the URL.
 bad="fifo:///tmp/$U-bad?bogus=1"
 timeout 10 "$IPK" send --timeout 0 "$bad" x >/dev/null 2>"$ERR"
 rc=$?
-[ $rc -eq 1 ] || fail "send to a bad URL exited $rc, expected 1"
+[ $rc -eq 2 ] || fail "send to a bad URL exited $rc, expected 2"
 grep -qF "$bad" "$ERR" || fail "error does not name the URL '$bad'"
+[ "$(wc -l <"$ERR")" -eq 1 ] || fail "a bad URL printed $(wc -l <"$ERR") lines"
 timeout 10 "$IPK" recv "unix://host/x" >/dev/null 2>"$ERR"
 rc=$?
-[ $rc -eq 1 ] || fail "recv on a bad unix URL exited $rc, expected 1"
+[ $rc -eq 2 ] || fail "recv on a bad unix URL exited $rc, expected 2"
 grep -qF "unix://host/x" "$ERR" || fail "error does not name unix://host/x"
 echo "ok: exit codes"
 

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cli.h - what the sub-commands of the ipckit tool share: the command table
- * entry and small helpers (die, size and duration parsing).
- * Exit codes: 0 ok, 1 runtime error, 2 usage error.
+ * entry and small helpers (errors, option and number parsing, opening a
+ * channel in bounded waits, signals).
+ * Exit codes: 0 ok, 1 runtime error, 2 usage error (also a malformed URL),
+ * 128+N after cleaning up on signal N (the process ends by that signal).
  */
 #ifndef IPK_CLI_H
 #define IPK_CLI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include "ipckit.h"
@@ -39,20 +42,71 @@ struct cli_cmd {
 CLI_COMMANDS(CLI_DECLARE)
 #undef CLI_DECLARE
 
+/* Longest single wait of the commands' loops: a caught signal is noticed
+ * within this many milliseconds even while the library waits. */
+#define CLI_SLICE_MS 100
+
 /* "ipckit CMD: URL: message" on stderr; returns CLI_ERR. */
 int cli_fail(const char *cmd, const char *url, int err);
-/* "ipckit CMD: message" + hint on stderr; returns CLI_USAGE. */
+/* The same for the result of ipk_listen/ipk_dial: -EINVAL (a malformed URL
+ * or option) returns CLI_USAGE, anything else CLI_ERR. */
+int cli_open_fail(const char *cmd, const char *url, int err);
+/* One line "ipckit CMD: message (see 'ipckit help CMD')" on stderr;
+ * returns CLI_USAGE. */
 int cli_usage(const struct cli_cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * getopt_long with GNU permutation (options anywhere, "--" ends them) that
+ * reports a bad option itself in one line: returns the option, -1 at the
+ * end, or '?' after printing the usage error (the caller returns
+ * CLI_USAGE). `so` must start with ':' so that a missing value is told
+ * apart from an unknown option.
+ */
+int cli_getopt(const struct cli_cmd *c, int argc, char **argv, const char *so,
+    const struct option *lo);
 /* Parse "8M", "4096"; -1 on garbage. */
 int cli_parse_size(const char *s, uint64_t *out);
 /* Parse a non-negative integer or -1; -1 return on garbage. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 /* Print help of a command to stdout. */
 void cli_help(const struct cli_cmd *c);
-/* Open URL as listener+accept or dialer; mode: 'l', 'd'. */
-int cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
-    struct ipk_listener **l, struct ipk_chan **c);
+
+/* Monotonic milliseconds; a deadline timeout_ms from now (-1: none); the
+ * milliseconds left before it, capped at `cap` (cap when none, 0 past). */
+int64_t cli_now_ms(void);
+int64_t cli_deadline(long long timeout_ms);
+int cli_left_ms(int64_t deadline, int cap);
+
+/*
+ * Signals: SIGINT, SIGTERM, SIGHUP and SIGPIPE set a flag (no SA_RESTART)
+ * that the loops notice between waits of at most CLI_SLICE_MS; nothing is
+ * done in the handler. A signal ignored at start-up stays ignored.
+ * cli_signalled() is the signal caught, or 0. cli_signal_exit() ends the
+ * process by that signal with its default action, so the shell sees 128+N; it
+ * returns 128+N only if that failed.
+ */
+void cli_signals_install(void);
+int cli_signalled(void);
+int cli_signal_exit(void);
+/* Sleep ms, less when a signal is caught. */
+void cli_nap(int ms);
+
+/*
+ * Open URL for a command. cli_listen binds and, when the bound address
+ * differs from URL (port 0), says on stderr "ipckit CMD: listening at
+ * URL". cli_accept waits up to timeout_ms (-1: forever) for a peer.
+ * cli_dial tries at once; when nobody listens yet and timeout_ms is not 0,
+ * it says "ipckit CMD: waiting for a listener at URL" on stderr at once and
+ * retries until timeout_ms passes (-1: forever) or a signal comes.
+ * Each returns CLI_OK, or the exit status after printing the error (or 0
+ * with *c NULL when a signal stopped the wait: check cli_signalled()).
+ */
+int cli_listen(
+    const char *cmd, const char *url, int verbose, struct ipk_listener **l);
+int cli_accept(const char *cmd, struct ipk_listener *l, int timeout_ms,
+    struct ipk_chan **c);
+int
+cli_dial(const char *cmd, const char *url, int timeout_ms, struct ipk_chan **c);
 
 /* Operating commands (ls, stat, gc): names and JSON of struct ipk_objinfo. */
 const char *cli_role_name(int role);

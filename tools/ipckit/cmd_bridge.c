@@ -271,7 +271,8 @@ bridge_loop(
 			for (int i = 0; i < 2; i++) {
 				int rv = bridge_connect(&s[i], a);
 				if (rv < 0)
-					return CLI_ERR;
+					return rv == -EINVAL ? CLI_USAGE
+							     : CLI_ERR;
 			}
 			if (s[0].c && s[1].c && !s[0].down && !s[1].down)
 				was_up = 1;
@@ -312,7 +313,8 @@ bridge_run(int argc, char **argv)
 	struct bridge_args a = {0};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+1qh", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(&cli_cmd_bridge, argc, argv, ":1qh", opts)) !=
+	    -1) {
 		switch (ch) {
 		case '1':
 			a.once = 1;
@@ -324,7 +326,7 @@ bridge_run(int argc, char **argv)
 			cli_help(&cli_cmd_bridge);
 			return CLI_OK;
 		default:
-			return cli_usage(&cli_cmd_bridge, "bad option");
+			return CLI_USAGE;
 		}
 	}
 	if (argc - optind != 2)

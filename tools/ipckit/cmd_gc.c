@@ -66,7 +66,8 @@ gc_run(int argc, char **argv)
 	struct gc_state st = {0};
 	int dry = 0, quiet = 0, ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+nm:qh", opts, NULL)) != -1) {
+	while (
+	    (ch = cli_getopt(&cli_cmd_gc, argc, argv, ":nm:qh", opts)) != -1) {
 		switch (ch) {
 		case 'n':
 			dry = 1;
@@ -81,7 +82,7 @@ gc_run(int argc, char **argv)
 			cli_help(&cli_cmd_gc);
 			return CLI_OK;
 		default:
-			return cli_usage(&cli_cmd_gc, "unknown option");
+			return CLI_USAGE;
 		}
 	}
 	if (optind < argc)

@@ -238,7 +238,8 @@ ls_run(int argc, char **argv)
 	struct ls_args a = {0};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+jam:h", opts, NULL)) != -1) {
+	while (
+	    (ch = cli_getopt(&cli_cmd_ls, argc, argv, ":jam:h", opts)) != -1) {
 		switch (ch) {
 		case 'j':
 			a.json = 1;
@@ -253,7 +254,7 @@ ls_run(int argc, char **argv)
 			cli_help(&cli_cmd_ls);
 			return CLI_OK;
 		default:
-			return cli_usage(&cli_cmd_ls, "unknown option");
+			return CLI_USAGE;
 		}
 	}
 	if (optind < argc)

@@ -33,7 +33,7 @@ rm_run(int argc, char **argv)
 	unsigned flags = 0;
 	int verbose = 0, ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+fvh", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(&cli_cmd_rm, argc, argv, ":fvh", opts)) != -1) {
 		switch (ch) {
 		case 'f':
 			flags |= IPK_REMOVE_FORCE;
@@ -45,7 +45,7 @@ rm_run(int argc, char **argv)
 			cli_help(&cli_cmd_rm);
 			return CLI_OK;
 		default:
-			return cli_usage(&cli_cmd_rm, "unknown option");
+			return CLI_USAGE;
 		}
 	}
 	if (optind >= argc)
@@ -53,8 +53,10 @@ rm_run(int argc, char **argv)
 	int status = CLI_OK;
 	for (; optind < argc; optind++) {
 		int rv = ipk_remove(argv[optind], flags);
-		if (rv < 0)
-			status = cli_fail("rm", argv[optind], rv);
+		if (rv < 0 && status != CLI_USAGE)
+			status = cli_open_fail("rm", argv[optind], rv);
+		else if (rv < 0)
+			cli_fail("rm", argv[optind], rv);
 		else if (verbose)
 			printf("removed %s\n", argv[optind]);
 	}

@@ -107,7 +107,8 @@ stat_run(int argc, char **argv)
 	struct stat_args a = {.count = -1, .interval = 1000};
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+wn:i:jh", opts, NULL)) != -1) {
+	while ((ch = cli_getopt(&cli_cmd_stat, argc, argv, ":wn:i:jh", opts)) !=
+	    -1) {
 		switch (ch) {
 		case 'w':
 			a.watch = 1;
@@ -132,7 +133,7 @@ stat_run(int argc, char **argv)
 			cli_help(&cli_cmd_stat);
 			return CLI_OK;
 		default:
-			return cli_usage(&cli_cmd_stat, "unknown option");
+			return CLI_USAGE;
 		}
 	}
 	if (optind >= argc)
@@ -154,7 +155,7 @@ stat_run(int argc, char **argv)
 		}
 		int rv = ipk_inspect(a.url, &o[cur]);
 		if (rv < 0)
-			return cli_fail("stat", a.url, rv);
+			return cli_open_fail("stat", a.url, rv);
 		stat_print(&a, &o[cur], i ? &o[!cur] : NULL,
 		    (double)a.interval / 1000.0, tty);
 		cur = !cur;

@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,8 +42,10 @@ main_usage(FILE *f)
 		    caps & IPK_CAP_LOSSY ? " may lose messages" : "");
 	}
 	fprintf(f,
-	    "\nOptions: --help, --version. Exit codes: 0 ok, 1 error, "
-	    "2 usage error.\n");
+	    "\nOptions: --help, --version. Options of a command go anywhere "
+	    "after it;\n'--' ends them. Exit codes: 0 ok, 1 error, 2 usage "
+	    "error or malformed\nURL, 128+N when send or recv ended by signal "
+	    "N after cleaning up.\n");
 }
 
 static const struct cli_cmd *
@@ -92,5 +95,8 @@ main(int argc, char **argv)
 		    cmd);
 		return CLI_USAGE;
 	}
+	/* Each command says what is wrong with an option itself, in one
+	 * line: getopt's own message would be a second one. */
+	opterr = 0;
 	return c->run(argc - 1, argv + 1);
 }

@@ -3,11 +3,16 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t cli_sig;
 
 int
 cli_fail(const char *cmd, const char *url, int err)
@@ -22,6 +27,13 @@ cli_fail(const char *cmd, const char *url, int err)
 }
 
 int
+cli_open_fail(const char *cmd, const char *url, int err)
+{
+	cli_fail(cmd, url, err);
+	return err == -EINVAL ? CLI_USAGE : CLI_ERR;
+}
+
+int
 cli_usage(const struct cli_cmd *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -29,8 +41,31 @@ cli_usage(const struct cli_cmd *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'ipckit help %s'.\n", c->name);
+	fprintf(stderr, " (see 'ipckit help %s')\n", c->name);
 	return CLI_USAGE;
+}
+
+int
+cli_getopt(const struct cli_cmd *c, int argc, char **argv, const char *so,
+    const struct option *lo)
+{
+	opterr = 0; /* one message, ours */
+	int ch = getopt_long(argc, argv, so, lo, NULL);
+	if (ch != '?' && ch != ':')
+		return ch;
+	/* A long option always moves optind past itself; a short one in a
+	 * cluster (-xq) may not, so it is named by optopt. */
+	const char *w = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	int is_long = !strncmp(w, "--", 2);
+	if (ch == ':' && is_long)
+		cli_usage(c, "option '%s' needs a value", w);
+	else if (ch == ':')
+		cli_usage(c, "option '-%c' needs a value", optopt);
+	else if (is_long)
+		cli_usage(c, "unknown option '%s'", w);
+	else
+		cli_usage(c, "unknown option '-%c'", optopt);
+	return '?';
 }
 
 int
@@ -83,28 +118,157 @@ cli_help(const struct cli_cmd *c)
 	(void)fputs(c->usage, stdout);
 }
 
-int
-cli_open(const char *cmd, const char *url, int mode, int timeout_ms,
-    struct ipk_listener **l, struct ipk_chan **c)
+int64_t
+cli_now_ms(void)
 {
-	int rv;
-	*l = NULL;
-	*c = NULL;
-	if (mode == 'l') {
-		if ((rv = ipk_listen(url, NULL, l)) < 0)
-			return cli_fail(cmd, url, rv);
-		if ((rv = ipk_accept(*l, timeout_ms, c)) < 0) {
-			cli_fail(cmd, url, rv);
-			ipk_listener_close(*l);
-			*l = NULL;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+cli_deadline(long long timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : cli_now_ms() + timeout_ms;
+}
+
+int
+cli_left_ms(int64_t deadline, int cap)
+{
+	if (deadline < 0)
+		return cap;
+	int64_t left = deadline - cli_now_ms();
+	if (left <= 0)
+		return 0;
+	return left < cap ? (int)left : cap;
+}
+
+static void
+cli_on_signal(int sig)
+{
+	if (!cli_sig)
+		cli_sig = sig;
+}
+
+void
+cli_signals_install(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+	/* No SA_RESTART: a wait in poll() returns at once with EINTR. */
+	struct sigaction sa = {.sa_handler = cli_on_signal}, old;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		/* A signal ignored from the start stays ignored (nohup, a
+		 * shell's background job). */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		(void)sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+int
+cli_signalled(void)
+{
+	return cli_sig;
+}
+
+int
+cli_signal_exit(void)
+{
+	int sig = cli_sig;
+	(void)fflush(NULL);
+	/* Die of the signal, as shells expect (an interrupted script stops
+	 * only when its child died of SIGINT). */
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(sig, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)raise(sig);
+	return 128 + sig;
+}
+
+void
+cli_nap(int ms)
+{
+	if (!cli_sig && ms > 0)
+		(void)poll(NULL, 0, ms);
+}
+
+int
+cli_listen(
+    const char *cmd, const char *url, int verbose, struct ipk_listener **l)
+{
+	int rv = ipk_listen(url, NULL, l);
+	if (rv < 0)
+		return cli_open_fail(cmd, url, rv);
+	const char *bound = ipk_listener_url(*l);
+	if (verbose || (bound && strcmp(bound, url) != 0))
+		fprintf(stderr, "ipckit %s: listening at %s\n", cmd, bound);
+	return CLI_OK;
+}
+
+int
+cli_accept(const char *cmd, struct ipk_listener *l, int timeout_ms,
+    struct ipk_chan **c)
+{
+	int64_t deadline = cli_deadline(timeout_ms);
+	for (;;) {
+		int rv = ipk_accept(l, cli_left_ms(deadline, CLI_SLICE_MS), c);
+		if (rv == 0)
+			return CLI_OK;
+		if (rv != -ETIMEDOUT && rv != -EAGAIN)
+			return cli_fail(cmd, ipk_listener_url(l), rv);
+		if (cli_sig)
+			return CLI_OK;
+		if (cli_left_ms(deadline, 1) == 0) {
+			fprintf(stderr,
+			    "ipckit %s: %s: no peer came within %d ms\n", cmd,
+			    ipk_listener_url(l), timeout_ms);
 			return CLI_ERR;
 		}
-		return CLI_OK;
 	}
-	struct ipk_opts o = {.timeout_ms = timeout_ms};
-	if ((rv = ipk_dial(url, &o, c)) < 0)
-		return cli_fail(cmd, url, rv);
-	return CLI_OK;
+}
+
+/* Codes that mean "no listener (free) at this address yet". */
+static int
+cli_dial_again(int rv)
+{
+	return rv == -ENOENT || rv == -ECONNREFUSED || rv == -EBUSY ||
+	    rv == -ETIMEDOUT || rv == -EAGAIN || rv == -ESTALE ||
+	    rv == IPK_ENOPEER || rv == IPK_EBUSYSIDE;
+}
+
+int
+cli_dial(const char *cmd, const char *url, int timeout_ms, struct ipk_chan **c)
+{
+	struct ipk_opts o = {.timeout_ms = 0};
+	int rv = ipk_dial(url, &o, c);
+	if (rv == 0)
+		return CLI_OK;
+	if (!cli_dial_again(rv) || timeout_ms == 0)
+		return cli_open_fail(cmd, url, rv);
+	fprintf(stderr, "ipckit %s: waiting for a listener at %s\n", cmd, url);
+	int64_t deadline = cli_deadline(timeout_ms);
+	for (;;) {
+		if (cli_sig)
+			return CLI_OK;
+		int left = cli_left_ms(deadline, CLI_SLICE_MS);
+		if (left == 0)
+			return cli_fail(cmd, url, rv);
+		o.timeout_ms = left;
+		rv = ipk_dial(url, &o, c);
+		if (rv == 0)
+			return CLI_OK;
+		if (!cli_dial_again(rv))
+			return cli_open_fail(cmd, url, rv);
+		/* Some transports answer at once: do not spin. */
+		if (rv != -ETIMEDOUT)
+			cli_nap(cli_left_ms(deadline, 20));
+	}
 }
 
 const char *
