@@ -43,6 +43,11 @@ struct ipk__seg_hdr {
 	uint32_t linger; /* shm: listener gone, unread data for the dialer */
 	uint32_t unused;
 	struct ipk__seg_ep ep[2]; /* [0] listener side, [1] dialer */
+	/* shm: the doorbell FIFO each side made (device, inode), so that
+	 * only these are ever unlinked at NAME.bell0/1 */
+	struct {
+		uint64_t dev, ino;
+	} bell[2];
 };
 
 /* One process's mapping of a segment. */

@@ -9,8 +9,12 @@
  *   name        FIFO, dialer -> listener
  *   name.reply  FIFO, listener -> dialer
  *   name.lock   regular file: OFD locks (byte 0 listener, byte 1 dialer,
- *               byte 2 the accepted channel) and a 16-byte session record
- *               {u64 dgen, u64 lgen} read and written with pread/pwrite.
+ *               byte 2 the accepted channel), a 16-byte session record
+ *               {u64 dgen, u64 lgen} read and written with pread/pwrite,
+ *               and the creation record (core/own.h) naming the two FIFOs.
+ * A FIFO or lock file at these names that the record does not name is the
+ * user's (the article's `mkfifo test`): refused with IPK_EFOREIGN, never
+ * unlinked, truncated or reused.
  * (Not locks on a FIFO itself: a write lock needs a descriptor open for
  * writing, and a FIFO open for writing counts as a writer, which would
  * hide the peer's EOF; the session record needs a regular file anyway.)
@@ -32,6 +36,7 @@
  * had read ahead, are lost: at most once in that direction.
  */
 #include "core/frame.h"
+#include "core/own.h"
 #include "core/transport.h"
 
 #include <errno.h>
@@ -48,6 +53,8 @@
 #define FIFO_LOCK_CHAN 2 /* byte held by the listener's open channel */
 #define FIFO_OFF_DGEN 16 /* session record, after the lock bytes */
 #define FIFO_OFF_LGEN 24
+#define FIFO_OWN_IN 0 /* slots of the creation record */
+#define FIFO_OWN_OUT 1
 
 struct fifo_paths {
 	char in[PATH_MAX]; /* dialer -> listener */
@@ -57,7 +64,7 @@ struct fifo_paths {
 
 struct fifo_lst {
 	int lockfd, rfd, gfd; /* rfd: read end of `in`; gfd: of `out` */
-	unsigned char made_in, made_out, made_lock;
+	unsigned char owner; /* holds the listener lock: may remove */
 	struct fifo_paths p;
 };
 
@@ -89,14 +96,18 @@ fifo_paths(const struct ipk__url *u, struct fifo_paths *p)
 	return 0;
 }
 
-/* A descriptor must be of `type`, owned by us, and the same inode as `same`
- * (when same >= 0). */
+/* A descriptor must be of `type`, owned by us, the same inode as `same`
+ * (when same >= 0) and, for a FIFO, the one the creation record in the lock
+ * file `own` names in slot `slot` (when own >= 0). */
 static int
-fifo_check(int fd, mode_t type, const char *path, int same)
+fifo_check(int fd, mode_t type, const char *path, int same, int own, int slot)
 {
 	struct stat st, s2;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (own >= 0 && !ipk__own_has_st(own, slot, &st))
+		return ipk__foreign_err(
+		    path, "not the FIFO its channel's record names");
 	if ((st.st_mode & S_IFMT) != type)
 		return ipk__err(IPK_EFOREIGN,
 		    "%s exists and is not a %s "
@@ -113,7 +124,8 @@ fifo_check(int fd, mode_t type, const char *path, int same)
 }
 
 static int
-fifo_open(const char *path, int flags, mode_t type, int same, int *fd)
+fifo_open_rec(const char *path, int flags, mode_t type, int same, int own,
+    int slot, int *fd)
 {
 	*fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (*fd < 0) {
@@ -130,10 +142,16 @@ fifo_open(const char *path, int flags, mode_t type, int same, int *fd)
 			    path);
 		return ipk__err(-e, "cannot open %s: %s", path, strerror(e));
 	}
-	int rv = fifo_check(*fd, type, path, same);
+	int rv = fifo_check(*fd, type, path, same, own, slot);
 	if (rv < 0)
 		ipk__close_fd(fd);
 	return rv;
+}
+
+static int
+fifo_open(const char *path, int flags, mode_t type, int same, int *fd)
+{
+	return fifo_open_rec(path, flags, type, same, -1, 0, fd);
 }
 
 static int
@@ -189,63 +207,48 @@ fifo_nap(int64_t deadline, int *slice)
 	return 0;
 }
 
-/* Create a FIFO (or reclaim our own stale one) and open its read end. */
+/* Create the FIFO of `slot` (or reuse the one the record names, left by a
+ * dead listener) with `mode`, record it, and open its read end. */
 static int
-fifo_make(const char *path, unsigned mode, int *fd, unsigned char *made)
+fifo_make(
+    struct fifo_lst *fl, int slot, const char *path, unsigned mode, int *fd)
 {
-	struct stat st;
-	if (lstat(path, &st) == 0) {
-		if (S_ISLNK(st.st_mode))
-			return ipk__err(IPK_EFOREIGN,
-			    "%s is a symbolic link "
-			    "(refusing to follow it)",
-			    path);
-		if (!S_ISFIFO(st.st_mode))
-			return ipk__err(IPK_EFOREIGN,
-			    "%s exists and is not a "
-			    "FIFO (refusing to touch it)",
-			    path);
-		if (st.st_uid != geteuid())
-			return ipk__err(-EACCES,
-			    "%s belongs to uid %u, not "
-			    "to us",
-			    path, (unsigned)st.st_uid);
-		/* Ours, left by a dead listener: we hold the lock now. */
-		if (unlink(path) < 0 && errno != ENOENT)
-			return ipk__err(-errno, "cannot remove stale %s", path);
-	}
-	if (mkfifo(path, 0600) < 0)
-		return ipk__err(
-		    -errno, "cannot create FIFO %s: %s", path, strerror(errno));
-	*made = 1;
-	int rv = fifo_open(path, O_RDONLY, S_IFIFO, -1, fd);
+	int rv = ipk__own_check_path(fl->lockfd, slot, path, "FIFO");
 	if (rv < 0)
 		return rv;
+	if (rv == 0) {
+		struct stat st;
+		if (mkfifo(path, 0600) < 0)
+			return ipk__err(-errno, "cannot create FIFO %s: %s",
+			    path, strerror(errno));
+		if (lstat(path, &st) < 0 ||
+		    (rv = ipk__own_put_st(fl->lockfd, slot, &st)) < 0) {
+			rv = rv < 0 ? rv : -errno;
+			(void)unlink(path);
+			return ipk__err(rv, "cannot record FIFO %s", path);
+		}
+	}
+	if ((rv = fifo_open_rec(
+		 path, O_RDONLY, S_IFIFO, -1, fl->lockfd, slot, fd)) < 0)
+		return rv;
+	/* ?mode= holds on a reclaimed FIFO too; the umask never narrows it */
 	if (fchmod(*fd, mode) < 0)
-		return -errno;
+		return ipk__err(-errno, "cannot set the mode of %s: %s", path,
+		    strerror(errno));
 	return 0;
 }
 
-/* Take the listener lock on name.lock, creating the file or reusing a
- * stale one of ours. */
+/* Take the listener lock on name.lock, creating it with its record or
+ * reusing a stale one of ours; whatever else is there is refused. */
 static int
-fifo_lock_listener(struct fifo_lst *fl, unsigned mode)
+fifo_lock_listener(struct fifo_lst *fl, unsigned mode, uid_t allow)
 {
 	for (int attempt = 0; attempt < 8; attempt++) {
-		fl->lockfd = open(fl->p.lock,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fl->lockfd < 0 && errno == EEXIST) {
-			int rv = fifo_open(
-			    fl->p.lock, O_RDWR, S_IFREG, -1, &fl->lockfd);
-			if (rv == -ENOENT)
-				continue;
-			if (rv < 0)
-				return rv;
-		} else if (fl->lockfd < 0) {
-			return ipk__err(-errno, "cannot create %s: %s",
-			    fl->p.lock, strerror(errno));
-		}
-		int rv = ipk__live_take(fl->lockfd, IPK__SIDE_LISTEN);
+		int rv = ipk__own_open(
+		    fl->p.lock, "fifo", 1, mode, allow, &fl->lockfd);
+		if (rv < 0)
+			return rv;
+		rv = ipk__live_take(fl->lockfd, IPK__SIDE_LISTEN);
 		if (rv == IPK_EBUSYSIDE)
 			return ipk__err(-EADDRINUSE,
 			    "a live listener already "
@@ -258,9 +261,12 @@ fifo_lock_listener(struct fifo_lst *fl, unsigned mode)
 		struct stat a, b;
 		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
 		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
-			fl->made_lock = 1;
-			if (fchmod(fl->lockfd, mode) < 0 ||
-			    ftruncate(fl->lockfd, 0) < 0)
+			static const uint64_t zero[2];
+			fl->owner = 1;
+			/* a new session record; ?mode= on reclaim too */
+			if (pwrite(fl->lockfd, zero, sizeof(zero),
+				FIFO_OFF_DGEN) != (ssize_t)sizeof(zero) ||
+			    fchmod(fl->lockfd, mode) < 0)
 				return -errno;
 			return 0;
 		}
@@ -277,25 +283,26 @@ fifo_listen(struct ipk_listener *l, const struct ipk__url *u)
 	int rv = fifo_paths(u, &fl->p);
 	if (rv < 0 || (rv = ipk__dir_check(fl->p.in, l->allow_uid)) < 0)
 		return rv;
-	if ((rv = fifo_lock_listener(fl, l->mode)) < 0)
+	if ((rv = fifo_lock_listener(fl, l->mode, l->allow_uid)) < 0)
 		return rv;
-	if ((rv = fifo_make(fl->p.in, l->mode, &fl->rfd, &fl->made_in)) < 0)
+	if ((rv = fifo_make(fl, FIFO_OWN_IN, fl->p.in, l->mode, &fl->rfd)) < 0)
 		return rv;
-	return fifo_make(fl->p.out, l->mode, &fl->gfd, &fl->made_out);
+	return fifo_make(fl, FIFO_OWN_OUT, fl->p.out, l->mode, &fl->gfd);
 }
 
 static void
 fifo_lclose(struct ipk_listener *l)
 {
 	struct fifo_lst *fl = ipk__lst_priv(l);
-	if (!l->keep) {
+	if (!l->keep && fl->owner) {
 		/* Names first, then the lock: a new listener never sees our
-		 * FIFOs without the lock that guards them. */
-		if (fl->made_in)
-			(void)unlink(fl->p.in);
-		if (fl->made_out)
-			(void)unlink(fl->p.out);
-		if (fl->made_lock)
+		 * FIFOs without the lock that guards them. Each only when
+		 * the record names it. */
+		struct stat a, b;
+		(void)ipk__own_unlink(fl->lockfd, FIFO_OWN_IN, fl->p.in);
+		(void)ipk__own_unlink(fl->lockfd, FIFO_OWN_OUT, fl->p.out);
+		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 			(void)unlink(fl->p.lock);
 	}
 	ipk__close_fd(&fl->rfd);
@@ -463,7 +470,11 @@ static int
 fifo_dial_once(
     struct ipk_chan *c, struct fifo_chan *p, const struct fifo_paths *fp)
 {
-	int rv = fifo_open(fp->lock, O_RDWR, S_IFREG, -1, &p->lockfd);
+	int rv =
+	    ipk__own_open(fp->lock, "fifo", 0, 0, c->allow_uid, &p->lockfd);
+	if (rv == -ENOENT)
+		return ipk__err(
+		    -ENOENT, "%s does not exist: nobody listens", fp->lock);
 	if (rv < 0)
 		return rv;
 	if ((rv = ipk__live_held(p->lockfd, IPK__SIDE_LISTEN)) != 1)
@@ -475,8 +486,10 @@ fifo_dial_once(
 	if (ipk__live_take(p->lockfd, IPK__SIDE_DIAL) == IPK_EBUSYSIDE)
 		return ipk__err(
 		    -EBUSY, "%s: another dialer is attached", fp->in);
-	if ((rv = fifo_open(fp->out, O_RDONLY, S_IFIFO, -1, &p->rfd)) < 0 ||
-	    (rv = fifo_open(fp->in, O_RDONLY, S_IFIFO, -1, &p->gfd)) < 0 ||
+	if ((rv = fifo_open_rec(fp->out, O_RDONLY, S_IFIFO, -1, p->lockfd,
+		 FIFO_OWN_OUT, &p->rfd)) < 0 ||
+	    (rv = fifo_open_rec(fp->in, O_RDONLY, S_IFIFO, -1, p->lockfd,
+		 FIFO_OWN_IN, &p->gfd)) < 0 ||
 	    (rv = fifo_open(fp->in, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
 		return rv;
 	uint64_t dgen;
@@ -635,18 +648,33 @@ fifo_close(struct ipk_chan *c)
  * Nothing is opened but the lock file (a FIFO open would be seen by the
  * peer), so the bytes queued in a FIFO are not known from outside. */
 
+/* The lock file of an address from outside: 0 with *fd, -ENOENT when
+ * nothing is there, IPK_EFOREIGN when what is there is not ipckit's. */
+static int
+fifo_own_find(const struct fifo_paths *p, int *fd)
+{
+	struct stat st;
+	int rv = ipk__own_open(p->lock, "fifo", 0, 0, 0, fd);
+	if (rv == -ENOENT && lstat(p->in, &st) == 0)
+		return ipk__foreign_err(p->in, "no ipckit lock file beside it");
+	return rv;
+}
+
 static int
 fifo_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 {
 	struct fifo_paths p;
 	struct stat st;
-	int rv = fifo_paths(u, &p);
-	if (rv < 0)
+	int fd = -1, rv = fifo_paths(u, &p);
+	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
 		return rv;
 	if (lstat(p.in, &st) < 0)
-		return -errno;
-	if (!S_ISFIFO(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is not a FIFO", p.in);
+		rv = -errno;
+	else if (!ipk__own_has_st(fd, FIFO_OWN_IN, &st))
+		rv = ipk__foreign_err(p.in, "not the FIFO its lock file names");
+	ipk__close_fd(&fd);
+	if (rv < 0)
+		return rv;
 	o->uid = st.st_uid;
 	o->mode = st.st_mode & 07777;
 	snprintf(o->objects[0], sizeof(o->objects[0]), "%.255s", p.in);
@@ -659,33 +687,23 @@ static int
 fifo_remove(const struct ipk__url *u, int force)
 {
 	struct fifo_paths p;
-	struct stat st;
-	int rv = fifo_paths(u, &p);
-	if (rv < 0)
+	struct stat a, b;
+	int fd = -1, rv = fifo_paths(u, &p);
+	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
 		return rv;
-	if (lstat(p.in, &st) == 0 && !S_ISFIFO(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is not a FIFO", p.in);
-	int fd = open(p.lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && lstat(p.in, &st) == 0)
-		return ipk__err(IPK_EFOREIGN,
-		    "%s has no %s: not an ipckit "
-		    "FIFO",
-		    p.in, p.lock);
-	for (int b = 0; fd >= 0 && !force && b <= FIFO_LOCK_CHAN; b++)
-		if (ipk__live_held(fd, b) == 1) {
+	for (int i = 0; !force && i <= FIFO_LOCK_CHAN; i++)
+		if (ipk__live_held(fd, i) == 1) {
 			ipk__close_fd(&fd);
 			return ipk__err(
 			    -EBUSY, "%s is held by a live endpoint", p.lock);
 		}
-	ipk__close_fd(&fd);
-	/* Each name only when it has the type ipckit gives it. */
-	int n = 0;
-	if (lstat(p.in, &st) == 0 && S_ISFIFO(st.st_mode))
-		n += unlink(p.in) == 0;
-	if (lstat(p.out, &st) == 0 && S_ISFIFO(st.st_mode))
-		n += unlink(p.out) == 0;
-	if (lstat(p.lock, &st) == 0 && S_ISREG(st.st_mode))
+	/* Each name only when the record names what is there. */
+	int n = ipk__own_unlink(fd, FIFO_OWN_IN, p.in);
+	n += ipk__own_unlink(fd, FIFO_OWN_OUT, p.out);
+	if (lstat(p.lock, &a) == 0 && fstat(fd, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 		n += unlink(p.lock) == 0;
+	ipk__close_fd(&fd);
 	return n ? 0 : -ENOENT;
 }
 

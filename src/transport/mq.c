@@ -4,8 +4,14 @@
  * to the listener, /name.ipk-d to the dialer) and a lock object
  * /dev/shm/name.ipk-lock whose OFD locks tell who is attached. Each queue
  * message is an 8-byte header (type, magic) and the payload.
+ *
+ * The lock object holds the creation record (core/own.h): the identity of
+ * each queue the listener created. A queue at one of these names that the
+ * record does not name is someone else's: refused with IPK_EFOREIGN, never
+ * adopted, read or removed.
  */
 #include "core/attach.h"
+#include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
 
@@ -34,6 +40,8 @@
 #define MQ_DIAL_POLL_MS 5
 
 enum { MQ_LOCK, MQ_TO_L, MQ_TO_D, MQ_NNAMES };
+/* The record's slot of queue MQ_TO_L / MQ_TO_D. */
+#define MQ_SLOT(i) ((i)-MQ_TO_L)
 static const char *const mq_suffix[MQ_NNAMES] = {
     ".ipk-lock", ".ipk-l", ".ipk-d"};
 
@@ -202,35 +210,91 @@ mq_open_err(int e, const char *name)
 	return ipk__err(-e, "queue %s: %s", name, strerror(e));
 }
 
-/* Create a queue, or adopt the one a dead listener left (same owner);
- * *made is set when this call created it. */
+/* The lock object's file-system path. */
+static void
+mq_lock_path(const char name[MQ_NNAMES][NAME_MAX + 1], char *path, size_t n)
+{
+	snprintf(path, n, "/dev/shm%.*s", NAME_MAX, name[MQ_LOCK]);
+}
+
+/* Is the open queue `q` the one the record in `lockfd` names as queue i? */
 static int
-mq_make(const char *name, unsigned mode, struct mq_attr *a, int *made)
+mq_recorded(int lockfd, mqd_t q, int i, const char *name)
+{
+	struct stat st;
+	if (fstat((int)q, &st) < 0)
+		return -errno;
+	if (IPK__CHECK(
+		"mq.recorded", !ipk__own_has_st(lockfd, MQ_SLOT(i), &st)))
+		return ipk__foreign_err(
+		    name, "a POSIX queue its channel's record does not name");
+	return 0;
+}
+
+/* Create queue i, recorded in the lock object, or take back the one the
+ * record names (a dead listener's: its messages stay) with ?mode=; a queue
+ * at the name that the record does not name is refused. *made is set when
+ * this call created it. */
+static int
+mq_make(int lockfd, const char *name, int i, unsigned mode, struct mq_attr *a,
+    int *made)
 {
 	int fl = O_RDWR | O_NONBLOCK;
+	struct stat st;
 	mqd_t q = mq_open(name, fl | O_CREAT | O_EXCL, (mode_t)mode, a);
 	*made = q != (mqd_t)-1;
-	if (q != (mqd_t)-1 && fchmod(q, (mode_t)(mode & 0777)) < 0) {
-		int e = errno; /* the umask must not narrow ?mode= */
-		mq_close(q);
-		mq_unlink(name);
-		return mq_open_err(e, name);
-	}
-	if (q == (mqd_t)-1 && errno == EEXIST) {
-		q = mq_open(name, fl);
-		struct stat st;
-		if (q != (mqd_t)-1 &&
-		    (fstat(q, &st) < 0 || st.st_uid != geteuid())) {
-			mq_close(q);
-			return ipk__err(IPK_EFOREIGN,
-			    "queue %s exists and "
-			    "belongs to another user",
-			    name);
-		}
-	}
-	if (q == (mqd_t)-1)
+	int rv = 0;
+	if (*made) {
+		if (fstat((int)q, &st) < 0 ||
+		    ipk__own_put_st(lockfd, MQ_SLOT(i), &st) < 0)
+			rv = ipk__err(-EIO, "cannot record queue %s", name);
+	} else if (errno == EEXIST) {
+		if ((q = mq_open(name, fl)) == (mqd_t)-1)
+			return errno == EACCES ? ipk__foreign_err(name,
+						     "a POSIX queue of "
+						     "another user")
+					       : mq_open_err(errno, name);
+		rv = mq_recorded(lockfd, q, i, name);
+	} else {
 		return mq_open_err(errno, name);
+	}
+	/* ?mode= exactly, on a new queue and on a taken-back one; the umask
+	 * never narrows it */
+	if (rv == 0 && fchmod((int)q, (mode_t)(mode & 0777)) < 0)
+		rv = mq_open_err(errno, name);
 	mq_close(q);
+	if (rv < 0 && *made) {
+		mq_unlink(name);
+		*made = 0;
+	}
+	return rv;
+}
+
+/* Unlink queue i only if it is the one the record names. */
+static int
+mq_unlink_ours(int lockfd, const char *name, int i)
+{
+	mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+	struct stat st;
+	int done = 0;
+	if (q == (mqd_t)-1)
+		return 0;
+	if (fstat((int)q, &st) == 0 && ipk__own_has_st(lockfd, MQ_SLOT(i), &st))
+		done = mq_unlink(name) == 0;
+	mq_close(q);
+	return done;
+}
+
+/* Unlink the lock object if it still is the one open as `fd`. */
+static int
+mq_unlink_lock(int fd, const char name[MQ_NNAMES][NAME_MAX + 1])
+{
+	char path[NAME_MAX + 32];
+	struct stat a, b;
+	mq_lock_path(name, path, sizeof(path));
+	if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return shm_unlink(name[MQ_LOCK]) == 0;
 	return 0;
 }
 
@@ -239,10 +303,10 @@ mq_home_unref(struct mq_home *h)
 {
 	if (!h || --h->a.refs > 0)
 		return;
-	if (!h->a.keep) {
-		mq_unlink(h->name[MQ_TO_L]);
-		mq_unlink(h->name[MQ_TO_D]);
-		shm_unlink(h->name[MQ_LOCK]);
+	if (!h->a.keep && h->a.lockfd >= 0) {
+		(void)mq_unlink_ours(h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L);
+		(void)mq_unlink_ours(h->a.lockfd, h->name[MQ_TO_D], MQ_TO_D);
+		(void)mq_unlink_lock(h->a.lockfd, h->name);
 	}
 	ipk__close_fd(&h->a.lockfd);
 	ipk__free(h);
@@ -265,38 +329,36 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = mq_names(u, h->name)) < 0 || (rv = mq_prio(&probe, u)) < 0 ||
 	    (rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
 		return rv;
-	h->a.lockfd = shm_open(h->name[MQ_LOCK],
-	    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    (mode_t)l->mode);
-	int fresh = h->a.lockfd >= 0;
-	if (h->a.lockfd >= 0 && fchmod(h->a.lockfd, (mode_t)(l->mode & 0777))) {
-		int e = errno; /* the umask must not narrow ?mode= */
-		ipk__close_fd(&h->a.lockfd);
-		shm_unlink(h->name[MQ_LOCK]);
-		return ipk__err(-e, "cannot set the mode of /dev/shm%s: %s",
-		    h->name[MQ_LOCK], strerror(e));
-	}
-	if (h->a.lockfd < 0 && errno == EEXIST)
-		h->a.lockfd = shm_open(
-		    h->name[MQ_LOCK], O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (h->a.lockfd < 0)
-		return ipk__err(-errno, "cannot create /dev/shm%s: %s",
-		    h->name[MQ_LOCK], strerror(errno));
-	if ((rv = ipk__att_own(h->a.lockfd, u->path + 1)) < 0)
+	char path[NAME_MAX + 32];
+	mq_lock_path(h->name, path, sizeof(path));
+	rv = ipk__own_open(path, "mq", 1, l->mode, l->allow_uid, &h->a.lockfd);
+	if (rv < 0)
 		return rv;
+	int fresh = rv == 1;
+	if ((rv = ipk__att_own(h->a.lockfd, u->path + 1)) < 0) {
+		/* Made by us a moment ago, for nothing (unless another
+		 * listener got it first: then it is theirs). */
+		if (fresh && rv != -EADDRINUSE)
+			(void)mq_unlink_lock(h->a.lockfd, h->name);
+		return rv;
+	}
+	/* ?mode= on a taken-back lock object too */
+	if (fchmod(h->a.lockfd, (mode_t)(l->mode & 0777)) < 0)
+		return ipk__err(-errno, "cannot set the mode of %s: %s", path,
+		    strerror(errno));
 	h->a.keep = l->keep;
 	int made[3] = {fresh, 0, 0};
-	if ((rv = mq_make(h->name[MQ_TO_L], l->mode, &a, &made[1])) < 0 ||
-	    (rv = mq_make(h->name[MQ_TO_D], l->mode, &a, &made[2])) < 0) {
-		if (rv == IPK_EFOREIGN) {
-			/* another user's queue: leave it be, but remove
-			 * what this call made */
-			h->a.keep = 1;
-			if (made[1])
-				mq_unlink(h->name[MQ_TO_L]);
-			if (made[0])
-				shm_unlink(h->name[MQ_LOCK]);
-		}
+	if ((rv = mq_make(h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L, l->mode, &a,
+		 &made[1])) < 0 ||
+	    (rv = mq_make(h->a.lockfd, h->name[MQ_TO_D], MQ_TO_D, l->mode, &a,
+		 &made[2])) < 0) {
+		/* Remove what this call made, nothing else. */
+		h->a.keep = 1;
+		if (made[1])
+			(void)mq_unlink_ours(
+			    h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L);
+		if (made[0])
+			(void)mq_unlink_lock(h->a.lockfd, h->name);
 		return rv;
 	}
 	h->a.seen = ipk__att_gen(h->a.lockfd);
@@ -337,8 +399,12 @@ mq_attach(
 	if (m->sq == (mqd_t)-1 &&
 	    (m->sq = mq_open(sname, O_WRONLY | O_NONBLOCK)) == (mqd_t)-1)
 		return mq_open_err(errno, sname);
+	int ri = m->side == IPK__SIDE_DIAL ? MQ_TO_D : MQ_TO_L;
 	if ((rv = mq_owned((int)m->rq, rname, c->allow_uid)) < 0 ||
-	    (rv = mq_owned((int)m->sq, sname, c->allow_uid)) < 0)
+	    (rv = mq_owned((int)m->sq, sname, c->allow_uid)) < 0 ||
+	    (rv = mq_recorded(m->lockfd, m->rq, ri, rname)) < 0 ||
+	    (rv = mq_recorded(
+		 m->lockfd, m->sq, MQ_TO_L + MQ_TO_D - ri, sname)) < 0)
 		return rv;
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
@@ -426,18 +492,16 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	/* depth= and msgsize= belong to the listener, which creates the
 	 * queues; a dialer takes the queues' own attributes. */
 	for (;;) {
-		if (m->lockfd < 0)
-			m->lockfd = shm_open(
-			    name[MQ_LOCK], O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-		if (m->lockfd < 0 && errno != ENOENT)
-			return ipk__err(-errno, "cannot open /dev/shm%s: %s",
-			    name[MQ_LOCK], strerror(errno));
-		rv = m->lockfd < 0
-		    ? ipk__err(-ENOENT,
-			  "no listener: "
-			  "/dev/shm%s does not exist",
-			  name[MQ_LOCK])
-		    : mq_owned(m->lockfd, name[MQ_LOCK], c->allow_uid);
+		char path[NAME_MAX + 32];
+		mq_lock_path(name, path, sizeof(path));
+		rv = m->lockfd >= 0
+		    ? 0
+		    : ipk__own_open(path, "mq", 0, 0, c->allow_uid, &m->lockfd);
+		if (rv == -ENOENT)
+			rv = ipk__err(-ENOENT,
+			    "no listener: "
+			    "%s does not exist",
+			    path);
 		/* The queues are opened before we count as attached: a
 		 * listener that accepts us, sends and closes at once then
 		 * unlinks only their names, and what it sent stays ours. */
@@ -610,12 +674,33 @@ mq_chan_close(struct ipk_chan *c)
 /* --- Operating: queue attributes are read through an O_RDONLY open, which
  * the endpoints cannot notice. --- */
 
+/* The lock object of an address, from outside: 0 with *fd, -ENOENT when
+ * there is none and no queue either, IPK_EFOREIGN otherwise. */
+static int
+mq_own_find(const char name[MQ_NNAMES][NAME_MAX + 1], int *fd)
+{
+	char path[NAME_MAX + 32];
+	mq_lock_path(name, path, sizeof(path));
+	int rv = ipk__own_open(path, "mq", 0, 0, 0, fd);
+	for (int i = MQ_TO_L; rv == -ENOENT && i < MQ_NNAMES; i++) {
+		mqd_t q = mq_open(name[i], O_RDONLY | O_NONBLOCK);
+		if (q != (mqd_t)-1) {
+			mq_close(q);
+			rv = ipk__foreign_err(name[i],
+			    "no ipckit lock object "
+			    "names it");
+		}
+	}
+	return rv;
+}
+
 static int
 mq_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 {
 	char name[MQ_NNAMES][NAME_MAX + 1];
-	int rv = mq_names(u, name), found = 0;
-	if (rv < 0)
+	int fd = -1, found = 0;
+	int rv = mq_names(u, name);
+	if (rv < 0 || (rv = mq_own_find(name, &fd)) < 0)
 		return rv;
 	o->queued_msgs = o->cap_msgs = o->cap_bytes = 0;
 	for (int i = MQ_TO_L; i < MQ_NNAMES; i++) {
@@ -624,7 +709,8 @@ mq_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 		struct stat st;
 		if (q == (mqd_t)-1)
 			continue;
-		if (mq_getattr(q, &a) == 0 && fstat((int)q, &st) == 0) {
+		if (mq_getattr(q, &a) == 0 && fstat((int)q, &st) == 0 &&
+		    ipk__own_has_st(fd, MQ_SLOT(i), &st)) {
 			o->queued_msgs += a.mq_curmsgs;
 			o->cap_msgs += a.mq_maxmsg;
 			o->cap_bytes += a.mq_maxmsg * a.mq_msgsize;
@@ -636,6 +722,7 @@ mq_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 		}
 		mq_close(q);
 	}
+	ipk__close_fd(&fd);
 	if (!found) {
 		o->queued_msgs = o->cap_msgs = o->cap_bytes = -1;
 		return -ENOENT;
@@ -649,11 +736,11 @@ static int
 mq_remove(const struct ipk__url *u, int force)
 {
 	char name[MQ_NNAMES][NAME_MAX + 1];
-	int rv = mq_names(u, name), n = 0;
-	if (rv < 0)
+	int fd = -1;
+	int rv = mq_names(u, name);
+	if (rv < 0 || (rv = mq_own_find(name, &fd)) < 0)
 		return rv;
-	int fd = shm_open(name[MQ_LOCK], O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-	for (int b = 0; fd >= 0 && !force && b <= IPK__ATT_OWNER; b++)
+	for (int b = 0; !force && b <= IPK__ATT_OWNER; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			ipk__close_fd(&fd);
 			return ipk__err(-EBUSY,
@@ -661,10 +748,11 @@ mq_remove(const struct ipk__url *u, int force)
 			    "endpoint",
 			    name[MQ_LOCK]);
 		}
+	/* Each queue only when the record names it. */
+	int n = mq_unlink_ours(fd, name[MQ_TO_L], MQ_TO_L);
+	n += mq_unlink_ours(fd, name[MQ_TO_D], MQ_TO_D);
+	n += mq_unlink_lock(fd, name);
 	ipk__close_fd(&fd);
-	n += mq_unlink(name[MQ_TO_L]) == 0;
-	n += mq_unlink(name[MQ_TO_D]) == 0;
-	n += shm_unlink(name[MQ_LOCK]) == 0;
 	return n ? 0 : -ENOENT;
 }
 

@@ -12,11 +12,17 @@
  * channel, 2 the listener side's channel). The kernel drops it when the
  * holder dies; a blocked call re-checks it every IPK__SLICE_MS.
  *
+ * Creation: the segment is made whole in an unnamed file and only then
+ * linked to its name (core/own.h), so an object at the name that has no
+ * ipckit header was never ipckit's: it is refused with IPK_EFOREIGN and left
+ * as it is (a user's segment, however small, zeroed or busy).
+ *
  * Removal: the listener side unlinks the segment when both the listener and
  * its channel are closed, unless ?keep=1 or unread messages remain for the
  * dialer: then the segment lingers ("data outlives the writer until read")
  * and the dialer that drains it after the listener is gone removes it.
  */
+#include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
 #include "shm/segment.h"
@@ -115,6 +121,30 @@ shm_seg_check(struct ipk__seg *g, const char *name, unsigned mode, uid_t allow)
 	return ipk__seg_map(g, st.st_size, where);
 }
 
+/* Is the doorbell at `path` the one the header `h` says `side` made? */
+static int
+shm_bell_recorded(const struct ipk__seg_hdr *h, int side, const char *path)
+{
+	struct stat st;
+	uint64_t dev = __atomic_load_n(&h->bell[side].dev, __ATOMIC_RELAXED);
+	uint64_t ino = __atomic_load_n(&h->bell[side].ino, __ATOMIC_RELAXED);
+	return lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) && (dev || ino) &&
+	    (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+/* Unlink the doorbells the header names (and nothing else at their
+ * names). */
+static void
+shm_unlink_bells(const struct ipk__seg_hdr *h, const char *name)
+{
+	char path[SHM_NAME_MAX + 32];
+	for (int side = 0; h && side < 2; side++) {
+		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
+		if (shm_bell_recorded(h, side, path))
+			(void)unlink(path);
+	}
+}
+
 /* Unlink `name` if it still is the object we have open. */
 static void
 shm_unlink_ours(struct ipk__seg *g, const char *name)
@@ -125,10 +155,7 @@ shm_unlink_ours(struct ipk__seg *g, const char *name)
 	if (fstat(g->fd, &a) == 0 && stat(path, &b) == 0 &&
 	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 		(void)shm_unlink(name);
-	for (int side = 0; side < 2; side++) {
-		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
-		(void)unlink(path);
-	}
+	shm_unlink_bells(g->hdr, name);
 }
 
 /* The listener side is gone: remove the segment, or leave it for the
@@ -149,34 +176,59 @@ shm_remove_or_linger(struct ipk__seg *g, const char *name)
 /* --- Listener ---------------------------------------------------------------
  */
 
+struct shm_create_arg {
+	struct shm_lst *s;
+	uint64_t cap;
+	int wait;
+};
+
+/* Fill the unnamed file that becomes the segment (ipk__create_whole). */
 static int
-shm_create(struct ipk_listener *l, struct shm_lst *s, uint64_t cap, int wait)
+shm_create(int fd, void *arg)
 {
-	struct ipk__seg *g = &s->seg;
+	struct shm_create_arg *a = arg;
+	struct ipk__seg *g = &a->s->seg;
+	g->fd = fd;
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv < 0)
 		return rv == IPK_EBUSYSIDE ? -EADDRINUSE : rv;
-	if (fchmod(g->fd, l->mode & 0777) < 0)
-		return -errno;
 	char where[SHM_NAME_MAX + 16];
-	snprintf(where, sizeof(where), "/dev/shm%s", s->name);
-	return ipk__seg_create(g, cap, wait, where);
+	snprintf(where, sizeof(where), "/dev/shm%s", a->s->name);
+	return ipk__seg_create(g, a->cap, a->wait, where);
 }
 
 /* The name exists: 0 when we took over a stale segment, 1 when a broken
- * one was removed (create again), or a negative code. */
+ * one was removed (create again), or a negative code. Only a segment with
+ * ipckit's header is ever taken over or removed. */
 static int
 shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 {
 	struct ipk__seg *g = &s->seg;
-	g->fd = shm_open(s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	char where[SHM_NAME_MAX + 16];
+	uint64_t magic = 0;
+	struct stat st;
+	snprintf(where, sizeof(where), "/dev/shm%s", s->name);
+	g->fd =
+	    shm_open(s->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
 	if (g->fd < 0)
-		return errno == ENOENT
-		    ? 1
+		return errno == ENOENT ? 1
+		    : errno == ELOOP
+		    ? ipk__foreign_err(where, "a symbolic link")
 		    : ipk__err(-errno,
-			  "/dev/shm%s exists and cannot be opened: %s%s",
-			  s->name, strerror(errno),
-			  errno == ELOOP ? " (a symbolic link)" : "");
+			  "%s exists and cannot be opened: "
+			  "%s",
+			  where, strerror(errno));
+	if (fstat(g->fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return ipk__foreign_err(where, "not a shared memory object");
+	if (!ipk__uid_ours(st.st_uid, l->allow_uid))
+		return ipk__owner_err(where, st.st_uid);
+	if (IPK__CHECK("shm.reclaim_magic",
+		pread(g->fd, &magic, sizeof(magic), 0) !=
+			(ssize_t)sizeof(magic) ||
+		    magic != IPK__SEG_MAGIC))
+		return ipk__foreign_err(where, "no ipckit header in it");
 	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EADDRINUSE,
@@ -198,7 +250,7 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 				     "segment still in use",
 				     s->name)
 			       : rv;
-	/* Ours, broken and unused: a listener died while creating it. */
+	/* Ours (our header), broken and unused. */
 	shm_unlink_ours(g, s->name);
 	ipk__seg_fini(g);
 	return 1;
@@ -214,20 +266,18 @@ shm_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = shm_name(u, s->name)) < 0 ||
 	    (rv = ipk__ring_opts(u, &cap, &wait)) < 0)
 		return rv;
+	char path[SHM_NAME_MAX + 16];
+	snprintf(path, sizeof(path), "/dev/shm%s", s->name);
 	for (int tries = 0; tries < 4; tries++) {
-		s->seg.fd = shm_open(s->name,
-		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (s->seg.fd >= 0) {
-			rv = shm_create(l, s, cap, wait);
-			if (rv < 0) {
-				shm_unlink_ours(&s->seg, s->name);
-				ipk__seg_fini(&s->seg);
-			}
+		struct shm_create_arg a = {s, cap, wait};
+		int fd;
+		rv = ipk__create_whole(path, l->mode, shm_create, &a, &fd);
+		if (rv == 1)
+			return 0; /* s->seg.fd is fd */
+		s->seg.fd = -1; /* closed by ipk__create_whole */
+		ipk__seg_fini(&s->seg); /* what a failed create mapped */
+		if (rv != -EEXIST)
 			return rv;
-		}
-		if (errno != EEXIST)
-			return ipk__err(-errno, "/dev/shm%s: cannot create: %s",
-			    s->name, strerror(errno));
 		if ((rv = shm_reclaim(l, s, wait)) <= 0)
 			return rv;
 	}
@@ -461,11 +511,17 @@ shm_fd(struct ipk_chan *c)
 	char path[SHM_NAME_MAX + 32];
 	struct stat st;
 	shm_bell_path(s, s->side, path, sizeof(path));
-	(void)unlink(path); /* a crashed predecessor's */
+	/* A crashed predecessor's doorbell goes; anything else there is
+	 * not ours to remove. */
+	if (shm_bell_recorded(s->seg.hdr, s->side, path))
+		(void)unlink(path);
 	if (mkfifo(path, 0600) < 0)
-		return ipk__err(-errno,
-		    "/dev/shm%s: cannot make the doorbell %s: %s", s->name,
-		    path, strerror(errno));
+		return errno == EEXIST
+		    ? ipk__foreign_err(
+			  path, "not the doorbell this channel made")
+		    : ipk__err(-errno,
+			  "/dev/shm%s: cannot make the doorbell %s: %s",
+			  s->name, path, strerror(errno));
 	s->h.bell = open(path, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (s->h.bell < 0 || fstat(s->h.bell, &st) < 0 ||
 	    !S_ISFIFO(st.st_mode) || fchmod(s->h.bell, 0600) < 0) {
@@ -475,6 +531,10 @@ shm_fd(struct ipk_chan *c)
 		return ipk__err(e ? e : -EIO,
 		    "/dev/shm%s: cannot open the doorbell", s->name);
 	}
+	__atomic_store_n(&s->seg.hdr->bell[s->side].dev, (uint64_t)st.st_dev,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&s->seg.hdr->bell[s->side].ino, (uint64_t)st.st_ino,
+	    __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->h.rx.ctl->bell_gen, 1, __ATOMIC_RELEASE);
 	ipk__ring_chan_arm(&s->h);
 	if (ipk__ring_pending(s->h.rx.ctl, s->h.rx.cap) > 0) {
@@ -511,8 +571,11 @@ shm_close(struct ipk_chan *c)
 	}
 	if (s->h.bell >= 0) {
 		char path[SHM_NAME_MAX + 32];
+		struct stat a, b;
 		shm_bell_path(s, s->side, path, sizeof(path));
-		(void)unlink(path);
+		if (fstat(s->h.bell, &a) == 0 && lstat(path, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			(void)unlink(path);
 	}
 	ipk__close_fd(&s->h.bell);
 	ipk__close_fd(&s->bell_wr);
@@ -592,14 +655,18 @@ shm_remove(const struct ipk__url *u, int force)
 			    "/dev/shm%s is held by a live "
 			    "endpoint",
 			    name);
-	ipk__close_fd(&fd);
-	if (rv == 0 && shm_unlink(name) < 0)
-		rv = -errno;
-	for (int side = 0; rv != IPK_EFOREIGN && rv != -EBUSY && side < 2;
-	     side++) {
-		snprintf(path, sizeof(path), "/dev/shm%s.bell%d", name, side);
-		(void)unlink(path);
+	if (rv == 0) {
+		/* The segment we checked, not whatever is at the name now;
+		 * then the doorbells its header names. */
+		struct stat a, b;
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
+		    shm_unlink(name) < 0)
+			rv = -errno;
+		shm_unlink_bells(&h, name);
 	}
+	ipk__close_fd(&fd);
 	return rv;
 }
 
