@@ -44,14 +44,15 @@ static int
 own_read(int fd, const char *path, const char *scheme, struct own_rec *r)
 {
 	ssize_t n = pread(fd, r, sizeof(*r), IPK__OWN_OFF);
-	if (IPK__CHECK("own.rec", n != (ssize_t)sizeof(*r) ||
-		memcmp(r->magic, own_magic, sizeof(own_magic)) != 0 ||
-		r->version != OWN_VERSION || r->nslots != IPK__OWN_SLOTS))
+	if (IPK__CHECK("own.rec",
+		n != (ssize_t)sizeof(*r) ||
+		    memcmp(r->magic, own_magic, sizeof(own_magic)) != 0 ||
+		    r->version != OWN_VERSION || r->nslots != IPK__OWN_SLOTS))
 		return ipk__foreign_err(path, "no ipckit record in it");
 	if (IPK__CHECK("own.scheme",
 		strncmp(r->scheme, scheme, sizeof(r->scheme)) != 0))
-		return ipk__foreign_err(path,
-		    "it is the lock file of another kind of channel");
+		return ipk__foreign_err(
+		    path, "it is the lock file of another kind of channel");
 	return 0;
 }
 
@@ -109,8 +110,9 @@ own_tmp_named(const char *path, unsigned mode, char *tmp, size_t n)
 		if (snprintf(tmp, n, "%.*s.ipk-tmp.%08x", dlen, path, r) >=
 		    (int)n)
 			return -ENAMETOOLONG;
-		int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-			O_CLOEXEC, (mode_t)(mode & 0600));
+		int fd = open(tmp,
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    (mode_t)(mode & 0600));
 		if (fd >= 0 || errno != EEXIST)
 			return fd >= 0 ? fd : -errno;
 	}
@@ -127,8 +129,9 @@ ipk__create_whole(const char *path, unsigned mode,
 	snprintf(dir, sizeof(dir), "%.*s", dlen ? dlen : 1, dlen ? path : ".");
 	tmp[0] = '\0';
 	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)(mode & 0600));
-	if (*fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-			   errno == EINVAL || errno == ENOENT)) {
+	if (*fd < 0 &&
+	    (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ||
+		errno == ENOENT)) {
 		int r = own_tmp_named(path, mode, tmp, sizeof(tmp));
 		if (r < 0)
 			return ipk__err(r, "cannot create a file beside %s: %s",
@@ -136,18 +139,17 @@ ipk__create_whole(const char *path, unsigned mode,
 		*fd = r;
 	}
 	if (*fd < 0)
-		return ipk__err(-errno, "cannot create %s: %s", path,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "cannot create %s: %s", path, strerror(errno));
 	int rv = init(*fd, arg);
 	if (rv == 0 && fchmod(*fd, (mode_t)(mode & 0777)) < 0)
 		rv = ipk__err(-errno, "cannot set the mode of %s: %s", path,
 		    strerror(errno));
 	if (rv == 0 &&
 	    (tmp[0] ? link(tmp, path) : own_link_tmpfile(*fd, path)) < 0)
-		rv = errno == EEXIST
-		    ? -EEXIST
-		    : ipk__err(-errno, "cannot create %s: %s", path,
-			  strerror(errno));
+		rv = errno == EEXIST ? -EEXIST
+				     : ipk__err(-errno, "cannot create %s: %s",
+					   path, strerror(errno));
 	if (tmp[0])
 		(void)unlink(tmp);
 	if (rv < 0)
@@ -203,16 +205,15 @@ ipk__own_put(int fd, int slot, uint64_t a, uint64_t b)
 	struct own_slot s = {a, b};
 	off_t off = IPK__OWN_OFF + (off_t)offsetof(struct own_rec, slot) +
 	    (off_t)slot * (off_t)sizeof(s);
-	return pwrite(fd, &s, sizeof(s), off) == (ssize_t)sizeof(s) ? 0
-								    : -EIO;
+	return pwrite(fd, &s, sizeof(s), off) == (ssize_t)sizeof(s) ? 0 : -EIO;
 }
 
 int
 ipk__own_put_st(int fd, int slot, const struct stat *st)
 {
-	return st ? ipk__own_put(fd, slot, (uint64_t)st->st_dev,
-			(uint64_t)st->st_ino)
-		  : ipk__own_put(fd, slot, 0, 0);
+	return st
+	    ? ipk__own_put(fd, slot, (uint64_t)st->st_dev, (uint64_t)st->st_ino)
+	    : ipk__own_put(fd, slot, 0, 0);
 }
 
 int
@@ -246,8 +247,8 @@ ipk__own_check_path(int fd, int slot, const char *path, const char *what)
 	if (ipk__own_has_st(fd, slot, &st))
 		return 1;
 	char why[96];
-	snprintf(why, sizeof(why), "not the %s its channel's record names",
-	    what);
+	snprintf(
+	    why, sizeof(why), "not the %s its channel's record names", what);
 	return ipk__foreign_err(path, why);
 }
 

@@ -6,12 +6,21 @@
  * which queue is ours, and doorbell FIFOs stand in for the descriptor and
  * the timeout that msgrcv lacks (docs/transports/sysv.md).
  *
+ * Names: sysv:0xKEY is the queue at KEY; sysv:///path follows the System V
+ * convention, KEY = ftok(path, proj) (?proj=, default 'i'): an existing
+ * file at path is only the key source and is never changed; a missing one
+ * is created, recorded, and removed on close. The lock file and the two
+ * doorbells are /dev/shm/ipk-sysv-0xKEY{,.ring-l,.ring-d} in both forms; the
+ * lock file holds the creation record (core/own.h) and the queue's record
+ * below, so a queue, file or FIFO ipckit did not make is never touched.
+ *
  * Linger: a queue has no descriptor to keep it alive, so a listening side
  * that closes while an attached dialer has unread messages leaves the queue
  * and its files, marked `linger` in the record; that dialer reads them, gets
  * IPK_ECLOSED and removes everything when it closes (sysv_reap).
  */
 #include "core/attach.h"
+#include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
 
@@ -31,6 +40,10 @@
 #define SYSV_HDR 8u
 #define SYSV_MAGIC 0x736b7069u /* "ipks" little-endian */
 #define SYSV_PROJ 'i'
+/* Slots of the creation record: the key file (path form, when made), the
+ * doorbells. */
+#define SYSV_OWN_KEYFILE 0
+#define SYSV_OWN_RING(i) (i) /* SYSV_RING_L 1, SYSV_RING_D 2 */
 /*
  * Messages to the typed side (the listener unless ?select=dial) have mtype
  * 2 + the ipckit type, so msgrcv(2 + t) selects one type in the kernel and
@@ -55,9 +68,11 @@ static const char sysv_rec_magic[8] = "IPKSYSV1";
 enum { SYSV_LOCK, SYSV_RING_L, SYSV_RING_D, SYSV_NNAMES };
 
 struct sysv_names {
-	int keyform; /* sysv:0xKEY: the lock lives in /dev/shm */
-	key_t key; /* keyform only; else from ftok */
-	char n[SYSV_NNAMES][PATH_MAX];
+	int keyform; /* sysv:0xKEY */
+	int proj; /* path form: ftok's project id */
+	key_t key; /* keyform: given; path form: from ftok, once known */
+	char keyfile[PATH_MAX]; /* path form: the ftok file */
+	char n[SYSV_NNAMES][PATH_MAX]; /* file-system paths in /dev/shm */
 };
 
 struct sysv_home {
@@ -91,10 +106,22 @@ sysv_sysctl(const char *name)
 	return ipk__read_proc_long(path);
 }
 
+/* The names in /dev/shm once the key is known. */
+static void
+sysv_names_key(struct sysv_names *nm)
+{
+	unsigned k = (unsigned)nm->key;
+	snprintf(nm->n[SYSV_LOCK], PATH_MAX, "/dev/shm/ipk-sysv-0x%08x", k);
+	snprintf(
+	    nm->n[SYSV_RING_L], PATH_MAX, "/dev/shm/ipk-sysv-0x%08x.ring-l", k);
+	snprintf(
+	    nm->n[SYSV_RING_D], PATH_MAX, "/dev/shm/ipk-sysv-0x%08x.ring-d", k);
+}
+
 static int
 sysv_names(const struct ipk__url *u, struct sysv_names *nm)
 {
-	const char *p = u->path;
+	const char *p = u->path, *v;
 	memset(nm, 0, sizeof(*nm));
 	if (*u->host)
 		return ipk__err(-EINVAL,
@@ -111,67 +138,108 @@ sysv_names(const struct ipk__url *u, struct sysv_names *nm)
 			    p);
 		nm->keyform = 1;
 		nm->key = (key_t)(uint32_t)k;
-		snprintf(nm->n[SYSV_LOCK], PATH_MAX, "/ipk-sysv-0x%08lx", k);
-		snprintf(nm->n[SYSV_RING_L], PATH_MAX,
-		    "/dev/shm/ipk-sysv-0x%08lx.ring-l", k);
-		snprintf(nm->n[SYSV_RING_D], PATH_MAX,
-		    "/dev/shm/ipk-sysv-0x%08lx.ring-d", k);
+		sysv_names_key(nm);
 		return 0;
 	}
 	if (p[0] != '/' || !p[1])
 		return ipk__err(-EINVAL,
 		    "sysv addresses are sysv:///path or "
 		    "sysv:0xKEY");
-	if (strlen(p) + 8 >= PATH_MAX)
+	if (strlen(p) >= PATH_MAX)
 		return ipk__err(-ENAMETOOLONG, "sysv path is too long");
-	snprintf(nm->n[SYSV_LOCK], PATH_MAX, "%s", p);
-	snprintf(nm->n[SYSV_RING_L], PATH_MAX, "%s.ring-l", p);
-	snprintf(nm->n[SYSV_RING_D], PATH_MAX, "%s.ring-d", p);
-	return 0;
-}
-
-/* Open (create: exclusively) the lock file; 0/-errno; *fresh when made. */
-static int
-sysv_lock_open(
-    const struct sysv_names *nm, int create, unsigned mode, int *fd, int *fresh)
-{
-	int fl = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
-	const char *n = nm->n[SYSV_LOCK];
-	*fresh = 0;
-	for (int i = 0; i < 2 && *fd < 0; i++) {
-		int cfl = create && i == 0 ? O_CREAT | O_EXCL : 0;
-		*fd = nm->keyform ? shm_open(n, fl | cfl, (mode_t)mode)
-				  : open(n, fl | cfl, (mode_t)mode);
-		if (*fd >= 0)
-			*fresh = cfl != 0;
-		else if (errno != EEXIST)
-			break;
+	snprintf(nm->keyfile, PATH_MAX, "%s", p);
+	nm->proj = SYSV_PROJ;
+	if (ipk__url_str(u, "proj", &v) == 0) {
+		char *end;
+		long n = strtol(v, &end, 0);
+		if (v[0] && !v[1] && (v[0] < '0' || v[0] > '9'))
+			nm->proj = (unsigned char)v[0];
+		else if (*v && !*end && n >= 1 && n <= 255)
+			nm->proj = (int)n;
+		else
+			return ipk__err(-EINVAL,
+			    "proj= is ftok's project id: one "
+			    "character or a number from 1 to 255");
 	}
-	if (*fd < 0)
-		return errno == ENOENT ? ipk__err(-ENOENT,
-					     "no listener: %s%s "
-					     "does not exist",
-					     nm->keyform ? "/dev/shm" : "", n)
-				       : ipk__err(-errno, "cannot open %s: %s",
-					     n, strerror(errno));
-	struct stat st;
-	if (fstat(*fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return ipk__err(
-		    -EINVAL, "%s exists and is not a regular file", n);
-	if (*fresh && fchmod(*fd, (mode_t)(mode & 0777)) < 0)
-		return ipk__err(-errno, "cannot set the mode of %s: %s", n,
-		    strerror(errno)); /* the umask must not narrow ?mode= */
 	return 0;
 }
 
-/* Read the lock file's record: 1 valid, 0 empty, IPK_EFOREIGN otherwise. */
+/* Path form: the key from the key file (ftok), made first when `create`
+ * and missing (then *made is its stat, else st_ino is 0). A symbolic link
+ * is refused; any other existing file is only read by ftok. */
+static int
+sysv_key(struct sysv_names *nm, int create, unsigned mode, struct stat *made)
+{
+	struct stat st;
+	memset(made, 0, sizeof(*made));
+	if (nm->keyform)
+		return 0;
+	if (lstat(nm->keyfile, &st) < 0) {
+		if (errno != ENOENT)
+			return ipk__err(
+			    -errno, "%s: %s", nm->keyfile, strerror(errno));
+		if (!create)
+			return ipk__err(-ENOENT,
+			    "no listener: the key file %s "
+			    "does not exist",
+			    nm->keyfile);
+		int fd = open(nm->keyfile,
+		    O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    (mode_t)(mode & 0666));
+		if (fd < 0)
+			return errno == EEXIST
+			    ? -EAGAIN
+			    : ipk__err(-errno,
+				  "cannot create the key file %s: %s",
+				  nm->keyfile, strerror(errno));
+		int rv = fstat(fd, made) < 0 ? -errno : 0;
+		if (rv == 0 && fchmod(fd, (mode_t)(mode & 0777)) < 0)
+			rv = -errno;
+		close(fd);
+		if (rv < 0) {
+			(void)unlink(nm->keyfile);
+			return ipk__err(
+			    rv, "cannot set up the key file %s", nm->keyfile);
+		}
+	} else if (S_ISLNK(st.st_mode)) {
+		return ipk__foreign_err(
+		    nm->keyfile, "a symbolic link, not followed for a key");
+	}
+	key_t key = ftok(nm->keyfile, nm->proj);
+	if (key == (key_t)-1) {
+		int e = errno;
+		if (made->st_ino)
+			(void)unlink(nm->keyfile);
+		return ipk__err(-e, "ftok(%s): %s", nm->keyfile, strerror(e));
+	}
+	nm->key = key;
+	sysv_names_key(nm);
+	return 0;
+}
+
+/* Open the lock file (create: with its creation record); 0/-errno;
+ * *fresh when made. */
+static int
+sysv_lock_open(const struct sysv_names *nm, int create, unsigned mode,
+    uid_t allow, int *fd, int *fresh)
+{
+	int rv =
+	    ipk__own_open(nm->n[SYSV_LOCK], "sysv", create, mode, allow, fd);
+	*fresh = rv == 1;
+	if (rv == -ENOENT)
+		return ipk__err(-ENOENT, "no listener: %s does not exist",
+		    nm->n[SYSV_LOCK]);
+	return rv < 0 ? rv : 0;
+}
+
+/* Read the lock file's queue record: 1 valid, 0 none yet (a fresh file:
+ * zeros), IPK_EFOREIGN otherwise. */
 static int
 sysv_rec_read(int fd, const char *name, struct sysv_rec *r)
 {
+	static const char none[8];
 	ssize_t n = pread(fd, r, sizeof(*r), 0);
-	if (n <= 0)
+	if (n <= 0 || (n == (ssize_t)sizeof(*r) && !memcmp(r->magic, none, 8)))
 		return 0;
 	if (IPK__CHECK("sysv.rec_magic",
 		n != (ssize_t)sizeof(*r) ||
@@ -205,18 +273,24 @@ sysv_foreign(key_t key, int id)
 	    (unsigned long)ds.msg_qnum, id);
 }
 
-/* Remove the queue (msqid < 0: none) and every file of the address. */
-static void
-sysv_unlink_all(const struct sysv_names *nm, int msqid)
+/* Remove the queue (msqid < 0: none) and every file of the address that
+ * the creation record in the lock file `fd` names, then the lock file if
+ * it still is the one open as `fd`. The number removed. */
+static int
+sysv_unlink_all(int fd, const struct sysv_names *nm, int msqid)
 {
-	if (msqid >= 0)
-		msgctl(msqid, IPC_RMID, NULL);
-	unlink(nm->n[SYSV_RING_L]);
-	unlink(nm->n[SYSV_RING_D]);
-	if (nm->keyform)
-		shm_unlink(nm->n[SYSV_LOCK]);
-	else
-		unlink(nm->n[SYSV_LOCK]);
+	struct stat a, b;
+	int n = msqid >= 0 && msgctl(msqid, IPC_RMID, NULL) == 0;
+	n +=
+	    ipk__own_unlink(fd, SYSV_OWN_RING(SYSV_RING_L), nm->n[SYSV_RING_L]);
+	n +=
+	    ipk__own_unlink(fd, SYSV_OWN_RING(SYSV_RING_D), nm->n[SYSV_RING_D]);
+	if (!nm->keyform)
+		n += ipk__own_unlink(fd, SYSV_OWN_KEYFILE, nm->keyfile);
+	if (fstat(fd, &a) == 0 && lstat(nm->n[SYSV_LOCK], &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		n += unlink(nm->n[SYSV_LOCK]) == 0;
+	return n;
 }
 
 /* 1 when a message for the dialing side is queued: a zero-byte receive
@@ -251,7 +325,6 @@ sysv_linger_set(int fd, int32_t on)
 static int
 sysv_reap(int fd, const struct sysv_names *nm)
 {
-	char path[PATH_MAX + 8];
 	struct sysv_rec r;
 	struct msqid_ds ds;
 	struct stat a, b;
@@ -259,15 +332,13 @@ sysv_reap(int fd, const struct sysv_names *nm)
 	if (ipk__live_held(fd, IPK__ATT_LCHAN) != 0 ||
 	    ipk__live_take(fd, IPK__ATT_OWNER) != 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s%s", nm->keyform ? "/dev/shm" : "",
-	    nm->n[SYSV_LOCK]);
 	if (sysv_rec_read(fd, nm->n[SYSV_LOCK], &r) == 1 && r.linger &&
-	    fstat(fd, &a) == 0 && a.st_nlink > 0 && stat(path, &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
-	    sysv_linger_set(fd, 0) == 0) {
+	    fstat(fd, &a) == 0 && a.st_nlink > 0 &&
+	    stat(nm->n[SYSV_LOCK], &b) == 0 && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev && sysv_linger_set(fd, 0) == 0) {
 		int ours = msgctl(r.msqid, IPC_STAT, &ds) == 0 &&
 		    ds.msg_perm.__key == r.key;
-		sysv_unlink_all(nm, ours ? r.msqid : -1);
+		(void)sysv_unlink_all(fd, nm, ours ? r.msqid : -1);
 		done = 1;
 	}
 	(void)ipk__att_set(fd, IPK__ATT_OWNER, 0);
@@ -296,37 +367,41 @@ sysv_home_unref(struct sysv_home *h)
 		left = IPK__LEFT_LINGER;
 		if (ipk__live_held(fd, IPK__ATT_DCHAN) != 1)
 			left = sysv_reap(fd, &h->nm) ? 0 : left;
-	} else if (!h->a.keep) {
-		sysv_unlink_all(&h->nm, h->msqid);
+	} else if (!h->a.keep && fd >= 0) {
+		(void)sysv_unlink_all(fd, &h->nm, h->msqid);
 	}
 	ipk__close_fd(&h->a.lockfd);
 	ipk__free(h);
 	return left;
 }
 
+/* Create doorbell i (recorded), or take back the one the record names,
+ * with ?mode=; anything else at its name is refused. */
 static int
-sysv_ring_make(const char *path, unsigned mode)
+sysv_ring_make(int fd, const struct sysv_names *nm, int i, unsigned mode)
 {
+	const char *path = nm->n[i];
 	struct stat st;
-	if (mkfifo(path, (mode_t)mode) == 0) {
-		/* the umask must not narrow ?mode=; our fresh FIFO in a
-		 * directory we could create it in */
-		if (chmod(path, (mode_t)(mode & 0777)) == 0)
-			return 0;
-		int e = errno;
-		(void)unlink(path);
-		return ipk__err(-e, "cannot set the mode of doorbell %s: %s",
-		    path, strerror(e));
+	int rv =
+	    ipk__own_check_path(fd, SYSV_OWN_RING(i), path, "doorbell FIFO");
+	if (rv < 0)
+		return rv;
+	if (rv == 0) {
+		if (mkfifo(path, 0600) < 0)
+			return ipk__err(-errno, "cannot create doorbell %s: %s",
+			    path, strerror(errno));
+		if (lstat(path, &st) < 0 ||
+		    ipk__own_put_st(fd, SYSV_OWN_RING(i), &st) < 0) {
+			(void)unlink(path);
+			return ipk__err(
+			    -EIO, "cannot record doorbell %s", path);
+		}
 	}
-	if (errno != EEXIST)
-		return ipk__err(-errno, "cannot create doorbell %s: %s", path,
+	/* the umask must not narrow ?mode=, on a new or taken-back FIFO */
+	if (chmod(path, (mode_t)(mode & 0777)) < 0)
+		return ipk__err(-errno,
+		    "cannot set the mode of doorbell %s: %s", path,
 		    strerror(errno));
-	if (lstat(path, &st) < 0 || !S_ISFIFO(st.st_mode) ||
-	    st.st_uid != geteuid())
-		return ipk__err(-EEXIST,
-		    "%s exists and is not this user's "
-		    "FIFO",
-		    path);
 	return 0;
 }
 
@@ -351,6 +426,13 @@ sysv_queue_make(
 	    msgctl(id, IPC_STAT, &ds) < 0 || ds.msg_perm.cuid != geteuid())
 		return sysv_foreign(key, id);
 	h->msqid = id; /* left by a listener that died: keep its messages */
+	/* ?mode= holds on the taken-back queue too */
+	ds.msg_perm.mode = (unsigned short)(mode & 0777);
+	if (msgctl(id, IPC_SET, &ds) < 0)
+		return ipk__err(-errno,
+		    "cannot set the mode of System V queue "
+		    "%d: %s",
+		    id, strerror(errno));
 	return 0;
 }
 
@@ -370,7 +452,7 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	sl->home = h;
 	if ((rv = sysv_names(u, &h->nm)) < 0 ||
 	    (!h->nm.keyform &&
-		(rv = ipk__dir_check(h->nm.n[SYSV_LOCK], l->allow_uid)) < 0))
+		(rv = ipk__dir_check(h->nm.keyfile, l->allow_uid)) < 0))
 		return rv;
 	h->typed_side = IPK__SIDE_LISTEN;
 	if (ipk__url_str(u, "select", &v) == 0) {
@@ -381,27 +463,46 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		h->typed_side =
 		    strcmp(v, "dial") ? IPK__SIDE_LISTEN : IPK__SIDE_DIAL;
 	}
-	if ((rv = sysv_lock_open(&h->nm, 1, l->mode, &h->a.lockfd, &fresh)) < 0)
+	struct stat keyfile;
+	for (int i = 0;
+	     (rv = sysv_key(&h->nm, 1, l->mode, &keyfile)) == -EAGAIN && i < 8;
+	     i++)
+		; /* made by someone else between our two looks */
+	if (rv < 0)
 		return rv;
-	if ((rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0) {
+	rv = sysv_lock_open(
+	    &h->nm, 1, l->mode, l->allow_uid, &h->a.lockfd, &fresh);
+	if (rv == 0 &&
+	    (rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0 && fresh &&
+	    rv != -EADDRINUSE) {
 		/* Made by us a moment ago, for nothing (unless another
 		 * listener got it first: then it is theirs). */
-		if (fresh && rv != -EADDRINUSE)
-			(void)unlink(h->nm.n[SYSV_LOCK]);
+		(void)unlink(h->nm.n[SYSV_LOCK]);
+	}
+	if (rv == 0 && keyfile.st_ino)
+		rv = ipk__own_put_st(h->a.lockfd, SYSV_OWN_KEYFILE, &keyfile);
+	if (rv < 0) {
+		struct stat st; /* a key file we made stays only if recorded */
+		if (keyfile.st_ino && lstat(h->nm.keyfile, &st) == 0 &&
+		    st.st_ino == keyfile.st_ino && st.st_dev == keyfile.st_dev)
+			(void)unlink(h->nm.keyfile);
+		ipk__close_fd(&h->a.lockfd);
 		return rv;
 	}
 	if ((rv = sysv_rec_read(h->a.lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
 		return rv;
 	h->a.keep = 0; /* a failed listen removes what it made, even keep=1 */
+	/* ?mode= on a taken-back lock file too */
+	if (fchmod(h->a.lockfd, (mode_t)(l->mode & 0777)) < 0)
+		return ipk__err(-errno, "cannot set the mode of %s: %s",
+		    h->nm.n[SYSV_LOCK], strerror(errno));
 	key_t key = h->nm.key;
-	if (!h->nm.keyform &&
-	    (key = ftok(h->nm.n[SYSV_LOCK], SYSV_PROJ)) == (key_t)-1)
-		return ipk__err(-errno, "ftok(%s): %s", h->nm.n[SYSV_LOCK],
-		    strerror(errno));
 	if ((rv = sysv_queue_make(h, key, rv == 1 ? &old : NULL, l->mode)) < 0)
 		return rv;
-	if ((rv = sysv_ring_make(h->nm.n[SYSV_RING_L], l->mode)) < 0 ||
-	    (rv = sysv_ring_make(h->nm.n[SYSV_RING_D], l->mode)) < 0)
+	if ((rv = sysv_ring_make(h->a.lockfd, &h->nm, SYSV_RING_L, l->mode)) <
+		0 ||
+	    (rv = sysv_ring_make(h->a.lockfd, &h->nm, SYSV_RING_D, l->mode)) <
+		0)
 		return rv;
 	memset(&rec, 0, sizeof(rec));
 	memcpy(rec.magic, sysv_rec_magic, 8);
@@ -484,6 +585,14 @@ sysv_attach(
 		return -errno;
 	snprintf(what, sizeof(what), "System V queue %d (key 0x%08x)", m->msqid,
 	    (unsigned)ds.msg_perm.__key);
+	struct stat rs, ps;
+	if (fstat(m->ring, &rs) < 0 || fstat(m->peer_ring, &ps) < 0)
+		return -errno;
+	if (IPK__CHECK("sysv.ring_recorded",
+		!ipk__own_has_st(m->lockfd, SYSV_OWN_RING(mine), &rs) ||
+		    !ipk__own_has_st(m->lockfd, SYSV_OWN_RING(theirs), &ps)))
+		return ipk__foreign_err(nm->n[mine],
+		    "a doorbell its channel's record does not name");
 	if ((rv = sysv_owned(m->ring, S_IFIFO, 0, nm->n[mine], c->allow_uid)) <
 		0 ||
 	    (rv = sysv_owned(
@@ -546,11 +655,15 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	sysv_chan_init(m, IPK__SIDE_DIAL);
 	if ((rv = sysv_names(u, &nm)) < 0 ||
 	    (!nm.keyform &&
-		(rv = ipk__dir_check(nm.n[SYSV_LOCK], c->allow_uid)) < 0))
+		(rv = ipk__dir_check(nm.keyfile, c->allow_uid)) < 0))
 		return rv;
 	/* select= belongs to the listener; the record says what it chose. */
 	for (;;) {
-		rv = sysv_lock_open(&nm, 0, 0, &m->lockfd, &fresh);
+		struct stat made;
+		rv = sysv_key(&nm, 0, 0, &made);
+		if (rv == 0)
+			rv = sysv_lock_open(
+			    &nm, 0, 0, c->allow_uid, &m->lockfd, &fresh);
 		if (rv == 0)
 			rv = ipk__att_dial(m->lockfd, nm.n[SYSV_LOCK]);
 		if (rv != -ENOENT && rv != -ECONNREFUSED)
@@ -575,7 +688,7 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 				    "%s has no "
 				    "channel record",
 				    nm.n[SYSV_LOCK]);
-	if (IPK__CHECK("sysv.rec_key", nm.keyform && rec.key != nm.key))
+	if (IPK__CHECK("sysv.rec_key", rec.key != nm.key))
 		return ipk__err(IPK_EFOREIGN,
 		    "%s records key 0x%08x, not "
 		    "0x%08x",
@@ -831,14 +944,13 @@ static int
 sysv_find(const struct ipk__url *u, struct sysv_names *nm, int *fd,
     struct sysv_rec *r, struct msqid_ds *ds)
 {
+	struct stat made;
 	int rv = sysv_names(u, nm);
-	if (rv < 0)
+	if (rv < 0 || (rv = sysv_key(nm, 0, 0, &made)) < 0)
 		return rv;
 	const char *n = nm->n[SYSV_LOCK];
-	int fl = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-	*fd = nm->keyform ? shm_open(n, fl, 0) : open(n, fl);
-	if (*fd < 0)
-		return -errno;
+	if ((rv = ipk__own_open(n, "sysv", 0, 0, 0, fd)) < 0)
+		return rv;
 	if ((rv = sysv_rec_read(*fd, n, r)) <= 0)
 		return rv < 0 ? rv : -ENOENT;
 	if (msgctl(r->msqid, IPC_STAT, ds) < 0 || ds->msg_perm.__key != r->key)
@@ -866,8 +978,8 @@ sysv_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	    "msqid %d (key "
 	    "0x%08x)",
 	    r.msqid, (unsigned)r.key);
-	snprintf(o->objects[1], sizeof(o->objects[1]), "%s%.100s",
-	    nm.keyform ? "/dev/shm" : "", nm.n[SYSV_LOCK]);
+	snprintf(
+	    o->objects[1], sizeof(o->objects[1]), "%.200s", nm.n[SYSV_LOCK]);
 	return 0;
 }
 
@@ -889,19 +1001,14 @@ sysv_remove(const struct ipk__url *u, int force)
 			    nm.n[SYSV_LOCK]);
 			goto out;
 		}
-	if (rv == 0)
-		n += msgctl(r.msqid, IPC_RMID, NULL) == 0;
-	n += unlink(nm.n[SYSV_RING_L]) == 0;
-	n += unlink(nm.n[SYSV_RING_D]) == 0;
-	n += (nm.keyform ? shm_unlink(nm.n[SYSV_LOCK])
-			 : unlink(nm.n[SYSV_LOCK])) == 0;
+	n = sysv_unlink_all(fd, &nm, rv == 0 ? r.msqid : -1);
 	rv = n ? 0 : -ENOENT;
 out:
 	ipk__close_fd(&fd);
 	return rv;
 }
 
-static const char *const sysv_options[] = {"select", NULL};
+static const char *const sysv_options[] = {"select", "proj", NULL};
 
 const struct ipk__transport ipk__transport_sysv = {
     .scheme = "sysv",

@@ -141,14 +141,21 @@ sec_modes(mode_t um, const char *mode)
 		    sec_dir_modes("/dev/shm", name, want) +
 		    sec_dir_modes("/dev/mqueue", name, want);
 		if (!strcmp(s, "sysv")) {
-			char p[256];
+			char p[256], lk[64];
 			snprintf(p, sizeof(p), "/tmp/%s", name);
 			int qm = sec_sysv_mode(p);
 			if (qm != (int)want)
 				T_FAILF("sysv queue of %s has mode %04o, "
 					"expected %04o",
 				    p, (unsigned)qm, want);
-			n++;
+			/* the lock file and doorbells, named by the key */
+			snprintf(lk, sizeof(lk), "ipk-sysv-0x%08x",
+			    (unsigned)ftok(p, 'i'));
+			int k = sec_dir_modes("/dev/shm", lk, want);
+			if (k != 3)
+				T_FAILF(
+				    "%d files /dev/shm/%s*, expected 3", k, lk);
+			n += k + 1;
 		}
 		T_ASSERT(n > 0);
 		ipk_close(b);
@@ -280,6 +287,49 @@ sec_one(const char *scheme, const char *q, const char *name, const char *obj,
 		unlink(obj);
 }
 
+/* A key file of uid SEC_UID at a sysv path: listen and dial work, the file
+ * is left exactly as it was, and nothing of ours is made with its uid. */
+static void
+sec_keyfile(const char *name, const char *obj, const char *canary)
+{
+	char url[512], dial[600];
+	struct stat before, after;
+	int hold;
+	pid_t pid = sec_squat(obj, SQ_FILE, canary, &hold);
+	T_ASSERT(lstat(obj, &before) == 0 && before.st_uid == SEC_UID);
+	sec_url(url, sizeof(url), "sysv", name, NULL, NULL);
+	snprintf(dial, sizeof(dial), "%s?timeout=2000", url);
+	struct ipk_listener *l;
+	struct ipk_chan *a, *b;
+	char buf[8];
+	size_t len;
+	T_OK(ipk_listen(url, NULL, &l));
+	T_OK(ipk_dial(dial, NULL, &b));
+	T_OK(ipk_accept(l, 2000, &a));
+	T_OK(ipk_send(b, "key", 3, 0, 2000));
+	T_OK(ipk_recv(a, buf, sizeof(buf), &len, NULL, 2000));
+	T_ASSERT(len == 3 && !memcmp(buf, "key", 3));
+	key_t key = ftok(obj, 'i');
+	char lock[64];
+	struct stat ls;
+	snprintf(lock, sizeof(lock), "/dev/shm/ipk-sysv-0x%08x", (unsigned)key);
+	T_ASSERT(lstat(lock, &ls) == 0 && ls.st_uid == geteuid());
+	T_OK(ipk_close(a));
+	T_OK(ipk_close(b));
+	T_OK(ipk_listener_close(l));
+	T_ASSERT(lstat(obj, &after) == 0);
+	T_ASSERT(after.st_ino == before.st_ino && after.st_uid == SEC_UID &&
+	    after.st_mode == before.st_mode && after.st_size == 65536 &&
+	    after.st_mtime == before.st_mtime);
+	T_ASSERT(lstat(lock, &ls) < 0 && errno == ENOENT);
+	printf("sysv  %s (regular file 0666 of uid %d): used as the key "
+	       "source, left as it was\n",
+	    obj, SEC_UID);
+	close(hold);
+	waitpid(pid, NULL, 0);
+	unlink(obj);
+}
+
 static const char *canary_path;
 
 static void
@@ -330,12 +380,15 @@ sec_squatting(void)
 		snprintf(obj, sizeof(obj), "/tmp/%s", name);
 		sec_one("unix", NULL, name, obj, NULL, k, canary);
 	}
-	/* sysv: the key file as file and as symlink */
-	for (int k = SQ_FILE; k <= SQ_LINK; k += SQ_LINK - SQ_FILE) {
-		snprintf(name, sizeof(name), "%s-s%d", t_unique(), n++);
-		snprintf(obj, sizeof(obj), "/tmp/%s", name);
-		sec_one("sysv", NULL, name, obj, NULL, k, canary);
-	}
+	/* sysv: a symlinked key file is refused; another user's key file is
+	 * what System V programs share (ftok): it is only read, never
+	 * changed, and the queue and lock file are ours alone. */
+	snprintf(name, sizeof(name), "%s-s%d", t_unique(), n++);
+	snprintf(obj, sizeof(obj), "/tmp/%s", name);
+	sec_one("sysv", NULL, name, obj, NULL, SQ_LINK, canary);
+	snprintf(name, sizeof(name), "%s-s%d", t_unique(), n++);
+	snprintf(obj, sizeof(obj), "/tmp/%s", name);
+	sec_keyfile(name, obj, canary);
 	unlink(canary);
 	/* Nothing of ours is left: a refused listen removes what it made. */
 	const char *dirs[] = {"/tmp", "/dev/shm", t_mqueue_dir()};

@@ -507,9 +507,19 @@ test_raw_records(void)
 	fprintf(stderr, "raw records: ok\n");
 }
 
-/* The channel file's record (magic "IPKSYSV1", key, msqid, typed side):
- * one with another magic is not ours to take over, and a live listener's
- * record with a typed side that is neither side is refused by a dialer. */
+/* The lock file of sysv:///path: /dev/shm/ipk-sysv-0x<ftok(path, 'i')>. */
+static void
+lock_of(char *out, size_t n, const char *path)
+{
+	key_t k = ftok(path, 'i');
+	T_ASSERT(k != (key_t)-1);
+	snprintf(out, n, "/dev/shm/ipk-sysv-0x%08x", (unsigned)k);
+}
+
+/* The channel's record (magic "IPKSYSV1", key, msqid, typed side) in its
+ * lock file: a lock file ipckit did not make is not ours to take over (and
+ * the key file, the user's, is only read), and a live listener's record
+ * with a typed side that is neither side is refused by a dialer. */
 static void
 test_bad_records(void)
 {
@@ -520,21 +530,31 @@ test_bad_records(void)
 		char magic[8];
 		int32_t key, msqid, typed_side, pad;
 	} rec = {"IPKSYSV0", 0, 0, 0, 0};
+	char lock[64];
 	url(u, sizeof(u), "-rec", "");
 	path_of(path, sizeof(path), "-rec", "");
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	T_ASSERT(fd >= 0 && write(fd, "user data\n", 10) == 10);
+	close(fd);
+	lock_of(lock, sizeof(lock), path);
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	T_ASSERT(fd >= 0);
 	T_ASSERT(write(fd, &rec, sizeof(rec)) == (ssize_t)sizeof(rec));
 	close(fd);
 	int rv = ipk_listen(u, NULL, &l);
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "bad record: %s\n", ipk_strerror(rv));
+	struct stat st;
+	T_ASSERT(stat(lock, &st) == 0 && st.st_size == (off_t)sizeof(rec));
+	T_ASSERT(stat(path, &st) == 0 && st.st_size == 10);
+	unlink(lock);
 	unlink(path);
 
 	url(u, sizeof(u), "-rec2", "");
 	path_of(path, sizeof(path), "-rec2", "");
 	T_OK(ipk_listen(u, NULL, &l));
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	lock_of(lock, sizeof(lock), path);
+	fd = open(lock, O_RDWR | O_CLOEXEC);
 	T_ASSERT(fd >= 0);
 	int32_t side = 7;
 	T_ASSERT(pwrite(fd, &side, 4, 16) == 4);
