@@ -39,6 +39,9 @@ struct ledger_page {
 	char scheme[16];
 	char url[512];
 	struct ledger_slot slot[IPK_OBJ_MAXEP];
+	/* The file the listener bound (a unix socket: device, inode): what
+	 * proves a socket file at the address is ipckit's. */
+	uint64_t obj_dev, obj_ino;
 };
 
 _Static_assert(sizeof(struct ledger_page) <= LEDGER_PAGE, "ledger page");
@@ -244,6 +247,56 @@ ipk__ledger_leave(struct ipk__ledger *g, int keep)
 	munmap(g->pg, LEDGER_PAGE);
 	ipk__close_fd(&g->fd);
 	ipk__free(g);
+}
+
+void
+ipk__ledger_set_obj(struct ipk__ledger *g, const struct stat *st)
+{
+	if (!g)
+		return;
+	__atomic_store_n(
+	    &g->pg->obj_dev, (uint64_t)st->st_dev, __ATOMIC_RELAXED);
+	__atomic_store_n(
+	    &g->pg->obj_ino, (uint64_t)st->st_ino, __ATOMIC_RELAXED);
+}
+
+int
+ipk__ledger_has_obj(struct ipk__ledger *g, const struct stat *st)
+{
+	if (!g)
+		return 0;
+	uint64_t dev = __atomic_load_n(&g->pg->obj_dev, __ATOMIC_RELAXED);
+	uint64_t ino = __atomic_load_n(&g->pg->obj_ino, __ATOMIC_RELAXED);
+	return (dev || ino) && dev == (uint64_t)st->st_dev &&
+	    ino == (uint64_t)st->st_ino;
+}
+
+int
+ipk__ledger_other_lside(struct ipk__ledger *g)
+{
+	for (int i = 0; g && i < IPK_OBJ_MAXEP; i++)
+		if (i != g->slot &&
+		    ipk__live_held(g->fd, LEDGER_LSIDE + i) != 0)
+			return 1; /* alive, or cannot tell */
+	return 0;
+}
+
+int
+ipk__ledger_obj_is(const struct ipk__url *u, const struct stat *st)
+{
+	char path[PATH_MAX];
+	struct ledger_page pg;
+	if (ledger_path(u, path, sizeof(path), 0) < 0)
+		return 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int ok = pread(fd, &pg, sizeof(pg), 0) == (ssize_t)sizeof(pg) &&
+	    ledger_valid(&pg) && (pg.obj_dev || pg.obj_ino) &&
+	    pg.obj_dev == (uint64_t)st->st_dev &&
+	    pg.obj_ino == (uint64_t)st->st_ino;
+	ipk__close_fd(&fd);
+	return ok;
 }
 
 /* Read an open entry into o; 0 or -ENOENT when it is not one. */

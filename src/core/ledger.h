@@ -10,6 +10,8 @@
 
 #include "core/internal.h"
 
+#include <sys/stat.h>
+
 /*
  * The run directory: $IPK_RUNDIR when set (tests isolate themselves with
  * it), else /dev/shm/ipckit-<uid>, created 0700 and refused unless it is a
@@ -48,6 +50,21 @@ IPK__HIDDEN struct ipk_stats *ipk__ledger_stats(struct ipk__ledger *g);
  * channel's objects). NULL: no-op. */
 #define IPK__LEDGER_DROP (-1)
 IPK__HIDDEN void ipk__ledger_leave(struct ipk__ledger *g, int keep);
+
+/* The file a listener bound at its address (a unix socket file), recorded
+ * in its entry: the proof that a socket file found there later is
+ * ipckit's. set: no-op for NULL. has: 1 when the entry of `g` records the
+ * file `st`. obj_is: the same for the entry of `u`, from outside (rm). */
+IPK__HIDDEN void
+ipk__ledger_set_obj(struct ipk__ledger *g, const struct stat *st);
+IPK__HIDDEN int
+ipk__ledger_has_obj(struct ipk__ledger *g, const struct stat *st);
+IPK__HIDDEN int
+ipk__ledger_obj_is(const struct ipk__url *u, const struct stat *st);
+/* 1 when a listening-side endpoint other than `g` itself is alive (or
+ * joining) in its entry: a listener's liveness, known without connecting
+ * to it. 0 for NULL. */
+IPK__HIDDEN int ipk__ledger_other_lside(struct ipk__ledger *g);
 
 /* Read the entry of `u` (if any) into o->ep, o->nep, o->nalive, o->url,
  * o->registered. 0, or -ENOENT when there is no entry. */

@@ -12,16 +12,23 @@
  * race: the socket is bound inside a fresh 0700 directory next to the
  * target, chmod-ed there where nobody else can reach it, then hard-linked
  * to the target name (link never replaces an existing file) and the
- * directory removed. A socket file at the name whose connect gives
- * ECONNREFUSED is a dead listener's: it is removed and the link retried; a
- * live one gives -EADDRINUSE. Anything else there (file, symlink, another
- * user's socket) is refused. unix://@name is Linux's abstract namespace: no
- * file, gone with its listener, guarded by the uid check only.
+ * directory removed. The bound file's device and inode go into the
+ * listener's run-directory entry (core/ledger.h): a socket file at the name
+ * is ipckit's only when an entry for the address names it, and its
+ * listener is alive when that entry's listening side is, so a second
+ * listener never connects to the first (a single-peer server, ipckit's or
+ * socat's, would take that probe for its client). A dead listener's socket
+ * is removed and the link retried; a live one gives -EADDRINUSE; anything
+ * else there (a file, a symlink, another program's socket, live or not) is
+ * refused with IPK_EFOREIGN and left as it is. unix://@name is Linux's abstract
+ * namespace: no file, gone with its listener, guarded by the uid check only.
  *
  * Both sides read SO_PEERCRED when the connection is made: a peer whose uid
  * is neither ours nor ?allow=UID is closed before any message.
  */
 #include "core/frame.h"
+#include "core/ledger.h"
+#include "core/own.h"
 #include "core/sock.h"
 #include "core/testhook.h"
 #include "core/transport.h"
@@ -96,40 +103,26 @@ unix_admit(uid_t uid, uid_t allow)
 	return uid == geteuid() || (allow != 0 && uid == allow);
 }
 
-/* Is a live listener behind the socket file at `path`? 1 yes, 0 stale. */
+/* The thing at the target name: 0 absent or a dead ipckit listener's
+ * socket (removed), or an error. Never connects to it. */
 static int
-unix_probe(const struct sockaddr_un *sa, socklen_t len)
-{
-	int fd;
-	if (unix_socket(&fd) < 0)
-		return 1; /* cannot tell: never remove */
-	int rv = connect(fd, (const struct sockaddr *)sa, len);
-	int e = errno;
-	ipk__close_fd(&fd);
-	return rv == 0 || (e != ECONNREFUSED && e != ENOENT);
-}
-
-/* The thing at the target name: 0 absent or stale (removed), or an error. */
-static int
-unix_clear(const struct sockaddr_un *sa, socklen_t len, const char *path)
+unix_clear(struct ipk_listener *l, const char *path)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (S_ISLNK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN,
-		    "%s is a symbolic link (refusing "
-		    "to follow it)",
-		    path);
+		return ipk__foreign_err(path, "a symbolic link");
 	if (!S_ISSOCK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN,
-		    "%s exists and is not a socket "
-		    "(refusing to touch it)",
-		    path);
+		return ipk__foreign_err(path, "not a socket");
 	if (st.st_uid != geteuid())
 		return ipk__err(-EACCES, "%s belongs to uid %u, not to us",
 		    path, (unsigned)st.st_uid);
-	if (unix_probe(sa, len))
+	if (IPK__CHECK("unix.recorded", !ipk__ledger_has_obj(l->ledger, &st)))
+		return ipk__foreign_err(path,
+		    "a socket no ipckit listener's record names: another "
+		    "program's server, or left by one");
+	if (ipk__ledger_other_lside(l->ledger))
 		return ipk__err(
 		    -EADDRINUSE, "a live listener already uses %s", path);
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -139,8 +132,7 @@ unix_clear(const struct sockaddr_un *sa, socklen_t len, const char *path)
 
 /* Bind a socket file at the target path with exactly `mode` (see top). */
 static int
-unix_bind_file(struct unix_lst *ul, const struct sockaddr_un *sa, socklen_t len,
-    unsigned mode)
+unix_bind_file(struct ipk_listener *l, struct unix_lst *ul, unsigned mode)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(ul->path, '/');
@@ -176,13 +168,14 @@ unix_bind_file(struct unix_lst *ul, const struct sockaddr_un *sa, socklen_t len,
 			    strerror(errno));
 			goto out;
 		}
-		if ((rv = unix_clear(sa, len, ul->path)) < 0)
+		if ((rv = unix_clear(l, ul->path)) < 0)
 			goto out;
 	}
 	struct stat st;
 	if (lstat(ul->path, &st) == 0) {
 		ul->dev = st.st_dev;
 		ul->ino = st.st_ino;
+		ipk__ledger_set_obj(l->ledger, &st);
 	}
 	ul->bound = 1;
 out:
@@ -209,8 +202,8 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 	} else {
 		snprintf(ul->path, sizeof(ul->path), "%s", u->path);
 		if ((rv = ipk__dir_check(ul->path, l->allow_uid)) < 0 ||
-		    (rv = unix_clear(&sa, len, ul->path)) < 0 ||
-		    (rv = unix_bind_file(ul, &sa, len, l->mode)) < 0)
+		    (rv = unix_clear(l, ul->path)) < 0 ||
+		    (rv = unix_bind_file(l, ul, l->mode)) < 0)
 			return rv;
 	}
 	if (listen(ul->fd, SOMAXCONN) < 0)
@@ -437,11 +430,12 @@ unix_remove(const struct ipk__url *u, int force)
 	if (u->path[0] == '@' || lstat(u->path, &st) < 0)
 		return -ENOENT;
 	if (!S_ISSOCK(st.st_mode))
-		return ipk__err(IPK_EFOREIGN, "%s is not a socket", u->path);
-	/* A connect is the only liveness a socket file has; the listener
-	 * sees one connection that closes at once. */
-	if (!force && unix_probe(&sa, len))
-		return ipk__err(-EBUSY, "a live listener uses %s", u->path);
+		return ipk__foreign_err(u->path, "not a socket");
+	/* Ours only when the address's entry names this very file; whether
+	 * its listener lives, the entry told ipk_remove already. */
+	if (!ipk__ledger_obj_is(u, &st))
+		return ipk__foreign_err(
+		    u->path, "a socket no ipckit listener's record names");
 	return unlink(u->path) < 0 ? -errno : 0;
 }
 
