@@ -172,6 +172,8 @@ fuzz-smoke: fuzz-build
 # and kills at the N-th send/receive system call for N = 1..CRASH_SYSCALL_SWEEP
 # (strace). `make crash-sites` builds the test-hook library (make hooks) and
 # kills each role at every in-library crash site, hits 1..CRASH_SITE_HITS.
+# The variants are those the transport tables give the crash matrix
+# (crash_matrix --variants); CRASH_VARIANTS="fifo shm/futex" picks some.
 # `make soak DURATION=s` streams checksummed messages over several
 # transports at once and reports messages checked, RSS and descriptors.
 CRASH_TRIALS ?= 200
@@ -183,29 +185,33 @@ CRASH_SITE_HITS ?= 20
 CRASH_SITE_MSGS ?= 2000
 DURATION ?= 30
 SOAK_VARIANTS ?= fifo unix mq sysv tcp shm/futex
+CRASH_VARIANTS ?=
 .PHONY: crash crash-sites soak
-CRASH_VARIANTS ?= pipe fifo unix mq sysv tcp nng+tcp shm/spin shm/futex \
-  shm/sem shm/adaptive
+# Each line of `crash_matrix --variants` is NAME SCHEME SITES [QUERY];
+# $(1) is the build, $(2) a shell test on $$sites.
+crash_each = $(1)/tests/crash_matrix --variants | \
+	while read -r v scheme sites q; do \
+	  [ -z "$(CRASH_VARIANTS)" ] || case " $(CRASH_VARIANTS) " in \
+	    *" $$v "*) ;; *) continue;; esac; \
+	  $(2) || continue;
 crash: build
-	for v in $(CRASH_VARIANTS); do \
-	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	$(call crash_each,$(BUILD),true) \
 	  IPK_CRASH_TRIALS=$(CRASH_TRIALS) IPK_CRASH_MSGS=$(CRASH_MSGS) \
 	  IPK_CRASH_STOPS=$(CRASH_STOPS) IPK_CRASH_RESTARTS=$(CRASH_RESTARTS) \
 	  IPK_CRASH_SYSCALL_SWEEP=$(CRASH_SYSCALL_SWEEP) \
-	    $(BUILD)/tests/crash_matrix $$v $$q || exit 1; done
+	    $(BUILD)/tests/crash_matrix $$v $$q </dev/null || exit 1; done
 	cd $(BUILD) && ctest --output-on-failure -R 'crash_' $(CTEST_FLAGS)
 
 crash-sites: hooks
-	for v in $(filter-out pipe,$(CRASH_VARIANTS)); do \
-	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
+	$(call crash_each,build-hooks,[ $$sites = 1 ]) \
 	  IPK_CRASH_SITES=$(CRASH_SITE_HITS) IPK_CRASH_MSGS=$(CRASH_SITE_MSGS) \
-	    build-hooks/tests/crash_matrix $$v $$q || exit 1; done
+	    build-hooks/tests/crash_matrix $$v $$q </dev/null || exit 1; done
 
+# The crash matrix finds each variant's query in the transport tables.
 soak: build
 	pids=""; for v in $(SOAK_VARIANTS); do \
-	  q=""; case $$v in */*) q="wait=$${v#*/}";; esac; \
 	  IPK_CRASH_SOAK=$(DURATION) IPK_CRASH_MSGS=$${SOAK_MSGS:-20000} \
-	    $(BUILD)/tests/crash_matrix $$v $$q & pids="$$pids $$!"; done; \
+	    $(BUILD)/tests/crash_matrix $$v & pids="$$pids $$!"; done; \
 	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 # Fault-injection loops (tests/fault/run.sh): fail the N-th system call

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * subj_ipckit.c - the benchmark adapter for ipckit's own transports, through
- * the public API only. Rows are discovered at run time from ipk_schemes();
- * a transport this libipckit was built without shows as "n/a".
+ * the public API only. Rows are discovered at run time: one per variant
+ * that a transport's table marks IPK_VARIANT_BENCH (ipk_scheme_variant), at
+ * the address its table gives (ipk_scheme_url), in ipk_schemes() order.
  */
 #include "bench.h"
 
@@ -18,27 +19,15 @@ struct ipkb_state {
 	struct ipk_chan *pair[2]; /* pipe: ipk_pair() ends, by side */
 };
 
-/* The rows the project knows, in table order, with their wait strategy. */
-static const struct {
-	const char *row, *scheme, *query, *wait;
-} ipkb_rows[] = {
-    {"pipe", "pipe", "", "block (poll on pipe)"},
-    {"fifo", "fifo", "", "block (poll on FIFO)"},
-    {"mq", "mq", "", "block (poll on queue)"},
-    {"sysv", "sysv", "", "block (poll, doorbell)"},
-    {"shm/spin", "shm", "wait=spin", "spin (bounded)"},
-    {"shm/futex", "shm", "wait=futex", "futex"},
-    {"shm/sem", "shm", "wait=sem", "semaphore"},
-    {"shm/adaptive", "shm", "wait=adaptive", "spin, then futex"},
-    {"inproc", "inproc", "", "threads (ring default)"},
-    {"unix", "unix", "", "block (poll on socket)"},
-    {"tcp", "tcp", "", "block (loopback socket)"},
-    {"udp", "udp", "", "block (loopback socket)"},
-    {"nng+tcp", "nng+tcp", "", "block (loopback socket)"},
-    {"nng+ipc", "nng+ipc", "", "block (poll on socket)"},
-    {"memfd", "memfd", "", "spin, then futex"},
-};
-#define IPKB_NROWS (sizeof(ipkb_rows) / sizeof(ipkb_rows[0]))
+/* The capability bits of the row's transport ("shm" of "shm/futex"). */
+static unsigned
+ipkb_caps(const struct bench_conn *c)
+{
+	char scheme[32];
+	snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(c->s->arg, "/"),
+	    c->s->arg);
+	return ipk_scheme_caps(scheme);
+}
 
 static int
 ipkb_fail(struct bench_conn *c, int rv, const char *what)
@@ -53,7 +42,7 @@ ipkb_prepare(struct bench_conn *c)
 	if (!st)
 		return bench_fail(c, -ENOMEM, "out of memory");
 	c->p = st;
-	if (!strcmp(c->s->arg, "pipe")) {
+	if (ipkb_caps(c) & IPK_CAP_KINSHIP) {
 		int rv = ipk_pair(&st->pair[0], &st->pair[1]);
 		if (rv < 0)
 			return ipkb_fail(c, rv, "ipk_pair");
@@ -62,49 +51,41 @@ ipkb_prepare(struct bench_conn *c)
 }
 
 /*
- * Ring transports (shm, inproc, memfd) get a ring that holds the run's largest
- * message twice over (size=, a power of two, at least 2M), so the 1 MiB
- * rows measure the mechanism rather than its default size.
+ * Ring transports (zero-copy: shm, inproc, memfd) get a ring that holds the
+ * run's largest message twice over (size=, a power of two, at least 2M),
+ * so the 1 MiB rows measure the mechanism rather than its default size.
  */
 static void
 ipkb_ring_query(const struct bench_conn *c, char *q, size_t cap)
 {
-	const char *sch = c->s->arg, *opt = strchr(sch, '?');
 	size_t max = c->cfg->rtt_size, ring = 2u << 20;
 	q[0] = 0;
-	if (strncmp(sch, "shm", 3) && strncmp(sch, "inproc", 6) &&
-	    strncmp(sch, "memfd", 5))
+	if (!(ipkb_caps(c) & IPK_CAP_ZEROCOPY))
 		return;
 	for (int i = 0; i < c->cfg->nsizes; i++)
 		if (c->cfg->sizes[i] > max)
 			max = c->cfg->sizes[i];
 	while (ring < 2 * max + 65536 && ring < (1u << 30))
 		ring <<= 1;
-	snprintf(q, cap, "%ssize=%zuK", opt ? "&" : "?", ring >> 10);
+	snprintf(q, cap, "size=%zuK", ring >> 10);
 }
 
-/* A fresh address for this run: a unique name, or port 0. */
-static void
+/* A fresh address for this run: the variant's example address with a
+ * unique name (port 0 for sockets), then the ring size. */
+static int
 ipkb_url(const struct bench_conn *c, char *url, size_t cap)
 {
 	static int seq;
-	const char *sch = c->s->arg, *q0 = strchr(sch, '?');
-	char name[64], q[160], ring[48];
-	int n = q0 ? (int)(q0 - sch) : (int)strlen(sch);
-	ipkb_ring_query(c, ring, sizeof(ring));
-	snprintf(q, sizeof(q), "%s%s", q0 ? q0 : "", ring);
+	char name[64], ring[48];
 	snprintf(name, sizeof(name), "ipkb-%ld-%d", (long)getpid(), ++seq);
-	if (!strncmp(sch, "tcp", 3) || !strncmp(sch, "udp", 3) ||
-	    !strncmp(sch, "nng+tcp", 7))
-		snprintf(url, cap, "%.*s://127.0.0.1:0%s", n, sch, q);
-	else if (!strncmp(sch, "inproc", 6))
-		snprintf(url, cap, "inproc://%s%s", name, q);
-	else if (!strncmp(sch, "unix", 4))
-		snprintf(url, cap, "unix://@%s%s", name, q);
-	else if (!strncmp(sch, "mq", 2) || !strncmp(sch, "shm", 3))
-		snprintf(url, cap, "%.*s:///%s%s", n, sch, name, q);
-	else
-		snprintf(url, cap, "%.*s:///tmp/%s%s", n, sch, name, q);
+	int n = ipk_scheme_url(c->s->arg, name, url, cap);
+	if (n < 0)
+		return n;
+	ipkb_ring_query(c, ring, sizeof(ring));
+	if (*ring)
+		snprintf(url + n, cap - (size_t)n, "%s%s",
+		    strchr(url, '?') ? "&" : "?", ring);
+	return 0;
 }
 
 static int
@@ -114,7 +95,8 @@ ipkb_listen(struct bench_conn *c, char *url, size_t cap)
 	int rv;
 	if (st->pair[0])
 		return 0; /* pipe: made before the peer started */
-	ipkb_url(c, url, cap);
+	if ((rv = ipkb_url(c, url, cap)) < 0)
+		return bench_fail(c, rv, "%s: %s", c->s->arg, ipk_strerror(rv));
 	if ((rv = ipk_listen(url, NULL, &st->l)) < 0)
 		return bench_fail(c, rv, "%s: %s", url, ipk_strerror(rv));
 	snprintf(url, cap, "%s", ipk_listener_url(st->l));
@@ -254,27 +236,17 @@ static const struct bench_ops ipkb_ops = {
     .finish = ipkb_finish,
 };
 
-static int
-ipkb_compiled(const char *scheme)
-{
-	for (const char *const *s = ipk_schemes(); *s; s++)
-		if (!strcmp(*s, scheme))
-			return 1;
-	return 0;
-}
-
 static void
-ipkb_fill(struct bench_subject *r, const char *row, const char *scheme,
-    const char *query, const char *wait)
+ipkb_fill(
+    struct bench_subject *r, const char *scheme, const struct ipk_variant *v)
 {
 	unsigned caps = ipk_scheme_caps(scheme);
 	memset(r, 0, sizeof(*r));
-	snprintf(r->name, sizeof(r->name), "%s", row);
+	snprintf(r->name, sizeof(r->name), "%s", v->name);
 	r->kind = BENCH_IPCKIT;
 	r->ops = &ipkb_ops;
-	snprintf(
-	    r->arg, sizeof(r->arg), "%s%s%s", scheme, *query ? "?" : "", query);
-	r->wait = wait;
+	snprintf(r->arg, sizeof(r->arg), "%s", v->name);
+	r->wait = *v->wait ? v->wait : "as the transport chooses";
 	r->threads = !!(caps & IPK_CAP_THREADS);
 	r->zero_copy = !!(caps & IPK_CAP_ZEROCOPY);
 	r->lossy = !!(caps & IPK_CAP_LOSSY);
@@ -287,32 +259,17 @@ ipkb_fill(struct bench_subject *r, const char *row, const char *scheme,
 	r->props.remote = !!(caps & IPK_CAP_REMOTE);
 	r->props.reattach = !!(caps & IPK_CAP_REATTACH);
 	r->props.pollable = -1; /* measured: ipk_fd() on a real channel */
-	if (!ipkb_compiled(scheme)) {
-		r->status = BENCH_NA;
-		snprintf(r->reason, sizeof(r->reason),
-		    "transport '%s' is not "
-		    "compiled into this libipckit",
-		    scheme);
-		r->props = (struct bench_props){-1, -1, -1, "?", -1, -1, -1};
-	}
 }
 
 int
 bench_subjects_ipckit(struct bench_subject *rows, int cap)
 {
 	int n = 0;
-	for (size_t i = 0; i < IPKB_NROWS && n < cap; i++)
-		ipkb_fill(&rows[n++], ipkb_rows[i].row, ipkb_rows[i].scheme,
-		    ipkb_rows[i].query, ipkb_rows[i].wait);
-	/* A transport added later still gets a row. */
-	for (const char *const *s = ipk_schemes(); *s && n < cap; s++) {
-		int known = 0;
-		for (size_t i = 0; i < IPKB_NROWS; i++)
-			known |= !strcmp(ipkb_rows[i].scheme, *s);
-		if (!known)
-			ipkb_fill(&rows[n++], *s, *s, "",
-			    "as the transport "
-			    "chooses");
+	for (const char *const *s = ipk_schemes(); *s; s++) {
+		struct ipk_variant v;
+		for (size_t i = 0; ipk_scheme_variant(*s, i, &v) == 0; i++)
+			if ((v.flags & IPK_VARIANT_BENCH) && n < cap)
+				ipkb_fill(&rows[n++], *s, &v);
 	}
 	return n;
 }

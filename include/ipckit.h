@@ -376,6 +376,47 @@ IPK_API const char *const *ipk_schemes(void);
 /* Capability bits of a scheme, or 0 if unknown. */
 IPK_API unsigned ipk_scheme_caps(const char *scheme);
 
+/*
+ * A variant: a way of running a transport that has a name of its own, the
+ * scheme with a fixed query ("shm/futex" is shm with ?wait=futex). Every
+ * compiled scheme has at least one. The contract test suite, the crash
+ * matrix and ipckit bench take their rows from this list, so a transport
+ * added to the library brings its tests and benchmark rows along.
+ */
+struct ipk_variant {
+	const char *name; /* "shm/futex", or the scheme alone: "fifo" */
+	const char *query; /* the options it stands for, "wait=futex"; "" */
+	const char *wait; /* how a blocked receiver waits, in a few words; "" */
+	unsigned flags; /* IPK_VARIANT_*: which runs include it */
+};
+
+#define IPK_VARIANT_CONTRACT 0x1u /* the contract test suite runs it */
+#define IPK_VARIANT_CRASH 0x2u /* the crash matrix kills and restarts it */
+#define IPK_VARIANT_BENCH 0x4u /* ipckit bench measures it (one row) */
+
+/*
+ * Fill *out with variant `i` (0, 1, ...) of `scheme`. Returns 0, -ENOENT
+ * when i is past the last one, -EINVAL for an unknown scheme. The strings
+ * are static storage.
+ */
+IPK_API int
+ipk_scheme_variant(const char *scheme, size_t i, struct ipk_variant *out);
+
+/*
+ * Write to buf an address of `variant` (a variant name or a scheme) that a
+ * program may listen on, with `name` where the transport puts a name, and
+ * the variant's query: ("shm/futex", "demo") gives "shm:///demo?wait=futex",
+ * ("fifo", "demo") "fifo:///tmp/demo", ("tcp", "demo") "tcp://127.0.0.1:0"
+ * (listen picks the port), ("pipe", ...) "pipe:" (connected only through
+ * ipk_spawn() and ipk_pair()). `name` is 1 to 64 letters, digits, '.',
+ * '-' or '_'; make it unique (a pid, a counter) when several programs may
+ * run at once. Returns the length written (without the NUL), -EINVAL for an
+ * unknown variant or a bad name, -ENAMETOOLONG when it does not fit in cap
+ * (buf then holds ""), -ENOTSUP for a transport without an example address.
+ */
+IPK_API int
+ipk_scheme_url(const char *variant, const char *name, char *buf, size_t cap);
+
 /* --- Semaphores, locks, notifications ------------------------------------
  *
  * Three synchronisation primitives that stand beside channels (docs/sync.md

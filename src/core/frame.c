@@ -55,75 +55,29 @@ ipk__frame_decode(
 	return 0;
 }
 
-/* The SP mappings of nng/nanomsg: u64 big-endian length (TCP), preceded by
- * a message-type byte 0x01 over IPC, then pair1's hop count if asked. No
- * type travels: it reads as 0. */
-#define SP_HDR_MAX 13
-#define SP_HOP_MAX 0xff
-
-static size_t
-stream_hdr_len(const struct ipk__stream *s)
+static void
+frame_ipk_encode(const struct ipk__framing *f, unsigned char *hdr,
+    uint32_t type, uint64_t len)
 {
-	size_t hop = s->flags & IPK__STREAM_SPHOP ? 4 : 0;
-	if (s->flags & IPK__STREAM_SPIPC)
-		return 9 + hop;
-	if (s->flags & IPK__STREAM_SP)
-		return 8 + hop;
-	return IPK__FRAME_HDR;
-}
-
-static size_t
-stream_encode(const struct ipk__stream *s, unsigned char *hdr, uint32_t type,
-    uint64_t len)
-{
-	if (!(s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))) {
-		ipk__frame_encode(hdr, type, len);
-		return IPK__FRAME_HDR;
-	}
-	size_t n = 0;
-	if (s->flags & IPK__STREAM_SPIPC)
-		hdr[n++] = 0x01;
-	if (s->flags & IPK__STREAM_SPHOP)
-		len += 4;
-	for (int i = 7; i >= 0; i--)
-		hdr[n++] = (unsigned char)(len >> (8 * i));
-	if (s->flags & IPK__STREAM_SPHOP) {
-		hdr[n++] = 0;
-		hdr[n++] = 0;
-		hdr[n++] = 0;
-		hdr[n++] = 1;
-	}
-	return n;
+	(void)f;
+	ipk__frame_encode(hdr, type, len);
 }
 
 static int
-stream_decode(const struct ipk__stream *s, const unsigned char *hdr,
+frame_ipk_decode(const struct ipk__framing *f, const unsigned char *hdr,
     uint32_t *type, uint64_t *len)
 {
-	if (!(s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC)))
-		return ipk__frame_decode(hdr, type, len);
-	if (s->flags & IPK__STREAM_SPIPC) {
-		if (IPK__CHECK("sp.ipc_type", hdr[0] != 0x01))
-			return -EBADMSG;
-		hdr++;
-	}
-	uint64_t l = 0;
-	for (int i = 0; i < 8; i++)
-		l = l << 8 | hdr[i];
-	if (IPK__CHECK("sp.sane", l > IPK__FRAME_SANE))
-		return -EBADMSG;
-	if (s->flags & IPK__STREAM_SPHOP) {
-		uint32_t hop = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
-		    (uint32_t)hdr[10] << 8 | hdr[11];
-		if (IPK__CHECK("sp.hop_len", l < 4) ||
-		    IPK__CHECK("sp.hop_max", hop > SP_HOP_MAX))
-			return -EBADMSG;
-		l -= 4;
-	}
-	*type = 0;
-	*len = l;
-	return 0;
+	(void)f;
+	return ipk__frame_decode(hdr, type, len);
 }
+
+static const struct ipk__framing frame_ipk = {
+    .hdr_len = IPK__FRAME_HDR,
+    .encode = frame_ipk_encode,
+    .decode = frame_ipk_decode,
+    .garbage = " (bad frame header): the peer does not speak ipckit's "
+	       "framing or the stream was corrupted",
+};
 
 void
 ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg)
@@ -133,6 +87,14 @@ ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg)
 	s->wfd = wfd;
 	s->hup_fd = -1;
 	s->max_msg = max_msg;
+	s->framing = &frame_ipk;
+}
+
+void
+ipk__stream_framing(struct ipk__stream *s, const struct ipk__framing *f)
+{
+	IPK__ASSERT(f->hdr_len > 0 && f->hdr_len <= IPK__FRAME_HDR_MAX);
+	s->framing = f;
 }
 
 void
@@ -171,12 +133,12 @@ ipk__stream_buffered(const struct ipk__stream *s)
 		return 0;
 	if (s->have_hdr)
 		return s->stash_len + s->rlen >= s->hlen;
-	size_t hl = stream_hdr_len(s);
+	size_t hl = s->framing->hdr_len;
 	if (s->rlen < hl)
 		return 0;
 	uint32_t t;
 	uint64_t l;
-	if (stream_decode(s, s->rbuf + s->roff, &t, &l) < 0)
+	if (s->framing->decode(s->framing, s->rbuf + s->roff, &t, &l) < 0)
 		return 1; /* recv will report the garbage at once */
 	return s->rlen - hl >= l;
 }
@@ -306,9 +268,9 @@ ipk__stream_send(struct ipk__stream *s, const void *buf, size_t len,
 	int rv = ipk__stream_flush(s, deadline);
 	if (rv < 0)
 		return rv;
-	unsigned char
-	    hdr[IPK__FRAME_HDR > SP_HDR_MAX ? IPK__FRAME_HDR : SP_HDR_MAX];
-	size_t hl = stream_encode(s, hdr, type, len);
+	unsigned char hdr[IPK__FRAME_HDR_MAX];
+	size_t hl = s->framing->hdr_len;
+	s->framing->encode(s->framing, hdr, type, len);
 	struct iovec iov[2] = {{hdr, hl}, {(void *)buf, len}};
 	ssize_t w = stream_write_all(s, iov, len ? 2 : 1, deadline);
 	if (w < 0) {
@@ -418,8 +380,8 @@ stream_torn(struct ipk__stream *s, int rv, uint64_t got)
 	    "peer closed in the middle of a message "
 	    "(%llu of %llu bytes arrived)",
 	    (unsigned long long)got,
-	    (unsigned long long)(s->have_hdr ? s->hlen + stream_hdr_len(s)
-					     : stream_hdr_len(s)));
+	    (unsigned long long)(s->have_hdr ? s->hlen + s->framing->hdr_len
+					     : s->framing->hdr_len));
 }
 
 /* Discard the rest of an oversized message. */
@@ -451,24 +413,17 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 	if (s->skip && (rv = stream_skip(s, deadline)) < 0)
 		return rv;
 	if (!s->have_hdr) {
-		size_t hl = stream_hdr_len(s);
+		const struct ipk__framing *f = s->framing;
+		size_t hl = f->hdr_len;
 		rv = stream_fill(s, hl, deadline);
 		if (rv < 0)
 			return stream_torn(s, rv, s->rlen);
 		uint32_t t;
 		uint64_t l;
-		if (stream_decode(s, s->rbuf + s->roff, &t, &l) < 0) {
+		if (f->decode(f, s->rbuf + s->roff, &t, &l) < 0) {
 			s->rx_err = -EBADMSG;
-			if (s->flags & (IPK__STREAM_SP | IPK__STREAM_SPIPC))
-				return ipk__err(-EBADMSG,
-				    "garbage on the "
-				    "stream: bad SP message header (length "
-				    "not sane, IPC type byte not 0x01 or "
-				    "pair1 hop count over 255)");
-			return ipk__err(-EBADMSG,
-			    "garbage on the stream (bad "
-			    "frame header): the peer does not speak ipckit's "
-			    "framing or the stream was corrupted");
+			return ipk__err(
+			    -EBADMSG, "garbage on the stream%s", f->garbage);
 		}
 		s->roff += hl;
 		s->rlen -= hl;
@@ -534,7 +489,7 @@ ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap, size_t *len,
 			    (char *)buf + s->stash_len, got - s->stash_len);
 			s->stash_len = got;
 		}
-		return stream_torn(s, rv, got + stream_hdr_len(s));
+		return stream_torn(s, rv, got + s->framing->hdr_len);
 	}
 	s->have_hdr = 0;
 	s->stash_len = 0;

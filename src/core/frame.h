@@ -3,12 +3,15 @@
  * frame.h - messages over a byte stream (pipe, FIFO, unix and TCP sockets).
  * Written once here and shared by every stream transport.
  *
- * Wire format, little-endian, 16-byte header then the payload:
+ * Wire format (ipckit's own framing), little-endian, 16-byte header then
+ * the payload:
  *   u32 magic "IPK1" | u32 type | u64 length
  * The receiver checks the magic (garbage -> -EBADMSG, and the stream is then
  * unusable) and the length against its own max_msg *before* allocating or
  * reading the payload: an oversized message is skipped and reported as
- * -EMSGSIZE, and the stream stays usable.
+ * -EMSGSIZE, and the stream stays usable. A transport that speaks another
+ * wire format plugs its header codec in as a framing (struct ipk__framing
+ * below); everything else here serves it unchanged.
  *
  * Descriptors are non-blocking; waits use poll(2) until the deadline. While
  * waiting, the stream asks `alive` every IPK__SLICE_MS (when set) and watches
@@ -35,23 +38,54 @@
 
 #define IPK__FRAME_MAGIC 0x314b5049u /* "IPK1" */
 #define IPK__FRAME_HDR 16
+/* The longest header of any framing. */
+#define IPK__FRAME_HDR_MAX 16
 /* Lengths above this are not a message of any peer: garbage. */
 #define IPK__FRAME_SANE ((uint64_t)1 << 42)
 
 #define IPK__STREAM_SOCK 0x1u /* sockets: send(MSG_NOSIGNAL)/recv */
-/* The SP wire format of nng/nanomsg instead of ipckit's header: a u64
- * big-endian length (SP over TCP), preceded by one byte 0x01 (SP over IPC).
- * No type travels: recv gives type 0, send drops it. */
-#define IPK__STREAM_SP 0x2u
-#define IPK__STREAM_SPIPC 0x4u
-/* With SP/SPIPC: the pair1 protocol's u32 big-endian hop count leads every
- * message body; sent as 1, checked (<= 255) and removed on receipt. */
-#define IPK__STREAM_SPHOP 0x8u
+
+/*
+ * A framing: how a message's boundary is written before it on the stream
+ * and read back. The stream starts with ipckit's own; a transport with a
+ * wire format of its own (nng.c: the SP mappings of nng/nanomsg) sets its
+ * table with ipk__stream_framing() before the first send or recv. The
+ * stream keeps everything else: read-ahead, partial reads and writes,
+ * deadlines, the max_msg check before any allocation, skipping an
+ * oversized message. One indirect call per message each way, no
+ * allocation.
+ *
+ * Framings without a header of fixed size (raw: what one read returns is
+ * a message; lines: up to a newline) will need an op that finds a
+ * message's end in the read-ahead buffer; they add it here, NULL for the
+ * header framings below.
+ */
+struct ipk__framing {
+	/* Bytes of header before every payload, 1..IPK__FRAME_HDR_MAX. */
+	size_t hdr_len;
+	/* The framing's own settings, read by its ops (nng.c: IPC or TCP
+	 * mapping, pair1 hop count). */
+	unsigned opt;
+	/* encode: write the header of a `len`-byte message of `type`
+	 * (hdr_len bytes). Never fails: the core checked len <= max_msg. */
+	void (*encode)(const struct ipk__framing *f, unsigned char *hdr,
+	    uint32_t type, uint64_t len);
+	/* decode: the header at `hdr` (hdr_len bytes, written by the other
+	 * process: validate each field, each test an IPK__CHECK) into the
+	 * type and payload length. 0, or -EBADMSG: the stream is garbage from
+	 * here on. The length is checked against max_msg by the stream. */
+	int (*decode)(const struct ipk__framing *f, const unsigned char *hdr,
+	    uint32_t *type, uint64_t *len);
+	/* What the receiver is told when decode refuses, right after
+	 * "garbage on the stream" (" (bad frame header): ..."). */
+	const char *garbage;
+};
 
 struct ipk__stream {
 	/* Configuration, set before use. */
 	int rfd, wfd;
 	unsigned flags;
+	const struct ipk__framing *framing; /* never NULL */
 	int hup_fd; /* -1: none */
 	int (*alive)(void *arg); /* 1 alive, 0 dead, < 0 error; or NULL */
 	void *arg;
@@ -72,9 +106,13 @@ struct ipk__stream {
 	size_t pend_cap, pend_off, pend_len;
 };
 
-/* Set up with default configuration (hup_fd -1, no alive check). */
+/* Set up with default configuration (hup_fd -1, no alive check, ipckit's
+ * own framing). */
 IPK__HIDDEN void
 ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg);
+/* Speak framing `f` (static storage) instead, before any send or recv. */
+IPK__HIDDEN void
+ipk__stream_framing(struct ipk__stream *s, const struct ipk__framing *f);
 /* Free buffers; does not close the descriptors. */
 IPK__HIDDEN void ipk__stream_fini(struct ipk__stream *s);
 /* Forget a half-received frame and read-ahead (a new peer attached). */

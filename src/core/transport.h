@@ -110,6 +110,18 @@ struct ipk__transport {
 	 * Listing "allow" here makes the transport parse it itself (the core
 	 * then leaves c->allow_uid / l->allow_uid to struct ipk_opts). */
 	const char *const *options;
+	/* example: an address of this transport that a test, the benchmark
+	 * or a demo may listen on, "%s" standing for a unique name chosen by
+	 * the caller ("fifo:///tmp/%s", "tcp://127.0.0.1:0"); no query.
+	 * Read through ipk_scheme_url(). Required. */
+	const char *example;
+	/* variants: the named ways of running the transport (ipk_variant),
+	 * each "<scheme>" or "<scheme>/<what>" with the query it stands for
+	 * and the runs that include it (IPK_VARIANT_*), built with
+	 * IPK__VARIANTS(...). NULL: one variant, the bare scheme, in every
+	 * run its caps allow (not the crash matrix for IPK_CAP_THREADS or
+	 * IPK_CAP_LOSSY: it kills processes and counts every message). */
+	const struct ipk_variant *variants;
 
 	/*
 	 * listen: bind the address in `u` (also at l->u) with l->mode. Create
@@ -245,6 +257,12 @@ struct ipk__transport {
 	int (*inspect)(const struct ipk__url *u, struct ipk_objinfo *o);
 	int (*remove)(const struct ipk__url *u, int force);
 };
+
+/* A variant list for a table's .variants, {0}-terminated (static storage:
+ * a compound literal at file scope). */
+#define IPK__VARIANTS(...) ((const struct ipk_variant[]){__VA_ARGS__, {0}})
+#define IPK__VARIANT_ALL                                                       \
+	(IPK_VARIANT_CONTRACT | IPK_VARIANT_CRASH | IPK_VARIANT_BENCH)
 
 /* The registry (src/core/registry.c). */
 IPK__HIDDEN const struct ipk__transport *

@@ -712,6 +712,9 @@ const struct ipk__transport ipk__transport_fifo = {
     .caps = IPK_CAP_REATTACH,
     .chan_size = sizeof(struct fifo_chan),
     .lst_size = sizeof(struct fifo_lst),
+    .example = "fifo:///tmp/%s",
+    .variants =
+	IPK__VARIANTS({"fifo", "", "block (poll on FIFO)", IPK__VARIANT_ALL}),
     .listen = fifo_listen,
     .accept = fifo_accept,
     .lclose = fifo_lclose,

@@ -575,6 +575,13 @@ const struct ipk__transport ipk__transport_memfd = {
     .chan_size = sizeof(struct memfd_chan),
     .lst_size = sizeof(struct memfd_lst),
     .options = memfd_options,
+    .example = "memfd:///tmp/%s",
+    .variants =
+	IPK__VARIANTS({"memfd", "", "spin, then futex", IPK_VARIANT_BENCH},
+	    {"memfd/futex", "wait=futex", "futex", IPK_VARIANT_CONTRACT},
+	    {"memfd/spin", "wait=spin", "spin (bounded)", IPK_VARIANT_CONTRACT},
+	    {"memfd/adaptive", "wait=adaptive", "spin, then futex",
+		IPK_VARIANT_CONTRACT}),
     .listen = memfd_listen,
     .accept = memfd_accept,
     .lfd = memfd_lfd,

@@ -764,6 +764,9 @@ const struct ipk__transport ipk__transport_mq = {
     .chan_size = sizeof(struct mq_chan),
     .lst_size = sizeof(struct mq_lst),
     .options = mq_options,
+    .example = "mq:///%s",
+    .variants =
+	IPK__VARIANTS({"mq", "", "block (poll on queue)", IPK__VARIANT_ALL}),
     .listen = mq_listen,
     .accept = mq_accept,
     .lclose = mq_lclose,

@@ -8,9 +8,10 @@
  * On connect each side sends at once the 8-byte header 00 'S' 'P' 00,
  * the protocol id (u16 big-endian; pair0 = 0x0010), 00 00, and reads the
  * peer's. A peer with another magic, version or protocol is refused with
- * -EPROTO and a sentence naming what it sent. Messages are then framed by
- * core/frame.c in SP form: u64 big-endian length (TCP), preceded by a 0x01
- * byte over IPC. pair0 adds no header of its own; ?proto=pair1 speaks
+ * -EPROTO and a sentence naming what it sent. Messages then travel in
+ * core/frame.c's streams, with the SP framing below in place of ipckit's
+ * header: u64 big-endian length (TCP), preceded by a 0x01 byte over IPC.
+ * pair0 adds no header of its own; ?proto=pair1 speaks
  * PAIR v1 (0x0011), whose messages start with a u32 hop count (we send 1
  * and accept up to 255; we forward nothing, so no TTL applies). The
  * ipckit message type
@@ -32,6 +33,11 @@
 #define NNG_HDR 8
 /* A peer that connects but never sends its header is given this long. */
 #define NNG_HANDSHAKE_MS 10000
+
+/* The SP framing's settings (struct ipk__framing's opt). */
+#define NNG_SP_IPC 0x1u /* the message-type byte 0x01 leads (IPC) */
+#define NNG_SP_HOP 0x2u /* pair1: a u32 big-endian hop count leads the body */
+#define NNG_HOP_MAX 0xff
 
 struct nng_chan {
 	struct ipk__stream s;
@@ -132,6 +138,73 @@ nng_proto(const struct ipk__url *u, unsigned *proto)
 	    u->text, v);
 }
 
+/* SP message headers, for core/frame.c's streams. No type travels: send
+ * drops it, recv gives 0. pair1's hop count is sent as 1 and checked
+ * (<= 255) and removed on receipt; it counts in the SP length. */
+static void
+nng_sp_encode(const struct ipk__framing *f, unsigned char *hdr, uint32_t type,
+    uint64_t len)
+{
+	size_t n = 0;
+	(void)type;
+	if (f->opt & NNG_SP_IPC)
+		hdr[n++] = 0x01;
+	if (f->opt & NNG_SP_HOP)
+		len += 4;
+	for (int i = 7; i >= 0; i--)
+		hdr[n++] = (unsigned char)(len >> (8 * i));
+	if (f->opt & NNG_SP_HOP) {
+		hdr[n++] = 0;
+		hdr[n++] = 0;
+		hdr[n++] = 0;
+		hdr[n++] = 1;
+	}
+}
+
+static int
+nng_sp_decode(const struct ipk__framing *f, const unsigned char *hdr,
+    uint32_t *type, uint64_t *len)
+{
+	if (f->opt & NNG_SP_IPC) {
+		if (IPK__CHECK("sp.ipc_type", hdr[0] != 0x01))
+			return -EBADMSG;
+		hdr++;
+	}
+	uint64_t l = 0;
+	for (int i = 0; i < 8; i++)
+		l = l << 8 | hdr[i];
+	if (IPK__CHECK("sp.sane", l > IPK__FRAME_SANE))
+		return -EBADMSG;
+	if (f->opt & NNG_SP_HOP) {
+		uint32_t hop = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
+		    (uint32_t)hdr[10] << 8 | hdr[11];
+		if (IPK__CHECK("sp.hop_len", l < 4) ||
+		    IPK__CHECK("sp.hop_max", hop > NNG_HOP_MAX))
+			return -EBADMSG;
+		l -= 4;
+	}
+	*type = 0;
+	*len = l;
+	return 0;
+}
+
+/* One framing per setting, indexed by opt: a u64 length, after a type
+ * byte over IPC, before pair1's hop count. */
+#define NNG_SP(o)                                                              \
+	[o] = {.hdr_len =                                                      \
+		   8 + ((o)&NNG_SP_IPC ? 1 : 0) + ((o)&NNG_SP_HOP ? 4 : 0),    \
+	    .opt = (o),                                                        \
+	    .encode = nng_sp_encode,                                           \
+	    .decode = nng_sp_decode,                                           \
+	    .garbage = ": bad SP message header (length not sane, IPC type "   \
+		       "byte not 0x01 or pair1 hop count over 255)"}
+static const struct ipk__framing nng_sp[] = {
+    NNG_SP(0),
+    NNG_SP(NNG_SP_IPC),
+    NNG_SP(NNG_SP_HOP),
+    NNG_SP(NNG_SP_IPC | NNG_SP_HOP),
+};
+
 /* Exchange protocol headers and check the peer's. */
 static int
 nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
@@ -168,9 +241,10 @@ nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 	struct nng_chan *n = ipk__chan_priv(c);
 	n->fd = fd;
 	ipk__stream_init(&n->s, fd, fd, c->max_msg);
-	n->s.flags = IPK__STREAM_SOCK |
-	    (nng_is_ipc(c->tr) ? IPK__STREAM_SPIPC : IPK__STREAM_SP) |
-	    (proto == NNG_PAIR1 ? IPK__STREAM_SPHOP : 0);
+	n->s.flags = IPK__STREAM_SOCK;
+	ipk__stream_framing(&n->s,
+	    &nng_sp[(nng_is_ipc(c->tr) ? NNG_SP_IPC : 0) |
+		(proto == NNG_PAIR1 ? NNG_SP_HOP : 0)]);
 	return 0;
 }
 
@@ -336,6 +410,11 @@ const struct ipk__transport ipk__transport_nng_tcp = {
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),
     .options = nng_options,
+    .example = "nng+tcp://127.0.0.1:0",
+    .variants = IPK__VARIANTS(
+	{"nng+tcp", "", "block (loopback socket)", IPK__VARIANT_ALL},
+	{"nng+tcp/pair1", "proto=pair1", "block (loopback socket)",
+	    IPK_VARIANT_CONTRACT}),
     .listen = nng_listen,
     .accept = nng_accept,
     .lfd = nng_lfd,
@@ -354,6 +433,9 @@ const struct ipk__transport ipk__transport_nng_ipc = {
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),
     .options = nng_options,
+    .example = "nng+ipc:///tmp/%s",
+    .variants = IPK__VARIANTS({"nng+ipc", "", "block (poll on socket)",
+	IPK_VARIANT_CONTRACT | IPK_VARIANT_BENCH}),
     .listen = nng_listen,
     .accept = nng_accept,
     .lfd = nng_lfd,

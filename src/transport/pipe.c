@@ -120,6 +120,9 @@ const struct ipk__transport ipk__transport_pipe = {
     .caps = IPK_CAP_KINSHIP,
     .chan_size = sizeof(struct pipe_chan),
     .options = pipe_options,
+    .example = "pipe:",
+    .variants =
+	IPK__VARIANTS({"pipe", "", "block (poll on pipe)", IPK__VARIANT_ALL}),
     .dial = pipe_dial,
     .send = pipe_send,
     .recv = pipe_recv,

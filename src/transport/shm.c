@@ -679,6 +679,13 @@ const struct ipk__transport ipk__transport_shm = {
     .chan_size = sizeof(struct shm_chan),
     .lst_size = sizeof(struct shm_lst),
     .options = shm_options,
+    .example = "shm:///%s",
+    .variants = IPK__VARIANTS(
+	{"shm/spin", "wait=spin", "spin (bounded)", IPK__VARIANT_ALL},
+	{"shm/futex", "wait=futex", "futex", IPK__VARIANT_ALL},
+	{"shm/sem", "wait=sem", "semaphore", IPK__VARIANT_ALL},
+	{"shm/adaptive", "wait=adaptive", "spin, then futex",
+	    IPK__VARIANT_ALL}),
     .listen = shm_listen,
     .accept = shm_accept,
     .lclose = shm_lclose,

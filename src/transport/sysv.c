@@ -1017,6 +1017,9 @@ const struct ipk__transport ipk__transport_sysv = {
     .chan_size = sizeof(struct sysv_chan),
     .lst_size = sizeof(struct sysv_lst),
     .options = sysv_options,
+    .example = "sysv:///tmp/%s",
+    .variants =
+	IPK__VARIANTS({"sysv", "", "block (poll, doorbell)", IPK__VARIANT_ALL}),
     .listen = sysv_listen,
     .accept = sysv_accept,
     .lclose = sysv_lclose,

@@ -136,6 +136,9 @@ const struct ipk__transport ipk__transport_tcp = {
     .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI,
     .chan_size = sizeof(struct tcp_chan),
     .lst_size = sizeof(struct tcp_lst),
+    .example = "tcp://127.0.0.1:0",
+    .variants =
+	IPK__VARIANTS({"tcp", "", "block (loopback socket)", IPK__VARIANT_ALL}),
     .listen = tcp_listen,
     .accept = tcp_accept,
     .lfd = tcp_lfd,

@@ -444,6 +444,9 @@ const struct ipk__transport ipk__transport_unix = {
     .caps = IPK_CAP_MULTI,
     .chan_size = sizeof(struct unix_chan),
     .lst_size = sizeof(struct unix_lst),
+    .example = "unix:///tmp/%s",
+    .variants =
+	IPK__VARIANTS({"unix", "", "block (poll on socket)", IPK__VARIANT_ALL}),
     .listen = unix_listen,
     .accept = unix_accept,
     .lfd = unix_lfd,

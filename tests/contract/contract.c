@@ -4,9 +4,10 @@
  * variant. Each case runs in its own process: `contract VARIANT CASE [QUERY]`.
  * The peer is a real second process - this binary re-executed with --peer
  * (or started by ipk_spawn for pipes); for thread-only transports (inproc)
- * the peer is a thread. CTest registers VARIANT x CASE from
- * src/transport/list.h, tests/contract/variants.txt and the CONTRACT_CASE
- * lines below, so a new transport gets the whole suite from its list line.
+ * the peer is a thread. QUERY defaults to the variant's own (shm/futex:
+ * wait=futex). CTest registers VARIANT x CASE from `contract --variants`
+ * (the transport tables) and `contract --list` (cases.h) once this program
+ * is built, so a new transport gets the whole suite from its table.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -61,22 +62,46 @@ static const struct contract_case cases[] = {
 /* --- Harness ---------------------------------------------------------------
  */
 
+/* A fresh address from the transport's own example (ipk_scheme_url). */
 static void
 url_for(struct ctx *x, const char *tag)
 {
-	const char *s = x->scheme;
-	char base[400];
-	if (x->caps & IPK_CAP_REMOTE)
-		snprintf(base, sizeof(base), "%s://127.0.0.1:0", s);
-	else if (x->caps & IPK_CAP_THREADS)
-		snprintf(base, sizeof(base), "%s://%s%s", s, t_unique(), tag);
-	else if (!strcmp(s, "shm") || !strcmp(s, "mq"))
-		snprintf(base, sizeof(base), "%s:///%s%s", s, t_unique(), tag);
-	else
-		snprintf(
-		    base, sizeof(base), "%s:///tmp/%s%s", s, t_unique(), tag);
-	snprintf(x->url, sizeof(x->url), "%s%s%s", base,
-	    x->query && *x->query ? "?" : "", x->query ? x->query : "");
+	char name[128];
+	snprintf(name, sizeof(name), "%s%s", t_unique(), tag);
+	int n = ipk_scheme_url(x->scheme, name, x->url, sizeof(x->url));
+	if (n < 0)
+		T_FAILF("ipk_scheme_url(%s, %s): %s", x->scheme, name,
+		    ipk_strerror(n));
+	if (x->query && *x->query)
+		snprintf(x->url + n, sizeof(x->url) - (size_t)n, "%s%s",
+		    strchr(x->url, '?') ? "&" : "?", x->query);
+}
+
+/* The query a variant stands for ("" for a bare scheme), or NULL. */
+static const char *
+variant_query(const char *scheme, const char *variant)
+{
+	struct ipk_variant v;
+	if (!strcmp(scheme, variant))
+		return "";
+	for (size_t i = 0; ipk_scheme_variant(scheme, i, &v) == 0; i++)
+		if (!strcmp(v.name, variant))
+			return v.query;
+	return NULL;
+}
+
+/* `contract --variants`: every variant the suite runs, one per line, from
+ * the transport tables (tests/CMakeLists.txt registers VARIANT x CASE). */
+static int
+list_variants(void)
+{
+	for (const char *const *s = ipk_schemes(); *s; s++) {
+		struct ipk_variant v;
+		for (size_t i = 0; ipk_scheme_variant(*s, i, &v) == 0; i++)
+			if (v.flags & IPK_VARIANT_CONTRACT)
+				printf("%s %s %s\n", v.name, *s, v.query);
+	}
+	return 0;
 }
 
 static void
@@ -202,6 +227,8 @@ int
 main(int argc, char **argv)
 {
 	t_watchdog(60);
+	if (argc >= 2 && !strcmp(argv[1], "--variants"))
+		return list_variants();
 	if (argc >= 2 && !strcmp(argv[1], "--list")) {
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 			printf("%s\n", cases[i].name);
@@ -214,8 +241,9 @@ main(int argc, char **argv)
 		argc--;
 	}
 	if (argc < 3) {
-		fprintf(
-		    stderr, "usage: contract [--peer] VARIANT CASE [QUERY]\n");
+		fprintf(stderr,
+		    "usage: contract [--peer] VARIANT CASE [QUERY]\n"
+		    "       contract --list | --variants\n");
 		return 2;
 	}
 	g.variant = argv[1];
@@ -228,6 +256,13 @@ main(int argc, char **argv)
 		*slash = '\0';
 	g.scheme = scheme;
 	g.caps = ipk_scheme_caps(scheme);
+	if (!*g.query && g.caps) {
+		g.query = variant_query(scheme, g.variant);
+		if (!g.query) {
+			fprintf(stderr, "unknown variant %s\n", g.variant);
+			return 2;
+		}
+	}
 	g.is_peer = peer;
 	const char *seed = getenv("IPK_CONTRACT_SEED");
 	g.seed = seed ? strtoull(seed, NULL, 0) : 0x1234567;

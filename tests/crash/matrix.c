@@ -115,13 +115,16 @@ static const char *query; /* "wait=spin" or NULL */
 static unsigned nmsg = 2000; /* sentinel seq = nmsg */
 static uint64_t seed;
 static uint32_t crc_tab[256];
-static int is_pipe, is_multi; /* pipe; new channel per dialer */
+static unsigned caps; /* the transport's IPK_CAP_* */
+static int is_pipe, is_multi; /* kinship (pipe); new channel per dialer */
 static struct ipk_chan *pipe_ends[2];
 static int sh_fd = -1; /* the memfd behind sh */
 static char self_exe[PATH_MAX]; /* this program, re-executed as a child */
 static const char *strace_path; /* NULL: no (b) kill points */
 static pid_t kids[8]; /* this trial's children, for the cleanup */
 static char trial_url[512]; /* this trial's address, for the cleanup */
+
+static uint64_t crash_reader_loss_limit(void);
 
 static void
 crash_crc_init(void)
@@ -349,7 +352,7 @@ again:
 			/* A reader killed after taking the end marker (or,
 			 * on fifo, before reading what was sent to it) took
 			 * it along: repeat it now and then. */
-			if (sh->kill_gen && strcmp(scheme, "shm") &&
+			if (sh->kill_gen && crash_reader_loss_limit() &&
 			    i % 100 == 99) {
 				struct cr_hdr h = {CR_MAGIC,
 				    (uint32_t)incarnation, nmsg, 0,
@@ -474,16 +477,66 @@ out:
 	return rc;
 }
 
-/* The system calls whose N-th call kills a victim of this role. */
+/* This trial's address: the transport's example with `tag` as the name,
+ * then the variant's query. */
+static void
+crash_url(const char *tag, char *url, size_t cap)
+{
+	int n = ipk_scheme_url(scheme, tag, url, cap);
+	if (n < 0)
+		T_FAILF(
+		    "ipk_scheme_url(%s, %s): %s", scheme, tag, ipk_strerror(n));
+	if (query)
+		snprintf(url + n, cap - (size_t)n, "%s%s",
+		    strchr(url, '?') ? "&" : "?", query);
+}
+
+/* The query `variant` stands for ("" for none), or NULL if unknown. */
+static const char *
+crash_variant_query(void)
+{
+	struct ipk_variant v;
+	if (!strcmp(variant, scheme))
+		return "";
+	for (size_t i = 0; ipk_scheme_variant(scheme, i, &v) == 0; i++)
+		if (!strcmp(v.name, variant))
+			return v.query;
+	return NULL;
+}
+
+/*
+ * `matrix --variants`: the variants the transport tables give the crash
+ * matrix, one a line: NAME SCHEME SITES [QUERY], SITES 1 when a
+ * re-executed victim can reach the library's crash sites (it cannot dial
+ * a transport that needs kinship). tests/CMakeLists.txt and the Makefile's
+ * crash targets take their list from here.
+ */
+static int
+crash_list_variants(void)
+{
+	for (const char *const *s = ipk_schemes(); *s; s++) {
+		struct ipk_variant v;
+		int sites = !(ipk_scheme_caps(*s) & IPK_CAP_KINSHIP);
+		for (size_t i = 0; ipk_scheme_variant(*s, i, &v) == 0; i++)
+			if (v.flags & IPK_VARIANT_CRASH)
+				printf("%s %s %d %s\n", v.name, *s, sites,
+				    v.query);
+	}
+	return 0;
+}
+
+/* The system calls whose N-th call kills a victim of this role, by the
+ * family the capability bits tell: a ring in shared memory, a kernel
+ * message queue (POSIX or System V: each process makes only its own
+ * kind of call), a byte stream. */
 static const char *
 crash_syscalls(int writer)
 {
-	if (!strcmp(scheme, "mq"))
-		return writer ? "mq_timedsend" : "mq_timedreceive";
-	if (!strcmp(scheme, "sysv"))
-		return writer ? "msgsnd" : "msgrcv";
-	if (!strcmp(scheme, "shm"))
+	if (caps & IPK_CAP_ZEROCOPY)
 		return "futex"; /* the only calls of the ring's data path */
+	if (caps & IPK_CAP_PERSIST)
+		return writer ? "mq_timedsend,msgsnd"
+			      : "mq_timedreceive,msgrcv";
 	return writer ? "write,writev,sendmsg,sendto"
 		      : "read,readv,recvmsg,recvfrom";
 }
@@ -750,10 +803,10 @@ crash_dcmp(const void *a, const void *b)
 static uint64_t
 crash_reader_loss_limit(void)
 {
-	if (!strcmp(scheme, "shm"))
-		return 0;
-	if (!strcmp(scheme, "mq") || !strcmp(scheme, "sysv"))
-		return 1;
+	if (caps & IPK_CAP_ZEROCOPY)
+		return 0; /* a ring */
+	if (caps & IPK_CAP_PERSIST)
+		return 1; /* a kernel queue */
 	return UINT64_MAX;
 }
 
@@ -837,16 +890,7 @@ crash_trial(int victim_writer, const struct cr_point *pt, unsigned idx,
 	memset(sh, 0, sizeof(*sh));
 	snprintf(tag, sizeof(tag), "%s-%c%u", t_unique(),
 	    victim_writer ? 'w' : 'r', idx);
-	if (!strcmp(scheme, "tcp") || !strcmp(scheme, "nng+tcp"))
-		snprintf(sh->url, sizeof(sh->url), "%s://127.0.0.1:0", scheme);
-	else if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
-		snprintf(sh->url, sizeof(sh->url), "%s:///%s", scheme, tag);
-	else
-		snprintf(sh->url, sizeof(sh->url), "%s:///tmp/%s", scheme, tag);
-	if (query) {
-		size_t ul = strlen(sh->url);
-		snprintf(sh->url + ul, sizeof(sh->url) - ul, "?%s", query);
-	}
+	crash_url(tag, sh->url, sizeof(sh->url));
 	snprintf(trial_url, sizeof(trial_url), "%s", sh->url);
 	sh->pipe_fds = t_count_fds();
 	if (is_pipe)
@@ -1043,18 +1087,12 @@ crash_creator(void)
 	int p[2];
 	if (is_pipe)
 		return;
-	if (!strcmp(scheme, "tcp") || !strcmp(scheme, "nng+tcp"))
+	if (caps & IPK_CAP_REMOTE)
 		return; /* a new listener picks a new port: nothing to reclaim
 			 */
-	if (!strcmp(scheme, "shm") || !strcmp(scheme, "mq"))
-		snprintf(url, sizeof(url), "%s:///%s-c", scheme, t_unique());
-	else
-		snprintf(
-		    url, sizeof(url), "%s:///tmp/%s-c", scheme, t_unique());
-	if (query) {
-		size_t ul = strlen(url);
-		snprintf(url + ul, sizeof(url) - ul, "?%s", query);
-	}
+	char tag[128];
+	snprintf(tag, sizeof(tag), "%s-c", t_unique());
+	crash_url(tag, url, sizeof(url));
 	T_ASSERT(pipe2(p, O_CLOEXEC) == 0);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -1079,8 +1117,6 @@ crash_creator(void)
 		T_FAILF("%s: listen after the creator died: %s %s", variant,
 		    ipk_errname(rv), ipk_strerror(rv));
 	T_OK(ipk_listener_close(l));
-	char tag[80];
-	snprintf(tag, sizeof(tag), "%s-c", t_unique());
 	T_EQ(crash_leftovers("/tmp", tag) + crash_leftovers("/dev/shm", tag) +
 		crash_leftovers(t_mqueue_dir(), tag),
 	    0);
@@ -1320,6 +1356,8 @@ crash_child(char **argv)
 int
 main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--variants"))
+		return crash_list_variants();
 	if (argc >= 9 && !strcmp(argv[1], "--child")) {
 		variant = argv[8];
 		query = argc > 9 ? argv[9] : NULL;
@@ -1334,11 +1372,20 @@ main(int argc, char **argv)
 	char *slash = strchr(scheme, '/');
 	if (slash)
 		*slash = '\0';
-	else
+	caps = ipk_scheme_caps(scheme);
+	if (!caps) {
+		fprintf(stderr, "%s: no transport '%s' in this build\n",
+		    argv[0], scheme);
+		return T_FAIL;
+	}
+	if (!query && !(query = crash_variant_query())) {
+		fprintf(stderr, "%s: no variant '%s'\n", argv[0], variant);
+		return T_FAIL;
+	}
+	if (!*query)
 		query = NULL;
-	is_pipe = !strcmp(scheme, "pipe");
-	is_multi = !strcmp(scheme, "unix") || !strcmp(scheme, "tcp") ||
-	    !strncmp(scheme, "nng", 3);
+	is_pipe = !!(caps & IPK_CAP_KINSHIP);
+	is_multi = !!(caps & IPK_CAP_MULTI);
 	crash_crc_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(argv[1], "--child"))

@@ -91,7 +91,7 @@ catchers() {
 	ring.*) echo ring fuzz_shm shm ;;
 	shm.*) echo shm fuzz_shm ;;
 	frame.*) echo frame fuzz_frame hostile ;;
-	sp.*) echo frame fuzz_sp nng ;;
+	sp.*) echo nng fuzz_sp ;;
 	nng.*) echo nng fuzz_sp ;;
 	udp.*) echo udp ;;
 	unix.*) echo unix ;;

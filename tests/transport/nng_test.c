@@ -2,7 +2,8 @@
 /*
  * nng_test.c - nng+tcp/nng+ipc against an independent SP implementation,
  * nanomsg's `nanocat` (both directions, both transports), and against raw
- * sockets that send a wrong handshake or a monstrous length.
+ * sockets that send a wrong handshake, a monstrous length or a bad SP
+ * message header.
  * `nng_test CASE` runs one case; no argument runs them all. The nanocat
  * cases skip (77) when nanocat is not installed.
  */
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "../test.h"
@@ -365,6 +367,81 @@ case_pair1hop(void)
 	return T_PASS;
 }
 
+/* The SP framing's header checks, one frame each on a fresh connection
+ * (the first refused makes the stream garbage): over IPC the type byte
+ * must be 0x01; pair1's length covers its 4-byte hop word. */
+static int
+sp_frame(int ipc, int pair1, const unsigned char *frame, size_t n, size_t *len)
+{
+	unsigned char hello[8] = {0, 'S', 'P', 0, 0, pair1 ? 0x11 : 0x10, 0, 0};
+	unsigned char b[8 + 32];
+	T_ASSERT(n <= sizeof(b) - 8);
+	memcpy(b, hello, 8);
+	memcpy(b + 8, frame, n);
+	char url[300];
+	struct ipk_listener *l;
+	if (ipc) {
+		snprintf(path, sizeof(path), "/tmp/%s.sp", t_unique());
+		snprintf(url, sizeof(url), "nng+ipc://%s%s", path,
+		    pair1 ? "?proto=pair1" : "");
+	} else {
+		snprintf(url, sizeof(url), "nng+tcp://127.0.0.1:0%s",
+		    pair1 ? "?proto=pair1" : "");
+	}
+	T_OK(ipk_listen(url, NULL, &l));
+	int s;
+	if (ipc) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		T_ASSERT(strlen(path) < sizeof(a.sun_path));
+		memcpy(a.sun_path, path, strlen(path) + 1);
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		T_ASSERT(s >= 0);
+		T_ASSERT(connect(s, (struct sockaddr *)&a, sizeof(a)) == 0);
+		T_ASSERT(write(s, b, 8 + n) == (ssize_t)(8 + n));
+	} else {
+		snprintf(url, sizeof(url), "%s", ipk_listener_url(l));
+		if (strchr(url, '?'))
+			*strchr(url, '?') = '\0';
+		s = raw_connect(url, b, 8 + n);
+	}
+	struct ipk_chan *c;
+	T_OK(ipk_accept(l, 10000, &c));
+	char buf[32];
+	uint32_t t;
+	int rv = ipk_recv(c, buf, sizeof(buf), len, &t, 10000);
+	if (rv == 0)
+		T_ASSERT(*len <= n && !memcmp(buf, frame + n - *len, *len));
+	else
+		fprintf(stderr, "%s\n", ipk_strerror(rv));
+	close(s);
+	ipk_close(c);
+	ipk_listener_close(l);
+	return rv;
+}
+
+static int
+case_spheader(void)
+{
+	size_t len;
+	const unsigned char ipc_ok[] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
+	const unsigned char ipc_bad[] = {2, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
+	T_OK(sp_frame(1, 0, ipc_ok, sizeof(ipc_ok), &len));
+	T_EQ(len, 2);
+	T_ERR(sp_frame(1, 0, ipc_bad, sizeof(ipc_bad), &len), -EBADMSG);
+	const unsigned char hop_ok[] = {
+	    0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 1, 'h', 'i'};
+	const unsigned char hop_short[] = {
+	    0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 'h', 'i'};
+	const unsigned char ipc_hop_short[] = {
+	    1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 'h', 'i'};
+	T_OK(sp_frame(0, 1, hop_ok, sizeof(hop_ok), &len));
+	T_EQ(len, 2);
+	T_ERR(sp_frame(0, 1, hop_short, sizeof(hop_short), &len), -EBADMSG);
+	T_ERR(sp_frame(1, 1, ipc_hop_short, sizeof(ipc_hop_short), &len),
+	    -EBADMSG);
+	return T_PASS;
+}
+
 static int
 case_from_nanocat_tcp(void)
 {
@@ -395,6 +472,7 @@ static const struct {
     {"dialgarbage", case_dialgarbage},
     {"hugelen", case_hugelen},
     {"pair1hop", case_pair1hop},
+    {"spheader", case_spheader},
     {"from_nanocat_tcp", case_from_nanocat_tcp},
     {"from_nanocat_ipc", case_from_nanocat_ipc},
     {"to_nanocat_tcp", case_to_nanocat_tcp},

@@ -128,55 +128,6 @@ test_garbage(void)
 	}
 }
 
-/* One SP-mapped stream fed `n` raw bytes: the first receive's result. */
-static int
-sp_recv(unsigned flags, const unsigned char *raw, size_t n, size_t *len)
-{
-	int p[2];
-	mkpipe(p);
-	struct ipk__stream r;
-	ipk__stream_init(&r, p[0], -1, 1024);
-	r.flags = flags;
-	write_raw(p[1], raw, n);
-	char buf[64];
-	uint32_t t;
-	int rv = ipk__stream_recv(&r, buf, sizeof(buf), len, &t, dl(1000));
-	if (rv == 0)
-		T_ASSERT(
-		    *len <= sizeof(buf) && !memcmp(buf, raw + n - *len, *len));
-	ipk__stream_fini(&r);
-	close(p[0]);
-	close(p[1]);
-	return rv;
-}
-
-/* The SP mappings: IPC type byte, absurd u64 lengths, pair1's hop count
- * (its length includes the 4-byte hop word; at most 255 hops). */
-static void
-test_sp_garbage(void)
-{
-	size_t len;
-	const unsigned char ipc_ok[] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
-	const unsigned char ipc_bad[] = {2, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'};
-	T_OK(sp_recv(IPK__STREAM_SPIPC, ipc_ok, sizeof(ipc_ok), &len));
-	T_EQ(len, 2);
-	T_EQ(sp_recv(IPK__STREAM_SPIPC, ipc_bad, sizeof(ipc_bad), &len),
-	    -EBADMSG);
-	const unsigned char huge[] = {0x80, 0, 0, 0, 0, 0, 0, 5, 'a'};
-	T_EQ(sp_recv(IPK__STREAM_SP, huge, sizeof(huge), &len), -EBADMSG);
-	unsigned hop = IPK__STREAM_SP | IPK__STREAM_SPHOP;
-	const unsigned char hop_ok[] = {
-	    0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 1, 'h', 'i'};
-	const unsigned char hop_short[] = {
-	    0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 'h', 'i'};
-	const unsigned char hop_many[] = {
-	    0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 1, 0, 'h', 'i'};
-	T_OK(sp_recv(hop, hop_ok, sizeof(hop_ok), &len));
-	T_EQ(len, 2);
-	T_EQ(sp_recv(hop, hop_short, sizeof(hop_short), &len), -EBADMSG);
-	T_EQ(sp_recv(hop, hop_many, sizeof(hop_many), &len), -EBADMSG);
-}
-
 static void
 test_oversize(void)
 {
@@ -336,7 +287,6 @@ main(void)
 	test_encode();
 	test_roundtrip();
 	test_garbage();
-	test_sp_garbage();
 	test_oversize();
 	test_torn();
 	test_stall();
