@@ -3,7 +3,10 @@
  * sock.c - socket plumbing shared by the socket transports (see sock.h):
  * resolve, bind, accept and connect with deadlines, unix-path listeners.
  */
+#include "core/ledger.h"
+#include "core/own.h"
 #include "core/sock.h"
+#include "core/testhook.h"
 #include "core/transport.h"
 
 #include <arpa/inet.h>
@@ -268,7 +271,8 @@ sock_unix_socket(void)
 }
 
 int
-ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino)
+ipk__sock_listen_unix(struct ipk__ledger *g, const char *path, unsigned mode,
+    int *fd, uint64_t *ino)
 {
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -291,32 +295,30 @@ ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino)
 		rv = -errno;
 		if (rv != -EADDRINUSE || tries > 0)
 			goto err;
+		/* Never a connect to what is there: a single-peer server
+		 * would take it for its client. The run-directory entry
+		 * says whose socket it is and whether its listener lives. */
 		struct stat st;
 		if (lstat(path, &st) < 0)
 			continue;
 		if (!S_ISSOCK(st.st_mode)) {
-			rv = ipk__err(-EEXIST,
-			    "'%s' exists and is not a "
-			    "socket",
-			    path);
+			rv = ipk__foreign_err(path, "not a socket");
 			goto err;
 		}
-		int probe = sock_unix_socket();
-		if (probe < 0) {
-			rv = probe;
+		if (IPK__CHECK("sock.recorded", !ipk__ledger_has_obj(g, &st))) {
+			rv = ipk__foreign_err(path,
+			    "a socket no ipckit listener's record names: "
+			    "another program's server, or left by one");
 			goto err;
 		}
-		int live = connect(probe, (struct sockaddr *)&sun, len) == 0 ||
-		    errno == EAGAIN || errno == EINPROGRESS;
-		ipk__close_fd(&probe);
-		if (live) {
+		if (ipk__ledger_other_lside(g)) {
 			rv = ipk__err(-EADDRINUSE,
 			    "a live listener already "
 			    "accepts on '%s'",
 			    path);
 			goto err;
 		}
-		/* Nobody accepts there: the owner died; reclaim it. */
+		/* Ours, and its listener is gone: reclaim it. */
 		(void)unlink(path);
 	}
 	/* Widen to exactly `mode` where the umask took bits away, never
@@ -335,11 +337,12 @@ ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino)
 		goto err;
 	}
 	*ino = (uint64_t)st.st_ino;
+	ipk__ledger_set_obj(g, &st);
 	*fd = s;
 	return 0;
 err:
 	ipk__close_fd(&s);
-	if (rv == -EADDRINUSE || rv == -EEXIST || rv == -ENAMETOOLONG ||
+	if (rv == -EADDRINUSE || rv == IPK_EFOREIGN || rv == -ENAMETOOLONG ||
 	    rv == -EINVAL)
 		return rv;
 	return ipk__err(rv, "cannot listen on '%s': %s", path, strerror(-rv));
@@ -401,4 +404,31 @@ ipk__sock_dial_unix(const char *path, int64_t deadline, int *fd)
 		    "refused)",
 		    path);
 	return ipk__err(rv, "cannot connect to '%s': %s", path, strerror(-rv));
+}
+
+int
+ipk__sock_inspect_unix(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	struct stat st;
+	if (lstat(u->path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode) || !ipk__ledger_obj_is(u, &st))
+		return ipk__foreign_err(
+		    u->path, "a socket no ipckit listener's record names");
+	o->uid = st.st_uid;
+	o->mode = st.st_mode & 07777;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "%.255s", u->path);
+	return 0;
+}
+
+int
+ipk__sock_remove_unix(const struct ipk__url *u)
+{
+	struct stat st;
+	if (lstat(u->path, &st) < 0)
+		return -ENOENT;
+	if (!S_ISSOCK(st.st_mode) || !ipk__ledger_obj_is(u, &st))
+		return ipk__foreign_err(
+		    u->path, "a socket no ipckit listener's record names");
+	return unlink(u->path) < 0 ? -errno : 0;
 }

@@ -12,6 +12,8 @@
 
 #include "core/internal.h"
 
+struct ipk__ledger;
+
 #include <sys/socket.h>
 
 struct ipk_listener;
@@ -54,14 +56,21 @@ IPK__HIDDEN int ipk__sock_dial_inet(const struct ipk__url *u, int type,
     int64_t deadline, int *fd, struct ipk__sockaddr *peer);
 
 /*
- * Listen on a unix stream socket at `path` with permission bits `mode`.
- * A socket file nobody accepts on (its owner died) is removed and
- * replaced; a live one gives -EADDRINUSE; a file that is not a socket
- * gives -EEXIST. The socket file's inode number goes to *ino, so the owner
- * removes only its own file (ipk__sock_unlink_unix).
+ * Listen on a unix stream socket at `path` with permission bits `mode`,
+ * recording the socket file in the listener's run-directory entry `g`. A
+ * socket file there is replaced only when `g`'s entry names it and no
+ * other listening side of the entry is alive (-EADDRINUSE if one is);
+ * anything else there is IPK_EFOREIGN, left as it is. Nothing connects
+ * to it. The socket file's inode number goes to *ino, so the owner removes
+ * only its own file (ipk__sock_unlink_unix).
  */
+IPK__HIDDEN int ipk__sock_listen_unix(struct ipk__ledger *g, const char *path,
+    unsigned mode, int *fd, uint64_t *ino);
+/* ipckit ls/stat/rm of a socket-file address (u->path): the file must be
+ * the one the address's run-directory entry records, else IPK_EFOREIGN. */
 IPK__HIDDEN int
-ipk__sock_listen_unix(const char *path, unsigned mode, int *fd, uint64_t *ino);
+ipk__sock_inspect_unix(const struct ipk__url *u, struct ipk_objinfo *o);
+IPK__HIDDEN int ipk__sock_remove_unix(const struct ipk__url *u);
 /* Remove `path` if it is still the socket file with inode `ino`. */
 IPK__HIDDEN void ipk__sock_unlink_unix(const char *path, uint64_t ino);
 /* Connect to the unix stream socket at `path`; a missing or refusing

@@ -402,7 +402,8 @@ memfd_listen(struct ipk_listener *l, const struct ipk__url *u)
 	unsigned mode = l->mode;
 	if (ls->nallow > 0 && ipk__url_str(u, "mode", &m) == 1 && mode == 0600)
 		mode = 0666;
-	return ipk__sock_listen_unix(ls->path, mode, &ls->fd, &ls->ino);
+	return ipk__sock_listen_unix(
+	    l->ledger, ls->path, mode, &ls->fd, &ls->ino);
 }
 
 static int
@@ -568,6 +569,26 @@ memfd_close(struct ipk_chan *c)
 
 static const char *const memfd_options[] = {"size", "wait", "allow", NULL};
 
+/* --- Operating: the socket file, ipckit's only when its run-directory
+ * entry names it (the segments are unnamed). --- */
+
+static int
+memfd_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	char path[sizeof(((struct memfd_lst *)0)->path)];
+	int rv = memfd_path(u, path);
+	return rv < 0 ? rv : ipk__sock_inspect_unix(u, o);
+}
+
+static int
+memfd_remove(const struct ipk__url *u, int force)
+{
+	char path[sizeof(((struct memfd_lst *)0)->path)];
+	(void)force; /* ipk_remove asked the entry whether it lives */
+	int rv = memfd_path(u, path);
+	return rv < 0 ? rv : ipk__sock_remove_unix(u);
+}
+
 const struct ipk__transport ipk__transport_memfd = {
     .scheme = "memfd",
     .caps =
@@ -599,4 +620,6 @@ const struct ipk__transport ipk__transport_memfd = {
     .doorbell = 1,
     .peer = memfd_peer,
     .close = memfd_close,
+    .inspect = memfd_inspect,
+    .remove = memfd_remove,
 };

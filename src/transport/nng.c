@@ -276,7 +276,8 @@ nng_listen(struct ipk_listener *l, const struct ipk__url *u)
 	n->path = ipk__strdup(u->path);
 	if (!n->path)
 		return -ENOMEM;
-	rv = ipk__sock_listen_unix(n->path, l->mode, &n->fd, &n->ino);
+	rv =
+	    ipk__sock_listen_unix(l->ledger, n->path, l->mode, &n->fd, &n->ino);
 	if (rv == 0)
 		n->ipc = 1;
 	return rv;
@@ -427,6 +428,24 @@ const struct ipk__transport ipk__transport_nng_tcp = {
     .close = nng_close,
 };
 
+/* --- Operating (nng+ipc): the socket file, ipckit's only when its
+ * run-directory entry names it. --- */
+
+static int
+nng_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
+{
+	int rv = nng_path(u);
+	return rv < 0 ? rv : ipk__sock_inspect_unix(u, o);
+}
+
+static int
+nng_remove(const struct ipk__url *u, int force)
+{
+	(void)force; /* ipk_remove asked the entry whether it lives */
+	int rv = nng_path(u);
+	return rv < 0 ? rv : ipk__sock_remove_unix(u);
+}
+
 const struct ipk__transport ipk__transport_nng_ipc = {
     .scheme = "nng+ipc",
     .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES,
@@ -447,4 +466,6 @@ const struct ipk__transport ipk__transport_nng_ipc = {
     .ready = nng_ready,
     .peer = nng_peer,
     .close = nng_close,
+    .inspect = nng_inspect,
+    .remove = nng_remove,
 };
