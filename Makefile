@@ -88,8 +88,9 @@ coverage:
 
 # Every crash site and switchable check named in src/.
 hooks-list:
-	@grep -rhoE --exclude=testhook.h 'IPK__(CRASH_SITE|CHECK)\("[^"]+"' src | \
-	  sed -E 's/IPK__(CRASH_SITE|CHECK)\("(.*)"/\1 \2/' | sort -u
+	@grep -rhozE --exclude=testhook.h \
+	  'IPK__(CRASH_SITE|CHECK)\([[:space:]]*"[^"]+"' src | tr '\n\0' ' \n' | \
+	  sed -E 's/IPK__(CRASH_SITE|CHECK)\([[:space:]]*"(.*)"/\1 \2/' | sort -u
 
 # clang-tidy over src/ and tools/ with the checks of .clang-tidy (bugprone-*,
 # cert-*): any finding fails. Uses the build's compile_commands.json.

@@ -43,6 +43,7 @@ ipk__foreign_err(const char *what, const char *why)
 static int
 own_read(int fd, const char *path, const char *scheme, struct own_rec *r)
 {
+	memset(r, 0, sizeof(*r));
 	ssize_t n = pread(fd, r, sizeof(*r), IPK__OWN_OFF);
 	if (IPK__CHECK("own.rec",
 		n != (ssize_t)sizeof(*r) ||

@@ -75,6 +75,8 @@ catch_mq() { "$B/tests/transport_mq_test"; }
 catch_sysv() { "$B/tests/transport_sysv_test"; }
 catch_nng() { "$B/tests/transport_nng_test"; }
 catch_memfd() { "$B/tests/transport_memfd_test"; }
+catch_world() { "$B/tests/transport_world_test"; }
+catch_owner() { "$B/tests/crash_owner_test"; }
 catch_fuzz_shm() { fuzz shm; }
 catch_fuzz_frame() { fuzz frame; }
 catch_fuzz_sp() { fuzz sp; }
@@ -89,15 +91,17 @@ catchers() {
 	fi
 	case $1 in
 	ring.*) echo ring fuzz_shm shm ;;
-	shm.*) echo shm fuzz_shm ;;
+	shm.*) echo shm world fuzz_shm ;;
 	frame.*) echo frame fuzz_frame hostile ;;
 	sp.*) echo nng fuzz_sp ;;
 	nng.*) echo nng fuzz_sp ;;
 	udp.*) echo udp ;;
-	unix.*) echo unix ;;
+	unix.*) echo unix world ;;
+	sock.*) echo world ;;
+	own.*) echo world owner ;;
 	memfd.*) echo memfd ;;
-	mq.*) echo mq fuzz_queue ;;
-	sysv.*) echo sysv fuzz_queue ;;
+	mq.*) echo mq world fuzz_queue ;;
+	sysv.*) echo sysv world fuzz_queue ;;
 	*) echo none ;;
 	esac
 }
@@ -109,8 +113,10 @@ run_catcher() { # name check -> exit status
 	    >"$logdir/$1.${2:-base}.log" 2>&1 </dev/null
 }
 
-names=$(cd "$root" && grep -rhoE --exclude=testhook.h \
-    'IPK__CHECK\("[^"]+"' src | sed -E 's/IPK__CHECK\("(.*)"/\1/' | sort -u)
+# (-z: a name may sit on the line after "IPK__CHECK(")
+names=$(cd "$root" && grep -rhozE --exclude=testhook.h \
+    'IPK__CHECK\([[:space:]]*"[^"]+"' src | tr '\n\0' ' \n' |
+    sed -E 's/IPK__CHECK\([[:space:]]*"(.*)"/\1/' | sort -u)
 if [ $# -gt 0 ]; then
 	sel=""
 	for n in $names; do

@@ -186,6 +186,123 @@ w_fifo_cases(void)
 	w_refused(url, p, p, "fifo: a FIFO at .reply");
 }
 
+/* Copy a file's bytes to a new file `to`. */
+static void
+w_copy(const char *from, const char *to)
+{
+	char buf[8192];
+	int a = open(from, O_RDONLY | O_CLOEXEC);
+	int b = open(to, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	T_ASSERT(a >= 0 && b >= 0);
+	ssize_t n = read(a, buf, sizeof(buf));
+	T_ASSERT(n > 0 && write(b, buf, (size_t)n) == n);
+	close(a);
+	close(b);
+}
+
+/* A forged creation record (the layout of src/core/own.c: at offset 512,
+ * magic, version, slot count, scheme, then {dev, ino} slots) naming the
+ * user's FIFO at `fifo` as slot 0, written to `lock` by `uid` (-1: us). */
+static void
+w_forge(const char *lock, const char *magic, const char *fifo, uid_t uid)
+{
+	struct {
+		char magic[8];
+		uint32_t version, nslots;
+		char scheme[16];
+		uint64_t slot[6][2];
+	} r;
+	struct stat st;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.magic, magic, 8);
+	r.version = 1;
+	r.nslots = 6;
+	snprintf(r.scheme, sizeof(r.scheme), "fifo");
+	T_ASSERT(lstat(fifo, &st) == 0);
+	r.slot[0][0] = (uint64_t)st.st_dev;
+	r.slot[0][1] = (uint64_t)st.st_ino;
+	pid_t pid = t_fork();
+	if (pid == 0) {
+		if (uid != (uid_t)-1 &&
+		    (setresgid(uid, uid, uid) || setresuid(uid, uid, uid)))
+			_exit(2);
+		int fd =
+		    open(lock, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		_exit(fd >= 0 &&
+			    pwrite(fd, &r, sizeof(r), 512) == (ssize_t)sizeof(r)
+			? 0
+			: 3);
+	}
+	t_reap(pid);
+}
+
+/* Records that are not ipckit's own: another version's (bad magic), and
+ * another user's naming the user's FIFO (which ipckit rm --force would
+ * otherwise remove). */
+static void
+w_forged(void)
+{
+	char url[300];
+	const char *base = w_path("/tmp/%s-fg%s", "");
+	const char *lock = w_path("/tmp/%s-fg%s", ".lock");
+	T_ASSERT(mkfifo(base, 0600) == 0);
+	w_forge(lock, "IPKOWN00", base, (uid_t)-1);
+	snprintf(url, sizeof(url), "fifo://%s", base);
+	w_refused(url, base, lock, "fifo: another version's record");
+	T_ASSERT(unlink(lock) == 0);
+	if (geteuid() != 0) {
+		printf("not root: the other user's record is not tried\n");
+		return;
+	}
+	w_forge(lock, "IPKOWN01", base, 65534);
+	w_refused(url, base, lock, "fifo: another user's record");
+}
+
+/* An ipckit lock file, but of another kind of channel (an mq record where
+ * a fifo's lock goes): not this channel's. */
+static void
+w_other_kind(void)
+{
+	char url[300], mq[200];
+	struct ipk_listener *l;
+	snprintf(mq, sizeof(mq), "mq:///%s-ok?keep=1", t_unique());
+	T_OK(ipk_listen(mq, NULL, &l));
+	const char *lock = w_path("/dev/shm/%s-ok%s", ".ipk-lock");
+	const char *base = w_path("/dev/shm/%s-ok2%s", "");
+	const char *p = w_path("/dev/shm/%s-ok2%s", ".lock");
+	w_copy(lock, p);
+	T_OK(ipk_listener_close(l));
+	T_OK(ipk_remove(mq, IPK_REMOVE_FORCE));
+	snprintf(url, sizeof(url), "fifo://%s", base);
+	w_refused(url, p, p, "fifo: an mq channel's lock file");
+}
+
+/* A doorbell FIFO of a live sysv listener replaced by another FIFO: a
+ * dialer refuses it (it would ring, and wait on, the wrong FIFO). */
+static void
+w_sysv_doorbell(void)
+{
+	char url[300], dial[360], ring[96];
+	struct ipk_listener *l;
+	struct ipk_chan *c = NULL;
+	const char *p = w_path("/tmp/%s-db%s", "");
+	snprintf(url, sizeof(url), "sysv://%s", p);
+	T_OK(ipk_listen(url, NULL, &l));
+	snprintf(ring, sizeof(ring), "/dev/shm/ipk-sysv-0x%08x.ring-d",
+	    (unsigned)ftok(p, 'i'));
+	T_ASSERT(unlink(ring) == 0 && mkfifo(ring, 0600) == 0);
+	snprintf(dial, sizeof(dial), "%s?timeout=1000", url);
+	int rv = ipk_dial(dial, NULL, &c);
+	if (rv != IPK_EFOREIGN)
+		T_FAILF("dial with a replaced doorbell: %s, not IPK_EFOREIGN",
+		    ipk_errname(rv));
+	printf("%-30s %s: %s\n", "sysv: a replaced doorbell", ipk_errname(rv),
+	    ipk_strerror(rv));
+	T_OK(ipk_listener_close(l));
+	T_ASSERT(access(ring, F_OK) == 0); /* not ours: left */
+	T_ASSERT(unlink(ring) == 0);
+}
+
 static void
 w_mq_cases(void)
 {
@@ -300,8 +417,8 @@ w_sysv_cases(void)
 	/* A lock file with content at the key's name. */
 	T_ASSERT(w_npaths < W_MAX);
 	char *p = w_paths[w_npaths++];
-	snprintf(p, sizeof(w_paths[0]), "/dev/shm/ipk-sysv-0x%08x",
-	    (unsigned)key);
+	snprintf(
+	    p, sizeof(w_paths[0]), "/dev/shm/ipk-sysv-0x%08x", (unsigned)key);
 	w_file(p, "important\n", 0600);
 	snprintf(url, sizeof(url), "sysv:0x%08x", (unsigned)key);
 	w_refused(url, p, p, "sysv: a lock file with content");
@@ -409,8 +526,8 @@ w_second_listener(const char *scheme)
 	T_ERR(ipk_listen(url, NULL, &l2), -EADDRINUSE);
 	int rv = ipk_accept(l, 0, &c);
 	if (rv == 0)
-		T_FAILF("%s: the second listen reached the first as a peer",
-		    url);
+		T_FAILF(
+		    "%s: the second listen reached the first as a peer", url);
 	T_OK(ipk_listener_close(l));
 	T_ASSERT(access(p, F_OK) != 0);
 	printf("%-30s -EADDRINUSE, and the first saw no peer\n", scheme);
@@ -494,9 +611,12 @@ main(void)
 	T_ASSERT(mkdtemp(rundir) != NULL);
 	setenv("IPK_RUNDIR", rundir, 1);
 	w_fifo_cases();
+	w_other_kind();
+	w_forged();
 	w_mq_cases();
 	w_shm_cases();
 	w_sysv_cases();
+	w_sysv_doorbell();
 	w_socket_cases("unix");
 	w_socket_cases("nng+ipc");
 	w_socket_cases("memfd");
