@@ -29,11 +29,11 @@ ipk__att_set(int fd, int byte, int on)
 int
 ipk__att_own(int fd, const char *what)
 {
-	int rv = ipk__live_held(fd, IPK__ATT_LCHAN);
+	int rv = ipk__live_held(fd, IPK__LOCK_CHAN);
 	if (rv < 0)
 		return rv;
 	if (rv == 0)
-		rv = ipk__live_take(fd, IPK__ATT_OWNER);
+		rv = ipk__live_take(fd, IPK__LOCK_OWNER);
 	if (rv == 1 || rv == IPK_EBUSYSIDE)
 		return ipk__err(
 		    -EADDRINUSE, "%s is in use by a live listener", what);
@@ -44,11 +44,11 @@ int
 ipk__att_peer(int fd, int side)
 {
 	if (side == IPK__SIDE_LISTEN)
-		return ipk__live_held(fd, IPK__ATT_DCHAN) == 1;
+		return ipk__live_held(fd, IPK__LOCK_DIAL) == 1;
 	/* WAIT first: accept takes LCHAN before it drops WAIT, so this
 	 * order cannot miss a listener in the middle of accepting. */
-	return ipk__live_held(fd, IPK__ATT_WAIT) == 1 ||
-	    ipk__live_held(fd, IPK__ATT_LCHAN) == 1;
+	return ipk__live_held(fd, IPK__LOCK_WAIT) == 1 ||
+	    ipk__live_held(fd, IPK__LOCK_CHAN) == 1;
 }
 
 uint32_t
@@ -63,11 +63,11 @@ ipk__att_gen(int fd)
 int
 ipk__att_accept(int fd, uint32_t *seen, int64_t deadline)
 {
-	int rv = ipk__att_set(fd, IPK__ATT_WAIT, 1);
+	int rv = ipk__att_set(fd, IPK__LOCK_WAIT, 1);
 	if (rv < 0)
 		return rv;
 	for (;;) {
-		rv = ipk__live_held(fd, IPK__ATT_DCHAN);
+		rv = ipk__live_held(fd, IPK__LOCK_DIAL);
 		if (rv < 0)
 			return rv;
 		uint32_t g = ipk__att_gen(fd);
@@ -79,9 +79,9 @@ ipk__att_accept(int fd, uint32_t *seen, int64_t deadline)
 			return -ETIMEDOUT;
 		(void)ipk__poll1(-1, 0, deadline, ATT_ACCEPT_POLL_MS);
 	}
-	if ((rv = ipk__att_set(fd, IPK__ATT_LCHAN, 1)) < 0)
+	if ((rv = ipk__att_set(fd, IPK__LOCK_CHAN, 1)) < 0)
 		return rv;
-	return ipk__att_set(fd, IPK__ATT_WAIT, 0);
+	return ipk__att_set(fd, IPK__LOCK_WAIT, 0);
 }
 
 int
@@ -92,7 +92,7 @@ ipk__att_dial(int fd, const char *what)
 		    "%s exists but no listener is "
 		    "attached to it",
 		    what);
-	int rv = ipk__live_take(fd, IPK__ATT_DCHAN);
+	int rv = ipk__live_take(fd, IPK__LOCK_DIAL);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EBUSY, "%s already has a live dialer", what);
 	if (rv < 0)
@@ -127,7 +127,7 @@ ipk__att_home_leave(struct ipk__att_home *h, int *fd)
 {
 	if (h) {
 		if (*fd >= 0)
-			(void)ipk__att_set(*fd, IPK__ATT_LCHAN, 0);
+			(void)ipk__att_set(*fd, IPK__LOCK_CHAN, 0);
 		h->chan_open = 0;
 	}
 	ipk__close_fd(fd);

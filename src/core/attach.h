@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * attach.h - who is attached to a single-channel named transport (mq, sysv),
- * told by OFD locks on bytes of one lock file every endpoint opens. The
+ * attach.h - who is attached to a single-channel named transport: the one
+ * map of lock bytes (fifo, mq, sysv, shm) and, for mq and sysv, the
+ * attach/accept protocol on it, told by OFD locks on bytes of one lock file
+ * every endpoint opens. The
  * kernel drops a lock when its holder dies, so each fact below is learned
  * from the kernel, never from a heartbeat; a frozen holder keeps its locks.
  */
@@ -11,22 +13,26 @@
 #include "core/internal.h"
 
 /*
- * Bytes of the lock file:
- *  LCHAN  the listening side's channel is open (taken by accept);
- *  DCHAN  a dialer is attached (taken by dial; a second live dialer is
- *         refused, a dialer that died frees it and may dial again);
- *  WAIT   a listener is ready to accept: a dialer counts it as its peer
- *         until the channel is accepted;
- *  OWNER  the address is owned (listener or its channel alive): a second
- *         listener gets -EADDRINUSE.
+ * One map of lock bytes for every named single-channel transport: fifo, mq
+ * and sysv take them in their lock file, shm in its segment. Each is an OFD
+ * lock on one byte, which the kernel drops when its holder dies.
+ *  OWNER  the address is owned: the listener is alive (mq, sysv: the
+ *         listener or the channel it accepted, which share one open file
+ *         description); a second listener gets -EADDRINUSE.
+ *  DIAL   a dialer is attached (a second live dialer is refused; one that
+ *         died frees it and may dial again).
+ *  CHAN   the listening side's channel is open (taken by accept).
+ *  WAIT   mq, sysv: a listener is ready to accept; a dialer counts it as
+ *         its peer until the channel is accepted.
  * The listener and the channel it accepts share one open file description
- * (dup), so locks taken by either last until both have closed; a closing
- * channel drops LCHAN explicitly.
+ * on mq and sysv (dup), so locks taken by either last until both have
+ * closed; a closing channel drops CHAN explicitly.
  */
-#define IPK__ATT_LCHAN IPK__SIDE_LISTEN
-#define IPK__ATT_DCHAN IPK__SIDE_DIAL
-#define IPK__ATT_WAIT 2
-#define IPK__ATT_OWNER 3
+#define IPK__LOCK_OWNER 0
+#define IPK__LOCK_DIAL 1
+#define IPK__LOCK_CHAN 2
+#define IPK__LOCK_WAIT 3
+#define IPK__LOCK_NBYTES 4
 
 /* listen: take OWNER; -EADDRINUSE (with a sentence naming `what`) when a
  * live listener or listening-side channel owns the address. */

@@ -8,8 +8,9 @@
  * ?mode=, exact, whatever the umask) and removed by it on close:
  *   name        FIFO, dialer -> listener
  *   name.reply  FIFO, listener -> dialer
- *   name.lock   regular file: OFD locks (byte 0 listener, byte 1 dialer,
- *               byte 2 the accepted channel), a 16-byte session record
+ *   name.lock   regular file: OFD locks (core/attach.h: OWNER the
+ *               listener, DIAL the dialer, CHAN the accepted channel), a
+ *               16-byte session record
  *               {u64 dgen, u64 lgen} read and written with pread/pwrite,
  *               and the creation record (core/own.h) naming the two FIFOs.
  * A FIFO or lock file at these names that the record does not name is the
@@ -35,6 +36,7 @@
  * boundary in both directions. Messages the dead dialer had not read, or
  * had read ahead, are lost: at most once in that direction.
  */
+#include "core/attach.h"
 #include "core/frame.h"
 #include "core/own.h"
 #include "core/transport.h"
@@ -50,7 +52,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FIFO_LOCK_CHAN 2 /* byte held by the listener's open channel */
 #define FIFO_OFF_DGEN 16 /* session record, after the lock bytes */
 #define FIFO_OFF_LGEN 24
 #define FIFO_OWN_IN 0 /* slots of the creation record */
@@ -248,7 +249,7 @@ fifo_lock_listener(struct fifo_lst *fl, unsigned mode, uid_t allow)
 		    fl->p.lock, "fifo", 1, mode, allow, &fl->lockfd);
 		if (rv < 0)
 			return rv;
-		rv = ipk__live_take(fl->lockfd, IPK__SIDE_LISTEN);
+		rv = ipk__live_take(fl->lockfd, IPK__LOCK_OWNER);
 		if (rv == IPK_EBUSYSIDE)
 			return ipk__err(-EADDRINUSE,
 			    "a live listener already "
@@ -345,7 +346,7 @@ fifo_newcomer(struct fifo_chan *p)
 	uint64_t dgen;
 	if (fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen) < 0 || dgen == p->gen)
 		return 0;
-	if (ipk__live_held(p->lockfd, IPK__SIDE_DIAL) != 1)
+	if (ipk__live_held(p->lockfd, IPK__LOCK_DIAL) != 1)
 		return 0;
 	return dgen;
 }
@@ -400,7 +401,7 @@ fifo_await_ack(struct fifo_chan *p, int64_t deadline)
 			__atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
 			break;
 		}
-		if (ipk__live_held(p->lockfd, IPK__SIDE_LISTEN) != 1)
+		if (ipk__live_held(p->lockfd, IPK__LOCK_OWNER) != 1)
 			return ipk__err(IPK_ECLOSED,
 			    "the listener went away "
 			    "before taking this dialer");
@@ -438,7 +439,7 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	int rv = fifo_open(fl->p.lock, O_RDWR, S_IFREG, fl->lockfd, &p->lockfd);
 	if (rv < 0)
 		return rv;
-	if (ipk__live_take(p->lockfd, FIFO_LOCK_CHAN) == IPK_EBUSYSIDE)
+	if (ipk__live_take(p->lockfd, IPK__LOCK_CHAN) == IPK_EBUSYSIDE)
 		return ipk__err(-EBUSY,
 		    "%s: the channel of this listener is "
 		    "still open",
@@ -450,7 +451,7 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		    (rv = fifo_get(p->lockfd, FIFO_OFF_LGEN, &lgen)) < 0)
 			return rv;
 		if (dgen != lgen &&
-		    ipk__live_held(p->lockfd, IPK__SIDE_DIAL) == 1)
+		    ipk__live_held(p->lockfd, IPK__LOCK_DIAL) == 1)
 			break;
 		if (fifo_nap(deadline, &slice) < 0)
 			return -ETIMEDOUT;
@@ -477,13 +478,13 @@ fifo_dial_once(
 		    -ENOENT, "%s does not exist: nobody listens", fp->lock);
 	if (rv < 0)
 		return rv;
-	if ((rv = ipk__live_held(p->lockfd, IPK__SIDE_LISTEN)) != 1)
+	if ((rv = ipk__live_held(p->lockfd, IPK__LOCK_OWNER)) != 1)
 		return rv < 0 ? rv
 			      : ipk__err(-ECONNREFUSED,
 				    "%s: stale, its "
 				    "listener is gone",
 				    fp->in);
-	if (ipk__live_take(p->lockfd, IPK__SIDE_DIAL) == IPK_EBUSYSIDE)
+	if (ipk__live_take(p->lockfd, IPK__LOCK_DIAL) == IPK_EBUSYSIDE)
 		return ipk__err(
 		    -EBUSY, "%s: another dialer is attached", fp->in);
 	if ((rv = fifo_open_rec(fp->out, O_RDONLY, S_IFIFO, -1, p->lockfd,
@@ -691,7 +692,7 @@ fifo_remove(const struct ipk__url *u, int force)
 	int fd = -1, rv = fifo_paths(u, &p);
 	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
 		return rv;
-	for (int i = 0; !force && i <= FIFO_LOCK_CHAN; i++)
+	for (int i = 0; !force && i < IPK__LOCK_NBYTES; i++)
 		if (ipk__live_held(fd, i) == 1) {
 			ipk__close_fd(&fd);
 			return ipk__err(

@@ -362,7 +362,7 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return rv;
 	}
 	h->a.seen = ipk__att_gen(h->a.lockfd);
-	return ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1);
+	return ipk__att_set(h->a.lockfd, IPK__LOCK_WAIT, 1);
 }
 
 static void
@@ -408,8 +408,10 @@ mq_attach(
 		return rv;
 	if (mq_getattr(m->rq, &ra) < 0 || mq_getattr(m->sq, &sa) < 0)
 		return -errno;
-	if (IPK__CHECK("mq.attr_size",
-		ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR))
+	/* Not a check of peer data any more: both queues are the ones the
+	 * creation record names, and a listener never makes them smaller
+	 * than the header. Kept so the arithmetic below cannot underflow. */
+	if (ra.mq_msgsize < (long)MQ_HDR || sa.mq_msgsize < (long)MQ_HDR)
 		return ipk__err(IPK_EFOREIGN,
 		    "queues %s and %s are too small "
 		    "for ipckit messages",
@@ -740,7 +742,7 @@ mq_remove(const struct ipk__url *u, int force)
 	int rv = mq_names(u, name);
 	if (rv < 0 || (rv = mq_own_find(name, &fd)) < 0)
 		return rv;
-	for (int b = 0; !force && b <= IPK__ATT_OWNER; b++)
+	for (int b = 0; !force && b < IPK__LOCK_NBYTES; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			ipk__close_fd(&fd);
 			return ipk__err(-EBUSY,

@@ -8,9 +8,10 @@
  * The segment's layout is in src/shm/segment.h, shared with memfd://.
  *
  * Liveness: every endpoint holds an OFD lock on one byte of its own open
- * file description of the segment (byte 0 the listener, 1 the dialer's
- * channel, 2 the listener side's channel). The kernel drops it when the
- * holder dies; a blocked call re-checks it every IPK__SLICE_MS.
+ * file description of the segment (core/attach.h's map: OWNER the listener,
+ * DIAL the dialer's channel, CHAN the listener side's channel). The kernel
+ * drops it when the holder dies; a blocked call re-checks it every
+ * IPK__SLICE_MS.
  *
  * Creation: the segment is made whole in an unnamed file and only then
  * linked to its name (core/own.h), so an object at the name that has no
@@ -22,6 +23,7 @@
  * dialer: then the segment lingers ("data outlives the writer until read")
  * and the dialer that drains it after the listener is gone removes it.
  */
+#include "core/attach.h"
 #include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
@@ -40,10 +42,6 @@
 #include <unistd.h>
 
 #define SHM_NAME_MAX 200
-
-#define SHM_LOCK_LISTENER 0
-#define SHM_LOCK_DIAL 1
-#define SHM_LOCK_ACCEPT 2
 
 struct shm_lst {
 	struct ipk__seg seg;
@@ -189,7 +187,7 @@ shm_create(int fd, void *arg)
 	struct shm_create_arg *a = arg;
 	struct ipk__seg *g = &a->s->seg;
 	g->fd = fd;
-	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
+	int rv = ipk__live_take(g->fd, IPK__LOCK_OWNER);
 	if (rv < 0)
 		return rv == IPK_EBUSYSIDE ? -EADDRINUSE : rv;
 	char where[SHM_NAME_MAX + 16];
@@ -229,7 +227,7 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 			(ssize_t)sizeof(magic) ||
 		    magic != IPK__SEG_MAGIC))
 		return ipk__foreign_err(where, "no ipckit header in it");
-	int rv = ipk__live_take(g->fd, SHM_LOCK_LISTENER);
+	int rv = ipk__live_take(g->fd, IPK__LOCK_OWNER);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(-EADDRINUSE,
 		    "/dev/shm%s: a live listener holds it", s->name);
@@ -244,7 +242,7 @@ shm_reclaim(struct ipk_listener *l, struct shm_lst *s, int wait)
 		return 0;
 	}
 	if (rv == -EACCES || rv == IPK_EFOREIGN ||
-	    shm_held(g->fd, SHM_LOCK_DIAL) || shm_held(g->fd, SHM_LOCK_ACCEPT))
+	    shm_held(g->fd, IPK__LOCK_DIAL) || shm_held(g->fd, IPK__LOCK_CHAN))
 		return rv == 1 ? ipk__err(IPK_ECORRUPT,
 				     "/dev/shm%s: half-made "
 				     "segment still in use",
@@ -292,8 +290,8 @@ shm_lclose(struct ipk_listener *l)
 	if (s->seg.fd >= 0 && s->seg.hdr) {
 		/* Drop our lock first: of the listener and its channel,
 		 * whichever closes last then sees the other gone. */
-		shm_unlock(s->seg.fd, SHM_LOCK_LISTENER);
-		if (!l->keep && !shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
+		shm_unlock(s->seg.fd, IPK__LOCK_OWNER);
+		if (!l->keep && !shm_held(s->seg.fd, IPK__LOCK_CHAN))
 			l->left = shm_remove_or_linger(&s->seg, s->name);
 	}
 	ipk__seg_fini(&s->seg);
@@ -309,7 +307,7 @@ static int
 shm_attach(struct ipk_chan *c, struct shm_chan *s, int side)
 {
 	int rv =
-	    ipk__live_take(s->seg.fd, side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+	    ipk__live_take(s->seg.fd, side ? IPK__LOCK_DIAL : IPK__LOCK_CHAN);
 	if (rv == IPK_EBUSYSIDE)
 		return ipk__err(side ? IPK_EBUSYSIDE : -EBUSY,
 		    "/dev/shm%s: another "
@@ -343,7 +341,7 @@ shm_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct shm_chan *s = ipk__chan_priv(c);
 	shm_chan_init(s);
 	memcpy(s->name, ls->name, sizeof(s->name));
-	if (shm_held(ls->seg.fd, SHM_LOCK_ACCEPT))
+	if (shm_held(ls->seg.fd, IPK__LOCK_CHAN))
 		return ipk__err(-EBUSY,
 		    "/dev/shm%s: the channel is already accepted "
 		    "and open",
@@ -399,8 +397,8 @@ shm_dial_try(struct ipk_chan *c, struct shm_chan *s, int wait, int *why)
 					     s->name, strerror(errno));
 	}
 	int rv = shm_seg_check(g, s->name, c->mode, c->allow_uid);
-	if (rv == 0 && !shm_held(g->fd, SHM_LOCK_LISTENER) &&
-	    !shm_held(g->fd, SHM_LOCK_ACCEPT) &&
+	if (rv == 0 && !shm_held(g->fd, IPK__LOCK_OWNER) &&
+	    !shm_held(g->fd, IPK__LOCK_CHAN) &&
 	    ipk__ring_pending(ipk__seg_ctl(g, 0), g->cap) == 0)
 		rv = 1; /* a dead listener's segment with nothing for us */
 	if (rv != 0) {
@@ -458,12 +456,12 @@ shm_alive(void *arg)
 {
 	struct shm_chan *s = arg;
 	if (s->side == 0)
-		return shm_held(s->seg.fd, SHM_LOCK_DIAL);
-	if (shm_held(s->seg.fd, SHM_LOCK_ACCEPT))
+		return shm_held(s->seg.fd, IPK__LOCK_DIAL);
+	if (shm_held(s->seg.fd, IPK__LOCK_CHAN))
 		return 1;
 	/* Before the first accept, a live listener counts as the peer. */
 	return !__atomic_load_n(&s->seg.hdr->accepted, __ATOMIC_ACQUIRE) &&
-	    shm_held(s->seg.fd, SHM_LOCK_LISTENER);
+	    shm_held(s->seg.fd, IPK__LOCK_OWNER);
 }
 
 static void
@@ -552,9 +550,9 @@ shm_close(struct ipk_chan *c)
 	if (g->fd >= 0 && g->hdr && s->h.tx.ctl) {
 		/* Drop our lock before looking at the others' (see
 		 * shm_lclose). */
-		shm_unlock(g->fd, s->side ? SHM_LOCK_DIAL : SHM_LOCK_ACCEPT);
+		shm_unlock(g->fd, s->side ? IPK__LOCK_DIAL : IPK__LOCK_CHAN);
 		IPK__CRASH_SITE("shm.close_unlocked");
-		int lst = shm_held(g->fd, SHM_LOCK_LISTENER);
+		int lst = shm_held(g->fd, IPK__LOCK_OWNER);
 		/* Wake the peer wherever it sleeps: it finds our lock gone. */
 		ipk__ring_wake_reader(&s->h.tx);
 		ipk__ring_wake_writer(&s->h.rx);
@@ -564,7 +562,7 @@ shm_close(struct ipk_chan *c)
 		else if (s->side == 0)
 			c->left = shm_remove_or_linger(g, s->name);
 		else if (__atomic_load_n(&g->hdr->linger, __ATOMIC_ACQUIRE) &&
-		    !shm_held(g->fd, SHM_LOCK_ACCEPT) && drained) {
+		    !shm_held(g->fd, IPK__LOCK_CHAN) && drained) {
 			shm_unlink_ours(g, s->name);
 			c->left = IPK__LEFT_REAPED;
 		}
@@ -649,7 +647,7 @@ shm_remove(const struct ipk__url *u, int force)
 	struct ipk__seg_hdr h;
 	int fd = -1;
 	int rv = shm_find(u, name, &fd, &h);
-	for (int b = 0; rv == 0 && !force && b <= SHM_LOCK_ACCEPT; b++)
+	for (int b = 0; rv == 0 && !force && b < IPK__LOCK_NBYTES; b++)
 		if (shm_held(fd, b))
 			rv = ipk__err(-EBUSY,
 			    "/dev/shm%s is held by a live "

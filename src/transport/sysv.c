@@ -329,8 +329,8 @@ sysv_reap(int fd, const struct sysv_names *nm)
 	struct msqid_ds ds;
 	struct stat a, b;
 	int done = 0;
-	if (ipk__live_held(fd, IPK__ATT_LCHAN) != 0 ||
-	    ipk__live_take(fd, IPK__ATT_OWNER) != 0)
+	if (ipk__live_held(fd, IPK__LOCK_CHAN) != 0 ||
+	    ipk__live_take(fd, IPK__LOCK_OWNER) != 0)
 		return 0;
 	if (sysv_rec_read(fd, nm->n[SYSV_LOCK], &r) == 1 && r.linger &&
 	    fstat(fd, &a) == 0 && a.st_nlink > 0 &&
@@ -341,7 +341,7 @@ sysv_reap(int fd, const struct sysv_names *nm)
 		(void)sysv_unlink_all(fd, nm, ours ? r.msqid : -1);
 		done = 1;
 	}
-	(void)ipk__att_set(fd, IPK__ATT_OWNER, 0);
+	(void)ipk__att_set(fd, IPK__LOCK_OWNER, 0);
 	return done;
 }
 
@@ -356,16 +356,16 @@ sysv_home_unref(struct sysv_home *h)
 		return 0;
 	int fd = h->a.lockfd;
 	if (!h->a.keep && fd >= 0 && h->msqid >= 0 &&
-	    ipk__live_held(fd, IPK__ATT_DCHAN) == 1 &&
+	    ipk__live_held(fd, IPK__LOCK_DIAL) == 1 &&
 	    sysv_for_dialer(h->msqid, h->typed_side) &&
 	    sysv_linger_set(fd, 1) == 0) {
 		IPK__CRASH_SITE("sysv.linger_mark");
 		/* Drop every lock of ours, then look at the dialer's again:
 		 * one that left meanwhile may have missed the mark. */
-		for (int b = 0; b <= IPK__ATT_OWNER; b++)
+		for (int b = 0; b < IPK__LOCK_NBYTES; b++)
 			(void)ipk__att_set(fd, b, 0);
 		left = IPK__LEFT_LINGER;
-		if (ipk__live_held(fd, IPK__ATT_DCHAN) != 1)
+		if (ipk__live_held(fd, IPK__LOCK_DIAL) != 1)
 			left = sysv_reap(fd, &h->nm) ? 0 : left;
 	} else if (!h->a.keep && fd >= 0) {
 		(void)sysv_unlink_all(fd, &h->nm, h->msqid);
@@ -512,7 +512,7 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if (pwrite(h->a.lockfd, &rec, sizeof(rec), 0) != (ssize_t)sizeof(rec))
 		return ipk__err(-EIO, "cannot write %s", h->nm.n[SYSV_LOCK]);
 	h->a.seen = ipk__att_gen(h->a.lockfd);
-	if ((rv = ipk__att_set(h->a.lockfd, IPK__ATT_WAIT, 1)) < 0)
+	if ((rv = ipk__att_set(h->a.lockfd, IPK__LOCK_WAIT, 1)) < 0)
 		return rv;
 	h->a.keep = l->keep;
 	return 0;
@@ -923,7 +923,7 @@ sysv_close(struct ipk_chan *c)
 	if (!m->home && m->nm && m->lockfd >= 0 && !c->keep) {
 		/* A dialer: drop our lock before reading the mark (see
 		 * sysv_home_unref). */
-		(void)ipk__att_set(m->lockfd, IPK__ATT_DCHAN, 0);
+		(void)ipk__att_set(m->lockfd, IPK__LOCK_DIAL, 0);
 		if (sysv_reap(m->lockfd, m->nm))
 			c->left = IPK__LEFT_REAPED;
 	}
@@ -995,7 +995,7 @@ sysv_remove(const struct ipk__url *u, int force)
 	int rv = sysv_find(u, &nm, &fd, &r, &ds);
 	if (rv < 0)
 		goto out;
-	for (int b = 0; !force && b <= IPK__ATT_OWNER; b++)
+	for (int b = 0; !force && b < IPK__LOCK_NBYTES; b++)
 		if (ipk__live_held(fd, b) == 1) {
 			rv = ipk__err(-EBUSY, "%s is held by a live endpoint",
 			    nm.n[SYSV_LOCK]);

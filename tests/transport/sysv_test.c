@@ -556,10 +556,18 @@ test_bad_records(void)
 	lock_of(lock, sizeof(lock), path);
 	fd = open(lock, O_RDWR | O_CLOEXEC);
 	T_ASSERT(fd >= 0);
+	/* another magic in the queue record of a live listener's lock file */
+	char magic[8];
+	T_ASSERT(pread(fd, magic, 8, 0) == 8);
+	T_ASSERT(pwrite(fd, "IPKSYSV0", 8, 0) == 8);
+	struct ipk_opts o = {.timeout_ms = 1000};
+	rv = ipk_dial(u, &o, &c);
+	T_ERR(rv, IPK_EFOREIGN);
+	fprintf(stderr, "bad queue record: %s\n", ipk_strerror(rv));
+	T_ASSERT(pwrite(fd, magic, 8, 0) == 8);
 	int32_t side = 7;
 	T_ASSERT(pwrite(fd, &side, 4, 16) == 4);
 	close(fd);
-	struct ipk_opts o = {.timeout_ms = 1000};
 	rv = ipk_dial(u, &o, &c);
 	T_ERR(rv, IPK_EFOREIGN);
 	fprintf(stderr, "bad typed side: %s\n", ipk_strerror(rv));

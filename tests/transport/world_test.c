@@ -395,8 +395,8 @@ w_python_segment(void)
 	snprintf(url, sizeof(url), "shm:///%s", name);
 	w_refused(url, path, path, "shm: Python's SharedMemory");
 	close(in[1]); /* Python reads EOF, checks its bytes, unlinks */
-	close(out[0]);
 	t_reap(pid); /* its unlink() found its segment: exit 0 */
+	close(out[0]); /* only now: the newline may follow "ready" apart */
 }
 
 static void
