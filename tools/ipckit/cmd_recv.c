@@ -114,19 +114,19 @@ recv_quoted(const unsigned char *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		switch (p[i]) {
 		case '"':
-			fputs("\\\"", stdout);
+			(void)fputs("\\\"", stdout);
 			break;
 		case '\\':
-			fputs("\\\\", stdout);
+			(void)fputs("\\\\", stdout);
 			break;
 		case '\n':
-			fputs("\\n", stdout);
+			(void)fputs("\\n", stdout);
 			break;
 		case '\r':
-			fputs("\\r", stdout);
+			(void)fputs("\\r", stdout);
 			break;
 		case '\t':
-			fputs("\\t", stdout);
+			(void)fputs("\\t", stdout);
 			break;
 		default:
 			if (p[i] >= 0x20 && p[i] < 0x7f)
@@ -178,26 +178,26 @@ recv_json(const unsigned char *p, size_t n, uint32_t type)
 {
 	printf("{\"type\":%u,\"length\":%zu,", type, n);
 	if (!recv_utf8(p, n)) {
-		fputs("\"hex\":\"", stdout);
+		(void)fputs("\"hex\":\"", stdout);
 		for (size_t i = 0; i < n; i++)
 			printf("%02x", p[i]);
-		fputs("\"}\n", stdout);
+		(void)fputs("\"}\n", stdout);
 		return;
 	}
-	fputs("\"data\":\"", stdout);
+	(void)fputs("\"data\":\"", stdout);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] == '"' || p[i] == '\\')
 			printf("\\%c", p[i]);
 		else if (p[i] == '\n')
-			fputs("\\n", stdout);
+			(void)fputs("\\n", stdout);
 		else if (p[i] == '\t')
-			fputs("\\t", stdout);
+			(void)fputs("\\t", stdout);
 		else if (p[i] < 0x20)
 			printf("\\u%04x", p[i]);
 		else
 			putchar(p[i]);
 	}
-	fputs("\"}\n", stdout);
+	(void)fputs("\"}\n", stdout);
 }
 
 /* 0, or -errno when stdout cannot take the message (a full disk, a closed

@@ -315,7 +315,7 @@ send_run(int argc, char **argv)
 	ipk_listener_close(l);
 	for (int i = 0; i < a.nfiles; i++) {
 		if (fp[i] && fp[i] != stdin)
-			fclose(fp[i]);
+			(void)fclose(fp[i]);
 		free(files[i]);
 	}
 	free(m);
