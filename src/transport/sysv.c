@@ -694,6 +694,11 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		    "0x%08x",
 		    nm.n[SYSV_LOCK], (unsigned)rec.key, (unsigned)nm.key);
 	int id = msgget(rec.key, 0);
+	if (id < 0 && errno == ENOENT)
+		return ipk__err(IPK_ECLOSED,
+		    "the listener closed and removed its queue "
+		    "(key 0x%08x) as this dialer attached",
+		    (unsigned)rec.key);
 	if (id < 0 || IPK__CHECK("sysv.rec_msqid", id != rec.msqid))
 		return sysv_foreign(rec.key, id);
 	m->msqid = id;

@@ -54,13 +54,15 @@ wait "$last" || fail "typed receiver: $(cat "$out/l2.err")"
 printf 'b1\nb2\n' | cmp -s - "$out/l2" ||
 	fail "recv --type 2 printed: $(cat "$out/l2")"
 
-# 3. The type-1 messages are still there, in send order; this listener
-#    does not keep the queue, so it is removed afterwards.
-bg "$out/l3" recv -l -T 10000 -n 2 -v "$sv"
-timeout 20 "$cli" send -T 10000 "$sv" </dev/null || fail "empty send"
+# 3. The type-1 messages are still there, in send order, before what the
+#    next sender adds (the receiver waits for that one, so it cannot end
+#    and remove the queue while the sender attaches); this listener does
+#    not keep the queue, so it is removed afterwards.
+bg "$out/l3" recv -l -T 10000 -n 3 -v "$sv"
+timeout 20 "$cli" send -T 10000 -t 1 "$sv" c1 || fail "third send"
 wait "$last" || fail "plain receiver: $(cat "$out/l3.err")"
-printf '[type 1, 2 bytes] a1\n[type 1, 2 bytes] a2\n' | cmp -s - "$out/l3" ||
-	fail "plain recv printed: $(cat "$out/l3")"
+printf '[type 1, 2 bytes] a1\n[type 1, 2 bytes] a2\n[type 1, 2 bytes] c1\n' |
+	cmp -s - "$out/l3" || fail "plain recv printed: $(cat "$out/l3")"
 [ -e "/tmp/$name" ] && fail "/tmp/$name left behind"
 
 # 4. POSIX queues: typed send and receive.
