@@ -271,6 +271,18 @@ sock_unix_socket(void)
 }
 
 int
+ipk__sock_keep_check(const struct ipk_listener *l, const char *path)
+{
+	if (!l->keep || l->ledger)
+		return 0;
+	return ipk__err(-ENOLCK,
+	    "%s: ?keep=1 leaves the socket file for later, but the "
+	    "run-directory entry that would prove it ipckit's could not be "
+	    "made (see IPK_RUNDIR), so nothing could ever remove it",
+	    path);
+}
+
+int
 ipk__sock_listen_unix(struct ipk__ledger *g, const char *path, unsigned mode,
     int *fd, uint64_t *ino)
 {

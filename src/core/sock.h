@@ -13,6 +13,7 @@
 #include "core/internal.h"
 
 struct ipk__ledger;
+struct ipk_listener;
 
 #include <sys/socket.h>
 
@@ -66,6 +67,11 @@ IPK__HIDDEN int ipk__sock_dial_inet(const struct ipk__url *u, int type,
  */
 IPK__HIDDEN int ipk__sock_listen_unix(struct ipk__ledger *g, const char *path,
     unsigned mode, int *fd, uint64_t *ino);
+/* A socket file kept (?keep=1) must be provably ipckit's later, which only
+ * its run-directory entry can say: 0, or -ENOLCK when the entry could not
+ * be made. */
+IPK__HIDDEN int
+ipk__sock_keep_check(const struct ipk_listener *l, const char *path);
 /* ipckit ls/stat/rm of a socket-file address (u->path): the file must be
  * the one the address's run-directory entry records, else IPK_EFOREIGN. */
 IPK__HIDDEN int

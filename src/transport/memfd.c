@@ -402,6 +402,8 @@ memfd_listen(struct ipk_listener *l, const struct ipk__url *u)
 	unsigned mode = l->mode;
 	if (ls->nallow > 0 && ipk__url_str(u, "mode", &m) == 1 && mode == 0600)
 		mode = 0666;
+	if ((rv = ipk__sock_keep_check(l, ls->path)) < 0)
+		return rv;
 	return ipk__sock_listen_unix(
 	    l->ledger, ls->path, mode, &ls->fd, &ls->ino);
 }

@@ -276,6 +276,8 @@ nng_listen(struct ipk_listener *l, const struct ipk__url *u)
 	n->path = ipk__strdup(u->path);
 	if (!n->path)
 		return -ENOMEM;
+	if ((rv = ipk__sock_keep_check(l, n->path)) < 0)
+		return rv;
 	rv =
 	    ipk__sock_listen_unix(l->ledger, n->path, l->mode, &n->fd, &n->ino);
 	if (rv == 0)

@@ -202,6 +202,7 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 	} else {
 		snprintf(ul->path, sizeof(ul->path), "%s", u->path);
 		if ((rv = ipk__dir_check(ul->path, l->allow_uid)) < 0 ||
+		    (rv = ipk__sock_keep_check(l, ul->path)) < 0 ||
 		    (rv = unix_clear(l, ul->path)) < 0 ||
 		    (rv = unix_bind_file(l, ul, l->mode)) < 0)
 			return rv;
