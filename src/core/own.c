@@ -3,6 +3,7 @@
  * own.c - the creation record of named channels (see own.h).
  */
 #include "core/own.h"
+#include "core/attach.h"
 #include "core/testhook.h"
 
 #include <errno.h>
@@ -262,4 +263,48 @@ ipk__own_unlink(int fd, int slot, const char *path)
 		done = unlink(path) == 0;
 	(void)ipk__own_put(fd, slot, 0, 0);
 	return done;
+}
+
+int
+ipk__own_unlink_self(int fd, const char *path)
+{
+	struct stat a, b;
+	if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return unlink(path) == 0;
+	return 0;
+}
+
+int
+ipk__own_take(const char *path, const char *scheme, unsigned mode, uid_t allow,
+    const char *what, int *fd, int *fresh)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int rv = ipk__own_open(path, scheme, 1, mode, allow, fd);
+		if (rv < 0)
+			return rv;
+		*fresh = rv == 1;
+		if ((rv = ipk__att_own(*fd, what)) < 0) {
+			/* Made by us a moment ago, for nothing (unless another
+			 * listener got it first: then it is theirs). */
+			if (*fresh && rv != -EADDRINUSE)
+				(void)ipk__own_unlink_self(*fd, path);
+			ipk__close_fd(fd);
+			return rv;
+		}
+		struct stat a, b;
+		if (lstat(path, &a) == 0 && fstat(*fd, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+			if (fchmod(*fd, (mode_t)(mode & 0777)) == 0)
+				return 0;
+			rv = ipk__err(-errno, "cannot set the mode of %s: %s",
+			    path, strerror(errno));
+			if (*fresh)
+				(void)ipk__own_unlink_self(*fd, path);
+			ipk__close_fd(fd);
+			return rv;
+		}
+		ipk__close_fd(fd); /* removed under us: start again */
+	}
+	return ipk__err(-EAGAIN, "%s keeps changing under us", path);
 }

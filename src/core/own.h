@@ -58,6 +58,22 @@ IPK__HIDDEN int ipk__own_open(const char *path, const char *scheme, int create,
 IPK__HIDDEN int ipk__create_whole(const char *path, unsigned mode,
     int (*init)(int fd, void *arg), void *arg, int *fd);
 
+/*
+ * The listening side takes its address: the lock file at `path` opened or
+ * created with its record (ipk__own_open), the OWNER lock taken
+ * (core/attach.h; -EADDRINUSE naming `what` when a live listening side
+ * holds OWNER or CHAN), the file checked to be the one still at the name
+ * (a listener closing just now may have removed it: then start again), and
+ * `mode` applied to it, on a reclaimed file too. 0 with *fd and *fresh
+ * (made by this call), or an error; a file this call made is removed again
+ * on failure.
+ */
+IPK__HIDDEN int ipk__own_take(const char *path, const char *scheme,
+    unsigned mode, uid_t allow, const char *what, int *fd, int *fresh);
+/* Unlink the lock file at `path` only while it is the one open as `fd`.
+ * 1 when removed. */
+IPK__HIDDEN int ipk__own_unlink_self(int fd, const char *path);
+
 /* Record the object of `slot`: its identity (a, b), both zero for none.
  * 0 or -errno. */
 IPK__HIDDEN int ipk__own_put(int fd, int slot, uint64_t a, uint64_t b);

@@ -239,41 +239,22 @@ fifo_make(
 	return 0;
 }
 
-/* Take the listener lock on name.lock, creating it with its record or
- * reusing a stale one of ours; whatever else is there is refused. */
+/* Take the address: name.lock with its record (core/own.h), and a new
+ * session record in it. */
 static int
 fifo_lock_listener(struct fifo_lst *fl, unsigned mode, uid_t allow)
 {
-	for (int attempt = 0; attempt < 8; attempt++) {
-		int rv = ipk__own_open(
-		    fl->p.lock, "fifo", 1, mode, allow, &fl->lockfd);
-		if (rv < 0)
-			return rv;
-		rv = ipk__live_take(fl->lockfd, IPK__LOCK_OWNER);
-		if (rv == IPK_EBUSYSIDE)
-			return ipk__err(-EADDRINUSE,
-			    "a live listener already "
-			    "uses %s",
-			    fl->p.in);
-		if (rv < 0)
-			return rv;
-		/* The file may have been removed by a listener closing just
-		 * now: then start over with a fresh one. */
-		struct stat a, b;
-		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
-		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
-			static const uint64_t zero[2];
-			fl->owner = 1;
-			/* a new session record; ?mode= on reclaim too */
-			if (pwrite(fl->lockfd, zero, sizeof(zero),
-				FIFO_OFF_DGEN) != (ssize_t)sizeof(zero) ||
-			    fchmod(fl->lockfd, mode) < 0)
-				return -errno;
-			return 0;
-		}
-		ipk__close_fd(&fl->lockfd);
-	}
-	return ipk__err(-EAGAIN, "%s keeps changing under us", fl->p.lock);
+	static const uint64_t zero[2];
+	int fresh;
+	int rv = ipk__own_take(
+	    fl->p.lock, "fifo", mode, allow, fl->p.in, &fl->lockfd, &fresh);
+	if (rv < 0)
+		return rv;
+	fl->owner = 1;
+	if (pwrite(fl->lockfd, zero, sizeof(zero), FIFO_OFF_DGEN) !=
+	    (ssize_t)sizeof(zero))
+		return ipk__err(-EIO, "cannot write %s", fl->p.lock);
+	return 0;
 }
 
 static int
@@ -299,12 +280,9 @@ fifo_lclose(struct ipk_listener *l)
 		/* Names first, then the lock: a new listener never sees our
 		 * FIFOs without the lock that guards them. Each only when
 		 * the record names it. */
-		struct stat a, b;
 		(void)ipk__own_unlink(fl->lockfd, FIFO_OWN_IN, fl->p.in);
 		(void)ipk__own_unlink(fl->lockfd, FIFO_OWN_OUT, fl->p.out);
-		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
-		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-			(void)unlink(fl->p.lock);
+		(void)ipk__own_unlink_self(fl->lockfd, fl->p.lock);
 	}
 	ipk__close_fd(&fl->rfd);
 	ipk__close_fd(&fl->gfd);
@@ -688,7 +666,6 @@ static int
 fifo_remove(const struct ipk__url *u, int force)
 {
 	struct fifo_paths p;
-	struct stat a, b;
 	int fd = -1, rv = fifo_paths(u, &p);
 	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
 		return rv;
@@ -701,9 +678,7 @@ fifo_remove(const struct ipk__url *u, int force)
 	/* Each name only when the record names what is there. */
 	int n = ipk__own_unlink(fd, FIFO_OWN_IN, p.in);
 	n += ipk__own_unlink(fd, FIFO_OWN_OUT, p.out);
-	if (lstat(p.lock, &a) == 0 && fstat(fd, &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-		n += unlink(p.lock) == 0;
+	n += ipk__own_unlink_self(fd, p.lock);
 	ipk__close_fd(&fd);
 	return n ? 0 : -ENOENT;
 }

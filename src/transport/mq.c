@@ -290,12 +290,8 @@ static int
 mq_unlink_lock(int fd, const char name[MQ_NNAMES][NAME_MAX + 1])
 {
 	char path[NAME_MAX + 32];
-	struct stat a, b;
 	mq_lock_path(name, path, sizeof(path));
-	if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-		return shm_unlink(name[MQ_LOCK]) == 0;
-	return 0;
+	return ipk__own_unlink_self(fd, path);
 }
 
 static void
@@ -331,21 +327,10 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 		return rv;
 	char path[NAME_MAX + 32];
 	mq_lock_path(h->name, path, sizeof(path));
-	rv = ipk__own_open(path, "mq", 1, l->mode, l->allow_uid, &h->a.lockfd);
-	if (rv < 0)
+	int fresh;
+	if ((rv = ipk__own_take(path, "mq", l->mode, l->allow_uid, u->path + 1,
+		 &h->a.lockfd, &fresh)) < 0)
 		return rv;
-	int fresh = rv == 1;
-	if ((rv = ipk__att_own(h->a.lockfd, u->path + 1)) < 0) {
-		/* Made by us a moment ago, for nothing (unless another
-		 * listener got it first: then it is theirs). */
-		if (fresh && rv != -EADDRINUSE)
-			(void)mq_unlink_lock(h->a.lockfd, h->name);
-		return rv;
-	}
-	/* ?mode= on a taken-back lock object too */
-	if (fchmod(h->a.lockfd, (mode_t)(l->mode & 0777)) < 0)
-		return ipk__err(-errno, "cannot set the mode of %s: %s", path,
-		    strerror(errno));
 	h->a.keep = l->keep;
 	int made[3] = {fresh, 0, 0};
 	if ((rv = mq_make(h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L, l->mode, &a,

@@ -279,7 +279,6 @@ sysv_foreign(key_t key, int id)
 static int
 sysv_unlink_all(int fd, const struct sysv_names *nm, int msqid)
 {
-	struct stat a, b;
 	int n = msqid >= 0 && msgctl(msqid, IPC_RMID, NULL) == 0;
 	n +=
 	    ipk__own_unlink(fd, SYSV_OWN_RING(SYSV_RING_L), nm->n[SYSV_RING_L]);
@@ -287,10 +286,7 @@ sysv_unlink_all(int fd, const struct sysv_names *nm, int msqid)
 	    ipk__own_unlink(fd, SYSV_OWN_RING(SYSV_RING_D), nm->n[SYSV_RING_D]);
 	if (!nm->keyform)
 		n += ipk__own_unlink(fd, SYSV_OWN_KEYFILE, nm->keyfile);
-	if (fstat(fd, &a) == 0 && lstat(nm->n[SYSV_LOCK], &b) == 0 &&
-	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-		n += unlink(nm->n[SYSV_LOCK]) == 0;
-	return n;
+	return n + ipk__own_unlink_self(fd, nm->n[SYSV_LOCK]);
 }
 
 /* 1 when a message for the dialing side is queued: a zero-byte receive
@@ -470,15 +466,8 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 		; /* made by someone else between our two looks */
 	if (rv < 0)
 		return rv;
-	rv = sysv_lock_open(
-	    &h->nm, 1, l->mode, l->allow_uid, &h->a.lockfd, &fresh);
-	if (rv == 0 &&
-	    (rv = ipk__att_own(h->a.lockfd, h->nm.n[SYSV_LOCK])) < 0 && fresh &&
-	    rv != -EADDRINUSE) {
-		/* Made by us a moment ago, for nothing (unless another
-		 * listener got it first: then it is theirs). */
-		(void)unlink(h->nm.n[SYSV_LOCK]);
-	}
+	rv = ipk__own_take(h->nm.n[SYSV_LOCK], "sysv", l->mode, l->allow_uid,
+	    h->nm.n[SYSV_LOCK], &h->a.lockfd, &fresh);
 	if (rv == 0 && keyfile.st_ino)
 		rv = ipk__own_put_st(h->a.lockfd, SYSV_OWN_KEYFILE, &keyfile);
 	if (rv < 0) {
@@ -492,10 +481,6 @@ sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = sysv_rec_read(h->a.lockfd, h->nm.n[SYSV_LOCK], &old)) < 0)
 		return rv;
 	h->a.keep = 0; /* a failed listen removes what it made, even keep=1 */
-	/* ?mode= on a taken-back lock file too */
-	if (fchmod(h->a.lockfd, (mode_t)(l->mode & 0777)) < 0)
-		return ipk__err(-errno, "cannot set the mode of %s: %s",
-		    h->nm.n[SYSV_LOCK], strerror(errno));
 	key_t key = h->nm.key;
 	if ((rv = sysv_queue_make(h, key, rv == 1 ? &old : NULL, l->mode)) < 0)
 		return rv;
