@@ -270,13 +270,21 @@ mq_make(int lockfd, const char *name, int i, unsigned mode, struct mq_attr *a,
 	return rv;
 }
 
-/* Unlink queue i only if it is the one the record names. */
+/* Unlink queue i only if it is the one the record names. Telling needs an
+ * open of it, so an open that fails but for "gone" or "not ours" (memory,
+ * descriptors) is tried again a few times before the queue is left for
+ * ipckit gc. */
 static int
 mq_unlink_ours(int lockfd, const char *name, int i)
 {
-	mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+	mqd_t q = (mqd_t)-1;
 	struct stat st;
 	int done = 0;
+	for (int t = 0; t < 4 && q == (mqd_t)-1; t++) {
+		q = mq_open(name, O_RDONLY | O_NONBLOCK);
+		if (q == (mqd_t)-1 && (errno == ENOENT || errno == EACCES))
+			break;
+	}
 	if (q == (mqd_t)-1)
 		return 0;
 	if (fstat((int)q, &st) == 0 && ipk__own_has_st(lockfd, MQ_SLOT(i), &st))
@@ -336,18 +344,21 @@ mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 	if ((rv = mq_make(h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L, l->mode, &a,
 		 &made[1])) < 0 ||
 	    (rv = mq_make(h->a.lockfd, h->name[MQ_TO_D], MQ_TO_D, l->mode, &a,
-		 &made[2])) < 0) {
-		/* Remove what this call made, nothing else. */
+		 &made[2])) < 0 ||
+	    (rv = ipk__att_set(h->a.lockfd, IPK__LOCK_WAIT, 1)) < 0) {
+		/* Remove what this call made, nothing else (a dead listener's
+		 * queues that it took back keep their messages). */
 		h->a.keep = 1;
-		if (made[1])
-			(void)mq_unlink_ours(
-			    h->a.lockfd, h->name[MQ_TO_L], MQ_TO_L);
+		for (int i = MQ_TO_L; i < MQ_NNAMES; i++)
+			if (made[i])
+				(void)mq_unlink_ours(
+				    h->a.lockfd, h->name[i], i);
 		if (made[0])
 			(void)mq_unlink_lock(h->a.lockfd, h->name);
 		return rv;
 	}
 	h->a.seen = ipk__att_gen(h->a.lockfd);
-	return ipk__att_set(h->a.lockfd, IPK__LOCK_WAIT, 1);
+	return 0;
 }
 
 static void
