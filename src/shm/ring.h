@@ -65,7 +65,7 @@
  * so (c) sees it and S does not sleep. If B falls before (1), then (2)
  * follows B, which follows (a) becoming visible, so (2) sees the bits and
  * P wakes S. A process that cannot register for the expedited barrier
- * publishes with a full fence between (1) and (2) instead (the classic
+ * publishes with a locked read-modify-write as (2) instead (the classic
  * pairing with the atomic or); its own sleeps use the slower
  * MEMBARRIER_CMD_GLOBAL, or, with no membarrier at all, end after 1 ms, so
  * a peer that publishes without a fence is never waited for longer. The
@@ -127,7 +127,7 @@ struct ipk__ring {
 	uint64_t peer; /* producer: last validated head */
 	uint64_t key; /* ctl->key as it was at attach */
 	uint64_t next; /* consumer: position after the peeked record */
-	int asym; /* publish without a fence (ipk__ring_sleep_fence) */
+	int asym; /* publish without a fence (ipk__ring_peer_word) */
 	/* Consumer doorbell, rung by the producer (may be NULL). */
 	void (*bell)(void *arg);
 	void *bell_arg;
@@ -224,8 +224,8 @@ ipk__ring_attach_producer(struct ipk__ring *r)
 		    __ATOMIC_RELAXED);
 		uint64_t size =
 		    len & IPK__RING_PAD ? rem : ipk__ring_recsize(len);
-		if (IPK__CHECK(
-			"ring.prod_scan", size > rem || t + size - h > r->cap))
+		int bad = size > rem || t + size - h > r->cap;
+		if (IPK__CHECK("ring.prod_scan", bad))
 			return IPK_ECORRUPT;
 		t += size;
 	}
@@ -266,16 +266,20 @@ ipk__ring_room(struct ipk__ring *r, uint64_t need)
 	return r->pos + need - h <= r->cap ? 0 : -EAGAIN;
 }
 
-/* The publishing side's half of the hand-off: between its commit store and
- * its load of the other side's announcement word, a full fence only when
- * the sleeper cannot force one on us (ring.h, "Waiting"). */
-static inline void
-ipk__ring_pub_fence(const struct ipk__ring *r)
+/* The publishing side's half of the hand-off: load the other side's
+ * announcement word after our commit store. Without a fence when the
+ * sleeper can force one on us (ring.h, "Waiting"); else with a locked
+ * read-modify-write of the word, the full barrier that pairs with the
+ * sleeper's atomic or. */
+static inline uint32_t
+ipk__ring_peer_word(const struct ipk__ring *r, uint32_t *word)
 {
 	if (IPK__UNLIKELY(!r->asym))
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	else
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		return __atomic_fetch_or(word, 0u, __ATOMIC_SEQ_CST);
+	/* Keeps the compiler from hoisting the load; the CPU may still run
+	 * it before the store is visible, which membarrier accounts for. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(word, __ATOMIC_RELAXED);
 }
 
 /* Producer: commit the record at r->pos, `size` bytes long, whose len and
@@ -294,8 +298,7 @@ ipk__ring_publish(struct ipk__ring *r, uint64_t size)
 	/* Release: tail for attach and ipk__ring_pending (acquire there). */
 	__atomic_store_n(&r->ctl->tail, r->pos, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("ring.after_tail");
-	ipk__ring_pub_fence(r);
-	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->rd_wait, __ATOMIC_RELAXED)))
+	if (IPK__UNLIKELY(ipk__ring_peer_word(r, &r->ctl->rd_wait)))
 		ipk__ring_wake_reader(r);
 }
 
@@ -354,8 +357,7 @@ ipk__ring_release_to(struct ipk__ring *r, uint64_t pos)
 	 * producer does not look. */
 	__atomic_store_n(&r->ctl->head, pos, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("ring.after_head");
-	ipk__ring_pub_fence(r);
-	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->wr_wait, __ATOMIC_RELAXED)))
+	if (IPK__UNLIKELY(ipk__ring_peer_word(r, &r->ctl->wr_wait)))
 		ipk__ring_wake_writer(r);
 }
 

@@ -487,8 +487,10 @@ stress_producer(void *arg)
 	return NULL;
 }
 
+/* `asym` 0: both sides publish as a process that could not register for
+ * the expedited barrier does (a locked read of the sleep word). */
 static void
-test_stress(int strategy)
+test_stress(int strategy, int asym)
 {
 	struct stress s;
 	uint64_t cap = 4096;
@@ -499,6 +501,8 @@ test_stress(int strategy)
 	s.sum_w = s.sum_r = 0;
 	T_OK(ipk__ring_attach_producer(&s.w));
 	T_OK(ipk__ring_attach_consumer(&s.r));
+	if (!asym)
+		s.w.asym = s.r.asym = 0;
 	pthread_t th;
 	T_ASSERT(pthread_create(&th, NULL, stress_producer, &s) == 0);
 	uint64_t wraps = 0, last = 0;
@@ -523,8 +527,9 @@ test_stress(int strategy)
 	pthread_join(th, &res);
 	T_ASSERT(res == NULL);
 	T_EQ(s.sum_r, s.sum_w);
-	fprintf(stderr, "stress (strategy %d): %d messages, %llu wraps\n",
-	    strategy, STRESS_N, (unsigned long long)wraps);
+	fprintf(stderr, "stress (strategy %d%s): %d messages, %llu wraps\n",
+	    strategy, asym ? "" : ", fenced", STRESS_N,
+	    (unsigned long long)wraps);
 	T_ASSERT(wraps >= 10000);
 	ipk__ring_ctl_fini(ctl);
 	free(ctl);
@@ -547,8 +552,9 @@ main(int argc, char **argv)
 		return T_PASS;
 	}
 	test_flipper();
-	test_stress(IPK__WAIT_ADAPTIVE);
-	test_stress(IPK__WAIT_SEM);
+	test_stress(IPK__WAIT_ADAPTIVE, 1);
+	test_stress(IPK__WAIT_SEM, 1);
+	test_stress(IPK__WAIT_FUTEX, 0);
 	printf("PASS ring\n");
 	return T_PASS;
 }
