@@ -114,6 +114,8 @@ struct ipk__ring_ctl {
 	_Alignas(64) sem_t wr_sem;
 	_Alignas(64) uint64_t key; /* stamp key, odd; set at creation */
 };
+_Static_assert(__builtin_offsetof(struct ipk__ring_ctl, key) == 384,
+    "the stamp key moved: tests/fuzz/shm_fuzz.c knows its offset");
 #define IPK__RING_CTL_SIZE 512u
 _Static_assert(sizeof(struct ipk__ring_ctl) <= IPK__RING_CTL_SIZE,
     "ring control block too big");

@@ -52,12 +52,12 @@ fuzz_u64(const unsigned char *p)
 /* Would the dialer's producer attach to ring 1 (control block at 4608,
  * data at 8192 + cap)? tail and head aligned and within `cap` of each
  * other either way, then the walk over stamped records (stamp = position
- * ^ key, key at 4608 + 448) ends within `cap` of head (ring.h). */
+ * ^ key, key at 4608 + 384) ends within `cap` of head (ring.h). */
 static int
 fuzz_producer_ok(const unsigned char *m, uint64_t cap)
 {
 	uint64_t t = fuzz_u64(m + 4608), h = fuzz_u64(m + 4608 + 64);
-	uint64_t key = fuzz_u64(m + 4608 + 448);
+	uint64_t key = fuzz_u64(m + 4608 + 384);
 	const unsigned char *d = m + 8192 + cap;
 	if ((t | h) & 15)
 		return 0;
