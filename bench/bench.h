@@ -224,12 +224,22 @@ struct bench_row {
 	int types, zero_copy, persist;
 };
 
+/* A row's ratios over the repetitions of --repeat: the median of each,
+ * 0 where a repetition lacked a figure (tput indices as in the row). */
+struct bench_median {
+	double rtt; /* p50 / floor/atomic p50 */
+	double stream[2 * BENCH_MAX_SIZES]; /* MB/s / floor/ring MB/s */
+	double hot[2 * BENCH_MAX_SIZES]; /* zero-copy MB/s / memcpy/hot */
+};
+
 struct bench_run {
 	struct bench_machine m;
 	struct bench_cfg cfg; /* cfg.mode points at mode, cfg.only is NULL */
 	char mode[16];
 	struct bench_row row[BENCH_MAX_ROWS];
 	int n;
+	int repeat; /* > 1: med[] holds medians over that many runs */
+	struct bench_median med[BENCH_MAX_ROWS];
 };
 
 /* Families of rows: one panel and one colour scale each in the pictures. */
@@ -257,6 +267,22 @@ bench_row_rtt(const struct bench_run *run, const char *name);
 /* Row x's throughput at size (zero_copy or not) when measured, or NULL. */
 const struct bench_rtput *
 bench_row_tput(const struct bench_row *x, size_t size, int zero_copy);
+/*
+ * The ratios the goals are stated in, within one run; 0 when a figure is
+ * missing. RTT: p50 / floor/atomic's p50. Streaming: MB/s / floor/ring's
+ * MB/s at the same size (floor/ring copies; it is the streaming floor for
+ * copying and zero-copy rows alike). Hot: a zero-copy figure / memcpy/hot's
+ * MB/s at the same size.
+ */
+double bench_ratio_rtt(const struct bench_run *run, const struct bench_row *x);
+double bench_ratio_stream(const struct bench_run *run,
+    const struct bench_row *x, const struct bench_rtput *t);
+double bench_ratio_hot(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t);
+/* Medians of those ratios over runs[0..nruns) (the same rows in the same
+ * order) into out->med, with out->repeat = nruns. */
+void bench_run_median(
+    struct bench_run *out, struct bench_run *const *runs, int nruns);
 /* "0.27 µs", "55 µs", "1.2 ms" for a time in nanoseconds. */
 void bench_fmt_us(char *buf, size_t cap, double ns);
 /* "64 B", "4 KiB", "1 MiB". */

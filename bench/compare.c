@@ -18,7 +18,7 @@
 #define CMP_MIN_TPUT 1.10
 
 static const char *const cmp_floors[] = {
-    "floor/atomic", "floor/futex", "memcpy"};
+    "floor/atomic", "floor/ring", "floor/futex", "memcpy", "memcpy/hot"};
 
 struct cmp_noise {
 	double p50, p99; /* factors */

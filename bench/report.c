@@ -116,6 +116,108 @@ bench_row_rtt(const struct bench_run *run, const char *name)
 	return NULL;
 }
 
+/* The row named `name`, with or without latency figures, or NULL. */
+static const struct bench_row *
+report_row_named(const struct bench_run *run, const char *name)
+{
+	for (int i = 0; run && i < run->n; i++)
+		if (!strcmp(run->row[i].name, name))
+			return &run->row[i];
+	return NULL;
+}
+
+double
+bench_ratio_rtt(const struct bench_run *run, const struct bench_row *x)
+{
+	const struct bench_row *fa = bench_row_rtt(run, "floor/atomic");
+	if (!x->have_rtt || !x->p50 || !fa || !fa->p50)
+		return 0;
+	return (double)x->p50 / (double)fa->p50;
+}
+
+static double
+report_tput_ratio(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t, const char *base)
+{
+	const struct bench_rtput *b =
+	    bench_row_tput(report_row_named(run, base), t->size, 0);
+	if (t->status != BENCH_OK || !b || b->mb_per_s <= 0)
+		return 0;
+	(void)x;
+	return t->mb_per_s / b->mb_per_s;
+}
+
+double
+bench_ratio_stream(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t)
+{
+	return report_tput_ratio(run, x, t, "floor/ring");
+}
+
+double
+bench_ratio_hot(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t)
+{
+	return t->zero_copy ? report_tput_ratio(run, x, t, "memcpy/hot") : 0;
+}
+
+static int
+report_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The median of the non-zero values of v[0..n), or 0. */
+static double
+report_median(double *v, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (v[i] > 0)
+			v[k++] = v[i];
+	if (!k)
+		return 0;
+	qsort(v, (size_t)k, sizeof(*v), report_cmp_double);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+void
+bench_run_median(
+    struct bench_run *out, struct bench_run *const *runs, int nruns)
+{
+	double v[64];
+	if (nruns > 64)
+		nruns = 64;
+	out->repeat = nruns;
+	for (int i = 0; i < out->n; i++) {
+		struct bench_median *m = &out->med[i];
+		memset(m, 0, sizeof(*m));
+		for (int k = 0; k < nruns; k++)
+			v[k] = i < runs[k]->n
+			    ? bench_ratio_rtt(runs[k], &runs[k]->row[i])
+			    : 0;
+		m->rtt = report_median(v, nruns);
+		for (int j = 0; j < out->row[i].ntput; j++) {
+			for (int k = 0; k < nruns; k++) {
+				const struct bench_row *x = &runs[k]->row[i];
+				v[k] = i < runs[k]->n && j < x->ntput
+				    ? bench_ratio_stream(
+					  runs[k], x, &x->tput[j])
+				    : 0;
+			}
+			m->stream[j] = report_median(v, nruns);
+			for (int k = 0; k < nruns; k++) {
+				const struct bench_row *x = &runs[k]->row[i];
+				v[k] = i < runs[k]->n && j < x->ntput
+				    ? bench_ratio_hot(runs[k], x, &x->tput[j])
+				    : 0;
+			}
+			m->hot[j] = report_median(v, nruns);
+		}
+	}
+}
+
 const struct bench_rtput *
 bench_row_tput(const struct bench_row *x, size_t size, int zero_copy)
 {
@@ -347,6 +449,81 @@ report_throughput(FILE *f, const struct bench_run *run)
 	}
 }
 
+/* One line of the ratio table: row x, copying or zero-copy, with its
+ * ratios to floor/ring (and, zero-copy, to memcpy/hot) at every size. */
+static void
+report_ratio_row(
+    FILE *f, const struct bench_run *run, int i, int zc, double rtt)
+{
+	const struct bench_row *x = &run->row[i];
+	char name[40], cell[40];
+	snprintf(name, sizeof(name), "%s%s", x->name, zc ? " zc" : "");
+	fprintf(f, "%-17s", name);
+	if (rtt > 0 && !zc)
+		snprintf(cell, sizeof(cell), "%.2fx", rtt);
+	else
+		snprintf(cell, sizeof(cell), "-");
+	fprintf(f, " %-11s", cell);
+	for (int k = 0; k < run->cfg.nsizes; k++) {
+		double a = 0, h = 0;
+		for (int j = 0; j < x->ntput; j++) {
+			const struct bench_rtput *t = &x->tput[j];
+			if (t->zero_copy != zc || t->size != run->cfg.sizes[k])
+				continue;
+			a = run->repeat > 1 ? run->med[i].stream[j]
+					    : bench_ratio_stream(run, x, t);
+			h = run->repeat > 1 ? run->med[i].hot[j]
+					    : bench_ratio_hot(run, x, t);
+		}
+		if (a > 0 && h > 0)
+			snprintf(cell, sizeof(cell), "%.2fx / %.2fx", a, h);
+		else if (a > 0)
+			snprintf(cell, sizeof(cell), "%.2fx", a);
+		else
+			snprintf(cell, sizeof(cell), "-");
+		fprintf(f, " %-15s", cell);
+	}
+	fputc('\n', f);
+}
+
+/* The goals' ratios: RTT p50 to floor/atomic, streaming to floor/ring,
+ * zero-copy also to memcpy/hot; medians over the runs with --repeat. */
+static void
+report_ratios(FILE *f, const struct bench_run *run)
+{
+	if (!report_row_named(run, "floor/ring") &&
+	    !bench_row_rtt(run, "floor/atomic"))
+		return;
+	if (run->repeat > 1)
+		fprintf(f,
+		    "\nRATIOS, MEDIAN OF %d RUNS (each ratio taken within "
+		    "one run)\n",
+		    run->repeat);
+	else
+		fprintf(f, "\nRATIOS WITHIN THIS RUN\n");
+	fprintf(f,
+	    "RTT: p50 / floor/atomic p50. Streaming: MB/s / floor/ring MB/s "
+	    "at the size;\nzero-copy rows: that, then / memcpy/hot MB/s.\n"
+	    "%-17s %-11s",
+	    "name", "rtt/atomic");
+	for (int k = 0; k < run->cfg.nsizes; k++) {
+		char sz[24];
+		bench_fmt_size(sz, sizeof(sz), run->cfg.sizes[k]);
+		fprintf(f, " %-15s", sz);
+	}
+	fputc('\n', f);
+	for (int i = 0; i < run->n; i++) {
+		const struct bench_row *x = &run->row[i];
+		if (x->kind == BENCH_BASELINE || x->status != BENCH_OK)
+			continue;
+		double rtt =
+		    run->repeat > 1 ? run->med[i].rtt : bench_ratio_rtt(run, x);
+		report_ratio_row(f, run, i, 0, rtt);
+		if (report_has_zc(x))
+			report_ratio_row(f, run, i, 1, 0);
+	}
+}
+
 static const char *
 report_yn(int v)
 {
@@ -459,6 +636,7 @@ bench_report_table(FILE *f, const struct bench_run *run)
 	report_machine(f, run);
 	report_latency(f, run);
 	report_throughput(f, run);
+	report_ratios(f, run);
 	report_props(f, run);
 	report_missing(f, run);
 	report_notes(f, &run->cfg);
@@ -520,6 +698,12 @@ json_tput(FILE *f, const struct bench_run *run, const struct bench_row *x)
 		if (t->status == BENCH_OK && fl > 0)
 			fprintf(f, ", \"floor_atomic_ratio\": %.3f",
 			    t->mb_per_s / fl);
+		double fr = bench_ratio_stream(run, x, t);
+		if (fr > 0)
+			fprintf(f, ", \"floor_ring_ratio\": %.3f", fr);
+		double hot = bench_ratio_hot(run, x, t);
+		if (hot > 0)
+			fprintf(f, ", \"memcpy_hot_ratio\": %.3f", hot);
 		if (t->status == BENCH_OK) {
 			fprintf(f,
 			    ", \"msgs_per_s\": %.0f, "
@@ -568,7 +752,31 @@ json_result(FILE *f, const struct bench_run *run, const struct bench_row *x)
 	    report_p50(bench_row_rtt(run, "floor/futex")), &first);
 	json_ratio(
 	    f, "raw", report_p50(x), report_p50(report_raw(run, x)), &first);
-	fprintf(f, "},\n     \"throughput\": [");
+	fprintf(f, "},\n");
+	int idx = (int)(x - run->row);
+	if (run->repeat > 1) {
+		const struct bench_median *m = &run->med[idx];
+		fprintf(f, "     \"median_ratio\": {\"runs\": %d", run->repeat);
+		if (m->rtt > 0)
+			fprintf(f, ", \"floor_atomic\": %.3f", m->rtt);
+		fprintf(f, ", \"throughput\": [");
+		for (int j = 0, lead = 1; j < x->ntput; j++) {
+			if (m->stream[j] <= 0 && m->hot[j] <= 0)
+				continue;
+			fprintf(f,
+			    "%s{\"size\": %zu, \"zero_copy\": %s, "
+			    "\"floor_ring\": %.3f",
+			    lead ? "" : ", ", x->tput[j].size,
+			    x->tput[j].zero_copy ? "true" : "false",
+			    m->stream[j]);
+			if (m->hot[j] > 0)
+				fprintf(f, ", \"memcpy_hot\": %.3f", m->hot[j]);
+			fputc('}', f);
+			lead = 0;
+		}
+		fprintf(f, "]},\n");
+	}
+	fprintf(f, "     \"throughput\": [");
 	json_tput(f, run, x);
 	fprintf(f,
 	    "],\n     \"properties\": {\"needs_related_processes\": "
@@ -641,9 +849,10 @@ bench_report_json(const char *path, const struct bench_run *run)
 	    "  \"config\": {\"mode\": \"%s\", \"rtt_size\": %zu, "
 	    "\"rounds\": %ld, \"warmup\": %ld, \"rtt_cap_s\": %.3f, "
 	    "\"duration_s\": %.3f, \"rate\": %.0f, \"pause_us\": %ld, "
-	    "\"rtt_is_round_trip\": true, \"sizes\": [",
+	    "\"rtt_is_round_trip\": true, \"repeat\": %d, \"sizes\": [",
 	    run->mode, cfg->rtt_size, cfg->rounds, cfg->warmup, cfg->rtt_cap_s,
-	    cfg->duration_s, cfg->rate, cfg->pause_us);
+	    cfg->duration_s, cfg->rate, cfg->pause_us,
+	    run->repeat > 1 ? run->repeat : 1);
 	for (int k = 0; k < cfg->nsizes; k++)
 		fprintf(f, "%s%zu", k ? ", " : "", cfg->sizes[k]);
 	fprintf(f, "]},\n");

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * subj_raw.c - the baselines every ipckit row is compared with: the hardware
- * floor (an atomic flag bounced through a shared mapping, spinning), a raw
- * futex ping-pong, and hand-written loops over pipe(2), a unix socketpair
- * and POSIX message queues, plus single-core memcpy bandwidth (engine.c).
+ * floor (an atomic flag bounced through a shared mapping, spinning), the
+ * streaming floor (the simplest correct ring of records in a shared
+ * mapping), a raw futex ping-pong, and hand-written loops over pipe(2), a
+ * unix socketpair and POSIX message queues, plus single-core memcpy
+ * bandwidth, cold and hot (engine.c).
  */
 #include "bench.h"
 
@@ -194,6 +196,240 @@ static const struct bench_ops floor_ops = {
     .recv = floor_recv,
     .close = floor_close,
     .finish = floor_finish,
+};
+
+/* --- floor/ring: the simplest correct SPSC ring of records ------------- */
+
+/*
+ * What a shared-memory ring costs when it does nothing but move records:
+ * one ring per direction in a shared anonymous mapping, records of an
+ * 8-byte length header and the payload (8-byte aligned, a padding mark
+ * when a record does not fit before the end), cached indices (the producer
+ * reads head only when its copy says full, the consumer reads tail only
+ * when it has used up what it saw), tail published per record, head
+ * published in batches of an eighth of the ring (and whenever the consumer
+ * finds the ring empty), spinning waits. No validation of what the peer
+ * wrote, no liveness, no crash consistency: a floor, not a transport.
+ * Sized like the ipckit rings of the run (subj_ipckit.c).
+ */
+#define FRING_PAD 0xffffffffu
+
+struct fring_ctl {
+	_Alignas(64) _Atomic uint64_t tail;
+	_Alignas(64) _Atomic uint64_t head;
+};
+
+struct fring_side {
+	struct fring_ctl *ctl;
+	unsigned char *data;
+	uint64_t pos; /* producer: tail; consumer: head */
+	uint64_t cached; /* producer: head; consumer: tail */
+	uint64_t published; /* consumer: head last stored */
+};
+
+struct fring_state {
+	unsigned char *map;
+	size_t map_size;
+	uint64_t cap;
+	struct fring_side tx, rx; /* private to each process after fork */
+};
+
+static int
+fring_prepare(struct bench_conn *c)
+{
+	struct fring_state *st = calloc(1, sizeof(*st));
+	size_t max = c->cfg->rtt_size;
+	if (!st)
+		return bench_fail(c, -ENOMEM, "out of memory");
+	c->p = st;
+	for (int i = 0; i < c->cfg->nsizes; i++)
+		if (c->cfg->sizes[i] > max)
+			max = c->cfg->sizes[i];
+	st->cap = 2u << 20;
+	while (st->cap < 2 * max + 65536 && st->cap < (1u << 30))
+		st->cap <<= 1;
+	/* [ctl 0][ctl 1] on one page, then the two data areas. */
+	st->map_size = 4096 + 2 * st->cap;
+	st->map = mmap(NULL, st->map_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st->map == MAP_FAILED) {
+		st->map = NULL;
+		return bench_fail(c, -errno, "mmap: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static void
+fring_view(struct fring_state *st, int ring, struct fring_side *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->ctl = (struct fring_ctl *)(void *)(st->map + (size_t)ring * 128);
+	v->data = st->map + 4096 + (size_t)ring * st->cap;
+}
+
+static int
+fring_open(struct bench_conn *c)
+{
+	struct fring_state *st = c->p;
+	/* Ring 0 carries side 0 -> side 1. */
+	fring_view(st, c->side, &st->tx);
+	fring_view(st, !c->side, &st->rx);
+	return 0;
+}
+
+static int
+fring_dial(struct bench_conn *c, const char *url)
+{
+	(void)url;
+	return fring_open(c);
+}
+
+/* Spin until *idx != old; the clock is read every 1024 turns and the
+ * wait gives up after BENCH_SPIN_NS, so a dead peer never hangs the run. */
+static int
+fring_spin(struct bench_conn *c, _Atomic uint64_t *idx, uint64_t old,
+    uint64_t *now_val)
+{
+	int64_t deadline = 0;
+	for (unsigned i = 1;; i++) {
+		/* Acquire: pairs with the peer's release store of idx. */
+		uint64_t v = atomic_load_explicit(idx, memory_order_acquire);
+		if (v != old) {
+			*now_val = v;
+			return 0;
+		}
+		floor_relax();
+		if ((i & 1023) == 0) {
+			int64_t now = bench_now();
+			if (!deadline)
+				deadline = now + BENCH_SPIN_NS;
+			else if (now > deadline)
+				return bench_fail(c, -ETIMEDOUT,
+				    "the peer did "
+				    "not answer in time (bounded wait)");
+		}
+	}
+}
+
+/* Producer: wait until `need` bytes are free at tx.pos. */
+static int
+fring_room(struct bench_conn *c, struct fring_state *st, uint64_t need)
+{
+	struct fring_side *t = &st->tx;
+	while (t->pos + need - t->cached > st->cap) {
+		uint64_t h =
+		    atomic_load_explicit(&t->ctl->head, memory_order_acquire);
+		if (h == t->cached) {
+			int rv = fring_spin(c, &t->ctl->head, h, &h);
+			if (rv < 0)
+				return rv;
+		}
+		t->cached = h;
+	}
+	return 0;
+}
+
+static int
+fring_send(struct bench_conn *c, const void *buf, size_t len)
+{
+	struct fring_state *st = c->p;
+	struct fring_side *t = &st->tx;
+	uint64_t need = (8 + len + 7) & ~(uint64_t)7;
+	uint64_t off = t->pos & (st->cap - 1), rem = st->cap - off;
+	int rv;
+	if (need > rem) {
+		if ((rv = fring_room(c, st, rem)) < 0)
+			return rv;
+		uint32_t pad = FRING_PAD;
+		memcpy(t->data + off, &pad, 4);
+		t->pos += rem;
+		off = 0;
+	}
+	if ((rv = fring_room(c, st, need)) < 0)
+		return rv;
+	uint32_t l32 = (uint32_t)len;
+	memcpy(t->data + off, &l32, 4);
+	memcpy(t->data + off + 8, buf, len);
+	t->pos += need;
+	/* Release: the record before the index that exposes it. */
+	atomic_store_explicit(&t->ctl->tail, t->pos, memory_order_release);
+	return 0;
+}
+
+static void
+fring_publish_head(struct fring_side *r)
+{
+	/* Release: our reads of the records before the producer may reuse
+	 * their bytes. */
+	atomic_store_explicit(&r->ctl->head, r->pos, memory_order_release);
+	r->published = r->pos;
+}
+
+static int
+fring_recv(struct bench_conn *c, void *buf, size_t len)
+{
+	struct fring_state *st = c->p;
+	struct fring_side *r = &st->rx;
+	for (;;) {
+		if (r->pos == r->cached) {
+			uint64_t t = atomic_load_explicit(
+			    &r->ctl->tail, memory_order_acquire);
+			if (t == r->pos) {
+				/* Empty: hand back what we hold first. */
+				if (r->published != r->pos)
+					fring_publish_head(r);
+				int rv = fring_spin(c, &r->ctl->tail, t, &t);
+				if (rv < 0)
+					return rv;
+			}
+			r->cached = t;
+		}
+		uint64_t off = r->pos & (st->cap - 1);
+		uint32_t l32;
+		memcpy(&l32, r->data + off, 4);
+		if (l32 == FRING_PAD) {
+			r->pos += st->cap - off;
+			continue;
+		}
+		if (l32 > len)
+			return bench_fail(c, -EBADMSG,
+			    "record of %u bytes, more than the %zu "
+			    "expected",
+			    l32, len);
+		memcpy(buf, r->data + off + 8, l32);
+		r->pos += (8 + (uint64_t)l32 + 7) & ~(uint64_t)7;
+		if (r->pos - r->published >= st->cap / 8)
+			fring_publish_head(r);
+		return (int)l32;
+	}
+}
+
+static void
+fring_close(struct bench_conn *c)
+{
+	(void)c;
+}
+
+static void
+fring_finish(struct bench_conn *c)
+{
+	struct fring_state *st = c->p;
+	if (!st)
+		return;
+	if (st->map)
+		munmap(st->map, st->map_size);
+	free(st);
+	c->p = NULL;
+}
+
+static const struct bench_ops fring_ops = {
+    .prepare = fring_prepare,
+    .accept = fring_open,
+    .dial = fring_dial,
+    .send = fring_send,
+    .recv = fring_recv,
+    .close = fring_close,
+    .finish = fring_finish,
 };
 
 /* --- raw/pipe and raw/unix: byte streams read and written in full ------- */
@@ -501,11 +737,13 @@ int
 bench_subjects_raw(struct bench_subject *rows, int cap)
 {
 	int n = 0;
-	if (cap < 6)
+	if (cap < 8)
 		return 0;
 	raw_row(&rows[n++], "floor/atomic", &floor_ops, "atomic",
 	    "spin (bounded)",
 	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});
+	raw_row(&rows[n++], "floor/ring", &fring_ops, "ring", "spin (bounded)",
+	    (struct bench_props){1, 0, 1, "2 (via a shared ring)", 0, 0, 0});
 	raw_row(&rows[n++], "floor/futex", &floor_ops, "futex",
 	    "futex every message",
 	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});
@@ -519,6 +757,9 @@ bench_subjects_raw(struct bench_subject *rows, int cap)
 	    (struct bench_props){
 		0, 1, 1, "2 (in and out of the kernel)", 0, 1, 1});
 	raw_row(&rows[n], "memcpy", &fd_ops, "memcpy", "none (one core)",
+	    (struct bench_props){-1, -1, -1, "1", -1, -1, -1});
+	rows[n++].memcpy_row = 1;
+	raw_row(&rows[n], "memcpy/hot", &fd_ops, "hot", "none (one core)",
 	    (struct bench_props){-1, -1, -1, "1", -1, -1, -1});
 	rows[n++].memcpy_row = 1;
 	return n;

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,12 @@
  * caller a chance to re-check liveness after this long. */
 #define RING_SPIN_CLOCK_EVERY 64
 #define RING_SPIN_SLICE_NS 2000000
+/* Polls of the other side before a blocked call first reads the clock
+ * (spin and adaptive): a peer that answers at once costs no clock read,
+ * which on a VM costs as much as the hand-off itself. */
+#define RING_QUICK_POLLS 1024
+/* A sleep that no barrier could make safe ends after this (ring.h). */
+#define RING_BRIEF_NS 1000000
 
 static inline void
 ring_cpu_relax(void)
@@ -64,6 +72,12 @@ int
 ipk__ring_ctl_init(struct ipk__ring_ctl *ctl, int pshared)
 {
 	memset(ctl, 0, sizeof(*ctl));
+	/* The stamp key: random and odd (ring.h, "Publishing"). */
+	uint64_t key = 0;
+	if (getrandom(&key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
+		key = (uint64_t)ipk__now_ns() * 0x9E3779B97F4A7C15ull ^
+		    (uint64_t)(uintptr_t)ctl;
+	ctl->key = key | 1;
 	if (sem_init(&ctl->rd_sem, pshared, 0) < 0)
 		return -errno;
 	if (sem_init(&ctl->wr_sem, pshared, 0) < 0) {
@@ -79,6 +93,52 @@ ipk__ring_ctl_fini(struct ipk__ring_ctl *ctl)
 {
 	sem_destroy(&ctl->rd_sem);
 	sem_destroy(&ctl->wr_sem);
+}
+
+/* 0 unknown, 1 expedited barrier registered, 2 GLOBAL only, 3 none; with
+ * the pid that found it out (a forked child registers again). */
+static int ring_fence_mode;
+static pid_t ring_fence_pid;
+
+static int
+ring_membarrier(int cmd)
+{
+	return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+int
+ipk__ring_setup(void)
+{
+	pid_t pid = getpid();
+	int mode = __atomic_load_n(&ring_fence_mode, __ATOMIC_ACQUIRE);
+	if (mode && __atomic_load_n(&ring_fence_pid, __ATOMIC_RELAXED) == pid)
+		return mode == 1;
+	int q = ring_membarrier(MEMBARRIER_CMD_QUERY);
+	if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	    ring_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+		mode = 1;
+	else if (q >= 0 && (q & MEMBARRIER_CMD_GLOBAL))
+		mode = 2;
+	else
+		mode = 3;
+	/* Racing threads find the same answer; registering twice is
+	 * harmless. */
+	__atomic_store_n(&ring_fence_pid, pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_fence_mode, mode, __ATOMIC_RELEASE);
+	return mode == 1;
+}
+
+int
+ipk__ring_sleep_fence(void)
+{
+	int mode = __atomic_load_n(&ring_fence_mode, __ATOMIC_ACQUIRE);
+	if (mode == 1 && ring_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0)
+		return 0;
+	/* Not registered (or the call failed): the slow global barrier
+	 * still reaches every thread of the system. */
+	if (mode != 3 && ring_membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
+		return 0;
+	return 1;
 }
 
 static void
@@ -115,13 +175,23 @@ ipk__ring_wake_writer(struct ipk__ring *r)
 		(void)sem_post(ring_sem(&r->ctl->wr_sem));
 }
 
-/* Spin until the peer's index leaves r->peer or `until`; 1 if it moved. */
+/* Has the other side moved? Reader: the record at r->pos is committed;
+ * writer: head left r->peer. */
+static inline int
+ring_moved(struct ipk__ring *r, int reader)
+{
+	if (reader)
+		return ipk__ring_ready(r);
+	return __atomic_load_n(&r->ctl->head, __ATOMIC_RELAXED) != r->peer;
+}
+
+/* Spin until the other side moves or `until`; 1 if it moved. */
 static int
-ring_spin(struct ipk__ring *r, const uint64_t *idx, int64_t until)
+ring_spin(struct ipk__ring *r, int reader, int64_t until)
 {
 	for (;;) {
 		for (int i = 0; i < RING_SPIN_CLOCK_EVERY; i++) {
-			if (__atomic_load_n(idx, __ATOMIC_RELAXED) != r->peer)
+			if (ring_moved(r, reader))
 				return 1;
 			ring_cpu_relax();
 		}
@@ -134,18 +204,17 @@ int
 ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 {
 	struct ipk__ring_ctl *ctl = r->ctl;
-	const uint64_t *idx = reader ? &ctl->tail : &ctl->head;
 	uint32_t *word = reader ? &ctl->rd_wait : &ctl->wr_wait;
 	int64_t now = ipk__now_ns();
 
 	if (strategy == IPK__WAIT_SPIN) {
 		int64_t end = now + RING_SPIN_SLICE_NS;
-		(void)ring_spin(r, idx, end < until ? end : until);
+		(void)ring_spin(r, reader, end < until ? end : until);
 		return 0;
 	}
 	if (strategy == IPK__WAIT_ADAPTIVE) {
 		int64_t end = now + RING_ADAPTIVE_SPIN_NS;
-		if (ring_spin(r, idx, end < until ? end : until))
+		if (ring_spin(r, reader, end < until ? end : until))
 			return 0;
 		now = ipk__now_ns();
 	}
@@ -154,13 +223,16 @@ ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until)
 
 	uint32_t bit =
 	    strategy == IPK__WAIT_SEM ? IPK__RING_WSEM : IPK__RING_WFUTEX;
-	uint32_t v = ipk__ring_announce(word, bit);
+	int brief = 0;
+	uint32_t v = ipk__ring_announce(word, bit, &brief);
 	/* Re-check after announcing: a publish that came before our
 	 * announcement did not see it and will not wake us. */
-	if (__atomic_load_n(idx, __ATOMIC_RELAXED) != r->peer) {
+	if (ring_moved(r, reader)) {
 		__atomic_and_fetch(word, ~bit, __ATOMIC_RELAXED);
 		return 0;
 	}
+	if (brief && until - now > RING_BRIEF_NS)
+		until = now + RING_BRIEF_NS;
 	int rv = 0;
 	if (strategy == IPK__WAIT_SEM) {
 		struct timespec ts = {until / 1000000000, until % 1000000000};
@@ -224,6 +296,21 @@ ring_chan_corrupt(struct ipk__ring_chan *h, const char *what)
 	    h->name, what);
 }
 
+/* Spin and adaptive: poll the other side a little before the clock is
+ * read; 1 if it moved. */
+static int
+ring_chan_quick(struct ipk__ring_chan *h, struct ipk__ring *r, int reader)
+{
+	if (h->wait != IPK__WAIT_SPIN && h->wait != IPK__WAIT_ADAPTIVE)
+		return 0;
+	for (int i = 0; i < RING_QUICK_POLLS; i++) {
+		if (ring_moved(r, reader))
+			return 1;
+		ring_cpu_relax();
+	}
+	return 0;
+}
+
 /* Wait one slice for the peer to move; IPK_ECLOSED when it is gone. */
 static int
 ring_chan_wait(struct ipk__ring_chan *h, struct ipk__ring *r, int reader,
@@ -256,6 +343,8 @@ ipk__ring_chan_loan(
 			return ring_chan_corrupt(h, "outgoing");
 		if (rv != -EAGAIN)
 			return rv;
+		if (slices == 0 && ring_chan_quick(h, &h->tx, 0))
+			continue;
 		if ((rv = ring_chan_wait(h, &h->tx, 0, deadline, &slices)) < 0)
 			return rv;
 	}
@@ -293,7 +382,7 @@ ipk__ring_chan_arm(struct ipk__ring_chan *h)
 	else
 		while (read(h->bell, buf, sizeof(buf)) > 0)
 			;
-	(void)ipk__ring_announce(&h->rx.ctl->rd_wait, IPK__RING_WBELL);
+	(void)ipk__ring_announce(&h->rx.ctl->rd_wait, IPK__RING_WBELL, NULL);
 }
 
 int
@@ -323,6 +412,8 @@ ring_chan_next(
 			return 0;
 		if (rv == IPK_ECORRUPT)
 			return ring_chan_corrupt(h, "incoming");
+		if (slices == 0 && ring_chan_quick(h, &h->rx, 1))
+			continue;
 		rv = ring_chan_wait(h, &h->rx, 1, deadline, &slices);
 		if ((rv == IPK_ECLOSED || rv == -ETIMEDOUT) &&
 		    ipk__ring_peek(&h->rx, m) == 0)

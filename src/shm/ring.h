@@ -11,35 +11,67 @@
  * consumer owns `head` (start of records not yet released); they live on
  * separate cache lines, and so do the two sleep announcements.
  *
- * Records. Each record is a 16-byte header { u32 len, u32 type, u64 seq }
+ * Records. Each record is a 16-byte header { u32 len, u32 type, u64 stamp }
  * followed by len payload bytes, padded so the next record starts on a
  * 16-byte boundary. A record is never split: when it does not fit before the
  * end of the data, the producer first publishes a padding record (len word
  * IPK__RING_PAD | bytes to the end - 16) and writes the record at offset 0.
  * The largest message is therefore cap - 16 bytes.
  *
- * Publishing. The producer writes the whole record, then advances `tail`
- * with a release store; the consumer loads `tail` with acquire, reads
- * records, and advances `head` (release) when it releases them. A producer
- * that dies between loan and commit never moved `tail`: nothing torn is
- * visible, and the next producer writes over the abandoned bytes. A consumer
- * that dies before release leaves `head` in place, so its successor sees the
- * record again (at-least-once; the sequence number tells).
+ * Publishing: one cache line per hand-off. The stamp of the record at
+ * position p is p ^ key, where `key` is a random odd number the ring was
+ * made with (ctl->key, copied into each side's view at attach). The
+ * producer writes the payload, len and type, then stores the stamp with
+ * release: that store is the commit. The consumer does not read `tail`: it
+ * loads the stamp at its own position with acquire and takes the record
+ * when the stamp is the one that position must carry. Stale bytes cannot
+ * pass for a record: an older record at the same offset carries another
+ * position's stamp, zeroed memory is even while stamps are odd, and payload
+ * bytes (the user's) match a 64-bit random key by chance 2^-64 at a time. So
+ * the consumer's poll and the record it takes are the same cache line, as
+ * in the floor the bench measures. After the stamp the producer still
+ * stores `tail` (a plain store to a line only it writes, so it costs no
+ * transfer while nobody reads it): attach and ipk__ring_pending use it.
+ * The consumer advances `head` (release) when it releases a record; the
+ * producer reads head only when its cached copy says "full".
+ *
+ * Crashes. A producer that dies before the stamp leaves nothing visible;
+ * the next producer writes over the abandoned bytes. One that dies between
+ * the stamp and `tail` leaves a record the consumer may already have taken:
+ * attach therefore starts at the later of tail and head and walks forward
+ * over records that carry their stamps. A consumer that dies before release
+ * leaves `head` in place, so its successor sees the record again
+ * (at-least-once, one duplicate per crash at most).
  *
  * Trust. The peer may be hostile or buggy. Each side keeps its own position
  * privately and only *loads* the other side's index, once per use, into a
  * local that is validated (16-byte aligned, at most `cap` ahead) before it
  * is used; record headers are loaded once into locals and checked against
- * the published bytes and the end of the data. Garbage gives IPK_ECORRUPT,
- * never an access outside the data. Payload bytes stay untrusted.
+ * the end of the data. Garbage gives IPK_ECORRUPT, never an access outside
+ * the data. A producer can forge stamps, but only for bytes inside the data
+ * it could have sent anyway. Payload bytes stay untrusted.
  *
- * Waiting. Neither side makes a syscall while the other is awake. A side
- * about to sleep sets bits in the other side's announcement word with a
- * full barrier (ipk__ring_announce), re-checks the ring, and only then
- * sleeps; a side that publishes does a full barrier too (the exchange on
- * tail/head) before it loads the word, so one of the two always sees the
- * other (no lost wake-up). The waker clears the word and wakes the way it
- * asks: FUTEX_WAKE, sem_post, or a doorbell callback (ipk_fd).
+ * Waiting: no lost wake-up, and no locked instruction on the hand-off.
+ * Neither side makes a syscall while the other is awake. A side about to
+ * sleep (S) (a) sets bits in its announcement word with an atomic or, (b)
+ * calls ipk__ring_sleep_fence, membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+ * which makes every thread of a registered process execute a full barrier
+ * before the call returns (a running one by an interrupt, a descheduled
+ * one when it is switched in, before its next instruction), (c) re-checks
+ * the ring, and only then sleeps. A side that publishes (P) (1) stores its
+ * commit (the stamp then tail, or head) and (2) loads the announcement word,
+ * with no barrier between. Let B be the barrier (b) forced on P. If B falls
+ * after (1) in P's program order, B made (1) visible before (b) returned,
+ * so (c) sees it and S does not sleep. If B falls before (1), then (2)
+ * follows B, which follows (a) becoming visible, so (2) sees the bits and
+ * P wakes S. A process that cannot register for the expedited barrier
+ * publishes with a locked read-modify-write as (2) instead (the classic
+ * pairing with the atomic or); its own sleeps use the slower
+ * MEMBARRIER_CMD_GLOBAL, or, with no membarrier at all, end after 1 ms, so
+ * a peer that publishes without a fence is never waited for longer. The
+ * waker clears the word and wakes the way it asks: FUTEX_WAKE, sem_post,
+ * or a doorbell callback (ipk_fd). tests/model/ring.pml checks this
+ * protocol, with a crash at every producer step and mutants that must fail.
  *
  * Threads: one producer thread and one consumer thread per ring.
  */
@@ -74,14 +106,16 @@
 /* The shared control block; 512 bytes in every layout. */
 struct ipk__ring_ctl {
 	_Alignas(64) uint64_t tail; /* producer: published up to here */
-	uint64_t seq; /* producer: sequence of the next record */
 	_Alignas(64) uint64_t head; /* consumer: released up to here */
 	_Alignas(64) uint32_t rd_wait; /* consumer asleep: IPK__RING_W* bits */
 	uint32_t bell_gen; /* consumer's doorbell generation */
 	_Alignas(64) uint32_t wr_wait; /* producer asleep for space */
 	_Alignas(64) sem_t rd_sem;
 	_Alignas(64) sem_t wr_sem;
+	_Alignas(64) uint64_t key; /* stamp key, odd; set at creation */
 };
+_Static_assert(__builtin_offsetof(struct ipk__ring_ctl, key) == 384,
+    "the stamp key moved: tests/fuzz/shm_fuzz.c knows its offset");
 #define IPK__RING_CTL_SIZE 512u
 _Static_assert(sizeof(struct ipk__ring_ctl) <= IPK__RING_CTL_SIZE,
     "ring control block too big");
@@ -92,9 +126,10 @@ struct ipk__ring {
 	unsigned char *data;
 	uint64_t cap, mask;
 	uint64_t pos; /* producer: our tail; consumer: our head */
-	uint64_t peer; /* last validated index of the other side */
-	uint64_t seq; /* producer: next sequence number */
+	uint64_t peer; /* producer: last validated head */
+	uint64_t key; /* ctl->key as it was at attach */
 	uint64_t next; /* consumer: position after the peeked record */
+	int asym; /* publish without a fence (ipk__ring_peer_word) */
 	/* Consumer doorbell, rung by the producer (may be NULL). */
 	void (*bell)(void *arg);
 	void *bell_arg;
@@ -104,7 +139,6 @@ struct ipk__ring {
 struct ipk__ring_msg {
 	const unsigned char *buf;
 	uint32_t len, type;
-	uint64_t seq;
 };
 
 /* Bytes a record of `len` payload bytes occupies. */
@@ -122,33 +156,83 @@ ipk__ring_max_msg(uint64_t cap)
 	return cap - IPK__RING_HDR;
 }
 
+/* The stamp word of the record at offset `off`. */
+static inline uint64_t *
+ipk__ring_stamp(const struct ipk__ring *r, uint64_t off)
+{
+	return (uint64_t *)(void *)(r->data + off + 8);
+}
+
 /* Slow paths (ring.c). */
 IPK__HIDDEN int ipk__ring_ctl_init(struct ipk__ring_ctl *ctl, int pshared);
 IPK__HIDDEN void ipk__ring_ctl_fini(struct ipk__ring_ctl *ctl);
 IPK__HIDDEN void ipk__ring_wake_reader(struct ipk__ring *r);
 IPK__HIDDEN void ipk__ring_wake_writer(struct ipk__ring *r);
 /*
- * Wait, at most until `until` (monotonic ns), for the other side to move
- * its index away from r->peer (the value last seen when the ring was empty
- * or full). `reader`: 1 to wait for data, 0 to wait for space. Returns 0
- * when the index moved or the wait ended (the caller re-checks the ring and
- * the peer's liveness), or a negative errno on a failed syscall.
+ * Register this process for the expedited barrier (once per process, again
+ * after a fork); returns 1 when its rings may publish without a fence.
+ */
+IPK__HIDDEN int ipk__ring_setup(void);
+/*
+ * The sleeper's half of the hand-off (ring.h, "Waiting"): make every
+ * publisher execute a full barrier. Returns 0, or 1 when no barrier could
+ * be forced on a peer that publishes without a fence: sleep briefly then.
+ */
+IPK__HIDDEN int ipk__ring_sleep_fence(void);
+/*
+ * Wait, at most until `until` (monotonic ns), for the other side to move:
+ * reader (1): the record at r->pos to be committed; writer (0): head to
+ * leave r->peer (the value last seen when the ring was full). Returns 0
+ * when it moved or the wait ended (the caller re-checks the ring and the
+ * peer's liveness), or a negative errno on a failed syscall.
  */
 IPK__HIDDEN int
 ipk__ring_wait(struct ipk__ring *r, int reader, int strategy, int64_t until);
 
-/* Attach as producer: adopt the published tail and sequence. */
+/* Has the record at the consumer's position been committed? */
+static inline int
+ipk__ring_ready(const struct ipk__ring *r)
+{
+	return __atomic_load_n(ipk__ring_stamp(r, r->pos & r->mask),
+		   __ATOMIC_RELAXED) == (r->pos ^ r->key);
+}
+
+/*
+ * Attach as producer: continue after the last committed record. That is
+ * tail, or head when the consumer took records past a tail that a crash
+ * left behind, then every record further on that carries its stamp.
+ */
 static inline int
 ipk__ring_attach_producer(struct ipk__ring *r)
 {
+	r->asym = ipk__ring_setup();
+	r->key = __atomic_load_n(&r->ctl->key, __ATOMIC_RELAXED);
 	uint64_t t = __atomic_load_n(&r->ctl->tail, __ATOMIC_RELAXED);
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
-	if (IPK__CHECK("ring.prod_align", (t | h) & (IPK__RING_ALIGN - 1)) ||
-	    IPK__CHECK("ring.prod_range", t - h > r->cap))
+	if (IPK__CHECK("ring.prod_align", (t | h) & (IPK__RING_ALIGN - 1)))
 		return IPK_ECORRUPT;
+	if (h - t <= r->cap)
+		t = h; /* the consumer is ahead of the published tail */
+	else if (IPK__CHECK("ring.prod_range", t - h > r->cap))
+		return IPK_ECORRUPT;
+	for (;;) {
+		uint64_t off = t & r->mask, rem = r->cap - off;
+		/* Acquire: pairs with the stamp store of the commit. */
+		if (__atomic_load_n(ipk__ring_stamp(r, off),
+			__ATOMIC_ACQUIRE) != (t ^ r->key))
+			break;
+		uint32_t len = __atomic_load_n(
+		    (const uint32_t *)(const void *)(r->data + off),
+		    __ATOMIC_RELAXED);
+		uint64_t size =
+		    len & IPK__RING_PAD ? rem : ipk__ring_recsize(len);
+		int bad = size > rem || t + size - h > r->cap;
+		if (IPK__CHECK("ring.prod_scan", bad))
+			return IPK_ECORRUPT;
+		t += size;
+	}
 	r->pos = t;
 	r->peer = h;
-	r->seq = __atomic_load_n(&r->ctl->seq, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -156,13 +240,13 @@ ipk__ring_attach_producer(struct ipk__ring *r)
 static inline int
 ipk__ring_attach_consumer(struct ipk__ring *r)
 {
+	r->asym = ipk__ring_setup();
+	r->key = __atomic_load_n(&r->ctl->key, __ATOMIC_RELAXED);
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_RELAXED);
-	uint64_t t = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
-	if (IPK__CHECK("ring.cons_align", (t | h) & (IPK__RING_ALIGN - 1)) ||
-	    IPK__CHECK("ring.cons_range", t - h > r->cap))
+	if (IPK__CHECK("ring.cons_align", h & (IPK__RING_ALIGN - 1)))
 		return IPK_ECORRUPT;
 	r->pos = r->next = h;
-	r->peer = h; /* nothing known yet: the first peek loads tail */
+	r->peer = 0;
 	return 0;
 }
 
@@ -174,7 +258,8 @@ ipk__ring_room(struct ipk__ring *r, uint64_t need)
 	if (IPK__LIKELY(r->pos + need - r->peer <= r->cap))
 		return 0;
 	/* Acquire: the consumer's reads of released records come before our
-	 * writes over them; pairs with the exchange in ipk__ring_release. */
+	 * writes over them; pairs with the release store of head in
+	 * ipk__ring_release_to. */
 	uint64_t h = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE);
 	if (IPK__CHECK("ring.head_align", h & (IPK__RING_ALIGN - 1)) ||
 	    IPK__CHECK("ring.head_range", r->pos - h > r->cap))
@@ -183,19 +268,39 @@ ipk__ring_room(struct ipk__ring *r, uint64_t need)
 	return r->pos + need - h <= r->cap ? 0 : -EAGAIN;
 }
 
-/* Producer: make records up to r->pos visible, and wake a sleeping
- * consumer if it asked to be woken. */
-static inline void
-ipk__ring_publish(struct ipk__ring *r)
+/* The publishing side's half of the hand-off: load the other side's
+ * announcement word after our commit store. Without a fence when the
+ * sleeper can force one on us (ring.h, "Waiting"); else with a locked
+ * read-modify-write of the word, the full barrier that pairs with the
+ * sleeper's atomic or. */
+static inline uint32_t
+ipk__ring_peer_word(const struct ipk__ring *r, uint32_t *word)
 {
-	/* Release: the record bytes before the index exposing them; pairs
-	 * with the acquire load of tail in ipk__ring_peek. As a locked
-	 * exchange it is also the full barrier that orders this store before
-	 * the load of rd_wait (pairs with ipk__ring_announce). */
-	IPK__CRASH_SITE("ring.before_tail");
-	(void)__atomic_exchange_n(&r->ctl->tail, r->pos, __ATOMIC_SEQ_CST);
+	if (IPK__UNLIKELY(!r->asym))
+		return __atomic_fetch_or(word, 0u, __ATOMIC_SEQ_CST);
+	/* Keeps the compiler from hoisting the load; the CPU may still run
+	 * it before the store is visible, which membarrier accounts for. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(word, __ATOMIC_RELAXED);
+}
+
+/* Producer: commit the record at r->pos, `size` bytes long, whose len and
+ * type are written: the stamp, then tail, then wake a sleeping consumer. */
+static inline void
+ipk__ring_publish(struct ipk__ring *r, uint64_t size)
+{
+	uint64_t off = r->pos & r->mask;
+	IPK__CRASH_SITE("ring.before_stamp");
+	/* Release: the record before its stamp; pairs with the acquire
+	 * load of the stamp in ipk__ring_peek. */
+	__atomic_store_n(
+	    ipk__ring_stamp(r, off), r->pos ^ r->key, __ATOMIC_RELEASE);
+	IPK__CRASH_SITE("ring.after_stamp");
+	r->pos += size;
+	/* Release: tail for attach and ipk__ring_pending (acquire there). */
+	__atomic_store_n(&r->ctl->tail, r->pos, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("ring.after_tail");
-	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->rd_wait, __ATOMIC_RELAXED)))
+	if (IPK__UNLIKELY(ipk__ring_peer_word(r, &r->ctl->rd_wait)))
 		ipk__ring_wake_reader(r);
 }
 
@@ -222,8 +327,7 @@ ipk__ring_loan(struct ipk__ring *r, uint64_t len, void **out)
 		__atomic_store_n(&h[0], w, __ATOMIC_RELAXED);
 		__atomic_store_n(&h[1], 0u, __ATOMIC_RELAXED);
 		IPK__CRASH_SITE("ring.after_pad");
-		r->pos += rem;
-		ipk__ring_publish(r);
+		ipk__ring_publish(r, rem);
 		off = 0;
 	}
 	if ((rv = ipk__ring_room(r, need)) < 0)
@@ -240,12 +344,8 @@ ipk__ring_commit(struct ipk__ring *r, uint64_t len, uint32_t type)
 	__atomic_store_n(
 	    (uint32_t *)(void *)p, (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n((uint32_t *)(void *)(p + 4), type, __ATOMIC_RELAXED);
-	__atomic_store_n((uint64_t *)(void *)(p + 8), r->seq, __ATOMIC_RELAXED);
 	IPK__CRASH_SITE("ring.after_len");
-	r->pos += ipk__ring_recsize(len);
-	r->seq++;
-	__atomic_store_n(&r->ctl->seq, r->seq, __ATOMIC_RELAXED);
-	ipk__ring_publish(r);
+	ipk__ring_publish(r, ipk__ring_recsize(len));
 }
 
 /* Consumer: advance head to `pos` and wake a producer waiting for space. */
@@ -254,43 +354,31 @@ ipk__ring_release_to(struct ipk__ring *r, uint64_t pos)
 {
 	r->pos = r->next = pos;
 	/* Release: our reads of the records come before the producer may
-	 * overwrite them; pairs with the acquire load in ipk__ring_room. The
-	 * locked exchange is also the full barrier before loading wr_wait. */
-	(void)__atomic_exchange_n(&r->ctl->head, pos, __ATOMIC_SEQ_CST);
+	 * overwrite them; pairs with the acquire load in ipk__ring_room. A
+	 * plain store to a line only we write: no transfer while the
+	 * producer does not look. */
+	__atomic_store_n(&r->ctl->head, pos, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("ring.after_head");
-	if (IPK__UNLIKELY(__atomic_load_n(&r->ctl->wr_wait, __ATOMIC_RELAXED)))
+	if (IPK__UNLIKELY(ipk__ring_peer_word(r, &r->ctl->wr_wait)))
 		ipk__ring_wake_writer(r);
 }
 
 /*
  * Consumer: find the next record without consuming it. 0 and *m set,
- * -EAGAIN when the ring is empty, IPK_ECORRUPT on garbage. Loads tail only
- * when the records seen at the last load are used up, so a burst costs one
- * load. Padding records are released on the way.
+ * -EAGAIN when the ring is empty, IPK_ECORRUPT on garbage. Reads only the
+ * record's own cache lines. Padding records are released on the way.
  */
 static inline int
 ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 {
 	for (;;) {
-		uint64_t avail = r->peer - r->pos;
-		if (avail == 0) {
-			/* Acquire: pairs with the exchange in
-			 * ipk__ring_publish; the record bytes are visible. */
-			uint64_t t =
-			    __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
-			if (IPK__CHECK(
-				"ring.tail_align", t & (IPK__RING_ALIGN - 1)) ||
-			    IPK__CHECK("ring.tail_range", t - r->pos > r->cap))
-				return IPK_ECORRUPT;
-			r->peer = t;
-			avail = t - r->pos;
-			if (avail == 0)
-				return -EAGAIN;
-		} else if (avail > r->cap) {
-			return IPK_ECORRUPT;
-		}
 		uint64_t off = r->pos & r->mask;
 		const unsigned char *p = r->data + off;
+		/* Acquire: pairs with the release store of the stamp in
+		 * ipk__ring_publish; the record bytes are visible. */
+		if (__atomic_load_n(ipk__ring_stamp(r, off),
+			__ATOMIC_ACQUIRE) != (r->pos ^ r->key))
+			return -EAGAIN;
 		/* Each header field is loaded once, into a local. */
 		uint32_t len = __atomic_load_n(
 		    (const uint32_t *)(const void *)p, __ATOMIC_RELAXED);
@@ -299,22 +387,18 @@ ipk__ring_peek(struct ipk__ring *r, struct ipk__ring_msg *m)
 			if (IPK__CHECK("ring.pad_len",
 				len !=
 				    (IPK__RING_PAD |
-					(uint32_t)(rem - IPK__RING_HDR))) ||
-			    IPK__CHECK("ring.pad_avail", avail < rem))
+					(uint32_t)(rem - IPK__RING_HDR))))
 				return IPK_ECORRUPT;
 			ipk__ring_release_to(r, r->pos + rem);
 			continue;
 		}
 		uint64_t need = ipk__ring_recsize(len);
-		if (IPK__CHECK("ring.rec_wrap", need > rem) ||
-		    IPK__CHECK("ring.rec_avail", need > avail))
+		if (IPK__CHECK("ring.rec_wrap", need > rem))
 			return IPK_ECORRUPT;
 		m->buf = p + IPK__RING_HDR;
 		m->len = len;
 		m->type = __atomic_load_n(
 		    (const uint32_t *)(const void *)(p + 4), __ATOMIC_RELAXED);
-		m->seq = __atomic_load_n(
-		    (const uint64_t *)(const void *)(p + 8), __ATOMIC_RELAXED);
 		r->next = r->pos + need;
 		return 0;
 	}
@@ -328,13 +412,18 @@ ipk__ring_release(struct ipk__ring *r)
 	ipk__ring_release_to(r, r->next);
 }
 
-/* Set `bits` in an announcement word, with a full barrier before the
- * caller re-checks the ring (pairs with the exchange in publish/release).
- * Returns the word's new value, the futex compare value. */
+/* Set `bits` in an announcement word, then force a barrier on the
+ * publisher before the caller re-checks the ring (ring.h, "Waiting").
+ * Returns the word's new value, the futex compare value; *brief is set to
+ * 1 when the sleep must be short (ipk__ring_sleep_fence). */
 static inline uint32_t
-ipk__ring_announce(uint32_t *word, uint32_t bits)
+ipk__ring_announce(uint32_t *word, uint32_t bits, int *brief)
 {
-	return __atomic_or_fetch(word, bits, __ATOMIC_SEQ_CST);
+	uint32_t v = __atomic_or_fetch(word, bits, __ATOMIC_SEQ_CST);
+	int b = ipk__ring_sleep_fence();
+	if (brief)
+		*brief = b;
+	return v;
 }
 
 /* Unread bytes in the ring, as far as the indices say (0 on garbage). */

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 
 #define IPK__SEG_MAGIC 0x00314d48534b5049ull /* "IPKSHM1" */
-#define IPK__SEG_VERSION 1u
+#define IPK__SEG_VERSION 2u
 #define IPK__SEG_CTL_OFF 4096u
 #define IPK__SEG_DATA_OFF 8192u
 #define IPK__SEG_MIN_CAP 4096u

@@ -72,7 +72,7 @@ check_svg() { # file, what
 		grep -q ">$n<" "$1" || fail "$2: row $n not in the SVG"
 	done
 	grep -q '>memcpy<' "$1" || fail "$2: memcpy not in the SVG"
-	grep -q '>floor (atomic)<' "$1" || fail "$2: no floor reference"
+	grep -q '>floor (ring)<' "$1" || fail "$2: no streaming floor (floor/ring) in the key"
 }
 "$IPK" bench --from "$DATA" --plot "$dir/p.svg" >"$dir/out" 2>"$dir/err" ||
 	fail "--plot svg failed: $(cat "$dir/err")"

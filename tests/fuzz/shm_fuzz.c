@@ -33,7 +33,7 @@ static void
 fuzz_header(unsigned char *m)
 {
 	uint64_t magic = 0x00314d48534b5049ull, sz = SEG_SIZE, cap = SEG_CAP;
-	uint32_t ver = 1, wait = 0;
+	uint32_t ver = 2, wait = 0;
 	memcpy(m, &magic, 8);
 	memcpy(m + 8, &ver, 4);
 	memcpy(m + 12, &wait, 4);
@@ -49,6 +49,36 @@ fuzz_u64(const unsigned char *p)
 	return v;
 }
 
+/* Would the dialer's producer attach to ring 1 (control block at 4608,
+ * data at 8192 + cap)? tail and head aligned and within `cap` of each
+ * other either way, then the walk over stamped records (stamp = position
+ * ^ key, key at 4608 + 384) ends within `cap` of head (ring.h). */
+static int
+fuzz_producer_ok(const unsigned char *m, uint64_t cap)
+{
+	uint64_t t = fuzz_u64(m + 4608), h = fuzz_u64(m + 4608 + 64);
+	uint64_t key = fuzz_u64(m + 4608 + 384);
+	const unsigned char *d = m + 8192 + cap;
+	if ((t | h) & 15)
+		return 0;
+	if (h - t <= cap)
+		t = h;
+	else if (t - h > cap)
+		return 0;
+	for (;;) {
+		uint64_t off = t & (cap - 1), rem = cap - off;
+		if (fuzz_u64(d + off + 8) != (t ^ key))
+			return 1;
+		uint32_t len;
+		memcpy(&len, d + off, 4);
+		uint64_t size =
+		    len & 0x80000000u ? rem : (16 + len + 15) & ~15ull;
+		if (size > rem || t + size - h > cap)
+			return 0;
+		t += size;
+	}
+}
+
 /* Would a correct reader accept this segment of `len` bytes? */
 static int
 fuzz_valid(const unsigned char *m, size_t len)
@@ -59,17 +89,14 @@ fuzz_valid(const unsigned char *m, size_t len)
 	memcpy(&ver, m + 8, 4);
 	uint64_t magic = fuzz_u64(m), sz = fuzz_u64(m + 16),
 		 cap = fuzz_u64(m + 24);
-	if (magic != 0x00314d48534b5049ull || ver != 1 || cap < 4096 ||
+	if (magic != 0x00314d48534b5049ull || ver != 2 || cap < 4096 ||
 	    cap > (1u << 30) || (cap & (cap - 1)) || sz != 8192 + 2 * cap ||
 	    sz != len)
 		return 0;
-	for (int i = 0; i < 2; i++) { /* control blocks: tail +0, head +64 */
-		uint64_t t = fuzz_u64(m + 4096 + 512 * i);
-		uint64_t h = fuzz_u64(m + 4096 + 512 * i + 64);
-		if (((t | h) & 15) || t - h > cap)
-			return 0;
-	}
-	return 1;
+	/* The consumer of ring 0 checks its head (control block + 64). */
+	if (fuzz_u64(m + 4096 + 64) & 15)
+		return 0;
+	return fuzz_producer_ok(m, cap);
 }
 
 static void

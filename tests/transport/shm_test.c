@@ -586,7 +586,7 @@ static void
 make_seg_cap(const char *name, uint64_t cap)
 {
 	uint64_t magic = SHM_MAGIC, seg = 8192 + 2 * cap;
-	uint32_t version = 1;
+	uint32_t version = 2;
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 	T_ASSERT(fd >= 0);
 	T_ASSERT(ftruncate(fd, (off_t)seg) == 0);
@@ -625,7 +625,7 @@ test_bad_segments(void)
 	ipk_listener_close(l);
 
 	name = name_for("size", "", url, sizeof(url));
-	make_seg(name, SHM_MAGIC, 1, 12288);
+	make_seg(name, SHM_MAGIC, 2, 12288);
 	rv = ipk_dial(url, NULL, &d);
 	T_ERR(rv, IPK_ECORRUPT);
 	fprintf(stderr, "bad size: %s\n", ipk_strerror(rv));
@@ -741,6 +741,7 @@ struct bad_seg {
 	int want;
 	uid_t owner; /* 0: ours; else chown to it (root only) */
 	const char *query;
+	uint64_t head0; /* ring 0's head (the dialer consumes ring 0) */
 };
 
 static void
@@ -751,35 +752,35 @@ test_bad_headers(void)
 	 * owner, query */
 	static const struct bad_seg segs[] = {
 	    {"mode wider than 0600", SHM_MAGIC, k4, ok, ok, 0644, 0, 0, 0,
-		-EACCES, 0, ""},
+		-EACCES, 0, "", 0},
 	    {"too small", SHM_MAGIC, k4, ok, 100, 0600, 0, 0, 0, IPK_ECORRUPT,
-		0, ""},
+		0, "", 0},
 	    {"empty (being made)", SHM_MAGIC, k4, ok, 0, 0600, 0, 0, 0,
-		-ECONNREFUSED, 0, ""},
-	    {"no magic yet", 0, k4, ok, ok, 0600, 0, 0, 0, -ECONNREFUSED, 0,
-		""},
+		-ECONNREFUSED, 0, "", 0},
+	    {"no magic yet", 0, k4, ok, ok, 0600, 0, 0, 0, -ECONNREFUSED, 0, "",
+		0},
 	    {"rings under 4K", SHM_MAGIC, 1024, 8192 + 2048, 8192 + 2048, 0600,
-		0, 0, 0, IPK_ECORRUPT, 0, ""},
+		0, 0, 0, IPK_ECORRUPT, 0, "", 0},
 	    {"rings over 1G", SHM_MAGIC, 1ull << 31, ok, ok, 0600, 0, 0, 0,
-		IPK_ECORRUPT, 0, ""},
+		IPK_ECORRUPT, 0, "", 0},
 	    {"rings not a power of two", SHM_MAGIC, 6144, 8192 + 12288,
-		8192 + 12288, 0600, 0, 0, 0, IPK_ECORRUPT, 0, ""},
+		8192 + 12288, 0600, 0, 0, 0, IPK_ECORRUPT, 0, "", 0},
 	    {"header size wrong", SHM_MAGIC, k4, 20480, 20480, 0600, 0, 0, 0,
-		IPK_ECORRUPT, 0, ""},
+		IPK_ECORRUPT, 0, "", 0},
 	    /* Dead listener, unread data: the dialer attaches, and then
 	     * finds the indices of a ring broken. */
 	    {"producer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 16, 8, 0,
-		IPK_ECORRUPT, 0, ""},
+		IPK_ECORRUPT, 0, "", 0},
 	    {"producer tail past the ring", SHM_MAGIC, k4, ok, ok, 0600, 16,
-		2 * k4, 0, IPK_ECORRUPT, 0, ""},
-	    {"consumer tail misaligned", SHM_MAGIC, k4, ok, ok, 0600, 8, 0, 0,
-		IPK_ECORRUPT, 0, ""},
+		2 * k4, 0, IPK_ECORRUPT, 0, "", 0},
+	    {"consumer head misaligned", SHM_MAGIC, k4, ok, ok, 0600, 16, 0, 0,
+		IPK_ECORRUPT, 0, "", 8},
 	    {"another uid's", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0, -EACCES,
-		65534, ""},
+		65534, "", 0},
 	    {"another uid's, not the allowed one", SHM_MAGIC, k4, ok, ok, 0600,
-		0, 0, 0, -EACCES, 65534, "&allow=65533"},
+		0, 0, 0, -EACCES, 65534, "&allow=65533", 0},
 	    {"another uid's, allowed", SHM_MAGIC, k4, ok, ok, 0600, 0, 0, 0,
-		-ECONNREFUSED, 65534, "&allow=65534"},
+		-ECONNREFUSED, 65534, "&allow=65534", 0},
 	};
 	for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
 		const struct bad_seg *b = &segs[i];
@@ -799,9 +800,10 @@ test_bad_headers(void)
 		T_ASSERT(fchmod(fd, b->mode) == 0);
 		T_ASSERT(ftruncate(fd, b->size) == 0);
 		if (b->size >= 8192) {
-			uint32_t version = 1;
+			uint32_t version = 2;
 			uint64_t ctl[2][9] = {{0}};
 			ctl[0][0] = b->tail0;
+			ctl[0][8] = b->head0;
 			ctl[1][0] = b->tail1;
 			ctl[1][8] = b->head1; /* head: the next cache line */
 			T_ASSERT(pwrite(fd, &version, 4, 8) == 4);
