@@ -1041,9 +1041,13 @@ ipk__stream_drain(struct ipk__stream *s, int64_t deadline)
 				    "everything");
 			return 0;
 		}
-		if (r > 0 && (p.revents & POLLERR))
+		if (r > 0 && (p.revents & POLLERR)) {
+			/* The reader left: after reading everything? */
+			if (ioctl(s->wfd, FIONREAD, &q) == 0 && q == 0)
+				return 0;
 			return ipk__err(IPK_ECLOSED,
 			    "the reader went away with %d bytes unread", q);
+		}
 		if (s->alive && s->alive(s->arg) == 0)
 			return ipk__err(IPK_ECLOSED,
 			    "the peer went away with %d bytes unread", q);
