@@ -385,7 +385,8 @@ mq_raw_open(const char *name, uid_t allow, const struct stat *want, mqd_t *q)
 }
 
 static int
-mq_raw_listen(struct ipk_listener *l, struct mq_lst *ml, const struct ipk__url *u)
+mq_raw_listen(
+    struct ipk_listener *l, struct mq_lst *ml, const struct ipk__url *u)
 {
 	struct mq_attr a = {0};
 	struct stat st;

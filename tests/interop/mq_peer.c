@@ -50,8 +50,8 @@ main(int argc, char **argv)
 			return fail("open", name);
 		unsigned prio = (unsigned)strtoul(argv[3], NULL, 10);
 		for (int i = 4; i < argc; i++)
-			if (mq_timedsend(q, argv[i], strlen(argv[i]), prio,
-				&until) < 0)
+			if (mq_timedsend(
+				q, argv[i], strlen(argv[i]), prio, &until) < 0)
 				return fail("send", name);
 		mq_close(q);
 		return 0;
