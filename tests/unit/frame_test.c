@@ -450,8 +450,8 @@ test_hello_peer(void)
 			int rv = ipk__stream_send(&r, "x", 1, 0, dl(1000));
 			T_ERR(rv, -EPROTO);
 			if (k == 3 && !strstr(ipk_strerror(rv), "GET / HTTP"))
-				T_FAILF("does not name it: '%s'",
-				    ipk_strerror(rv));
+				T_FAILF(
+				    "does not name it: '%s'", ipk_strerror(rv));
 			T_ERR(ipk__stream_recv(
 				  &r, buf, sizeof(buf), &len, &t, dl(1000)),
 			    -EBADMSG);
