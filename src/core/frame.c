@@ -650,6 +650,13 @@ ipk__stream_hello(struct ipk__stream *s)
 	(void)stream_put(s, &seg, 1, 0);
 }
 
+void
+ipk__stream_peer_max(struct ipk__stream *s, size_t max)
+{
+	s->tx_lim = max ? max + 1 : SIZE_MAX;
+	__atomic_store_n(&s->peer_max, max ? max : SIZE_MAX, __ATOMIC_RELEASE);
+}
+
 /* A plain framing's message: the payload, then the delimiter. */
 static int
 stream_send_plain(

@@ -174,6 +174,10 @@ ipk__stream_framing(struct ipk__stream *s, const struct ipk__framing *f);
  * peer's before the first send and the first recv. Call right after
  * ipk__stream_init, before any other thread uses the stream. */
 IPK__HIDDEN void ipk__stream_hello(struct ipk__stream *s);
+/* The peer's limit learned another way (fifo: its lock file), before a
+ * send: a message over it is refused with -EMSGSIZE. 0: unknown. Send side
+ * only. */
+IPK__HIDDEN void ipk__stream_peer_max(struct ipk__stream *s, size_t max);
 /* Free buffers; does not close the descriptors. */
 IPK__HIDDEN void ipk__stream_fini(struct ipk__stream *s);
 /* Forget a half-received frame and read-ahead (a new peer attached). */

@@ -9,8 +9,10 @@
  *   name        FIFO, dialer -> listener
  *   name.reply  FIFO, listener -> dialer
  *   name.lock   regular file: OFD locks (byte 0 listener, byte 1 dialer,
- *               byte 2 the accepted channel), a 16-byte session record
- *               {u64 dgen, u64 lgen} read and written with pread/pwrite,
+ *               byte 2 the accepted channel), a 32-byte session record
+ *               {u64 dgen, u64 lgen, u64 dmax, u64 lmax} read and
+ *               written with pread/pwrite (dmax, lmax: each side's maxmsg,
+ *               so a send over the other's limit is refused at the sender),
  *               and the creation record (core/own.h) naming the two FIFOs.
  * A FIFO or lock file at these names that the record does not name is the
  * user's (the article's `mkfifo test`): refused with IPK_EFOREIGN, never
@@ -67,6 +69,8 @@
 #define FIFO_LOCK_CHAN 2 /* byte held by the listener's open channel */
 #define FIFO_OFF_DGEN 16 /* session record, after the lock bytes */
 #define FIFO_OFF_LGEN 24
+#define FIFO_OFF_DMAX 32 /* the dialer's maxmsg, written before dgen */
+#define FIFO_OFF_LMAX 40 /* the listener's, written before lgen */
 #define FIFO_OWN_IN 0 /* slots of the creation record */
 #define FIFO_OWN_OUT 1
 
@@ -97,6 +101,7 @@ struct fifo_chan {
 	uint64_t gen; /* the session this end belongs to */
 	int64_t look_at; /* listener send: next look for a new dialer */
 	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
+	int lim_known; /* dialer send side: the listener's lmax was read */
 	int plain; /* ?framing=raw|lines: one FIFO, one direction */
 	int seen; /* plain reader: a writer has come since the last EOF */
 	char *path; /* plain reader: reopened after each writer */
@@ -523,7 +528,7 @@ fifo_lock_listener(struct fifo_lst *fl, unsigned mode, uid_t allow)
 		struct stat a, b;
 		if (lstat(fl->p.lock, &a) == 0 && fstat(fl->lockfd, &b) == 0 &&
 		    a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
-			static const uint64_t zero[2];
+			static const uint64_t zero[4];
 			fl->owner = 1;
 			/* a new session record; ?mode= on reclaim too */
 			if (pwrite(fl->lockfd, zero, sizeof(zero),
@@ -598,8 +603,11 @@ fifo_alive(void *arg)
 static int
 fifo_switch(struct fifo_chan *p, uint64_t dgen)
 {
+	uint64_t dmax = 0;
+	(void)fifo_get(p->lockfd, FIFO_OFF_DMAX, &dmax);
 	pthread_mutex_lock(&p->tx_mu);
 	ipk__stream_reset_tx(&p->s);
+	ipk__stream_peer_max(&p->s, (size_t)dmax);
 	fifo_drain(p->gfd);
 	p->gen = dgen;
 	pthread_mutex_unlock(&p->tx_mu);
@@ -734,6 +742,8 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		return rv;
 	fifo_drain(p->rfd); /* what an earlier, gone dialer left */
 	fifo_chan_init(c, p);
+	if ((rv = fifo_put(p->lockfd, FIFO_OFF_LMAX, c->max_msg)) < 0)
+		return rv;
 	return fifo_switch(p, dgen);
 }
 
@@ -764,7 +774,8 @@ fifo_dial_once(
 	    (rv = fifo_open(fp->in, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
 		return rv;
 	uint64_t dgen;
-	if ((rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
+	if ((rv = fifo_put(p->lockfd, FIFO_OFF_DMAX, c->max_msg)) < 0 ||
+	    (rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
 	    (rv = fifo_put(p->lockfd, FIFO_OFF_DGEN, dgen + 1)) < 0)
 		return rv;
 	p->gen = dgen + 1;
@@ -844,6 +855,12 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 		/* The listener's end is gone for good once recv saw it. */
 		if (__atomic_load_n(&p->gone, __ATOMIC_RELAXED))
 			return ipk__err(IPK_ECLOSED, "the listener closed");
+		if (!p->lim_known) {
+			uint64_t lmax = 0;
+			(void)fifo_get(p->lockfd, FIFO_OFF_LMAX, &lmax);
+			ipk__stream_peer_max(&p->s, (size_t)lmax);
+			p->lim_known = 1;
+		}
 		return ipk__stream_send(&p->s, buf, len, type, deadline);
 	}
 	/* A listener that only sends fills the reply FIFO slowly, so it

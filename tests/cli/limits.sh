@@ -3,7 +3,7 @@
 # limits.sh - issue 14 point 3: a sender never reports success for a
 # message the receiver will drop. The receiver's ?maxmsg= reaches the
 # sender at connect (unix, tcp: the hello; udp: HELLO/WELCOME; mq: the
-# queue's msgsize), so `ipckit send` of a message over it exits 1 with a
+# queue's msgsize; fifo: the lock file), so `ipckit send` of a message over it exits 1 with a
 # sentence naming the limit and nothing arrives; the next, smaller message
 # does. And `send` exits 0 only once the peer has the messages: a reader
 # that leaves first makes it fail.
@@ -40,7 +40,7 @@ until_ok() {
 said_listening() { grep -q 'listening at' "$1"; }
 
 for base in "unix://$dir/l.sock" "tcp://127.0.0.1:0" "udp://127.0.0.1:0" \
-	"mq:///$name"; do
+	"mq:///$name" "fifo://$dir/lf"; do
 	s=${base%%:*}
 	timeout 20 "$cli" recv -v -n 1 -T 10000 "$base?maxmsg=8" \
 		>"$dir/$s.out" 2>"$dir/$s.err" &
