@@ -9,6 +9,11 @@
  * side keeps open and never reads, so a write never meets a pipe without
  * readers and the kernel never raises SIGPIPE on the caller. The peer's
  * death is seen as EOF/POLLHUP on the incoming pipe instead.
+ *
+ * ?framing=raw|lines adopts any pipe descriptors, one direction or both
+ * ("pipe:?rfd=0&framing=lines": the lines of a shell pipeline), with no
+ * header; without gfd= the stream keeps the kernel's SIGPIPE from the
+ * caller itself (IPK__STREAM_NOSIGPIPE).
  */
 #include "core/frame.h"
 #include "core/transport.h"

@@ -8,6 +8,8 @@
  * (IPK_ECLOSED); a peer that vanishes mid-frame leaves a torn message
  * (-EBADMSG). A peer whose host disappears without a FIN is noticed only
  * by TCP itself (keepalive, retransmission timeouts), see docs.
+ * In ipckit's framing each side opens with the limits' hello (core/frame.h);
+ * ?framing=raw|lines drops header and hello, for any TCP program.
  */
 #include "core/frame.h"
 #include "core/sock.h"

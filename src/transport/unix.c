@@ -24,7 +24,9 @@
  * namespace: no file, gone with its listener, guarded by the uid check only.
  *
  * Both sides read SO_PEERCRED when the connection is made: a peer whose uid
- * is neither ours nor ?allow=UID is closed before any message.
+ * is neither ours nor ?allow=UID is closed before any message, the limits'
+ * hello included (core/frame.h). ?framing=raw|lines drops the header and
+ * the hello, for socat, nc -U and other programs.
  */
 #include "core/frame.h"
 #include "core/ledger.h"
