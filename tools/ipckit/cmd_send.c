@@ -37,8 +37,8 @@ static const char send_usage[] =
     "\n"
     "Before it exits, send waits until the peer has the messages in hand\n"
     "(ipk_drain): on a stream it ends its side and waits for the peer to\n"
-    "read everything or to close, at most --timeout (default 10 s); a\n"
-    "queue or shared memory holds them already.\n"
+    "read everything or to close, at most --timeout (10 s when it is 0\n"
+    "or -1); a queue or shared memory holds them already.\n"
     "\n"
     "Exit status: 0 when every message was sent and taken, 1 on an error,\n"
     "2 on a usage error or a malformed URL; on SIGINT, SIGTERM, SIGHUP or\n"
@@ -195,12 +195,14 @@ send_lines(struct ipk_chan *c, const struct send_args *a)
 
 /* Exit 0 only once the peer has the messages in hand (ipk_drain): a
  * stream's peer has read them or closed after our end-of-stream; queues
- * hold them already. Bounded by --timeout, or SEND_DRAIN_MS. */
+ * hold them already. Bounded by --timeout, or SEND_DRAIN_MS when it is 0
+ * (fail at once when nobody listens: no reader could be that quick) or -1
+ * (a reader that never finishes is not waited for for ever). */
 static int
 send_drain(struct ipk_chan *c, const struct send_args *a)
 {
 	int64_t deadline =
-	    cli_deadline(a->timeout >= 0 ? a->timeout : SEND_DRAIN_MS);
+	    cli_deadline(a->timeout > 0 ? a->timeout : SEND_DRAIN_MS);
 	for (;;) {
 		int rv = ipk_drain(c, cli_left_ms(deadline, CLI_SLICE_MS));
 		if (rv == 0 || cli_signalled())
