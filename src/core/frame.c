@@ -635,6 +635,24 @@ stream_hello_rx(struct ipk__stream *s, int64_t deadline)
 	return 0;
 }
 
+int
+ipk__stream_ready(struct ipk__stream *s)
+{
+	if (IPK__UNLIKELY(s->rx_hello) && !s->rx_err && stream_claim_try(s)) {
+		ssize_t r = 1;
+		while (
+		    !__atomic_load_n(&s->peer_max, __ATOMIC_ACQUIRE) && r > 0)
+			r = stream_hello_read(s, 0, 0);
+		stream_claim_drop(s);
+		size_t m = __atomic_load_n(&s->peer_max, __ATOMIC_ACQUIRE);
+		if (r < 0 || m == SIZE_MAX)
+			return 1; /* recv reports it at once */
+		if (m)
+			s->rx_hello = 0;
+	}
+	return ipk__stream_buffered(s);
+}
+
 void
 ipk__stream_hello(struct ipk__stream *s)
 {

@@ -206,6 +206,11 @@ IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
  * receive side has failed for good (recv reports why). */
 IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
 
+/* ipk__stream_buffered for a transport's `ready` op, from the receiving
+ * side: first takes the peer's hello if it is all there, so that a
+ * descriptor readable with nothing but the hello does not count. */
+IPK__HIDDEN int ipk__stream_ready(struct ipk__stream *s);
+
 /* Header encode/decode, exposed for tests and fuzzing. */
 IPK__HIDDEN void ipk__frame_encode(
     unsigned char hdr[IPK__FRAME_HDR], uint32_t type, uint64_t len);

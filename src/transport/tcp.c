@@ -124,7 +124,7 @@ static int
 tcp_ready(struct ipk_chan *c)
 {
 	struct tcp_chan *t = ipk__chan_priv(c);
-	return ipk__stream_buffered(&t->s);
+	return ipk__stream_ready(&t->s);
 }
 
 static int

@@ -408,7 +408,7 @@ static int
 unix_ready(struct ipk_chan *c)
 {
 	struct unix_chan *p = ipk__chan_priv(c);
-	return ipk__stream_buffered(&p->s);
+	return ipk__stream_ready(&p->s);
 }
 
 static void
