@@ -250,6 +250,21 @@ IPK_API int ipk_peek(struct ipk_chan *c, const void **buf, size_t *len,
 IPK_API int ipk_release(struct ipk_chan *c);
 
 /*
+ * Wait up to timeout_ms until the peer has in hand every message sent so
+ * far: what a sender calls before it exits (ipckit send does). Byte streams
+ * (unix, tcp, pipe, fifo, nng+*) first shut down their sending side, so the
+ * peer reads end-of-stream after the last message, and nothing more can be
+ * sent on the channel (receiving still works); then they wait until the
+ * peer has read every byte (pipe, fifo, unix) or has closed or shut down
+ * its own side (tcp, nng+tcp, and a unix peer that has not read yet).
+ * Queues and shared memory (mq, sysv, shm, inproc) keep a message for its
+ * reader after the sender is gone, and udp can never know: 0 at once.
+ * Returns 0, IPK_ECLOSED when the peer went away before taking them all,
+ * or -ETIMEDOUT.
+ */
+IPK_API int ipk_drain(struct ipk_chan *c, int timeout_ms);
+
+/*
  * A descriptor that becomes readable when ipk_recv may succeed, for
  * poll/epoll. Level-triggered hint: after it fires, call ipk_recv with
  * timeout 0 until -EAGAIN before waiting on it again (the library may have

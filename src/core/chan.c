@@ -572,6 +572,22 @@ ipk_release(struct ipk_chan *c)
 }
 
 int
+ipk_drain(struct ipk_chan *c, int timeout_ms)
+{
+	ipk__err_clear();
+	if (!c || c->closed)
+		return ipk__err(-EINVAL, "drain: bad argument");
+	if (c->loaned)
+		return ipk__err(-EBUSY,
+		    "drain: a loan is outstanding (call "
+		    "ipk_commit first)");
+	if (!c->tr->drain)
+		return 0;
+	return chan_done(
+	    c, c->tr->drain(c, ipk__deadline(timeout_ms)), timeout_ms);
+}
+
+int
 ipk_fd(struct ipk_chan *c)
 {
 	if (!c || c->closed)

@@ -44,6 +44,12 @@
 #define IPK__FRAME_SANE ((uint64_t)1 << 42)
 
 #define IPK__STREAM_SOCK 0x1u /* sockets: send(MSG_NOSIGNAL)/recv */
+/* A pipe or FIFO whose reader may be gone (no guard read end of ours):
+ * writes keep SIGPIPE from the caller and give IPK_ECLOSED. */
+#define IPK__STREAM_NOSIGPIPE 0x2u
+/* SIOCOUTQ on the write descriptor counts the bytes the peer has not read
+ * yet (unix stream sockets; on TCP it counts unacknowledged bytes). */
+#define IPK__STREAM_OUTQ 0x4u
 
 /*
  * A framing: how a message's boundary is written before it on the stream
@@ -55,13 +61,15 @@
  * oversized message. One indirect call per message each way, no
  * allocation.
  *
- * Framings without a header of fixed size (raw: what one read returns is
- * a message; lines: up to a newline) will need an op that finds a
- * message's end in the read-ahead buffer; they add it here, NULL for the
- * header framings below.
+ * Framings without a header (hdr_len 0: plain framings, for programs that
+ * do not speak ipckit) set `scan` instead: it finds a message's end in
+ * the read-ahead buffer. The stream then reads and writes the payload
+ * bytes only, followed by `delim` when it is >= 0; no type travels (recv
+ * gives 0). The header framings pay one predictable branch for this.
  */
 struct ipk__framing {
-	/* Bytes of header before every payload, 1..IPK__FRAME_HDR_MAX. */
+	/* Bytes of header before every payload, 1..IPK__FRAME_HDR_MAX; 0
+	 * for a plain framing (scan set). */
 	size_t hdr_len;
 	/* The framing's own settings, read by its ops (nng.c: IPC or TCP
 	 * mapping, pair1 hop count). */
@@ -76,10 +84,51 @@ struct ipk__framing {
 	 * here on. The length is checked against max_msg by the stream. */
 	int (*decode)(const struct ipk__framing *f, const unsigned char *hdr,
 	    uint32_t *type, uint64_t *len);
+	/* scan (plain framings): find the end of the message that starts at
+	 * p[0..n), n >= 1. 1: the payload is *len bytes and the message takes
+	 * *used bytes of the stream (payload and delimiter); 0: its end has
+	 * not arrived yet (the stream keeps the bytes and reads on; at EOF
+	 * they are the last message). */
+	int (*scan)(const struct ipk__framing *f, const unsigned char *p,
+	    size_t n, size_t *len, size_t *used);
+	/* The byte written after every payload by a plain framing (lines:
+	 * '\n'), which a payload may then not contain; -1: none. */
+	int delim;
 	/* What the receiver is told when decode refuses, right after
 	 * "garbage on the stream" (" (bad frame header): ..."). */
 	const char *garbage;
 };
+
+/* The plain framings (?framing=raw|lines): raw, what one read returns is a
+ * message (at most max_msg bytes); lines, up to and without a newline. */
+IPK__HIDDEN extern const struct ipk__framing ipk__framing_raw;
+IPK__HIDDEN extern const struct ipk__framing ipk__framing_lines;
+
+/* ?framing= of `u`: *f = NULL for ipckit's own (absent or "ipk"), else
+ * one of the plain framings `allowed` lets through (IPK__FRAMING_RAW,
+ * IPK__FRAMING_LINES). 0, or -EINVAL with a sentence naming the choices. */
+#define IPK__FRAMING_RAW 0x1u
+#define IPK__FRAMING_LINES 0x2u
+IPK__HIDDEN int ipk__url_framing(
+    const struct ipk__url *u, unsigned allowed, const struct ipk__framing **f);
+
+/*
+ * Limits at connect (DESIGN promise 9): a stream whose two ends are ipckit
+ * in its own framing starts each direction with a hello, 16 bytes:
+ *   u32 magic "IPKH" | u32 version 1 | u64 max_msg of the sender
+ * (ipk__stream_hello, at connect or accept). The receiving side reads it
+ * before the first frame; the sending side needs it before its first send,
+ * to refuse a message over the peer's limit with -EMSGSIZE, so whichever
+ * thread comes first reads it (a claim word keeps the two apart; the sender
+ * only ever reads the hello's own bytes). A peer that starts with a frame
+ * ("IPK1") is an ipckit without hellos: its limit is unknown and the frame
+ * is kept. Anything else is not ipckit: the sender gets -EPROTO and the
+ * receiver -EBADMSG, each with a sentence naming what the peer sent. A peer
+ * that says nothing for IPK__HELLO_MS after connect is not waited for
+ * longer (nng.c gives the SP handshake as long).
+ */
+#define IPK__HELLO_MAGIC 0x484b5049u /* "IPKH" */
+#define IPK__HELLO_MS 10000
 
 struct ipk__stream {
 	/* Configuration, set before use. */
@@ -99,11 +148,19 @@ struct ipk__stream {
 	uint64_t hlen;
 	uint64_t skip; /* bytes of an oversized message left */
 	unsigned char *stash; /* part of a payload received so far */
-	size_t stash_len;
+	size_t stash_len, stash_cap;
+	int rx_hello; /* the peer's hello is still to be read (receive side) */
 	/* Send side. */
 	int tx_err; /* sticky failure of the send side */
 	unsigned char *pend; /* unsent rest of a stalled frame */
 	size_t pend_cap, pend_off, pend_len;
+	size_t tx_lim; /* the peer's max_msg + 1; 0 until its hello is read */
+	int64_t hello_by; /* give up waiting for the peer's hello then */
+	/* The peer's hello, shared by the two sides (ipk__stream_hello). */
+	size_t peer_max; /* atomic: 0 until read; SIZE_MAX not ipckit */
+	int hello_claim; /* atomic: a side is reading hello_buf */
+	size_t hello_got;
+	unsigned char hello_buf[16];
 };
 
 /* Set up with default configuration (hup_fd -1, no alive check, ipckit's
@@ -113,6 +170,14 @@ ipk__stream_init(struct ipk__stream *s, int rfd, int wfd, size_t max_msg);
 /* Speak framing `f` (static storage) instead, before any send or recv. */
 IPK__HIDDEN void
 ipk__stream_framing(struct ipk__stream *s, const struct ipk__framing *f);
+/* Exchange limits at connect (see above): send our hello now, read the
+ * peer's before the first send and the first recv. Call right after
+ * ipk__stream_init, before any other thread uses the stream. */
+IPK__HIDDEN void ipk__stream_hello(struct ipk__stream *s);
+/* The peer's limit learned another way (fifo: its lock file), before a
+ * send: a message over it is refused with -EMSGSIZE. 0: unknown. Send side
+ * only. */
+IPK__HIDDEN void ipk__stream_peer_max(struct ipk__stream *s, size_t max);
 /* Free buffers; does not close the descriptors. */
 IPK__HIDDEN void ipk__stream_fini(struct ipk__stream *s);
 /* Forget a half-received frame and read-ahead (a new peer attached). */
@@ -124,11 +189,27 @@ IPK__HIDDEN int ipk__stream_send(struct ipk__stream *s, const void *buf,
     size_t len, uint32_t type, int64_t deadline);
 IPK__HIDDEN int ipk__stream_recv(struct ipk__stream *s, void *buf, size_t cap,
     size_t *len, uint32_t *type, int64_t deadline);
+/*
+ * Wait until the peer has taken what was sent (ipk_drain): the stalled
+ * rest goes out, then, for sockets, the write side is shut down (the peer
+ * reads EOF after our last message) and we wait for the peer to close or
+ * shut down its own (POLLRDHUP); for pipes and FIFOs, until nothing we
+ * wrote is left in the kernel. With IPK__STREAM_OUTQ an empty send queue
+ * (SIOCOUTQ: on a unix socket, the bytes the peer has not read) is proof
+ * enough. 0; IPK_ECLOSED when the peer went away with bytes unread;
+ * -ETIMEDOUT.
+ */
+IPK__HIDDEN int ipk__stream_drain(struct ipk__stream *s, int64_t deadline);
 /* Push out a stalled frame's rest: 0 when nothing is pending. */
 IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
 /* 1 when recv will not block: a whole message is already buffered, or the
  * receive side has failed for good (recv reports why). */
 IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
+
+/* ipk__stream_buffered for a transport's `ready` op, from the receiving
+ * side: first takes the peer's hello if it is all there, so that a
+ * descriptor readable with nothing but the hello does not count. */
+IPK__HIDDEN int ipk__stream_ready(struct ipk__stream *s);
 
 /* Header encode/decode, exposed for tests and fuzzing. */
 IPK__HIDDEN void ipk__frame_encode(

@@ -224,6 +224,17 @@ struct ipk__transport {
 	 * (required with it) rather than the descriptor. */
 	unsigned char doorbell;
 
+	/*
+	 * drain: wait until `deadline` for the peer to have in hand what was
+	 * sent (ipk_drain): a byte stream shuts down its sending side and
+	 * waits for the peer's EOF or for its own bytes to be read
+	 * (ipk__stream_drain). 0, IPK_ECLOSED when the peer left first,
+	 * -ETIMEDOUT. Optional: NULL means a message send accepted is
+	 * already where the peer takes it (queues, shared memory) or can
+	 * never be known to be (udp), and ipk_drain returns 0.
+	 */
+	int (*drain)(struct ipk_chan *c, int64_t deadline);
+
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
 

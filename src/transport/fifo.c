@@ -10,8 +10,10 @@
  *   name.reply  FIFO, listener -> dialer
  *   name.lock   regular file: OFD locks (core/attach.h: OWNER the
  *               listener, DIAL the dialer, CHAN the accepted channel), a
- *               16-byte session record
- *               {u64 dgen, u64 lgen} read and written with pread/pwrite,
+ *               32-byte session record {u64 dgen, u64 lgen, u64 dmax,
+ *               u64 lmax} read and written with pread/pwrite (dmax, lmax:
+ *               each side's maxmsg, so a send over the other's limit is
+ *               refused at the sender),
  *               and the creation record (core/own.h) naming the two FIFOs.
  * A FIFO or lock file at these names that the record does not name is the
  * user's (the article's `mkfifo test`): refused with IPK_EFOREIGN, never
@@ -35,9 +37,23 @@
  * framers and empties the reply FIFO, so the new dialer starts at a frame
  * boundary in both directions. Messages the dead dialer had not read, or
  * had read ahead, are lost: at most once in that direction.
+ *
+ * ?framing=raw|lines is the article's own use: the ONE FIFO at the path,
+ * one direction, no lock file, no header. A listener reads, a dialer
+ * writes, and the other end may as well be `echo x > path` or
+ * `cat < path`. The user's FIFO is opened as it is: never created over,
+ * chmod-ed or unlinked. When nothing is at the path the listener makes the
+ * FIFO (?mode=), records it in its run-directory entry and removes that
+ * very FIFO on close; a dialer waits for one to appear (-ENOENT) and for a
+ * reader to open it (-ECONNREFUSED). The reader serves one writer after
+ * another: when the last writer closes, recv gives IPK_ECLOSED once and
+ * the next writer is read on the same channel (its read end is opened
+ * afresh, on the same descriptor number, so poll waits for a new writer
+ * instead of reporting the old one's hangup).
  */
 #include "core/attach.h"
 #include "core/frame.h"
+#include "core/ledger.h"
 #include "core/own.h"
 #include "core/transport.h"
 
@@ -54,6 +70,8 @@
 
 #define FIFO_OFF_DGEN 16 /* session record, after the lock bytes */
 #define FIFO_OFF_LGEN 24
+#define FIFO_OFF_DMAX 32 /* the dialer's maxmsg, written before dgen */
+#define FIFO_OFF_LMAX 40 /* the listener's, written before lgen */
 #define FIFO_OWN_IN 0 /* slots of the creation record */
 #define FIFO_OWN_OUT 1
 
@@ -66,6 +84,10 @@ struct fifo_paths {
 struct fifo_lst {
 	int lockfd, rfd, gfd; /* rfd: read end of `in`; gfd: of `out` */
 	unsigned char owner; /* holds the listener lock: may remove */
+	const struct ipk__framing *plain; /* ?framing=raw|lines, or NULL */
+	unsigned char made; /* plain: the FIFO at p.in is ours (dev, ino) */
+	dev_t dev;
+	ino_t ino;
 	struct fifo_paths p;
 };
 
@@ -80,6 +102,10 @@ struct fifo_chan {
 	uint64_t gen; /* the session this end belongs to */
 	int64_t look_at; /* listener send: next look for a new dialer */
 	pthread_mutex_t rx_mu, tx_mu; /* listener: session switch vs. I/O */
+	int lim_known; /* dialer send side: the listener's lmax was read */
+	int plain; /* ?framing=raw|lines: one FIFO, one direction */
+	int seen; /* plain reader: a writer has come since the last EOF */
+	char *path; /* plain reader: reopened after each writer */
 };
 
 static int
@@ -208,6 +234,247 @@ fifo_nap(int64_t deadline, int *slice)
 	return 0;
 }
 
+/* --- Plain framings: the one FIFO at the path (see top) ------------------ */
+
+#define FIFO_FRAMINGS (IPK__FRAMING_RAW | IPK__FRAMING_LINES)
+
+/* What is at a plain FIFO's path: 0 a FIFO we may use (its stat in *st),
+ * -ENOENT nothing, or an error naming what is there. */
+static int
+fifo_plain_stat(const char *path, uid_t allow, struct stat *st)
+{
+	if (lstat(path, st) < 0)
+		return errno == ENOENT
+		    ? -ENOENT
+		    : ipk__err(-errno, "%s: %s", path, strerror(errno));
+	if (S_ISLNK(st->st_mode))
+		return ipk__err(IPK_EFOREIGN,
+		    "%s is a symbolic link (refusing to follow it)", path);
+	if (!S_ISFIFO(st->st_mode))
+		return ipk__err(IPK_EFOREIGN,
+		    "%s exists and is not a FIFO (left as it is)", path);
+	if (!ipk__uid_ours(st->st_uid, allow))
+		return ipk__owner_err(path, st->st_uid);
+	return 0;
+}
+
+/* Open the FIFO at `path` non-blocking, checked to be `want` (dev, ino)
+ * when want->st_ino is set, else any FIFO we may use. */
+static int
+fifo_plain_open(
+    const char *path, int flags, uid_t allow, const struct stat *want, int *fd)
+{
+	struct stat st;
+	*fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (*fd < 0) {
+		int e = errno;
+		if (e == ENXIO)
+			return ipk__err(-ECONNREFUSED,
+			    "nobody has %s open for reading", path);
+		if (e == ELOOP)
+			return ipk__err(IPK_EFOREIGN,
+			    "%s is a symbolic link (refusing to follow it)",
+			    path);
+		if (e == ENOENT)
+			return ipk__err(
+			    -ENOENT, "%s does not exist: nobody listens", path);
+		return ipk__err(-e, "cannot open %s: %s", path, strerror(e));
+	}
+	int rv = 0;
+	if (fstat(*fd, &st) < 0)
+		rv = -errno;
+	else if (!S_ISFIFO(st.st_mode))
+		rv = ipk__err(IPK_EFOREIGN,
+		    "%s exists and is not a FIFO (left as it is)", path);
+	else if (!ipk__uid_ours(st.st_uid, allow))
+		rv = ipk__owner_err(path, st.st_uid);
+	else if (want && want->st_ino &&
+	    (st.st_ino != want->st_ino || st.st_dev != want->st_dev))
+		rv = ipk__err(-ESTALE, "%s was replaced", path);
+	if (rv < 0)
+		ipk__close_fd(fd);
+	return rv;
+}
+
+static int
+fifo_plain_listen(struct ipk_listener *l, struct fifo_lst *fl)
+{
+	const char *path = fl->p.in;
+	struct stat st;
+	if (ipk__ledger_other_lside(l->ledger))
+		return ipk__err(
+		    -EADDRINUSE, "a live listener already reads %s", path);
+	int rv = fifo_plain_stat(path, l->allow_uid, &st);
+	if (rv == -ENOENT) {
+		if (mkfifo(path, 0600) < 0)
+			return errno == EEXIST
+			    ? ipk__err(-EAGAIN, "%s appeared meanwhile", path)
+			    : ipk__err(-errno, "cannot create FIFO %s: %s",
+				  path, strerror(errno));
+		if (lstat(path, &st) < 0)
+			return -errno;
+		fl->made = 1;
+		fl->dev = st.st_dev;
+		fl->ino = st.st_ino;
+		ipk__ledger_set_obj(l->ledger, &st);
+	} else if (rv < 0) {
+		return rv;
+	}
+	if ((rv = fifo_plain_open(
+		 path, O_RDONLY, l->allow_uid, &st, &fl->rfd)) < 0)
+		return rv;
+	/* ?mode= on a FIFO of our making only; a user's FIFO keeps its own */
+	if (fl->made && fchmod(fl->rfd, l->mode & 0777) < 0)
+		return ipk__err(-errno, "cannot set the mode of %s: %s", path,
+		    strerror(errno));
+	return 0;
+}
+
+static void
+fifo_plain_lclose(struct ipk_listener *l, struct fifo_lst *fl)
+{
+	struct stat st;
+	/* Only the FIFO this listener made, and only while it is there. */
+	if (fl->made && !l->keep && lstat(fl->p.in, &st) == 0 &&
+	    S_ISFIFO(st.st_mode) && st.st_dev == fl->dev &&
+	    st.st_ino == fl->ino)
+		(void)unlink(fl->p.in);
+	ipk__close_fd(&fl->rfd);
+}
+
+/* Plain reader: wait until a writer has written or come and gone. */
+static int
+fifo_plain_await(struct fifo_chan *p, int64_t deadline)
+{
+	int r = ipk__poll1(p->rfd, POLLIN, deadline, -1);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -ETIMEDOUT;
+	p->seen = 1;
+	return 0;
+}
+
+static int
+fifo_plain_accept(struct fifo_lst *fl, struct ipk_chan *c, int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	struct stat st;
+	p->plain = p->listener = 1;
+	if (fstat(fl->rfd, &st) < 0)
+		return -errno;
+	p->path = ipk__strdup(fl->p.in);
+	if (!p->path)
+		return -ENOMEM;
+	int rv =
+	    fifo_plain_open(fl->p.in, O_RDONLY, c->allow_uid, &st, &p->rfd);
+	if (rv < 0)
+		return rv;
+	ipk__stream_init(&p->s, p->rfd, -1, c->max_msg);
+	ipk__stream_framing(&p->s, fl->plain);
+	return fifo_plain_await(p, deadline);
+}
+
+static int
+fifo_plain_dial(struct ipk_chan *c, const struct ipk__url *u,
+    const struct ipk__framing *f, int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	struct stat st;
+	int rv, slice = 1;
+	p->plain = 1;
+	if (u->path[0] != '/' || !u->path[1] || u->host[0])
+		return ipk__err(
+		    -EINVAL, "%s: expected fifo:///dir/name", u->text);
+	if ((rv = ipk__dir_check(u->path, c->allow_uid)) < 0)
+		return rv;
+	for (;;) {
+		rv = fifo_plain_stat(u->path, c->allow_uid, &st);
+		if (rv == 0)
+			rv = fifo_plain_open(
+			    u->path, O_WRONLY, c->allow_uid, NULL, &p->wfd);
+		if (rv == -ENOENT)
+			rv = ipk__err(-ENOENT,
+			    "no FIFO at %s yet: nobody listens", u->path);
+		if (rv != -ENOENT && rv != -ECONNREFUSED)
+			break;
+		if (fifo_nap(deadline, &slice) < 0)
+			return rv;
+	}
+	if (rv < 0)
+		return rv;
+	ipk__stream_init(&p->s, -1, p->wfd, c->max_msg);
+	ipk__stream_framing(&p->s, f);
+	/* No guard read end: the reader may leave, and the kernel would
+	 * raise SIGPIPE on our write. */
+	p->s.flags = IPK__STREAM_NOSIGPIPE;
+	return 0;
+}
+
+static int
+fifo_plain_oneway(struct fifo_chan *p)
+{
+	return ipk__err(-ENOTSUP,
+	    "with framing=raw|lines a fifo %s (one FIFO, one direction)",
+	    p->listener ? "listener only reads" : "dialer only writes");
+}
+
+/* The writers left: read the next writer's bytes on a fresh open of the
+ * same FIFO, on the same descriptor number (see top). */
+static int
+fifo_plain_reopen(struct ipk_chan *c, struct fifo_chan *p)
+{
+	struct stat st;
+	int fd, rv;
+	if (fstat(p->rfd, &st) < 0)
+		return -errno;
+	if ((rv = fifo_plain_open(p->path, O_RDONLY, c->allow_uid, &st, &fd)) <
+	    0)
+		return rv;
+	if (dup3(fd, p->rfd, O_CLOEXEC) < 0)
+		rv = -errno;
+	ipk__close_fd(&fd);
+	ipk__stream_reset_rx(&p->s);
+	p->seen = 0;
+	return rv;
+}
+
+static int
+fifo_plain_recv(struct ipk_chan *c, struct fifo_chan *p, void *buf, size_t cap,
+    size_t *len, uint32_t *type, int64_t deadline)
+{
+	int rv;
+	if (!p->listener)
+		return fifo_plain_oneway(p);
+	if (!p->seen && !ipk__stream_buffered(&p->s) &&
+	    (rv = fifo_plain_await(p, deadline)) < 0)
+		return rv;
+	rv = ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+	if (rv != IPK_ECLOSED)
+		return rv;
+	int r = fifo_plain_reopen(c, p);
+	return r < 0 ? r
+		     : ipk__err(IPK_ECLOSED,
+			   "the writer closed %s (the next one is read on "
+			   "this channel)",
+			   p->path);
+}
+
+/* The FIFO a plain listener made, from outside: only the very FIFO its
+ * run-directory entry records (a dead listener's). */
+static int
+fifo_plain_remove(const struct ipk__url *u)
+{
+	struct stat st;
+	if (lstat(u->path, &st) < 0)
+		return -ENOENT;
+	if (!S_ISFIFO(st.st_mode) || !ipk__ledger_obj_is(u, &st))
+		return ipk__foreign_err(u->path,
+		    "no ipckit lock file beside it, and no ipckit listener's "
+		    "record names it");
+	return unlink(u->path) < 0 ? -errno : 0;
+}
+
 /* Create the FIFO of `slot` (or reuse the one the record names, left by a
  * dead listener) with `mode`, record it, and open its read end. */
 static int
@@ -244,7 +511,7 @@ fifo_make(
 static int
 fifo_lock_listener(struct fifo_lst *fl, unsigned mode, uid_t allow)
 {
-	static const uint64_t zero[2];
+	static const uint64_t zero[4]; /* a new session record */
 	int fresh;
 	int rv = ipk__own_take(
 	    fl->p.lock, "fifo", mode, allow, fl->p.in, &fl->lockfd, &fresh);
@@ -263,8 +530,11 @@ fifo_listen(struct ipk_listener *l, const struct ipk__url *u)
 	struct fifo_lst *fl = ipk__lst_priv(l);
 	fl->lockfd = fl->rfd = fl->gfd = -1;
 	int rv = fifo_paths(u, &fl->p);
-	if (rv < 0 || (rv = ipk__dir_check(fl->p.in, l->allow_uid)) < 0)
+	if (rv < 0 || (rv = ipk__dir_check(fl->p.in, l->allow_uid)) < 0 ||
+	    (rv = ipk__url_framing(u, FIFO_FRAMINGS, &fl->plain)) < 0)
 		return rv;
+	if (fl->plain)
+		return fifo_plain_listen(l, fl);
 	if ((rv = fifo_lock_listener(fl, l->mode, l->allow_uid)) < 0)
 		return rv;
 	if ((rv = fifo_make(fl, FIFO_OWN_IN, fl->p.in, l->mode, &fl->rfd)) < 0)
@@ -276,6 +546,10 @@ static void
 fifo_lclose(struct ipk_listener *l)
 {
 	struct fifo_lst *fl = ipk__lst_priv(l);
+	if (fl->plain) {
+		fifo_plain_lclose(l, fl);
+		return;
+	}
 	if (!l->keep && fl->owner) {
 		/* Names first, then the lock: a new listener never sees our
 		 * FIFOs without the lock that guards them. Each only when
@@ -308,8 +582,11 @@ fifo_alive(void *arg)
 static int
 fifo_switch(struct fifo_chan *p, uint64_t dgen)
 {
+	uint64_t dmax = 0;
+	(void)fifo_get(p->lockfd, FIFO_OFF_DMAX, &dmax);
 	pthread_mutex_lock(&p->tx_mu);
 	ipk__stream_reset_tx(&p->s);
+	ipk__stream_peer_max(&p->s, (size_t)dmax);
 	fifo_drain(p->gfd);
 	p->gen = dgen;
 	pthread_mutex_unlock(&p->tx_mu);
@@ -409,6 +686,8 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct fifo_lst *fl = ipk__lst_priv(l);
 	struct fifo_chan *p = ipk__chan_priv(c);
 	p->rfd = p->wfd = p->gfd = p->lockfd = -1;
+	if (fl->plain)
+		return fifo_plain_accept(fl, c, deadline);
 	p->listener = 1;
 	if (pthread_mutex_init(&p->rx_mu, NULL) ||
 	    pthread_mutex_init(&p->tx_mu, NULL))
@@ -442,6 +721,8 @@ fifo_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		return rv;
 	fifo_drain(p->rfd); /* what an earlier, gone dialer left */
 	fifo_chan_init(c, p);
+	if ((rv = fifo_put(p->lockfd, FIFO_OFF_LMAX, c->max_msg)) < 0)
+		return rv;
 	return fifo_switch(p, dgen);
 }
 
@@ -472,7 +753,8 @@ fifo_dial_once(
 	    (rv = fifo_open(fp->in, O_WRONLY, S_IFIFO, p->gfd, &p->wfd)) < 0)
 		return rv;
 	uint64_t dgen;
-	if ((rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
+	if ((rv = fifo_put(p->lockfd, FIFO_OFF_DMAX, c->max_msg)) < 0 ||
+	    (rv = fifo_get(p->lockfd, FIFO_OFF_DGEN, &dgen)) < 0 ||
 	    (rv = fifo_put(p->lockfd, FIFO_OFF_DGEN, dgen + 1)) < 0)
 		return rv;
 	p->gen = dgen + 1;
@@ -495,8 +777,14 @@ fifo_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
 	p->rfd = p->wfd = p->gfd = p->lockfd = -1;
+	const struct ipk__framing *f;
 	struct fifo_paths fp;
-	int rv = fifo_paths(u, &fp);
+	int rv = ipk__url_framing(u, FIFO_FRAMINGS, &f);
+	if (rv < 0)
+		return rv;
+	if (f)
+		return fifo_plain_dial(c, u, f, deadline);
+	rv = fifo_paths(u, &fp);
 	if (rv < 0 || (rv = ipk__dir_check(fp.in, c->allow_uid)) < 0)
 		return rv;
 	int slice = 1;
@@ -536,12 +824,22 @@ fifo_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
+	if (p->plain)
+		return p->listener
+		    ? fifo_plain_oneway(p)
+		    : ipk__stream_send(&p->s, buf, len, type, deadline);
 	if (!p->listener) {
 		if ((rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
 		/* The listener's end is gone for good once recv saw it. */
 		if (__atomic_load_n(&p->gone, __ATOMIC_RELAXED))
 			return ipk__err(IPK_ECLOSED, "the listener closed");
+		if (!p->lim_known) {
+			uint64_t lmax = 0;
+			(void)fifo_get(p->lockfd, FIFO_OFF_LMAX, &lmax);
+			ipk__stream_peer_max(&p->s, (size_t)lmax);
+			p->lim_known = 1;
+		}
 		return ipk__stream_send(&p->s, buf, len, type, deadline);
 	}
 	/* A listener that only sends fills the reply FIFO slowly, so it
@@ -572,6 +870,8 @@ fifo_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
 	int rv;
+	if (p->plain)
+		return fifo_plain_recv(c, p, buf, cap, len, type, deadline);
 	if (!p->listener) {
 		if ((rv = fifo_await_ack(p, deadline)) < 0)
 			return rv;
@@ -599,7 +899,19 @@ static int
 fifo_fd(struct ipk_chan *c)
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
+	if (p->plain && !p->listener)
+		return fifo_plain_oneway(p);
 	return p->rfd;
+}
+
+/* The peer has what we wrote: nothing of ours is left in the FIFO. */
+static int
+fifo_drain_op(struct ipk_chan *c, int64_t deadline)
+{
+	struct fifo_chan *p = ipk__chan_priv(c);
+	if (p->wfd < 0 || (!p->plain && !p->listener && !p->ready))
+		return 0;
+	return ipk__stream_drain(&p->s, deadline);
 }
 
 static int
@@ -613,10 +925,12 @@ static void
 fifo_close(struct ipk_chan *c)
 {
 	struct fifo_chan *p = ipk__chan_priv(c);
-	if (p->wfd >= 0 && (p->listener || p->ready) && !p->gone)
+	if (p->wfd >= 0 && (p->listener || p->ready || p->plain) && !p->gone)
 		(void)ipk__stream_flush(&p->s, 0);
 	ipk__stream_fini(&p->s);
 	fifo_close_fds(p);
+	ipk__free(p->path);
+	p->path = NULL;
 	if (p->mu_init) {
 		pthread_mutex_destroy(&p->rx_mu);
 		pthread_mutex_destroy(&p->tx_mu);
@@ -644,8 +958,21 @@ fifo_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 {
 	struct fifo_paths p;
 	struct stat st;
+	const struct ipk__framing *f;
 	int fd = -1, rv = fifo_paths(u, &p);
-	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
+	if (rv < 0 || (rv = ipk__url_framing(u, FIFO_FRAMINGS, &f)) < 0)
+		return rv;
+	rv = fifo_own_find(&p, &fd);
+	if ((f || rv == IPK_EFOREIGN) && lstat(p.in, &st) == 0 &&
+	    S_ISFIFO(st.st_mode) && ipk__ledger_obj_is(u, &st)) {
+		/* The one FIFO of a plain listener (see top). */
+		ipk__close_fd(&fd);
+		o->uid = st.st_uid;
+		o->mode = st.st_mode & 07777;
+		snprintf(o->objects[0], sizeof(o->objects[0]), "%.255s", p.in);
+		return 0;
+	}
+	if (rv < 0)
 		return rv;
 	if (lstat(p.in, &st) < 0)
 		rv = -errno;
@@ -666,8 +993,17 @@ static int
 fifo_remove(const struct ipk__url *u, int force)
 {
 	struct fifo_paths p;
+	const struct ipk__framing *f;
 	int fd = -1, rv = fifo_paths(u, &p);
-	if (rv < 0 || (rv = fifo_own_find(&p, &fd)) < 0)
+	if (rv < 0 || (rv = ipk__url_framing(u, FIFO_FRAMINGS, &f)) < 0)
+		return rv;
+	rv = fifo_own_find(&p, &fd);
+	/* No lock file: a FIFO a plain listener made, if its entry says so. */
+	if (f || rv == IPK_EFOREIGN) {
+		ipk__close_fd(&fd);
+		return fifo_plain_remove(u);
+	}
+	if (rv < 0)
 		return rv;
 	for (int i = 0; !force && i < IPK__LOCK_NBYTES; i++)
 		if (ipk__live_held(fd, i) == 1) {
@@ -683,11 +1019,14 @@ fifo_remove(const struct ipk__url *u, int force)
 	return n ? 0 : -ENOENT;
 }
 
+static const char *const fifo_options[] = {"framing", NULL};
+
 const struct ipk__transport ipk__transport_fifo = {
     .scheme = "fifo",
     .caps = IPK_CAP_REATTACH,
     .chan_size = sizeof(struct fifo_chan),
     .lst_size = sizeof(struct fifo_lst),
+    .options = fifo_options,
     .example = "fifo:///tmp/%s",
     .variants =
 	IPK__VARIANTS({"fifo", "", "block (poll on FIFO)", IPK__VARIANT_ALL}),
@@ -697,6 +1036,7 @@ const struct ipk__transport ipk__transport_fifo = {
     .dial = fifo_dial,
     .send = fifo_send,
     .recv = fifo_recv,
+    .drain = fifo_drain_op,
     .fd = fifo_fd,
     .ready = fifo_ready,
     .close = fifo_close,

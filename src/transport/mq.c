@@ -9,8 +9,20 @@
  * each queue the listener created. A queue at one of these names that the
  * record does not name is someone else's: refused with IPK_EFOREIGN, never
  * adopted, read or removed.
+ *
+ * ?framing=raw is the POSIX queue exactly as named (mq:///q is /q), shared
+ * with any program that calls mq_send/mq_receive on it: no header, no lock
+ * object, the priority carried as the type (0..32767; recv gives the
+ * priority). Both ends send into and receive from the one queue, and a
+ * message goes to whoever receives first. An existing queue is used as it
+ * is (its owner must be us or ?allow=); a missing one is created by the
+ * listener (?depth=, ?msgsize=, ?mode=), recorded in its run-directory
+ * entry and removed by it on close, and waited for by a dialer. With no
+ * peer to attach, nobody is ever reported gone (no IPK_ECLOSED).
  */
 #include "core/attach.h"
+#include "core/frame.h"
+#include "core/ledger.h"
 #include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
@@ -54,6 +66,11 @@ struct mq_home {
 
 struct mq_lst {
 	struct mq_home *home;
+	int raw; /* ?framing=raw: the queue `qname` itself */
+	int made; /* raw: this listener created it (dev, ino) */
+	dev_t dev;
+	ino_t ino;
+	char qname[NAME_MAX + 1];
 };
 
 struct mq_chan {
@@ -67,6 +84,8 @@ struct mq_chan {
 	int pending;
 	int prio_type; /* priority = the message type */
 	unsigned prio;
+	int raw; /* ?framing=raw: rq is the one queue, both ways */
+	unsigned pend_prio;
 };
 
 static long
@@ -316,13 +335,240 @@ mq_home_unref(struct mq_home *h)
 	ipk__free(h);
 }
 
+/* An object we open must be ours (or of the ?allow= uid): another user's
+ * queue at our name could read what we send and feed us what it likes. */
+static int
+mq_owned(int fd, const char *what, uid_t allow)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ipk__err(-errno, "%s: %s", what, strerror(errno));
+	return ipk__uid_ours(st.st_uid, allow)
+	    ? 0
+	    : ipk__owner_err(what, st.st_uid);
+}
+
+/* --- ?framing=raw: the queue exactly as named (see top) ------------------ */
+
+static int
+mq_raw_name(const struct ipk__url *u, char *name)
+{
+	const char *p = u->path;
+	if (*u->host || p[0] != '/' || !p[1] || strchr(p + 1, '/'))
+		return ipk__err(-EINVAL,
+		    "mq addresses are mq:///name (one "
+		    "name, no directories)");
+	if (strlen(p) > NAME_MAX)
+		return ipk__err(-EINVAL, "mq name '%s' is too long", p + 1);
+	snprintf(name, NAME_MAX + 1, "%s", p);
+	return 0;
+}
+
+/* Open the queue `name` for both ways, checked to be `want` (dev, ino)
+ * when want->st_ino is set, and of our uid (or allow). */
+static int
+mq_raw_open(const char *name, uid_t allow, const struct stat *want, mqd_t *q)
+{
+	struct stat st;
+	*q = mq_open(name, O_RDWR | O_NONBLOCK);
+	if (*q == (mqd_t)-1)
+		return errno == ENOENT
+		    ? ipk__err(-ENOENT, "no queue %s yet: nobody listens", name)
+		    : mq_open_err(errno, name);
+	int rv = mq_owned((int)*q, name, allow);
+	if (rv == 0 && fstat((int)*q, &st) < 0)
+		rv = -errno;
+	if (rv == 0 && want && want->st_ino &&
+	    (st.st_ino != want->st_ino || st.st_dev != want->st_dev))
+		rv = ipk__err(-ESTALE, "queue %s was replaced", name);
+	if (rv < 0) {
+		mq_close(*q);
+		*q = (mqd_t)-1;
+	}
+	return rv;
+}
+
+static int
+mq_raw_listen(
+    struct ipk_listener *l, struct mq_lst *ml, const struct ipk__url *u)
+{
+	struct mq_attr a = {0};
+	struct stat st;
+	mqd_t q;
+	int rv;
+	ml->raw = 1;
+	if ((rv = mq_raw_name(u, ml->qname)) < 0)
+		return rv;
+	rv = mq_raw_open(ml->qname, l->allow_uid, NULL, &q);
+	if (rv == -ENOENT) {
+		if ((rv = mq_attr_pick(u, l->max_msg, &a)) < 0)
+			return rv;
+		q = mq_open(ml->qname, O_RDWR | O_NONBLOCK | O_CREAT | O_EXCL,
+		    (mode_t)(l->mode & 0777), &a);
+		if (q == (mqd_t)-1)
+			return mq_open_err(errno, ml->qname);
+		if (fstat((int)q, &st) < 0 ||
+		    fchmod((int)q, (mode_t)(l->mode & 0777)) < 0) {
+			rv = -errno;
+			mq_close(q);
+			(void)mq_unlink(ml->qname);
+			return rv;
+		}
+		ml->made = 1;
+		ml->dev = st.st_dev;
+		ml->ino = st.st_ino;
+		ipk__ledger_set_obj(l->ledger, &st);
+	} else if (rv < 0) {
+		return rv;
+	} else if (fstat((int)q, &st) == 0) {
+		ml->dev = st.st_dev;
+		ml->ino = st.st_ino;
+	}
+	mq_close(q);
+	return 0;
+}
+
+static void
+mq_raw_lclose(struct ipk_listener *l, struct mq_lst *ml)
+{
+	struct stat want = {.st_dev = ml->dev, .st_ino = ml->ino};
+	mqd_t q;
+	/* Only the queue this listener made, while it is still that one. */
+	if (!ml->made || l->keep ||
+	    mq_raw_open(ml->qname, l->allow_uid, &want, &q) < 0)
+		return;
+	(void)mq_unlink(ml->qname);
+	mq_close(q);
+}
+
+/* A raw channel on the open queue m->rq: the queue's msgsize is the
+ * limit both ways. */
+static int
+mq_raw_attach(struct ipk_chan *c, struct mq_chan *m)
+{
+	struct mq_attr a;
+	m->raw = 1;
+	if (mq_getattr(m->rq, &a) < 0)
+		return -errno;
+	m->rsize = m->ssize = (size_t)a.mq_msgsize;
+	if (m->rsize < c->max_msg) {
+		c->max_msg = m->rsize;
+		snprintf(c->limit_why, sizeof(c->limit_why),
+		    "the queue's msgsize=%zu", m->rsize);
+	}
+	m->rbuf = ipk__malloc(m->rsize ? m->rsize : 1);
+	return m->rbuf ? 0 : -ENOMEM;
+}
+
+static int
+mq_raw_accept(struct mq_lst *ml, struct ipk_chan *c)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	struct stat want = {.st_dev = ml->dev, .st_ino = ml->ino};
+	int rv = mq_raw_open(ml->qname, c->allow_uid, &want, &m->rq);
+	return rv < 0 ? rv : mq_raw_attach(c, m);
+}
+
+static int
+mq_raw_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct mq_chan *m = ipk__chan_priv(c);
+	char name[NAME_MAX + 1];
+	int rv = mq_raw_name(u, name);
+	while (rv == 0) {
+		rv = mq_raw_open(name, c->allow_uid, NULL, &m->rq);
+		if (rv != -ENOENT || ipk__expired(deadline))
+			break;
+		(void)ipk__poll1(-1, 0, deadline, MQ_DIAL_POLL_MS);
+		rv = 0;
+	}
+	return rv < 0 ? rv : mq_raw_attach(c, m);
+}
+
+static int
+mq_raw_send(struct ipk_chan *c, struct mq_chan *m, const void *buf, size_t len,
+    uint32_t type, int64_t deadline)
+{
+	if (type > MQ_PRIO_TOP)
+		return ipk__err(-EINVAL,
+		    "type %u is no POSIX queue priority (0 to %u)", type,
+		    MQ_PRIO_TOP);
+	for (;;) {
+		if (mq_send(m->rq, buf, len, type) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EMSGSIZE)
+			return ipk__err(-EMSGSIZE,
+			    "message of %zu bytes does not fit the queue's "
+			    "msgsize=%zu",
+			    len, m->ssize);
+		if (errno != EAGAIN)
+			return -errno;
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		c->stats->waits++;
+		int rv = ipk__poll1(m->rq, POLLOUT, deadline, -1);
+		if (rv < 0)
+			return rv;
+	}
+}
+
+static int
+mq_raw_recv(struct ipk_chan *c, struct mq_chan *m, void *buf, size_t cap,
+    size_t *len, uint32_t *type, int64_t deadline)
+{
+	while (!m->pending) {
+		ssize_t n =
+		    mq_receive(m->rq, (char *)m->rbuf, m->rsize, &m->pend_prio);
+		if (n >= 0) {
+			m->pend_len = (size_t)n;
+			m->pending = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		int rv = ipk__poll1(m->rq, POLLIN, deadline, -1);
+		if (rv < 0)
+			return rv;
+		if (rv == 0 && ipk__expired(deadline))
+			return -ETIMEDOUT;
+	}
+	if (m->pend_len > c->max_msg) {
+		m->pending = 0;
+		return ipk__err(-EMSGSIZE,
+		    "a message of %zu bytes over this side's limit of %zu "
+		    "was dropped",
+		    m->pend_len, c->max_msg);
+	}
+	*len = m->pend_len;
+	if (m->pend_len > cap)
+		return ipk__err(-EMSGSIZE,
+		    "the message has %zu bytes, the buffer %zu", m->pend_len,
+		    cap);
+	if (m->pend_len)
+		memcpy(buf, m->rbuf, m->pend_len);
+	*type = m->pend_prio;
+	m->pending = 0;
+	return 0;
+}
+
 static int
 mq_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct mq_lst *ml = ipk__lst_priv(l);
 	struct mq_attr a = {0};
 	struct mq_chan probe;
-	int rv;
+	const struct ipk__framing *f;
+	int rv = ipk__url_framing(u, IPK__FRAMING_RAW, &f);
+	if (rv < 0)
+		return rv;
+	if (f)
+		return mq_raw_listen(l, ml, u);
 	struct mq_home *h = ipk__calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -365,24 +611,13 @@ static void
 mq_lclose(struct ipk_listener *l)
 {
 	struct mq_lst *ml = ipk__lst_priv(l);
+	if (ml->raw)
+		mq_raw_lclose(l, ml);
 	mq_home_unref(ml->home);
 	ml->home = NULL;
 }
 
 /* Open both queues of an attached endpoint and size its buffers. */
-/* An object we open must be ours (or of the ?allow= uid): another user's
- * queue at our name could read what we send and feed us what it likes. */
-static int
-mq_owned(int fd, const char *what, uid_t allow)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return ipk__err(-errno, "%s: %s", what, strerror(errno));
-	return ipk__uid_ours(st.st_uid, allow)
-	    ? 0
-	    : ipk__owner_err(what, st.st_uid);
-}
-
 static int
 mq_attach(
     struct ipk_chan *c, struct mq_chan *m, const char *rname, const char *sname)
@@ -471,6 +706,8 @@ mq_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct mq_home *h = ml->home;
 	int rv;
 	mq_chan_init(m, IPK__SIDE_LISTEN);
+	if (ml->raw)
+		return mq_raw_accept(ml, c);
 	if ((rv = mq_prio(m, &l->u)) < 0 ||
 	    (rv = ipk__att_home_accept(&h->a, &m->lockfd, deadline)) < 0)
 		return rv;
@@ -483,8 +720,13 @@ mq_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 {
 	struct mq_chan *m = ipk__chan_priv(c);
 	char name[MQ_NNAMES][NAME_MAX + 1];
+	const struct ipk__framing *f;
 	int rv;
 	mq_chan_init(m, IPK__SIDE_DIAL);
+	if ((rv = ipk__url_framing(u, IPK__FRAMING_RAW, &f)) < 0)
+		return rv;
+	if (f)
+		return mq_raw_dial(c, u, deadline);
 	if ((rv = mq_names(u, name)) < 0 || (rv = mq_prio(m, u)) < 0)
 		return rv;
 	/* depth= and msgsize= belong to the listener, which creates the
@@ -526,6 +768,8 @@ mq_chan_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct mq_chan *m = ipk__chan_priv(c);
+	if (m->raw)
+		return mq_raw_send(c, m, buf, len, type, deadline);
 	uint32_t hdr[2] = {type, MQ_MAGIC};
 	unsigned prio = m->prio_type ? IPK__MIN(type, MQ_PRIO_TOP) : m->prio;
 	memcpy(m->sbuf, hdr, MQ_HDR);
@@ -614,6 +858,8 @@ mq_chan_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
     uint32_t *type, int64_t deadline)
 {
 	struct mq_chan *m = ipk__chan_priv(c);
+	if (m->raw)
+		return mq_raw_recv(c, m, buf, cap, len, type, deadline);
 	int rv = mq_take(c, m, deadline);
 	if (rv < 0)
 		return rv;
@@ -653,7 +899,7 @@ mq_ready(struct ipk_chan *c)
 		return 1;
 	if (mq_getattr(m->rq, &a) == 0 && a.mq_curmsgs > 0)
 		return 1;
-	return !ipk__att_peer(m->lockfd, m->side);
+	return !m->raw && !ipk__att_peer(m->lockfd, m->side);
 }
 
 static void
@@ -730,12 +976,40 @@ mq_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	return 0;
 }
 
+/* The queue a raw listener made, from outside: only the very queue its
+ * run-directory entry records (a dead listener's). */
+static int
+mq_raw_remove(const struct ipk__url *u)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+	int rv = mq_raw_name(u, name);
+	if (rv < 0)
+		return rv;
+	mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+	if (q == (mqd_t)-1)
+		return -ENOENT;
+	if (fstat((int)q, &st) < 0 || !ipk__ledger_obj_is(u, &st))
+		rv = ipk__foreign_err(
+		    name, "a POSIX queue no ipckit listener's record names");
+	else
+		rv = mq_unlink(name) < 0 ? -errno : 0;
+	mq_close(q);
+	return rv;
+}
+
 static int
 mq_remove(const struct ipk__url *u, int force)
 {
 	char name[MQ_NNAMES][NAME_MAX + 1];
+	const struct ipk__framing *f;
 	int fd = -1;
-	int rv = mq_names(u, name);
+	int rv = ipk__url_framing(u, IPK__FRAMING_RAW, &f);
+	if (rv < 0)
+		return rv;
+	if (f)
+		return mq_raw_remove(u);
+	rv = mq_names(u, name);
 	if (rv < 0 || (rv = mq_own_find(name, &fd)) < 0)
 		return rv;
 	for (int b = 0; !force && b < IPK__LOCK_NBYTES; b++)
@@ -754,7 +1028,8 @@ mq_remove(const struct ipk__url *u, int force)
 	return n ? 0 : -ENOENT;
 }
 
-static const char *const mq_options[] = {"depth", "msgsize", "prio", NULL};
+static const char *const mq_options[] = {
+    "depth", "msgsize", "prio", "framing", NULL};
 
 const struct ipk__transport ipk__transport_mq = {
     .scheme = "mq",

@@ -394,6 +394,16 @@ nng_peer(struct ipk_chan *c, struct ipk_peer *out)
 	return 0;
 }
 
+/* A one-shot sender's last message reaches nanocat only if the socket
+ * stays open until nanomsg has taken it: end our side and wait for the
+ * peer to close (having read the bytes is not enough, even over IPC). */
+static int
+nng_drain(struct ipk_chan *c, int64_t deadline)
+{
+	struct nng_chan *n = ipk__chan_priv(c);
+	return ipk__stream_drain(&n->s, deadline);
+}
+
 static void
 nng_close(struct ipk_chan *c)
 {
@@ -427,6 +437,7 @@ const struct ipk__transport ipk__transport_nng_tcp = {
     .recv = nng_recv,
     .fd = nng_fd,
     .ready = nng_ready,
+    .drain = nng_drain,
     .close = nng_close,
 };
 
@@ -467,6 +478,7 @@ const struct ipk__transport ipk__transport_nng_ipc = {
     .fd = nng_fd,
     .ready = nng_ready,
     .peer = nng_peer,
+    .drain = nng_drain,
     .close = nng_close,
     .inspect = nng_inspect,
     .remove = nng_remove,

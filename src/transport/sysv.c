@@ -14,12 +14,25 @@
  * lock file holds the creation record (core/own.h) and the queue's record
  * below, so a queue, file or FIFO ipckit did not make is never touched.
  *
+ * ?framing=raw: the System V queue at the key itself, shared with any
+ * program (python3-sysv-ipc, ipcs/ipcrm, msgsnd/msgrcv in C): plain
+ * messages, the kernel's mtype as the ipckit type (1 and up; recv gives
+ * the mtype, ipk_recv_type is msgrcv's selective receive), no lock file,
+ * doorbells or header. sysv:///path needs the key file to exist (ftok).
+ * An existing queue is used as it is (its owner must be us or ?allow=); a
+ * missing one is created by the listener (?mode=) and removed by it on
+ * close while the key still names that very queue; a dialer waits for
+ * one. msgrcv has no descriptor, so waits nap (1 ms growing to
+ * IPK__SLICE_MS) and ipk_fd is -ENOTSUP; nobody is ever reported gone,
+ * except when the queue is removed (IPK_ECLOSED).
+ *
  * Linger: a queue has no descriptor to keep it alive, so a listening side
  * that closes while an attached dialer has unread messages leaves the queue
  * and its files, marked `linger` in the record; that dialer reads them, gets
  * IPK_ECLOSED and removes everything when it closes (sysv_reap).
  */
 #include "core/attach.h"
+#include "core/frame.h"
 #include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
@@ -84,6 +97,9 @@ struct sysv_home {
 
 struct sysv_lst {
 	struct sysv_home *home;
+	int raw; /* ?framing=raw: the queue at `key` itself */
+	key_t key;
+	int made_id; /* raw: the queue this listener created, or -1 */
 };
 
 struct sysv_chan {
@@ -96,6 +112,7 @@ struct sysv_chan {
 	unsigned char *rbuf, *sbuf; /* long mtype, then mtext */
 	size_t pend_len;
 	int pending;
+	int raw; /* ?framing=raw: plain msgsnd/msgrcv, mtype = type */
 };
 
 static long
@@ -432,13 +449,244 @@ sysv_queue_make(
 	return 0;
 }
 
+/* --- ?framing=raw: the queue at the key itself (see top) ----------------- */
+
+/* The key of a raw address: given, or ftok of an existing file. */
+static int
+sysv_raw_key(const struct ipk__url *u, key_t *key)
+{
+	struct sysv_names nm;
+	struct stat st;
+	int rv = sysv_names(u, &nm);
+	if (rv < 0)
+		return rv;
+	if (!nm.keyform) {
+		if (lstat(nm.keyfile, &st) < 0)
+			return ipk__err(-ENOENT,
+			    "%s does not exist (framing=raw takes the key "
+			    "from an existing file)",
+			    nm.keyfile);
+		if (S_ISLNK(st.st_mode))
+			return ipk__foreign_err(nm.keyfile,
+			    "a symbolic link, not followed for a key");
+		if ((nm.key = ftok(nm.keyfile, nm.proj)) == (key_t)-1)
+			return ipk__err(-errno, "ftok(%s): %s", nm.keyfile,
+			    strerror(errno));
+	}
+	*key = nm.key;
+	return 0;
+}
+
+/* The queue at `key`: its id, -ENOENT, or an error (not ours). */
+static int
+sysv_raw_find(key_t key, uid_t allow, int *id)
+{
+	struct msqid_ds ds;
+	*id = msgget(key, 0);
+	if (*id < 0)
+		return errno == ENOENT
+		    ? ipk__err(-ENOENT,
+			  "no System V queue at key 0x%08x yet: nobody listens",
+			  (unsigned)key)
+		    : ipk__err(-errno, "msgget(0x%08x): %s", (unsigned)key,
+			  strerror(errno));
+	if (msgctl(*id, IPC_STAT, &ds) < 0)
+		return -errno;
+	if (!ipk__uid_ours(ds.msg_perm.uid, allow))
+		return ipk__err(-EACCES,
+		    "the System V queue at key 0x%08x belongs to uid %u, not "
+		    "to us (?allow=%u admits it)",
+		    (unsigned)key, (unsigned)ds.msg_perm.uid,
+		    (unsigned)ds.msg_perm.uid);
+	return 0;
+}
+
+static int
+sysv_raw_listen(
+    struct ipk_listener *l, struct sysv_lst *sl, const struct ipk__url *u)
+{
+	int id, rv;
+	sl->raw = 1;
+	sl->made_id = -1;
+	if ((rv = sysv_raw_key(u, &sl->key)) < 0)
+		return rv;
+	rv = sysv_raw_find(sl->key, l->allow_uid, &id);
+	if (rv != -ENOENT)
+		return rv;
+	id = msgget(sl->key, IPC_CREAT | IPC_EXCL | (int)(l->mode & 0777));
+	if (id < 0)
+		return ipk__err(-errno,
+		    "cannot create a System V queue at key "
+		    "0x%08x: %s",
+		    (unsigned)sl->key, strerror(errno));
+	sl->made_id = id;
+	return 0;
+}
+
+static void
+sysv_raw_lclose(struct ipk_listener *l, struct sysv_lst *sl)
+{
+	struct msqid_ds ds;
+	/* Only the queue this listener made, while the key names it. */
+	if (sl->made_id >= 0 && !l->keep &&
+	    msgctl(sl->made_id, IPC_STAT, &ds) == 0 &&
+	    ds.msg_perm.__key == sl->key)
+		(void)msgctl(sl->made_id, IPC_RMID, NULL);
+}
+
+static int
+sysv_raw_attach(struct ipk_chan *c, struct sysv_chan *m, key_t key)
+{
+	long msgmax = sysv_sysctl("msgmax");
+	int rv = sysv_raw_find(key, c->allow_uid, &m->msqid);
+	if (rv < 0)
+		return rv;
+	m->raw = 1;
+	if (msgmax > 0 && (size_t)msgmax < c->max_msg) {
+		c->max_msg = (size_t)msgmax;
+		snprintf(c->limit_why, sizeof(c->limit_why),
+		    "kernel.msgmax=%ld (/proc/sys/kernel/msgmax)", msgmax);
+	}
+	m->rcap = c->max_msg;
+	m->rbuf = ipk__malloc(sizeof(long) + m->rcap);
+	m->sbuf = ipk__malloc(sizeof(long) + m->rcap);
+	return m->rbuf && m->sbuf ? 0 : -ENOMEM;
+}
+
+static int
+sysv_raw_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
+{
+	struct sysv_chan *m = ipk__chan_priv(c);
+	key_t key;
+	int rv = sysv_raw_key(u, &key), id;
+	while (rv == 0 &&
+	    (rv = sysv_raw_find(key, c->allow_uid, &id)) == -ENOENT &&
+	    !ipk__expired(deadline)) {
+		(void)ipk__poll1(-1, 0, deadline, SYSV_DIAL_POLL_MS);
+		rv = 0;
+	}
+	return rv < 0 ? rv : sysv_raw_attach(c, m, key);
+}
+
+static int
+sysv_raw_send(struct ipk_chan *c, struct sysv_chan *m, const void *buf,
+    size_t len, uint32_t type, int64_t deadline)
+{
+	long mtype = (long)type;
+	int nap = 1;
+	if (type == 0 || type > 0x7fffffffu)
+		return ipk__err(-EINVAL,
+		    "type %u is no System V message type (1 to 2147483647)",
+		    type);
+	memcpy(m->sbuf, &mtype, sizeof(mtype));
+	if (len)
+		memcpy(m->sbuf + sizeof(long), buf, len);
+	while (msgsnd(m->msqid, m->sbuf, len, IPC_NOWAIT) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EIDRM || errno == EINVAL)
+			return ipk__err(IPK_ECLOSED, "the queue was removed");
+		if (errno != EAGAIN)
+			return -errno;
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		c->stats->waits++;
+		(void)ipk__poll1(-1, 0, deadline, nap);
+		nap = IPK__MIN(nap * 2, SYSV_FULL_BACKOFF_MS);
+	}
+	return 0;
+}
+
+/* A message selected by msgrcv's `sel` (0: any) into rbuf, napping while
+ * there is none. */
+static int
+sysv_raw_take(
+    struct ipk_chan *c, struct sysv_chan *m, long sel, int64_t deadline)
+{
+	int nap = 1;
+	while (!m->pending) {
+		ssize_t n = msgrcv(m->msqid, m->rbuf, m->rcap, sel, IPC_NOWAIT);
+		if (n >= 0) {
+			m->pend_len = (size_t)n;
+			m->pending = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == E2BIG) {
+			(void)msgrcv(m->msqid, m->rbuf, 0, sel,
+			    IPC_NOWAIT | MSG_NOERROR);
+			return ipk__err(-EMSGSIZE,
+			    "a message over this side's limit of %zu bytes "
+			    "was dropped",
+			    m->rcap);
+		}
+		if (errno == EIDRM || errno == EINVAL)
+			return ipk__err(IPK_ECLOSED, "the queue was removed");
+		if (errno != ENOMSG)
+			return -errno;
+		if (ipk__expired(deadline))
+			return -ETIMEDOUT;
+		if (nap == 1)
+			c->stats->waits++;
+		(void)ipk__poll1(-1, 0, deadline, nap);
+		nap = IPK__MIN(nap * 2, IPK__SLICE_MS);
+	}
+	return 0;
+}
+
+static int
+sysv_raw_deliver(
+    struct sysv_chan *m, void *buf, size_t cap, size_t *len, uint32_t *type)
+{
+	long mtype;
+	*len = m->pend_len;
+	if (m->pend_len > cap)
+		return ipk__err(-EMSGSIZE,
+		    "the message has %zu bytes, the buffer %zu", m->pend_len,
+		    cap);
+	memcpy(&mtype, m->rbuf, sizeof(mtype));
+	if (type)
+		*type = (uint32_t)mtype;
+	if (m->pend_len)
+		memcpy(buf, m->rbuf + sizeof(long), m->pend_len);
+	m->pending = 0;
+	return 0;
+}
+
+static int
+sysv_raw_recv_type(struct ipk_chan *c, struct sysv_chan *m, uint32_t type,
+    void *buf, size_t cap, size_t *len, int64_t deadline)
+{
+	long mtype;
+	if (type == 0 || type > 0x7fffffffu)
+		return ipk__err(-EINVAL,
+		    "type %u is no System V message type (1 to 2147483647)",
+		    type);
+	if (m->pending) {
+		memcpy(&mtype, m->rbuf, sizeof(mtype));
+		if (mtype != (long)type)
+			return ipk__err(-EBUSY,
+			    "a received message of type %ld waits for a "
+			    "bigger buffer (ipk_recv it first)",
+			    mtype);
+	}
+	int rv = sysv_raw_take(c, m, (long)type, deadline);
+	return rv < 0 ? rv : sysv_raw_deliver(m, buf, cap, len, NULL);
+}
+
 static int
 sysv_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct sysv_lst *sl = ipk__lst_priv(l);
 	struct sysv_rec rec, old;
+	const struct ipk__framing *f;
 	const char *v;
-	int fresh, rv;
+	int fresh, rv = ipk__url_framing(u, IPK__FRAMING_RAW, &f);
+	if (rv < 0)
+		return rv;
+	if (f)
+		return sysv_raw_listen(l, sl, u);
 	struct sysv_home *h = ipk__calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -507,6 +755,8 @@ static void
 sysv_lclose(struct ipk_listener *l)
 {
 	struct sysv_lst *sl = ipk__lst_priv(l);
+	if (sl->raw)
+		sysv_raw_lclose(l, sl);
 	l->left = (unsigned char)sysv_home_unref(sl->home);
 	sl->home = NULL;
 }
@@ -622,6 +872,8 @@ sysv_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	struct sysv_home *h = sl->home;
 	int rv;
 	sysv_chan_init(m, IPK__SIDE_LISTEN);
+	if (sl->raw)
+		return sysv_raw_attach(c, m, sl->key);
 	if ((rv = ipk__att_home_accept(&h->a, &m->lockfd, deadline)) < 0)
 		return rv;
 	m->home = h;
@@ -636,8 +888,13 @@ sysv_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	struct sysv_chan *m = ipk__chan_priv(c);
 	struct sysv_names nm;
 	struct sysv_rec rec;
+	const struct ipk__framing *f;
 	int fresh, rv;
 	sysv_chan_init(m, IPK__SIDE_DIAL);
+	if ((rv = ipk__url_framing(u, IPK__FRAMING_RAW, &f)) < 0)
+		return rv;
+	if (f)
+		return sysv_raw_dial(c, u, deadline);
 	if ((rv = sysv_names(u, &nm)) < 0 ||
 	    (!nm.keyform &&
 		(rv = ipk__dir_check(nm.keyfile, c->allow_uid)) < 0))
@@ -696,6 +953,8 @@ sysv_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
+	if (m->raw)
+		return sysv_raw_send(c, m, buf, len, type, deadline);
 	long mtype = m->side == m->typed_side ? SYSV_TO_PLAIN
 					      : SYSV_TYPED_BASE + (long)type;
 	uint32_t hdr[2] = {type, SYSV_MAGIC};
@@ -835,6 +1094,10 @@ sysv_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
     uint32_t *type, int64_t deadline)
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
+	if (m->raw) {
+		int r = sysv_raw_take(c, m, 0, deadline);
+		return r < 0 ? r : sysv_raw_deliver(m, buf, cap, len, type);
+	}
 	int rv = m->side == m->typed_side
 	    ? sysv_take(c, m, SYSV_TO_PLAIN, MSG_EXCEPT, deadline)
 	    : sysv_take(c, m, SYSV_TO_PLAIN, 0, deadline);
@@ -849,6 +1112,8 @@ sysv_recv_type(struct ipk_chan *c, uint32_t type, void *buf, size_t cap,
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
 	uint32_t t;
+	if (m->raw)
+		return sysv_raw_recv_type(c, m, type, buf, cap, len, deadline);
 	if (m->side != m->typed_side)
 		return ipk__err(-ENOTSUP,
 		    "selective receive works on the %s "
@@ -880,6 +1145,10 @@ static int
 sysv_fd(struct ipk_chan *c)
 {
 	struct sysv_chan *m = ipk__chan_priv(c);
+	if (m->raw)
+		return ipk__err(-ENOTSUP,
+		    "a System V queue has no descriptor, and with framing=raw "
+		    "no doorbell either");
 	return m->ring;
 }
 
@@ -892,6 +1161,11 @@ sysv_ready(struct ipk_chan *c)
 	int flags = IPC_NOWAIT | (m->side == m->typed_side ? MSG_EXCEPT : 0);
 	if (m->pending)
 		return 1;
+	if (m->raw) {
+		/* A probe by msgrcv would take an empty message: count. */
+		struct msqid_ds ds;
+		return msgctl(m->msqid, IPC_STAT, &ds) < 0 || ds.msg_qnum > 0;
+	}
 	/* Empty the doorbell first: a message landing after the probe rings
 	 * again, so a poll that follows wakes for it. */
 	sysv_ring_drain(m->ring);
@@ -998,7 +1272,7 @@ out:
 	return rv;
 }
 
-static const char *const sysv_options[] = {"select", "proj", NULL};
+static const char *const sysv_options[] = {"select", "proj", "framing", NULL};
 
 const struct ipk__transport ipk__transport_sysv = {
     .scheme = "sysv",

@@ -8,6 +8,8 @@
  * (IPK_ECLOSED); a peer that vanishes mid-frame leaves a torn message
  * (-EBADMSG). A peer whose host disappears without a FIN is noticed only
  * by TCP itself (keepalive, retransmission timeouts), see docs.
+ * In ipckit's framing each side opens with the limits' hello (core/frame.h);
+ * ?framing=raw|lines drops header and hello, for any TCP program.
  */
 #include "core/frame.h"
 #include "core/sock.h"
@@ -26,22 +28,38 @@ struct tcp_lst {
 	int fd;
 };
 
-static void
-tcp_chan_setup(struct ipk_chan *c, int fd)
+#define TCP_FRAMINGS (IPK__FRAMING_RAW | IPK__FRAMING_LINES)
+
+/* ?framing=: ipckit's own (with the limits' hello) or a plain one. */
+static int
+tcp_chan_setup(struct ipk_chan *c, int fd, const struct ipk__url *u)
 {
 	struct tcp_chan *t = ipk__chan_priv(c);
+	const struct ipk__framing *f;
 	t->fd = fd;
+	int rv = ipk__url_framing(u, TCP_FRAMINGS, &f);
+	if (rv < 0)
+		return rv;
 	ipk__sock_nodelay(fd);
 	ipk__stream_init(&t->s, fd, fd, c->max_msg);
 	t->s.flags = IPK__STREAM_SOCK;
+	if (f)
+		ipk__stream_framing(&t->s, f);
+	else
+		ipk__stream_hello(&t->s);
+	return 0;
 }
 
 static int
 tcp_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct tcp_lst *t = ipk__lst_priv(l);
+	const struct ipk__framing *f;
 	t->fd = -1;
-	int rv = ipk__sock_bind_inet(u, SOCK_STREAM, &t->fd);
+	int rv = ipk__url_framing(u, TCP_FRAMINGS, &f);
+	if (rv < 0)
+		return rv;
+	rv = ipk__sock_bind_inet(u, SOCK_STREAM, &t->fd);
 	if (rv < 0)
 		return rv;
 	return ipk__sock_fix_port(l, u, t->fd);
@@ -57,8 +75,7 @@ tcp_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 	int rv = ipk__sock_accept(t->fd, deadline, &fd);
 	if (rv < 0)
 		return rv;
-	tcp_chan_setup(c, fd);
-	return 0;
+	return tcp_chan_setup(c, fd, &l->u);
 }
 
 static int
@@ -84,8 +101,7 @@ tcp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	int rv = ipk__sock_dial_inet(u, SOCK_STREAM, deadline, &fd, NULL);
 	if (rv < 0)
 		return rv;
-	tcp_chan_setup(c, fd);
-	return 0;
+	return tcp_chan_setup(c, fd, u);
 }
 
 static int
@@ -108,7 +124,14 @@ static int
 tcp_ready(struct ipk_chan *c)
 {
 	struct tcp_chan *t = ipk__chan_priv(c);
-	return ipk__stream_buffered(&t->s);
+	return ipk__stream_ready(&t->s);
+}
+
+static int
+tcp_drain(struct ipk_chan *c, int64_t deadline)
+{
+	struct tcp_chan *t = ipk__chan_priv(c);
+	return ipk__stream_drain(&t->s, deadline);
 }
 
 static int
@@ -131,11 +154,14 @@ tcp_close(struct ipk_chan *c)
 	ipk__close_fd(&t->fd);
 }
 
+static const char *const tcp_options[] = {"framing", NULL};
+
 const struct ipk__transport ipk__transport_tcp = {
     .scheme = "tcp",
     .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI,
     .chan_size = sizeof(struct tcp_chan),
     .lst_size = sizeof(struct tcp_lst),
+    .options = tcp_options,
     .example = "tcp://127.0.0.1:0",
     .variants =
 	IPK__VARIANTS({"tcp", "", "block (loopback socket)", IPK__VARIANT_ALL}),
@@ -146,6 +172,7 @@ const struct ipk__transport ipk__transport_tcp = {
     .dial = tcp_dial,
     .send = tcp_send,
     .recv = tcp_recv,
+    .drain = tcp_drain,
     .fd = tcp_fd,
     .ready = tcp_ready,
     .close = tcp_close,

@@ -21,19 +21,35 @@
  * to UDP_TRY_MS). A listener re-answers a repeated HELLO with the same
  * port, so a lost WELCOME does not open a second channel.
  *
+ * Limits at connect: HELLO and WELCOME carry the sender's maxmsg in their
+ * type field (0 from an ipckit that did not), and each side lowers its
+ * sending limit to the other's, so a datagram the receiver would drop is
+ * refused at the sender with -EMSGSIZE.
+ *
+ * ?framing=raw|lines speaks plain datagrams, for nc -u, socat and any
+ * program: no header, no HELLO, no BYE, no type, no loss counting. raw: a
+ * datagram is a message; lines: each datagram holds lines, a message each
+ * (a datagram sent per message, its newline added). A plain dialer is a
+ * connected socket. A plain listener hands out one channel, on its own
+ * socket, that takes the datagrams of every sender and answers the last
+ * one (as `nc -u -l` does, without locking to the first).
+ *
  * Peer death: there is no connection. A peer that closes sends BYE
  * (IPK_ECLOSED on the other side, unless BYE itself is lost); a peer whose
  * socket is gone makes the kernel answer with ICMP port unreachable, which
  * a connected socket reports as ECONNREFUSED on a later send or recv
  * (IPK_ECLOSED). A killed peer that is not sent to is not noticed.
  */
+#include "core/frame.h"
 #include "core/sock.h"
 #include "core/testhook.h"
 #include "core/transport.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -52,6 +68,7 @@
 #define UDP_TRY_MS 1000
 #define UDP_RCVBUF (4 << 20)
 #define UDP_RECENT 8
+#define UDP_FRAMINGS (IPK__FRAMING_RAW | IPK__FRAMING_LINES)
 
 struct udp_chan {
 	int fd;
@@ -61,6 +78,13 @@ struct udp_chan {
 	unsigned char *rbuf; /* the last datagram read */
 	size_t rlen; /* its size, when kept for a bigger buffer */
 	int kept;
+	/* Plain framings (?framing=raw|lines). */
+	const struct ipk__framing *plain;
+	size_t dlen, doff; /* lines: the datagram in rbuf, next line */
+	struct sockaddr_storage to; /* listener: the last sender */
+	socklen_t tolen;
+	size_t rx_max; /* our limit; c->max_msg may be the peer's, lower */
+	int answer_last; /* a plain listener's channel */
 };
 
 struct udp_recent {
@@ -71,6 +95,8 @@ struct udp_recent {
 
 struct udp_lst {
 	int fd;
+	const struct ipk__framing *plain;
+	int handed; /* plain: its one channel was handed out */
 	unsigned char buf[UDP_BUF];
 	struct udp_recent recent[UDP_RECENT];
 	unsigned nrecent;
@@ -152,9 +178,11 @@ udp_chan_setup(struct ipk_chan *c, int fd, int family)
 		return -ENOMEM;
 	u->fd = fd;
 	u->rx_next = 1;
-	size_t lim = (family == AF_INET6 ? UDP_MAX6 : UDP_MAX4) - UDP_HDR;
+	size_t lim = (family == AF_INET6 ? UDP_MAX6 : UDP_MAX4) -
+	    (u->plain ? (u->plain->delim >= 0 ? 1 : 0) : UDP_HDR);
 	if (c->max_msg > lim)
 		c->max_msg = lim;
+	u->rx_max = c->max_msg;
 	udp_bufsize(fd);
 	return 0;
 }
@@ -164,7 +192,10 @@ udp_listen(struct ipk_listener *l, const struct ipk__url *u)
 {
 	struct udp_lst *s = ipk__lst_priv(l);
 	s->fd = -1;
-	int rv = ipk__sock_bind_inet(u, SOCK_DGRAM, &s->fd);
+	int rv = ipk__url_framing(u, UDP_FRAMINGS, &s->plain);
+	if (rv < 0)
+		return rv;
+	rv = ipk__sock_bind_inet(u, SOCK_DGRAM, &s->fd);
 	if (rv < 0)
 		return rv;
 	udp_bufsize(s->fd);
@@ -175,11 +206,11 @@ udp_listen(struct ipk_listener *l, const struct ipk__url *u)
  * again from the listening socket when the first answer was lost. The
  * dialer takes the source address and the port in the payload. */
 static void
-udp_welcome(
-    int fd, const struct sockaddr_storage *to, uint64_t nonce, unsigned port)
+udp_welcome(int fd, const struct sockaddr_storage *to, uint64_t nonce,
+    unsigned port, size_t max)
 {
 	unsigned char d[UDP_HDR + 2];
-	udp_hdr(d, UDP_WELCOME, 0, nonce);
+	udp_hdr(d, UDP_WELCOME, (uint32_t)max, nonce);
 	udp_put(d + UDP_HDR, port, 2);
 	(void)sendto(fd, d, sizeof(d), MSG_DONTWAIT | MSG_NOSIGNAL,
 	    (const struct sockaddr *)to, to ? udp_salen(to) : 0);
@@ -234,12 +265,62 @@ err:
 	    rv, "cannot open a socket for a new peer: %s", strerror(-rv));
 }
 
+/* The other side's maxmsg from its HELLO or WELCOME (0: not said): ours
+ * to send no more than that. */
+static void
+udp_peer_max(struct ipk_chan *c, size_t max)
+{
+	if (!max || max >= c->max_msg)
+		return;
+	c->max_msg = max;
+	snprintf(c->limit_why, sizeof(c->limit_why),
+	    "the receiver's maxmsg=%zu", max);
+}
+
+/* A plain listener's one channel: its own socket (a duplicate of the
+ * listening one), handed out when the first datagram is there. */
+static int
+udp_plain_accept(struct ipk_listener *l, struct udp_lst *s, struct ipk_chan *c,
+    int64_t deadline)
+{
+	struct udp_chan *uc = ipk__chan_priv(c);
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	if (s->handed) {
+		(void)ipk__poll1(-1, 0, deadline, -1);
+		return ipk__err(-ETIMEDOUT,
+		    "a plain udp listener has one channel, already handed out");
+	}
+	int r = ipk__poll1(s->fd, POLLIN, deadline, -1);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (getsockname(s->fd, (struct sockaddr *)&me, &len) < 0)
+		return -errno;
+	int fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	uc->plain = s->plain;
+	uc->answer_last = 1;
+	int rv = udp_chan_setup(c, fd, me.ss_family);
+	if (rv < 0) {
+		ipk__close_fd(&fd);
+		return rv;
+	}
+	(void)l;
+	s->handed = 1;
+	return 0;
+}
+
 static int
 udp_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 {
 	struct udp_lst *s = ipk__lst_priv(l);
 	struct udp_chan *uc = ipk__chan_priv(c);
 	uc->fd = -1;
+	if (s->plain)
+		return udp_plain_accept(l, s, c, deadline);
 	for (;;) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
@@ -263,7 +344,8 @@ udp_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		uint64_t nonce = udp_get(s->buf + 8, 8);
 		unsigned port = udp_seen(s, &from, nonce);
 		if (port) {
-			udp_welcome(s->fd, &from, nonce, port);
+			udp_welcome(s->fd, &from, nonce, port,
+			    IPK__MIN(l->max_msg, (size_t)UDP_MAX6));
 			continue;
 		}
 		int fd;
@@ -279,7 +361,8 @@ udp_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		memcpy(&r->from, &from, sizeof(from));
 		r->nonce = nonce;
 		r->port = (uint16_t)port;
-		udp_welcome(fd, NULL, nonce, port);
+		udp_welcome(fd, NULL, nonce, port, uc->rx_max);
+		udp_peer_max(c, (size_t)udp_get(s->buf + 4, 4));
 		return 0;
 	}
 }
@@ -349,9 +432,17 @@ udp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	struct sockaddr_storage to;
 	int fd, rv;
 	uc->fd = -1;
+	if ((rv = ipk__url_framing(u, UDP_FRAMINGS, &uc->plain)) < 0)
+		return rv;
 	rv = ipk__sock_dial_inet(u, SOCK_DGRAM, deadline, &fd, &peer);
 	if (rv < 0)
 		return rv;
+	if (uc->plain) {
+		/* Plain: a connected socket, nothing to agree on. */
+		if ((rv = udp_chan_setup(c, fd, peer.ss.ss_family)) < 0)
+			ipk__close_fd(&fd);
+		return rv;
+	}
 	/* The WELCOME comes from the new channel's own socket: undo the
 	 * association so that it is not filtered out. */
 	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
@@ -370,7 +461,7 @@ udp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 	    ? ipk__now_ns() + (int64_t)UDP_TRY_MS * 1000000
 	    : deadline;
 	unsigned char hello[UDP_HDR];
-	udp_hdr(hello, UDP_HELLO, 0, nonce);
+	udp_hdr(hello, UDP_HELLO, (uint32_t)uc->rx_max, nonce);
 	for (;;) {
 		if (ipk__expired(end)) {
 			rv = ipk__err(-ETIMEDOUT,
@@ -407,6 +498,7 @@ udp_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		}
 	}
 	udp_recverr(fd, family, 0);
+	udp_peer_max(c, (size_t)udp_get(uc->rbuf + 4, 4));
 	if (connect(fd, (struct sockaddr *)&to, udp_salen(&to)) < 0) {
 		rv = -errno;
 		goto err;
@@ -426,11 +518,121 @@ udp_gone(void)
 	    "unreachable)");
 }
 
+/* A plain datagram: the payload (and a newline for lines), to the
+ * connected peer or, on a listener's channel, to the last sender. */
+static int
+udp_plain_send(struct ipk_chan *c, struct udp_chan *u, const void *buf,
+    size_t len, int64_t deadline)
+{
+	static const unsigned char nl[1] = {'\n'};
+	int lines = u->plain->delim >= 0;
+	if (lines && len && memchr(buf, '\n', len))
+		return ipk__err(-EINVAL,
+		    "a message of the lines framing cannot hold a newline "
+		    "(it would arrive as two)");
+	if (u->answer_last && !u->tolen)
+		return ipk__err(-ENOTCONN,
+		    "no datagram has come yet: a plain udp listener answers "
+		    "whoever sent last");
+	struct iovec iov[2] = {{(void *)buf, len}, {(void *)nl, 1}};
+	struct msghdr m = {.msg_iov = iov,
+	    .msg_iovlen = lines ? 2 : 1,
+	    .msg_name = u->tolen ? &u->to : NULL,
+	    .msg_namelen = u->tolen};
+	(void)c;
+	for (;;) {
+		if (sendmsg(u->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			return 0;
+		if (errno == EINTR && !ipk__expired(deadline))
+			continue;
+		if (errno == ECONNREFUSED)
+			return udp_gone();
+		if (errno == EMSGSIZE)
+			return ipk__err(-EMSGSIZE,
+			    "a %zu-byte datagram does not fit this path", len);
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			return -errno;
+		int r = ipk__poll1(u->fd, POLLOUT, deadline, -1);
+		if (r < 0)
+			return r;
+		if (r == 0 && ipk__expired(deadline))
+			return -ETIMEDOUT;
+	}
+}
+
+/* The next plain message: a datagram (raw) or its next line (lines). */
+static int
+udp_plain_recv(struct ipk_chan *c, struct udp_chan *u, void *buf, size_t cap,
+    size_t *len, uint32_t *type, int64_t deadline)
+{
+	int lines = u->plain->delim >= 0;
+	(void)c;
+	*type = 0;
+	while (u->doff >= u->dlen) {
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(u->fd, u->rbuf, UDP_BUF,
+		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &flen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ECONNREFUSED)
+				return udp_gone();
+			if (errno != EAGAIN)
+				return -errno;
+			int r = ipk__poll1(u->fd, POLLIN, deadline, -1);
+			if (r < 0)
+				return r;
+			if (r == 0 && ipk__expired(deadline))
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (u->answer_last && flen) {
+			memcpy(&u->to, &from, flen);
+			u->tolen = flen;
+		}
+		if ((size_t)n > u->rx_max + (size_t)lines || n > UDP_BUF)
+			return ipk__err(-EMSGSIZE,
+			    "peer sent a datagram of %zd bytes, over this "
+			    "channel's limit of %zu (maxmsg=); it was dropped",
+			    n, u->rx_max);
+		u->dlen = (size_t)n;
+		u->doff = 0;
+		if (n == 0 && !lines)
+			break; /* raw: an empty datagram is an empty message */
+	}
+	size_t mlen = u->dlen - u->doff, used = mlen;
+	const unsigned char *p = u->rbuf + u->doff;
+	if (lines) {
+		const unsigned char *nl = memchr(p, '\n', mlen);
+		if (nl) {
+			mlen = (size_t)(nl - p);
+			used = mlen + 1;
+		}
+	}
+	if (cap < mlen) {
+		*len = mlen;
+		return ipk__err(-EMSGSIZE,
+		    "message of %zu bytes does not fit the %zu-byte buffer "
+		    "(it stays queued)",
+		    mlen, cap);
+	}
+	if (mlen)
+		memcpy(buf, p, mlen);
+	u->doff += used;
+	if (!lines)
+		u->doff = u->dlen = 0;
+	*len = mlen;
+	return 0;
+}
+
 static int
 udp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
     int64_t deadline)
 {
 	struct udp_chan *u = ipk__chan_priv(c);
+	if (u->plain)
+		return udp_plain_send(c, u, buf, len, deadline);
 	if (u->bye)
 		return ipk__err(IPK_ECLOSED, "the peer closed the channel");
 	unsigned char h[UDP_HDR];
@@ -486,6 +688,8 @@ udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct udp_chan *u = ipk__chan_priv(c);
+	if (u->plain)
+		return udp_plain_recv(c, u, buf, cap, len, type, deadline);
 	while (!u->kept) {
 		if (u->bye)
 			return ipk__err(IPK_ECLOSED,
@@ -523,12 +727,12 @@ udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
 		}
 		udp_count(c, u, udp_get(u->rbuf + 8, 8));
 		size_t plen = (size_t)n - UDP_HDR;
-		if (IPK__CHECK("udp.maxmsg", plen > c->max_msg))
+		if (IPK__CHECK("udp.maxmsg", plen > u->rx_max))
 			return ipk__err(-EMSGSIZE,
 			    "peer sent a message of %zu "
 			    "bytes, over this channel's limit of %zu "
 			    "(maxmsg=); it was dropped",
-			    plen, c->max_msg);
+			    plen, u->rx_max);
 		u->rlen = plen;
 		u->kept = 1;
 	}
@@ -558,7 +762,7 @@ static void
 udp_close(struct ipk_chan *c)
 {
 	struct udp_chan *u = ipk__chan_priv(c);
-	if (u->fd >= 0 && u->rbuf && !u->bye) {
+	if (u->fd >= 0 && u->rbuf && !u->bye && !u->plain) {
 		unsigned char h[UDP_HDR];
 		udp_hdr(h, UDP_BYE, 0, u->tx_seq + 1);
 		(void)send(u->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -568,11 +772,22 @@ udp_close(struct ipk_chan *c)
 	ipk__close_fd(&u->fd);
 }
 
+/* A datagram kept for a bigger buffer, or lines of one already read. */
+static int
+udp_ready(struct ipk_chan *c)
+{
+	struct udp_chan *u = ipk__chan_priv(c);
+	return u->kept || u->doff < u->dlen;
+}
+
+static const char *const udp_options[] = {"framing", NULL};
+
 const struct ipk__transport ipk__transport_udp = {
     .scheme = "udp",
     .caps = IPK_CAP_BOUNDARIES | IPK_CAP_REMOTE | IPK_CAP_LOSSY | IPK_CAP_MULTI,
     .chan_size = sizeof(struct udp_chan),
     .lst_size = sizeof(struct udp_lst),
+    .options = udp_options,
     .example = "udp://127.0.0.1:0",
     .variants = IPK__VARIANTS({"udp", "", "block (loopback socket)",
 	IPK_VARIANT_CONTRACT | IPK_VARIANT_BENCH}),
@@ -584,5 +799,6 @@ const struct ipk__transport ipk__transport_udp = {
     .send = udp_send,
     .recv = udp_recv,
     .fd = udp_fd,
+    .ready = udp_ready,
     .close = udp_close,
 };

@@ -24,7 +24,9 @@
  * namespace: no file, gone with its listener, guarded by the uid check only.
  *
  * Both sides read SO_PEERCRED when the connection is made: a peer whose uid
- * is neither ours nor ?allow=UID is closed before any message.
+ * is neither ours nor ?allow=UID is closed before any message, the limits'
+ * hello included (core/frame.h). ?framing=raw|lines drops the header and
+ * the hello, for socat, nc -U and other programs.
  */
 #include "core/frame.h"
 #include "core/ledger.h"
@@ -53,6 +55,8 @@ struct unix_lst {
 	ino_t ino;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
+
+#define UNIX_FRAMINGS (IPK__FRAMING_RAW | IPK__FRAMING_LINES)
 
 struct unix_chan {
 	struct ipk__stream s;
@@ -191,8 +195,10 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 	ul->fd = -1;
 	struct sockaddr_un sa;
 	socklen_t len;
+	const struct ipk__framing *f;
 	int rv = unix_addr(u, &sa, &len);
-	if (rv < 0 || (rv = unix_socket(&ul->fd)) < 0)
+	if (rv < 0 || (rv = ipk__url_framing(u, UNIX_FRAMINGS, &f)) < 0 ||
+	    (rv = unix_socket(&ul->fd)) < 0)
 		return rv;
 	if (u->path[0] == '@') {
 		if (bind(ul->fd, (struct sockaddr *)&sa, len) < 0)
@@ -212,14 +218,28 @@ unix_listen(struct ipk_listener *l, const struct ipk__url *u)
 	return 0;
 }
 
+/* ?framing=: ipckit's own or a plain one. */
 static int
-unix_chan_init(struct ipk_chan *c, struct unix_chan *p)
+unix_chan_init(
+    struct ipk_chan *c, struct unix_chan *p, const struct ipk__url *u)
 {
+	const struct ipk__framing *f;
 	int rv = ipk__sock_peercred(p->fd, &p->peer);
-	if (rv < 0)
+	if (rv < 0 || (rv = ipk__url_framing(u, UNIX_FRAMINGS, &f)) < 0)
 		return rv;
 	ipk__stream_init(&p->s, p->fd, p->fd, c->max_msg);
-	p->s.flags = IPK__STREAM_SOCK;
+	p->s.flags = IPK__STREAM_SOCK | IPK__STREAM_OUTQ;
+	if (f)
+		ipk__stream_framing(&p->s, f);
+	return 0;
+}
+
+/* An admitted peer: ipckit's framing starts with the limits' hello. */
+static int
+unix_chan_start(struct unix_chan *p)
+{
+	if (p->s.framing->hdr_len)
+		ipk__stream_hello(&p->s);
 	return 0;
 }
 
@@ -233,11 +253,11 @@ unix_accept(struct ipk_listener *l, struct ipk_chan *c, int64_t deadline)
 		p->fd =
 		    accept4(ul->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (p->fd >= 0) {
-			int rv = unix_chan_init(c, p);
+			int rv = unix_chan_init(c, p, &l->u);
 			if (rv == 0 &&
 			    !IPK__CHECK("unix.admit_dialer",
 				!unix_admit(p->peer.uid, l->allow_uid)))
-				return 0;
+				return unix_chan_start(p);
 			/* Not admitted (or gone already): drop it unheard. */
 			ipk__close_fd(&p->fd);
 			continue;
@@ -336,7 +356,7 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 			    strerror(-rv));
 		(void)poll(NULL, 0, ipk__poll_ms(deadline, 2));
 	}
-	if ((rv = unix_chan_init(c, p)) < 0)
+	if ((rv = unix_chan_init(c, p, u)) < 0)
 		return rv;
 	if (IPK__CHECK(
 		"unix.admit_listener", !unix_admit(p->peer.uid, c->allow_uid)))
@@ -344,7 +364,7 @@ unix_dial(struct ipk_chan *c, const struct ipk__url *u, int64_t deadline)
 		    "the listener at %s runs as uid %u, "
 		    "not as us (?allow=%u admits it)",
 		    u->path, (unsigned)p->peer.uid, (unsigned)p->peer.uid);
-	return 0;
+	return unix_chan_start(p);
 }
 
 static int
@@ -361,6 +381,13 @@ unix_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
 {
 	struct unix_chan *p = ipk__chan_priv(c);
 	return ipk__stream_recv(&p->s, buf, cap, len, type, deadline);
+}
+
+static int
+unix_drain(struct ipk_chan *c, int64_t deadline)
+{
+	struct unix_chan *p = ipk__chan_priv(c);
+	return ipk__stream_drain(&p->s, deadline);
 }
 
 static int
@@ -382,7 +409,7 @@ static int
 unix_ready(struct ipk_chan *c)
 {
 	struct unix_chan *p = ipk__chan_priv(c);
-	return ipk__stream_buffered(&p->s);
+	return ipk__stream_ready(&p->s);
 }
 
 static void
@@ -440,11 +467,14 @@ unix_remove(const struct ipk__url *u, int force)
 	return unlink(u->path) < 0 ? -errno : 0;
 }
 
+static const char *const unix_options[] = {"framing", NULL};
+
 const struct ipk__transport ipk__transport_unix = {
     .scheme = "unix",
     .caps = IPK_CAP_MULTI,
     .chan_size = sizeof(struct unix_chan),
     .lst_size = sizeof(struct unix_lst),
+    .options = unix_options,
     .example = "unix:///tmp/%s",
     .variants =
 	IPK__VARIANTS({"unix", "", "block (poll on socket)", IPK__VARIANT_ALL}),
@@ -455,6 +485,7 @@ const struct ipk__transport ipk__transport_unix = {
     .dial = unix_dial,
     .send = unix_send,
     .recv = unix_recv,
+    .drain = unix_drain,
     .fd = unix_fd,
     .ready = unix_ready,
     .peer = unix_peer,

@@ -35,10 +35,15 @@ static const char send_usage[] =
     "until --timeout; with --timeout 0 it fails at once instead, as nc\n"
     "does.\n"
     "\n"
-    "Exit status: 0 when every message was sent, 1 on an error, 2 on a\n"
-    "usage error or a malformed URL; on SIGINT, SIGTERM, SIGHUP or SIGPIPE\n"
-    "send closes the channel (a listener removes what it made) and ends by\n"
-    "that signal (the shell sees 130, 143, 129, 141).\n"
+    "Before it exits, send waits until the peer has the messages in hand\n"
+    "(ipk_drain): on a stream it ends its side and waits for the peer to\n"
+    "read everything or to close, at most --timeout (10 s when it is 0\n"
+    "or -1); a queue or shared memory holds them already.\n"
+    "\n"
+    "Exit status: 0 when every message was sent and taken, 1 on an error,\n"
+    "2 on a usage error or a malformed URL; on SIGINT, SIGTERM, SIGHUP or\n"
+    "SIGPIPE send closes the channel (a listener removes what it made) and\n"
+    "ends by that signal (the shell sees 130, 143, 129, 141).\n"
     "\n"
     "Examples:\n"
     "  ipckit send unix:///tmp/demo.sock hello world\n"
@@ -46,6 +51,7 @@ static const char send_usage[] =
     "  ipckit send --file photo.jpg shm:///pics\n";
 
 #define SEND_MAXFILES 16
+#define SEND_DRAIN_MS 10000
 
 struct send_args {
 	int mode;
@@ -187,6 +193,26 @@ send_lines(struct ipk_chan *c, const struct send_args *a)
 	return status;
 }
 
+/* Exit 0 only once the peer has the messages in hand (ipk_drain): a
+ * stream's peer has read them or closed after our end-of-stream; queues
+ * hold them already. Bounded by --timeout, or SEND_DRAIN_MS when it is 0
+ * (fail at once when nobody listens: no reader could be that quick) or -1
+ * (a reader that never finishes is not waited for for ever). */
+static int
+send_drain(struct ipk_chan *c, const struct send_args *a)
+{
+	int64_t deadline =
+	    cli_deadline(a->timeout > 0 ? a->timeout : SEND_DRAIN_MS);
+	for (;;) {
+		int rv = ipk_drain(c, cli_left_ms(deadline, CLI_SLICE_MS));
+		if (rv == 0 || cli_signalled())
+			return CLI_OK;
+		if ((rv != -ETIMEDOUT && rv != -EAGAIN) ||
+		    cli_left_ms(deadline, 1) == 0)
+			return cli_fail("send", a->url, rv);
+	}
+}
+
 static int
 send_parse(int argc, char **argv, struct send_args *a)
 {
@@ -310,6 +336,8 @@ send_run(int argc, char **argv)
 	}
 	if (status == CLI_OK && c)
 		status = nm ? send_list(c, &a, m, nm) : send_lines(c, &a);
+	if (status == CLI_OK && c && !cli_signalled())
+		status = send_drain(c, &a);
 
 	ipk_close(c);
 	ipk_listener_close(l);
