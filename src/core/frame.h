@@ -130,6 +130,11 @@ IPK__HIDDEN int ipk__stream_flush(struct ipk__stream *s, int64_t deadline);
  * receive side has failed for good (recv reports why). */
 IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
 
+/* 1 when a send with an expired deadline would not say -ETIMEDOUT: the
+ * descriptor has room, or the send side has failed (send reports it).
+ * Reads no send state a sending thread changes. */
+IPK__HIDDEN int ipk__stream_writable(const struct ipk__stream *s);
+
 /* Header encode/decode, exposed for tests and fuzzing. */
 IPK__HIDDEN void ipk__frame_encode(
     unsigned char hdr[IPK__FRAME_HDR], uint32_t type, uint64_t len);
