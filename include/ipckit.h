@@ -388,6 +388,15 @@ IPK_API int ipk_request_id(struct ipk_chan *c, uint64_t *id);
 IPK_API int ipk_reply(struct ipk_chan *c, uint64_t id, const void *buf,
     size_t len, uint32_t type, int timeout_ms);
 
+/* Peers connected to a pattern channel now (after admitting those waiting
+ * at a bound address); 1 for a plain channel. -EINVAL for NULL. */
+IPK_API int ipk_npeers(struct ipk_chan *c);
+
+/* Wait up to timeout_ms until the messages a pattern channel queued for
+ * its peers have been handed to the mechanism (say, before ipk_close, which
+ * does not wait). 0, or -ETIMEDOUT / -EAGAIN; 0 at once on plain channels. */
+IPK_API int ipk_flush(struct ipk_chan *c, int timeout_ms);
+
 /* --- Operating: finding, watching and removing channels -----------------
  *
  * Every named channel (fifo, mq, sysv, shm, unix) records itself in the

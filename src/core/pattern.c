@@ -148,8 +148,8 @@ pat_get32(const unsigned char *p)
 /* --- Messages and queues ------------------------------------------------ */
 
 static struct pat_msg *
-pat_msg_new(const void *hdr, size_t hl, const void *body, size_t len,
-    uint32_t type)
+pat_msg_new(
+    const void *hdr, size_t hl, const void *body, size_t len, uint32_t type)
 {
 	struct pat_msg *m = ipk__malloc(sizeof(*m) + hl + len);
 	if (!m)
@@ -327,7 +327,8 @@ pat_read(struct pat *p, struct pat_child *ch, size_t *len, uint32_t *type)
 {
 	for (;;) {
 		size_t need = 0;
-		int rv = ch->c->tr->recv(ch->c, p->rbuf, p->rcap, &need, type, 0);
+		int rv =
+		    ch->c->tr->recv(ch->c, p->rbuf, p->rcap, &need, type, 0);
 		if (rv == 0) {
 			*len = need;
 			ch->c->stats->msgs_recv++;
@@ -435,8 +436,8 @@ pat_take(struct pat *p, struct pat_child *ch, size_t len, uint32_t type)
 				    "publisher sent %zu bytes, less than "
 				    "its %d-byte sequence header",
 				    len, PAT_SEQ);
-			uint64_t seq = (uint64_t)pat_get32(b) << 32 |
-			    pat_get32(b + 4);
+			uint64_t seq =
+			    (uint64_t)pat_get32(b) << 32 | pat_get32(b + 4);
 			if (IPK__CHECK("pattern.sub_seq",
 				ch->have_seq && seq < ch->next_seq))
 				return ipk__err(-EBADMSG,
@@ -531,8 +532,8 @@ pat_fill(struct pat *p)
 }
 
 static int
-pat_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+pat_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct pat *p = pat_of(c);
 	if (p->role == PAT_PUB || p->role == PAT_PUSH)
@@ -600,8 +601,8 @@ pat_full(const struct pat *p)
 }
 
 static int
-pat_publish(struct pat *p, const void *buf, size_t len, uint32_t type,
-    int64_t deadline)
+pat_publish(
+    struct pat *p, const void *buf, size_t len, uint32_t type, int64_t deadline)
 {
 	int i;
 	while (p->block && (i = pat_full(p)) >= 0) {
@@ -616,7 +617,8 @@ pat_publish(struct pat *p, const void *buf, size_t len, uint32_t type,
 	unsigned char hdr[PAT_SEQ];
 	pat_put32(hdr, (uint32_t)(p->seq >> 32));
 	pat_put32(hdr + 4, (uint32_t)p->seq);
-	struct pat_msg *m = pat_msg_new(hdr, p->sp ? 0 : PAT_SEQ, buf, len, type);
+	struct pat_msg *m =
+	    pat_msg_new(hdr, p->sp ? 0 : PAT_SEQ, buf, len, type);
 	if (!m)
 		return -ENOMEM;
 	p->seq++;
@@ -642,8 +644,8 @@ pat_publish(struct pat *p, const void *buf, size_t len, uint32_t type,
 
 /* push: the next puller, in turn, whose socket takes the message now. */
 static int
-pat_push(struct pat *p, const void *buf, size_t len, uint32_t type,
-    int64_t deadline)
+pat_push(
+    struct pat *p, const void *buf, size_t len, uint32_t type, int64_t deadline)
 {
 	for (;;) {
 		for (size_t i = 0; i < p->nch;) {
@@ -687,8 +689,8 @@ pat_tbuf(struct pat *p, size_t need)
 
 /* req: a new request, which gives up the one before. */
 static int
-pat_request(struct pat *p, const void *buf, size_t len, uint32_t type,
-    int64_t deadline)
+pat_request(
+    struct pat *p, const void *buf, size_t len, uint32_t type, int64_t deadline)
 {
 	while (p->nch == 0) {
 		if (p->dead)
@@ -726,8 +728,8 @@ pat_request(struct pat *p, const void *buf, size_t len, uint32_t type,
 
 /* rep: the reply to r, queued for its client alone. */
 static int
-pat_answer(struct pat *p, const struct pat_req *r, const void *buf,
-    size_t len, uint32_t type, int64_t deadline)
+pat_answer(struct pat *p, const struct pat_req *r, const void *buf, size_t len,
+    uint32_t type, int64_t deadline)
 {
 	int i = pat_find(p, r->serial);
 	if (i < 0)
@@ -762,8 +764,8 @@ pat_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 {
 	struct pat *p = pat_of(c);
 	if (p->role == PAT_SUB || p->role == PAT_PULL)
-		return ipk__err(-ENOTSUP, "a %s channel does not send",
-		    pat_roles[p->role]);
+		return ipk__err(
+		    -ENOTSUP, "a %s channel does not send", pat_roles[p->role]);
 	int rv;
 	pthread_mutex_lock(&p->mu);
 	pat_pump(p);
@@ -776,8 +778,8 @@ pat_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	} else if (p->role == PAT_REQ) {
 		rv = pat_request(p, buf, len, type, deadline);
 	} else if (!p->have_cur) {
-		rv = ipk__err(-EINVAL,
-		    "send: no request to answer (ipk_recv one first)");
+		rv = ipk__err(
+		    -EINVAL, "send: no request to answer (ipk_recv one first)");
 	} else {
 		rv = pat_answer(p, &p->cur, buf, len, type, deadline);
 		if (rv == 0)
@@ -935,19 +937,19 @@ pat_options(struct pat *p, const struct ipk__url *u)
 		p->qmax = (size_t)n;
 	if ((rv = ipk__url_str(u, "slow", &v)) == 0) {
 		if (p->role != PAT_PUB && p->role != PAT_REP)
-			return ipk__err(-EINVAL,
-			    "%s: slow= is for pub and rep", u->text);
+			return ipk__err(
+			    -EINVAL, "%s: slow= is for pub and rep", u->text);
 		if (strcmp(v, "drop") && strcmp(v, "block"))
-			return ipk__err(-EINVAL,
-			    "%s: slow=%s: drop or block", u->text, v);
+			return ipk__err(
+			    -EINVAL, "%s: slow=%s: drop or block", u->text, v);
 		p->block = !strcmp(v, "block");
 	}
 	if ((rv = ipk__url_int(u, "history", 0, PAT_QUEUE_MAX, &n)) < 0)
 		return rv;
 	if (rv == 0 && n > 0) {
 		if (p->role != PAT_PUB)
-			return ipk__err(-EINVAL,
-			    "%s: history= is for pub", u->text);
+			return ipk__err(
+			    -EINVAL, "%s: history= is for pub", u->text);
 		p->hmax = (size_t)n;
 		p->qmax = IPK__MAX(p->qmax, p->hmax);
 		p->hist = ipk__calloc(p->hmax, sizeof(*p->hist));
@@ -958,8 +960,8 @@ pat_options(struct pat *p, const struct ipk__url *u)
 		if (strcmp(u->key[i], "topic") != 0)
 			continue;
 		if (p->role != PAT_SUB)
-			return ipk__err(-EINVAL,
-			    "%s: topic= is for sub", u->text);
+			return ipk__err(
+			    -EINVAL, "%s: topic= is for sub", u->text);
 		if ((rv = pat_add_topic(p, u->val[i], strlen(u->val[i]))) < 0)
 			return rv;
 	}
@@ -967,8 +969,8 @@ pat_options(struct pat *p, const struct ipk__url *u)
 }
 
 int
-ipk__pattern_open(const char *url, const struct ipk_opts *o, int bind,
-    struct ipk_chan **out)
+ipk__pattern_open(
+    const char *url, const struct ipk_opts *o, int bind, struct ipk_chan **out)
 {
 	struct ipk__url u;
 	*out = NULL;
@@ -978,7 +980,8 @@ ipk__pattern_open(const char *url, const struct ipk_opts *o, int bind,
 	const struct ipk__transport *t = ipk__transport_find(u.scheme);
 	struct ipk_chan *self = NULL;
 	if (!t) {
-		rv = ipk__err(-EINVAL, "%s: unknown scheme '%s'", url, u.scheme);
+		rv =
+		    ipk__err(-EINVAL, "%s: unknown scheme '%s'", url, u.scheme);
 		goto out;
 	}
 	if (!(t->caps & IPK_CAP_PATTERNS)) {
@@ -1014,7 +1017,8 @@ ipk__pattern_open(const char *url, const struct ipk_opts *o, int bind,
 			goto out;
 		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
 		int lfd = ipk_listener_fd(p->l);
-		if (lfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+		if (lfd < 0 ||
+		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
 			rv = lfd < 0 ? lfd : -errno;
 			goto out;
 		}
@@ -1051,7 +1055,8 @@ ipk_bind(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
 {
 	ipk__err_clear();
 	if (!out || !url)
-		return ipk__err(-EINVAL, "bind: %s is NULL", out ? "url" : "out");
+		return ipk__err(
+		    -EINVAL, "bind: %s is NULL", out ? "url" : "out");
 	return ipk__pattern_open(url, o, 1, out);
 }
 
@@ -1092,7 +1097,8 @@ ipk_request_id(struct ipk_chan *c, uint64_t *id)
 	if (!p || !id)
 		return -EINVAL;
 	pthread_mutex_lock(&p->mu);
-	int rv = p->have_last ? 0 : ipk__err(-EINVAL, "no request received yet");
+	int rv =
+	    p->have_last ? 0 : ipk__err(-EINVAL, "no request received yet");
 	if (rv == 0)
 		*id = p->last_id;
 	pthread_mutex_unlock(&p->mu);
@@ -1139,5 +1145,57 @@ ipk_reply(struct ipk_chan *c, uint64_t id, const void *buf, size_t len,
 			rv = -EAGAIN;
 		ipk__err_prefix(c->url);
 	}
+	return rv;
+}
+
+int
+ipk_npeers(struct ipk_chan *c)
+{
+	ipk__err_clear();
+	if (!c || c->closed)
+		return ipk__err(-EINVAL, "npeers: bad argument");
+	if (c->tr != &ipk__pattern_tr)
+		return 1;
+	struct pat *p = pat_of(c);
+	pthread_mutex_lock(&p->mu);
+	pat_pump(p);
+	int n = (int)p->nch;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* 1 when some peer still has messages queued in the library. */
+static int
+pat_queued(const struct pat *p)
+{
+	for (size_t i = 0; i < p->nch; i++)
+		if (p->ch[i].qlen)
+			return 1;
+	return 0;
+}
+
+int
+ipk_flush(struct ipk_chan *c, int timeout_ms)
+{
+	ipk__err_clear();
+	if (!c || c->closed)
+		return ipk__err(-EINVAL, "flush: bad argument");
+	if (c->tr != &ipk__pattern_tr)
+		return 0;
+	struct pat *p = pat_of(c);
+	int64_t deadline = ipk__deadline(timeout_ms);
+	int rv = 0;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		pat_pump(p);
+		if (!pat_queued(p))
+			break;
+		if (ipk__expired(deadline)) {
+			rv = timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+			break;
+		}
+		pat_wait(p, p->epfd, POLLIN, deadline);
+	}
+	pthread_mutex_unlock(&p->mu);
 	return rv;
 }

@@ -34,7 +34,8 @@ static struct ipk_chan *g_main;
 	X(pollout)                                                             \
 	X(misuse)
 
-static int sp_wire(void)
+static int
+sp_wire(void)
 {
 	return (g_caps & IPK_CAP_NOTYPES) != 0;
 }
@@ -116,7 +117,8 @@ check_kids(void)
 {
 	for (int k = 0; k < t_nkids; k++) {
 		int st;
-		if (t_kids[k] <= 0 || waitpid(t_kids[k], &st, WNOHANG) != t_kids[k])
+		if (t_kids[k] <= 0 ||
+		    waitpid(t_kids[k], &st, WNOHANG) != t_kids[k])
 			continue;
 		pid_t p = t_kids[k];
 		t_forget(p);
@@ -360,8 +362,8 @@ case_topic(void)
 		_exit(0);
 	}
 	wait_bytes(pub, ready[0], 1);
-	const char *msgs[] = {"press", "temp.a", "tem", "humid", "temp.b",
-	    "x", "temp", "humEND"};
+	const char *msgs[] = {
+	    "press", "temp.a", "tem", "humid", "temp.b", "x", "temp", "humEND"};
 	for (size_t k = 0; k < sizeof(msgs) / sizeof(msgs[0]); k++)
 		T_OK(ipk_send(pub, msgs[k], strlen(msgs[k]), 0, 5000));
 	reap_all();
@@ -540,8 +542,8 @@ case_stale(void)
 		char a[64];
 		size_t len;
 		C_OK(ipk_send(r, "one", 3, 0, 5000));
-		C_ASSERT(ipk_recv(r, a, sizeof(a), &len, NULL, 50) ==
-		    -ETIMEDOUT);
+		C_ASSERT(
+		    ipk_recv(r, a, sizeof(a), &len, NULL, 50) == -ETIMEDOUT);
 		C_OK(ipk_send(r, "two", 3, 0, 5000));
 		C_OK(ipk_recv(r, a, sizeof(a), &len, NULL, 10000));
 		C_ASSERT(len == 6 && !memcmp(a, "re two", 6));
@@ -807,8 +809,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: pattern SCHEME CASE | --list | "
-				"--variants\n");
+		fprintf(stderr,
+		    "usage: pattern SCHEME CASE | --list | "
+		    "--variants\n");
 		return 2;
 	}
 	g_scheme = argv[1];
