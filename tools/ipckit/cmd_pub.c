@@ -96,8 +96,8 @@ pub_run(int argc, char **argv)
 	};
 	int bind = 1, ch;
 	long long wait = 0, type = 0, repeat = 1, interval = 0, timeout = -1;
-	while ((ch = cli_getopt(&cli_cmd_pub, argc, argv, ":ldw:t:r:i:T:h",
-		    lo)) != -1) {
+	while ((ch = cli_getopt(
+		    &cli_cmd_pub, argc, argv, ":ldw:t:r:i:T:h", lo)) != -1) {
 		long long *dst = NULL, min = 0, max = 1 << 30;
 		switch (ch) {
 		case 'l':
@@ -128,16 +128,16 @@ pub_run(int argc, char **argv)
 			return CLI_USAGE;
 		}
 		if (dst && cli_parse_int(optarg, min, max, dst) < 0)
-			return cli_usage(&cli_cmd_pub, "bad value '%s' for -%c",
-			    optarg, ch);
+			return cli_usage(
+			    &cli_cmd_pub, "bad value '%s' for -%c", optarg, ch);
 	}
 	if (optind >= argc)
 		return cli_usage(&cli_cmd_pub, "missing URL");
 	const char *url = argv[optind++];
 	cli_signals_install();
 	struct ipk_chan *c;
-	int rv = cli_pattern_open("pub", url, "pub", bind, NULL,
-	    (int)timeout, &c);
+	int rv =
+	    cli_pattern_open("pub", url, "pub", bind, NULL, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
 		return cli_signalled() ? cli_signal_exit() : rv;
 	url = ipk_url(c);

@@ -100,7 +100,8 @@ rep_exec(const char *cmd, const void *in, size_t n, unsigned char **out,
 		if (poll(pf, wfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
 			rv = -errno;
 		if (wfd >= 0 && pf[1].revents) {
-			ssize_t w = write(wfd, (const char *)in + done, n - done);
+			ssize_t w =
+			    write(wfd, (const char *)in + done, n - done);
 			if (w > 0)
 				done += (size_t)w;
 			if (w < 0 && errno != EAGAIN && errno != EINTR)
@@ -144,8 +145,7 @@ rep_exec(const char *cmd, const void *in, size_t n, unsigned char **out,
 			;
 		if (rv == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
 			fprintf(stderr,
-			    "ipckit rep: '%s' failed (status 0x%x)\n", cmd,
-			    st);
+			    "ipckit rep: '%s' failed (status 0x%x)\n", cmd, st);
 	}
 	struct timespec zero = {0, 0};
 	while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
@@ -171,8 +171,8 @@ rep_run(int argc, char **argv)
 	int bind = 1, verbose = 0, ch;
 	long long count = -1, timeout = -1;
 	const char *exec = NULL;
-	while ((ch = cli_getopt(&cli_cmd_rep, argc, argv, ":lde:n:vT:h",
-		    lo)) != -1) {
+	while ((ch = cli_getopt(&cli_cmd_rep, argc, argv, ":lde:n:vT:h", lo)) !=
+	    -1) {
 		switch (ch) {
 		case 'l':
 			bind = 1;
@@ -185,16 +185,16 @@ rep_run(int argc, char **argv)
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 1ll << 62, &count) < 0)
-				return cli_usage(&cli_cmd_rep,
-				    "bad count '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_rep, "bad count '%s'", optarg);
 			break;
 		case 'v':
 			verbose = 1;
 			break;
 		case 'T':
 			if (cli_parse_int(optarg, -1, 1 << 30, &timeout) < 0)
-				return cli_usage(&cli_cmd_rep,
-				    "bad timeout '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_rep, "bad timeout '%s'", optarg);
 			break;
 		case 'h':
 			cli_help(&cli_cmd_rep);
@@ -206,12 +206,13 @@ rep_run(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage(&cli_cmd_rep, "missing URL");
 	if (optind + 1 < argc)
-		return cli_usage(&cli_cmd_rep, "unexpected '%s'", argv[optind + 1]);
+		return cli_usage(
+		    &cli_cmd_rep, "unexpected '%s'", argv[optind + 1]);
 	const char *url = argv[optind];
 	cli_signals_install();
 	struct ipk_chan *c;
-	int rv = cli_pattern_open("rep", url, "rep", bind, NULL, (int)timeout,
-	    &c);
+	int rv =
+	    cli_pattern_open("rep", url, "rep", bind, NULL, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
 		return cli_signalled() ? cli_signal_exit() : rv;
 	url = ipk_url(c);
@@ -257,8 +258,8 @@ rep_run(int argc, char **argv)
 		unsigned char *out = buf;
 		size_t outlen = len;
 		if (exec) {
-			r = rep_exec(exec, buf, len, &out, &outlen,
-			    ipk_max_msg(c));
+			r = rep_exec(
+			    exec, buf, len, &out, &outlen, ipk_max_msg(c));
 			if (r < 0) {
 				fprintf(stderr, "ipckit rep: '%s': %s\n", exec,
 				    strerror(-r));

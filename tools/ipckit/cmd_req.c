@@ -71,8 +71,8 @@ req_run(int argc, char **argv)
 			break;
 		case 'T':
 			if (cli_parse_int(optarg, -1, 1 << 30, &timeout) < 0)
-				return cli_usage(&cli_cmd_req,
-				    "bad timeout '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_req, "bad timeout '%s'", optarg);
 			break;
 		case 'h':
 			cli_help(&cli_cmd_req);
@@ -82,14 +82,14 @@ req_run(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage(&cli_cmd_req, argc - optind < 2
-			? "needs URL and MESSAGE"
-			: "one MESSAGE only (quote it)");
+		return cli_usage(&cli_cmd_req,
+		    argc - optind < 2 ? "needs URL and MESSAGE"
+				      : "one MESSAGE only (quote it)");
 	const char *url = argv[optind], *msg = argv[optind + 1];
 	cli_signals_install();
 	struct ipk_chan *c;
-	int rv = cli_pattern_open("req", url, "req", bind, NULL, (int)timeout,
-	    &c);
+	int rv =
+	    cli_pattern_open("req", url, "req", bind, NULL, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
 		return cli_signalled() ? cli_signal_exit() : rv;
 	url = ipk_url(c);

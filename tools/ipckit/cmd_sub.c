@@ -80,8 +80,8 @@ sub_run(int argc, char **argv)
 	int bind = 0, hex = 0, raw = 0, ch, ntopic = 0;
 	long long count = -1, timeout = -1;
 	const char *topic[SUB_MAXTOPICS];
-	while ((ch = cli_getopt(&cli_cmd_sub, argc, argv, ":dls:n:xrT:h",
-		    lo)) != -1) {
+	while ((ch = cli_getopt(
+		    &cli_cmd_sub, argc, argv, ":dls:n:xrT:h", lo)) != -1) {
 		switch (ch) {
 		case 'd':
 			bind = 0;
@@ -97,8 +97,8 @@ sub_run(int argc, char **argv)
 			break;
 		case 'n':
 			if (cli_parse_int(optarg, 1, 1ll << 62, &count) < 0)
-				return cli_usage(&cli_cmd_sub,
-				    "bad count '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_sub, "bad count '%s'", optarg);
 			break;
 		case 'x':
 			hex = 1;
@@ -108,8 +108,8 @@ sub_run(int argc, char **argv)
 			break;
 		case 'T':
 			if (cli_parse_int(optarg, -1, 1 << 30, &timeout) < 0)
-				return cli_usage(&cli_cmd_sub,
-				    "bad timeout '%s'", optarg);
+				return cli_usage(
+				    &cli_cmd_sub, "bad timeout '%s'", optarg);
 			break;
 		case 'h':
 			cli_help(&cli_cmd_sub);
@@ -121,12 +121,13 @@ sub_run(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage(&cli_cmd_sub, "missing URL");
 	if (optind + 1 < argc)
-		return cli_usage(&cli_cmd_sub, "unexpected '%s'", argv[optind + 1]);
+		return cli_usage(
+		    &cli_cmd_sub, "unexpected '%s'", argv[optind + 1]);
 	const char *url = argv[optind];
 	cli_signals_install();
 	struct ipk_chan *c;
-	int rv = cli_pattern_open("sub", url, "sub", bind, NULL, (int)timeout,
-	    &c);
+	int rv =
+	    cli_pattern_open("sub", url, "sub", bind, NULL, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
 		return cli_signalled() ? cli_signal_exit() : rv;
 	url = ipk_url(c);

@@ -7,8 +7,8 @@
 #include <string.h>
 
 int
-cli_pattern_open(const char *cmd, const char *url, const char *role,
-    int bind, const char *extra, int timeout_ms, struct ipk_chan **c)
+cli_pattern_open(const char *cmd, const char *url, const char *role, int bind,
+    const char *extra, int timeout_ms, struct ipk_chan **c)
 {
 	*c = NULL;
 	const char *q = strchr(url, '?');
@@ -29,9 +29,9 @@ cli_pattern_open(const char *cmd, const char *url, const char *role,
 	char *u = malloc(len);
 	if (!u)
 		return cli_fail(cmd, url, -ENOMEM);
-	snprintf(u, len, "%s%s%s%s%s%s", url, role || extra ? (q ? "&" : "?") : "",
-	    role ? "pattern=" : "", role ? role : "",
-	    role && extra ? "&" : "", extra ? extra : "");
+	snprintf(u, len, "%s%s%s%s%s%s", url,
+	    role || extra ? (q ? "&" : "?") : "", role ? "pattern=" : "",
+	    role ? role : "", role && extra ? "&" : "", extra ? extra : "");
 	int rv;
 	if (bind) {
 		rv = ipk_bind(u, NULL, c);
