@@ -75,6 +75,7 @@ catch_mq() { "$B/tests/transport_mq_test"; }
 catch_sysv() { "$B/tests/transport_sysv_test"; }
 catch_nng() { "$B/tests/transport_nng_test"; }
 catch_memfd() { "$B/tests/transport_memfd_test"; }
+catch_pattern() { "$B/tests/transport_pattern_test"; }
 catch_fuzz_shm() { fuzz shm; }
 catch_fuzz_frame() { fuzz frame; }
 catch_fuzz_sp() { fuzz sp; }
@@ -96,6 +97,7 @@ catchers() {
 	udp.*) echo udp ;;
 	unix.*) echo unix ;;
 	memfd.*) echo memfd ;;
+	pattern.*) echo pattern ;;
 	mq.*) echo mq fuzz_queue ;;
 	sysv.*) echo sysv fuzz_queue ;;
 	*) echo none ;;
