@@ -54,8 +54,8 @@ addr(int ipc, int k, const char *role)
 		int port = 20000 + (int)((t_now_ns() / 1000 + k * 7) % 30000);
 		snprintf(ipk_url_s, sizeof(ipk_url_s),
 		    "nng+tcp://127.0.0.1:%d?pattern=%s", port, role);
-		snprintf(nng_url_s, sizeof(nng_url_s), "tcp://127.0.0.1:%d",
-		    port);
+		snprintf(
+		    nng_url_s, sizeof(nng_url_s), "tcp://127.0.0.1:%d", port);
 	}
 }
 

@@ -166,8 +166,8 @@ rep_bt(void)
 	/* A request through two devices (two hops, then the id) is
 	 * answered with the whole backtrace. */
 	plain_dial(&good);
-	unsigned char req[16] = {0, 0, 0, 7, 0, 0, 0, 9, 0x80, 0, 0, 1, 'h',
-	    'i'};
+	unsigned char req[16] = {
+	    0, 0, 0, 7, 0, 0, 0, 9, 0x80, 0, 0, 1, 'h', 'i'};
 	T_OK(ipk_send(good, req, 14, 0, 1000));
 	T_OK(ipk_recv(pc, b, sizeof(b), &n, NULL, 5000));
 	T_ASSERT(n == 2 && !memcmp(b, "hi", 2));
