@@ -89,8 +89,7 @@ bind_retry(const char *u)
 	struct ipk_chan *c = NULL;
 	int64_t end = t_now_ns() + 5000000000ll;
 	int rv;
-	while ((rv = ipk_bind(u, NULL, &c)) == -EADDRINUSE &&
-	    t_now_ns() < end)
+	while ((rv = ipk_bind(u, NULL, &c)) == -EADDRINUSE && t_now_ns() < end)
 		(void)poll(NULL, 0, 5);
 	return rv == 0 ? c : NULL;
 }
@@ -129,8 +128,8 @@ kill_sub(int k)
 		_exit(0);
 	}
 	for (int n = 0; n < 2;) {
-		struct pollfd pf[2] = {{ready[0], POLLIN, 0},
-		    {ipk_fd(mine), POLLIN, 0}};
+		struct pollfd pf[2] = {
+		    {ready[0], POLLIN, 0}, {ipk_fd(mine), POLLIN, 0}};
 		T_ASSERT(poll(pf, 2, 5000) > 0);
 		char b;
 		if (pf[0].revents && read(ready[0], &b, 1) == 1)
@@ -376,8 +375,8 @@ main(int argc, char **argv)
 			kill_client(k++);
 			kill_server(k++);
 		}
-		qsort(detect, (size_t)(ndetect < 4096 ? ndetect : 4096), sizeof(double),
-		    cmp_d);
+		qsort(detect, (size_t)(ndetect < 4096 ? ndetect : 4096),
+		    sizeof(double), cmp_d);
 		printf("%-8s %d trials x 4 victims: death seen p50 %.2f ms, "
 		       "max %.2f ms\n",
 		    scheme, trials, detect[ndetect / 2], detect[ndetect - 1]);
