@@ -228,7 +228,8 @@ pb_reqrep_row(FILE *out, const struct bench_cfg *cfg, const char *scheme,
 	struct pollfd pf = {sp[0], POLLIN, 0};
 	if (poll(&pf, 1, 10000) <= 0 ||
 	    read(sp[0], bound, sizeof(bound)) != sizeof(bound) || !bound[0]) {
-		fprintf(out, "%-22s %2d  server did not start\n", name, clients);
+		fprintf(
+		    out, "%-22s %2d  server did not start\n", name, clients);
 		goto out;
 	}
 	if (!nng_url) {
@@ -266,8 +267,8 @@ pb_reqrep_row(FILE *out, const struct bench_cfg *cfg, const char *scheme,
 	char p50[32], p99[32];
 	bench_fmt_us(p50, sizeof(p50), (double)bench_hist_quantile(&all, .5));
 	bench_fmt_us(p99, sizeof(p99), (double)bench_hist_quantile(&all, .99));
-	fprintf(out, "%-22s %2d  rtt p50 %10s  p99 %10s  %10.0f req/s\n",
-	    name, clients, p50, p99, rate);
+	fprintf(out, "%-22s %2d  rtt p50 %10s  p99 %10s  %10.0f req/s\n", name,
+	    clients, p50, p99, rate);
 out:
 	pb_stop(pids, clients + 1);
 	close(sp[0]), close(sp[1]), close(rp[0]), close(rp[1]);
@@ -339,8 +340,8 @@ pb_fanout_row(
 			pb_subscriber(su, rd[1], rp[1]);
 	int64_t end = bench_now() + 10000000000ll;
 	for (int got = 0; got < subs && bench_now() < end;) {
-		struct pollfd pf[2] = {{rd[0], POLLIN, 0},
-		    {ipk_fd(pub), POLLIN, 0}};
+		struct pollfd pf[2] = {
+		    {rd[0], POLLIN, 0}, {ipk_fd(pub), POLLIN, 0}};
 		(void)poll(pf, 2, 100);
 		char b;
 		if (pf[0].revents && read(rd[0], &b, 1) == 1)
@@ -365,7 +366,8 @@ pb_fanout_row(
 	if (rv == 0)
 		rv = ipk_flush(pub, BENCH_OP_MS);
 	if (rv < 0) {
-		fprintf(out, "%-22s     publisher: %s\n", name, ipk_strerror(rv));
+		fprintf(
+		    out, "%-22s     publisher: %s\n", name, ipk_strerror(rv));
 		goto out;
 	}
 	double worst = -1;
@@ -409,8 +411,9 @@ bench_patterns(FILE *out, const struct bench_cfg *cfg)
 	pb_reqrep_row(out, cfg, NULL, "ipc", 1);
 	pb_reqrep_row(out, cfg, NULL, "ipc", 8);
 #else
-	fprintf(out, "reqrep/nng-*             not built (install libnng-dev "
-		     "and rebuild)\n");
+	fprintf(out,
+	    "reqrep/nng-*             not built (install libnng-dev "
+	    "and rebuild)\n");
 #endif
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		pb_fanout_row(out, cfg, schemes[i], 1);
