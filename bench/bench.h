@@ -140,6 +140,11 @@ int bench_subjects_raw(struct bench_subject *rows, int cap);
 int bench_subjects_peer(struct bench_subject *rows, int cap);
 int bench_subjects_iceoryx(struct bench_subject *rows, int cap);
 
+/* The pattern rows (bench/subj_pattern.c): req/rep round trips with 1 and
+ * 8 clients beside nng's req0/rep0, pub/sub fan-out 1->1 and 1->4; a
+ * table on `out`. */
+int bench_patterns(FILE *out, const struct bench_cfg *cfg);
+
 /* --- results ------------------------------------------------------------ */
 
 struct bench_tput {

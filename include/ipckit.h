@@ -43,6 +43,9 @@
  *   udp://host:port               one datagram per message, loss counted
  *   nng+tcp://host:port, nng+ipc:///path   SP pair0 wire protocol (nng/nanomsg)
  *   pipe:                         only through ipk_spawn()/ipk_pair()
+ * Patterns (many peers, see "Patterns" below): ?pattern=pub|sub|req|rep|
+ * push|pull on unix, tcp, nng+tcp and nng+ipc, opened with ipk_bind() or
+ * ipk_dial().
  * Options common to every URL: ?maxmsg=SIZE (default 16M), ?mode=0600,
  * ?keep=1 (do not remove named objects on close). Sizes take K/M/G suffixes.
  */
@@ -113,7 +116,9 @@ struct ipk_stats {
 	    bytes_recv; /* messages and payload bytes received */
 	uint64_t waits; /* calls that had to wait */
 	uint64_t errors; /* calls that failed (not EAGAIN) */
-	uint64_t gaps; /* udp: messages lost (sequence gaps) */
+	uint64_t gaps; /* messages lost: udp and subscribers, by sequence
+			  gaps; a publisher, what it dropped for slow
+			  subscribers (each drop for each subscriber) */
 	uint64_t reordered; /* udp: messages that arrived late */
 };
 
@@ -138,6 +143,7 @@ struct ipk_peer {
 #define IPK_CAP_NOTYPES                                                        \
 	0x400u /* no type on the wire: recv gives type 0                       \
 		  (nng+tcp, nng+ipc: the SP format) */
+#define IPK_CAP_PATTERNS 0x800u /* ?pattern= works (ipk_bind, ipk_dial) */
 
 /* --- Errors -------------------------------------------------------------- */
 
@@ -284,6 +290,10 @@ IPK_API unsigned ipk_caps(struct ipk_chan *c);
 /* The channel's URL scheme ("fifo", "shm", ...). Static storage. */
 IPK_API const char *ipk_scheme(struct ipk_chan *c);
 
+/* The channel's address: as given, or for ipk_bind the address bound
+ * (port 0 replaced by the real port). Valid until ipk_close(). */
+IPK_API const char *ipk_url(struct ipk_chan *c);
+
 /* Largest message the channel accepts. */
 IPK_API size_t ipk_max_msg(struct ipk_chan *c);
 
@@ -295,10 +305,15 @@ IPK_API int ipk_close(struct ipk_chan *c);
 /* --- Waiting on many channels ------------------------------------------- */
 
 #define IPK_POLLIN 0x1u /* ipk_recv with timeout 0 will not say -EAGAIN */
+/* ipk_send with timeout 0 will not say -EAGAIN: the mechanism has room (a
+ * socket's buffer, a pattern's queue for the peer it would send to). unix,
+ * tcp, nng+* and pattern channels tell; the other transports cannot, and
+ * report IPK_POLLOUT at once (their send may still wait). */
+#define IPK_POLLOUT 0x2u
 
 struct ipk_pollitem {
 	struct ipk_chan *chan; /* the channel to watch (NULL: ignored) */
-	unsigned events; /* IPK_POLLIN */
+	unsigned events; /* IPK_POLLIN | IPK_POLLOUT */
 	unsigned revents; /* set by ipk_poll */
 };
 
@@ -313,6 +328,89 @@ struct ipk_pollitem {
  * and drain with timeout 0 until -EAGAIN (see examples/epoll_loop.c).
  */
 IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
+
+/* --- Patterns: publish/subscribe, request/reply, pipeline ----------------
+ *
+ * A pattern channel is one ipk_chan that talks to many peers. The pattern
+ * is named in the URL, ?pattern=ROLE, on transports with IPK_CAP_PATTERNS
+ * (unix, tcp, nng+tcp, nng+ipc): ipk_bind() binds the address and serves
+ * every peer that dials it through the one channel; ipk_dial() connects to
+ * one peer. Either role may bind or dial (the usual way round is pub, rep
+ * and pull binding). Then the channel calls work as always - ipk_send,
+ * ipk_recv, ipk_loan/commit, ipk_peek/release, ipk_poll, ipk_fd,
+ * ipk_stats, ipk_close - with the meaning the role gives them:
+ *
+ *   pub   ipk_send gives the message to every subscriber connected (none:
+ *         it is dropped, or kept for ?history=). ipk_recv: -ENOTSUP.
+ *   sub   ipk_recv gives the next message whose bytes start with one of
+ *         the subscribed topics (?topic=T, repeatable, or ipk_subscribe;
+ *         none subscribed: every message). ipk_send: -ENOTSUP.
+ *   req   ipk_send sends a request; ipk_recv gives its reply. A new
+ *         request gives up the one before: a late reply to it is dropped,
+ *         never returned for the new one. -EINVAL from ipk_recv when no
+ *         request is outstanding; IPK_ECLOSED when the server went away
+ *         before it answered.
+ *   rep   ipk_recv gives the next request from any client; ipk_send
+ *         answers the request received last, ipk_reply any earlier one by
+ *         its id (ipk_request_id). A reply goes only to the client that
+ *         asked; one whose client has gone is dropped.
+ *   push  ipk_send hands the message to one puller with room, in turn.
+ *   pull  ipk_recv gives the next message from any pusher.
+ *
+ * Options: ?slow=drop|block (pub, rep: what a peer that does not read costs
+ * the sender. drop, the default: the library queues up to ?queue=N
+ * messages (1024) for the peer beyond its socket buffer, then drops its
+ * oldest, counted in ipk_stats gaps of the sender and told to the
+ * subscriber, whose gaps count them; block: ipk_send waits until every
+ * subscriber has room, up to its timeout, then -ETIMEDOUT and nobody got
+ * the message). ?history=K (pub): the last K messages are sent first to a
+ * subscriber that joins later. A dialer whose peer dies gets IPK_ECLOSED;
+ * a binder forgets the peer and serves the others. The SP transports
+ * (nng+*) speak pub0/sub0, req0/rep0 and push0/pull0 of nng and nanomsg;
+ * their wire has no sequence numbers, so a subscriber there cannot count
+ * its losses (the publisher still does), and no type travels.
+ *
+ * Progress: the library has no threads. Queued messages move and new peers
+ * are admitted inside the calls on the channel: ipk_send, ipk_recv and
+ * ipk_poll (also with timeout 0). ipk_fd gives a descriptor that becomes
+ * readable when the channel has work or a message (IPK_POLLIN); then call
+ * ipk_poll or ipk_recv with timeout 0. A binder's peers also show in
+ * ipckit ls/stat as accepted endpoints, with their own counters.
+ */
+
+/*
+ * Bind `url`, whose query names a pattern (?pattern=pub|sub|req|rep|push|
+ * pull), and fill *out with a channel that serves every peer dialing it.
+ * -EINVAL without ?pattern= or with a bad option; -ENOTSUP on a transport
+ * without IPK_CAP_PATTERNS; the codes of ipk_listen otherwise. The channel
+ * is the caller's until ipk_close(), which also closes the address.
+ */
+IPK_API int
+ipk_bind(const char *url, const struct ipk_opts *o, struct ipk_chan **out);
+
+/* sub: also receive messages starting with prefix[0..len) (len 0: every
+ * message). -EINVAL on other channels; -ENOMEM past 64 topics. */
+IPK_API int ipk_subscribe(struct ipk_chan *c, const void *prefix, size_t len);
+
+/* rep: the id of the request the last ipk_recv/ipk_peek returned, for a
+ * later ipk_reply. -EINVAL when none was received or c is not rep. */
+IPK_API int ipk_request_id(struct ipk_chan *c, uint64_t *id);
+
+/* rep: answer request `id` (from ipk_request_id), in any order. 0 also
+ * when its client has gone (the reply is dropped); -ETIMEDOUT when that
+ * client's queue stayed full (?slow=block or a full queue: only that
+ * client's replies wait). */
+IPK_API int ipk_reply(struct ipk_chan *c, uint64_t id, const void *buf,
+    size_t len, uint32_t type, int timeout_ms);
+
+/* Peers connected to a pattern channel now (after admitting those waiting
+ * at a bound address); 1 for a plain channel. -EINVAL for NULL. */
+IPK_API int ipk_npeers(struct ipk_chan *c);
+
+/* Wait up to timeout_ms until the messages a pattern channel queued for
+ * its peers have been handed to the mechanism (say, before ipk_close, which
+ * does not wait). 0, or -ETIMEDOUT / -EAGAIN; 0 at once on plain channels. */
+IPK_API int ipk_flush(struct ipk_chan *c, int timeout_ms);
 
 /* --- Operating: finding, watching and removing channels -----------------
  *

@@ -33,13 +33,15 @@ chan_opt_listed(const char *const *list, const char *key)
 }
 
 static int
-chan_opt_known(const struct ipk__transport *t, const char *key)
+chan_opt_known(const struct ipk__transport *t, const char *key, int pattern)
 {
 	return chan_opt_listed(chan_common_opts, key) ||
-	    chan_opt_listed(t->options, key);
+	    chan_opt_listed(t->options, key) ||
+	    (pattern && chan_opt_listed(ipk__pattern_opts, key));
 }
 
-/* Parse the URL, find its transport, and read the common options. */
+/* Parse the URL, find its transport, and read the common options. A URL
+ * naming a pattern (?pattern=) also takes the pattern's options. */
 static int
 chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
     const struct ipk__transport **tp, struct chan_common *cc)
@@ -55,8 +57,10 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 		    u->text, u->scheme);
 		goto err;
 	}
+	const char *pat;
+	int pattern = ipk__url_str(u, "pattern", &pat) == 0;
 	for (int i = 0; i < u->nopt; i++)
-		if (!chan_opt_known(t, u->key[i])) {
+		if (!chan_opt_known(t, u->key[i], pattern)) {
 			rv = ipk__err(-EINVAL, "%s: unknown option '%s' for %s",
 			    u->text, u->key[i], t->scheme);
 			goto err;
@@ -109,6 +113,14 @@ err:
 	return rv;
 }
 
+/* 1 when the URL names a pattern (?pattern=), for ipk_listen/ipk_dial. */
+static int
+chan_is_pattern(const struct ipk__url *u)
+{
+	const char *v;
+	return ipk__url_str(u, "pattern", &v) == 0;
+}
+
 static struct ipk_chan *
 chan_alloc(const struct ipk__transport *t, const char *url,
     const struct chan_common *cc)
@@ -128,6 +140,14 @@ chan_alloc(const struct ipk__transport *t, const char *url,
 	c->keep = cc->keep;
 	c->allow_uid = cc->allow_uid;
 	return c;
+}
+
+struct ipk_chan *
+ipk__chan_new(const struct ipk__transport *t, const char *url, size_t max_msg,
+    unsigned mode)
+{
+	struct chan_common cc = {.max_msg = max_msg, .mode = mode};
+	return chan_alloc(t, url, &cc);
 }
 
 /* Record the endpoint in the run directory and move its counters there. */
@@ -186,10 +206,10 @@ chan_toobig(struct ipk_chan *c, size_t len)
 	    len, c->max_msg, c->limit_why[0] ? c->limit_why : "maxmsg=");
 }
 
-int
-ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
+static int
+chan_listen(const char *url, const struct ipk_opts *o, size_t extra,
+    struct ipk_listener **out)
 {
-	ipk__err_clear();
 	if (!out)
 		return ipk__err(-EINVAL, "listen: out is NULL");
 	*out = NULL;
@@ -199,6 +219,15 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 	int rv = chan_prepare(url, o, &u, &t, &cc);
 	if (rv < 0)
 		return rv;
+	if (!extra && chan_is_pattern(&u)) {
+		rv = ipk__err(-EINVAL,
+		    "%s: a pattern (?pattern=) is opened with ipk_bind or "
+		    "ipk_dial",
+		    u.text);
+		ipk__url_free(&u);
+		return rv;
+	}
+	cc.max_msg += extra;
 	if (!t->listen) {
 		rv = ipk__err(-EINVAL,
 		    "%s: %s channels cannot listen (use "
@@ -237,6 +266,20 @@ ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
 	}
 	*out = l;
 	return 0;
+}
+
+int
+ipk_listen(const char *url, const struct ipk_opts *o, struct ipk_listener **out)
+{
+	ipk__err_clear();
+	return chan_listen(url, o, 0, out);
+}
+
+int
+ipk__listen_ex(const char *url, const struct ipk_opts *o, size_t extra,
+    struct ipk_listener **out)
+{
+	return chan_listen(url, o, extra, out);
 }
 
 int
@@ -312,10 +355,10 @@ ipk_listener_close(struct ipk_listener *l)
 	return 0;
 }
 
-int
-ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
+static int
+chan_dial(const char *url, const struct ipk_opts *o, size_t extra,
+    struct ipk_chan **out)
 {
-	ipk__err_clear();
 	if (!out)
 		return ipk__err(-EINVAL, "dial: out is NULL");
 	*out = NULL;
@@ -325,6 +368,11 @@ ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
 	int rv = chan_prepare(url, o, &u, &t, &cc);
 	if (rv < 0)
 		return rv;
+	if (!extra && chan_is_pattern(&u)) {
+		ipk__url_free(&u);
+		return ipk__pattern_open(url, o, 0, out);
+	}
+	cc.max_msg += extra;
 	struct ipk_chan *c = chan_alloc(t, url, &cc);
 	if (!c) {
 		ipk__url_free(&u);
@@ -344,6 +392,20 @@ ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
 	ipk__url_free(&u);
 	*out = c;
 	return 0;
+}
+
+int
+ipk_dial(const char *url, const struct ipk_opts *o, struct ipk_chan **out)
+{
+	ipk__err_clear();
+	return chan_dial(url, o, 0, out);
+}
+
+int
+ipk__dial_ex(const char *url, const struct ipk_opts *o, size_t extra,
+    struct ipk_chan **out)
+{
+	return chan_dial(url, o, extra, out);
 }
 
 int
@@ -617,16 +679,29 @@ ipk_peer(struct ipk_chan *c, struct ipk_peer *out)
 	return c->tr->peer(c, out);
 }
 
+/* A pattern channel answers for the transport under it. */
+static const struct ipk__transport *
+chan_base(struct ipk_chan *c)
+{
+	return c->tr == &ipk__pattern_tr ? ipk__pattern_base(c) : c->tr;
+}
+
 unsigned
 ipk_caps(struct ipk_chan *c)
 {
-	return c ? c->tr->caps : 0;
+	return c ? chan_base(c)->caps : 0;
 }
 
 const char *
 ipk_scheme(struct ipk_chan *c)
 {
-	return c ? c->tr->scheme : NULL;
+	return c ? chan_base(c)->scheme : NULL;
+}
+
+const char *
+ipk_url(struct ipk_chan *c)
+{
+	return c ? c->url : NULL;
 }
 
 size_t

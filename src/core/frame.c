@@ -232,6 +232,15 @@ ipk__stream_buffered(const struct ipk__stream *s)
 	return s->rlen - hl >= l;
 }
 
+int
+ipk__stream_writable(const struct ipk__stream *s)
+{
+	struct pollfd p = {.fd = s->wfd, .events = POLLOUT};
+	if (s->tx_err)
+		return 1;
+	return poll(&p, 1, 0) > 0;
+}
+
 /* Translate a failed write/read on a stream into the contract's codes. */
 static int
 stream_io_err(int e)

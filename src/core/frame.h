@@ -210,6 +210,10 @@ IPK__HIDDEN int ipk__stream_buffered(const struct ipk__stream *s);
  * side: first takes the peer's hello if it is all there, so that a
  * descriptor readable with nothing but the hello does not count. */
 IPK__HIDDEN int ipk__stream_ready(struct ipk__stream *s);
+/* 1 when a send with an expired deadline would not say -ETIMEDOUT: the
+ * descriptor has room, or the send side has failed (send reports it).
+ * Reads no send state a sending thread changes. */
+IPK__HIDDEN int ipk__stream_writable(const struct ipk__stream *s);
 
 /* Header encode/decode, exposed for tests and fuzzing. */
 IPK__HIDDEN void ipk__frame_encode(

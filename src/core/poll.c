@@ -2,9 +2,10 @@
 /*
  * poll.c - ipk_poll: wait on many channels of any transports at once. Asks
  * each transport whether a receive would not wait (read-ahead, ring
- * contents, dead peer), sleeps in poll(2) on their descriptors otherwise,
- * and wakes every IPK__SLICE_MS to re-ask, because a peer's death through a
- * dropped lock rings no descriptor.
+ * contents, dead peer) and whether a send would not (room), sleeps in
+ * poll(2) on their descriptors otherwise, and wakes every IPK__SLICE_MS to
+ * re-ask, because a peer's death through a dropped lock rings no
+ * descriptor.
  */
 #include "core/transport.h"
 
@@ -13,19 +14,30 @@
 
 #define POLL_STACK 16
 
+/* What the transports say without sleeping; pf (two slots per item: in,
+ * out) carries what poll(2) saw, or NULL before it ran. */
 static int
-poll_check(struct ipk_pollitem *items, size_t n)
+poll_check(struct ipk_pollitem *items, size_t n, const struct pollfd *pf)
 {
 	int ready = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct ipk_chan *c = items[i].chan;
+		unsigned ev = items[i].events, got = 0;
 		items[i].revents = 0;
-		if (!c || !(items[i].events & IPK_POLLIN) || !c->tr->ready)
+		if (!c)
 			continue;
-		if (c->tr->ready(c) > 0) {
-			items[i].revents = IPK_POLLIN;
-			ready++;
+		if (ev & IPK_POLLIN) {
+			if (c->tr->ready && c->tr->ready(c) > 0)
+				got |= IPK_POLLIN;
+			else if (pf && pf[2 * i].revents && !c->tr->doorbell)
+				got |= IPK_POLLIN;
 		}
+		/* Without a writable op the transport cannot tell: ready. */
+		if ((ev & IPK_POLLOUT) &&
+		    (!c->tr->writable || c->tr->writable(c) > 0))
+			got |= IPK_POLLOUT;
+		items[i].revents = got;
+		ready += got != 0;
 	}
 	return ready;
 }
@@ -40,9 +52,9 @@ ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms)
 	for (size_t i = 0; i < n; i++)
 		if (items[i].chan && items[i].chan->closed)
 			return ipk__err(-EINVAL, "poll: item %zu is closed", i);
-	struct pollfd stack[POLL_STACK];
+	struct pollfd stack[2 * POLL_STACK];
 	struct pollfd *pf =
-	    n <= POLL_STACK ? stack : ipk__calloc(n, sizeof(*pf));
+	    n <= POLL_STACK ? stack : ipk__calloc(2 * n, sizeof(*pf));
 	if (!pf)
 		return -ENOMEM;
 	int64_t deadline = ipk__deadline(timeout_ms);
@@ -53,30 +65,33 @@ ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms)
 		 * before. */
 		for (size_t i = 0; i < n; i++) {
 			struct ipk_chan *c = items[i].chan;
-			pf[i].fd = -1;
-			pf[i].events = POLLIN;
-			pf[i].revents = 0;
+			struct pollfd *in = &pf[2 * i], *out = &pf[2 * i + 1];
+			in->fd = out->fd = -1;
+			in->events = POLLIN;
+			out->events = 0;
+			in->revents = out->revents = 0;
 			if (c && (items[i].events & IPK_POLLIN)) {
 				int fd = c->tr->fd(c);
-				pf[i].fd = fd >= 0 ? fd : -1;
+				in->fd = fd >= 0 ? fd : -1;
+			}
+			if (c && (items[i].events & IPK_POLLOUT) &&
+			    c->tr->wfd) {
+				short e = POLLOUT;
+				int fd = c->tr->wfd(c, &e);
+				out->fd = fd >= 0 ? fd : -1;
+				out->events = e;
 			}
 		}
 		/* Already ready: still look at every descriptor (timeout 0),
 		 * so one busy channel does not hide the others. */
-		int pre = poll_check(items, n);
+		int pre = poll_check(items, n, NULL);
 		int ms = pre > 0 ? 0 : ipk__poll_ms(deadline, IPK__SLICE_MS);
-		int k = poll(pf, (nfds_t)n, ms);
+		int k = poll(pf, (nfds_t)(2 * n), ms);
 		if (k < 0 && errno != EINTR) {
 			rv = -errno;
 			break;
 		}
-		rv = pre > 0 ? pre : poll_check(items, n);
-		for (size_t i = 0; k > 0 && i < n; i++)
-			if (pf[i].revents && !items[i].revents &&
-			    !items[i].chan->tr->doorbell) {
-				items[i].revents = IPK_POLLIN;
-				rv++;
-			}
+		rv = poll_check(items, n, k > 0 ? pf : NULL);
 		if (rv > 0)
 			break;
 		if (ipk__expired(deadline) || timeout_ms == 0) {

@@ -234,6 +234,21 @@ struct ipk__transport {
 	 * never be known to be (udp), and ipk_drain returns 0.
 	 */
 	int (*drain)(struct ipk_chan *c, int64_t deadline);
+	/* writable: 1 when send with an expired deadline would not say
+	 * -ETIMEDOUT (the mechanism has room, or the send side has failed
+	 * and send reports it), else 0. Never blocks, touches no send
+	 * state (a receiving thread may ask). wfd: the descriptor to sleep
+	 * on meanwhile and, in *events, the poll(2) events that mean "ask
+	 * again". Both or neither; NULL: ipk_poll reports IPK_POLLOUT at
+	 * once. */
+	int (*writable)(struct ipk_chan *c);
+	int (*wfd)(struct ipk_chan *c, short *events);
+
+	/* sp_wire: the transport speaks the SP protocols of nng/nanomsg
+	 * (core/pattern.c then frames patterns as SP pub0/sub0, req0/rep0,
+	 * push0/pull0 do: no sequence header). The transport reads
+	 * ?pattern= itself to announce the protocol at connect. */
+	unsigned char sp_wire;
 
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
@@ -274,6 +289,26 @@ struct ipk__transport {
 #define IPK__VARIANTS(...) ((const struct ipk_variant[]){__VA_ARGS__, {0}})
 #define IPK__VARIANT_ALL                                                       \
 	(IPK_VARIANT_CONTRACT | IPK_VARIANT_CRASH | IPK_VARIANT_BENCH)
+
+/* Pattern channels (core/pattern.c) are built by the core from plain
+ * channels of a transport with IPK_CAP_PATTERNS; chan.c opens those with
+ * `extra` bytes of room above max_msg for the pattern's own header. */
+IPK__HIDDEN int ipk__listen_ex(const char *url, const struct ipk_opts *o,
+    size_t extra, struct ipk_listener **out);
+IPK__HIDDEN int ipk__dial_ex(const char *url, const struct ipk_opts *o,
+    size_t extra, struct ipk_chan **out);
+/* A channel of table `t` with the URL and limits given, not connected
+ * (chan.c); freed by ipk_close. */
+IPK__HIDDEN struct ipk_chan *ipk__chan_new(const struct ipk__transport *t,
+    const char *url, size_t max_msg, unsigned mode);
+/* Open a pattern channel: bind (ipk_bind) or dial. */
+IPK__HIDDEN int ipk__pattern_open(
+    const char *url, const struct ipk_opts *o, int bind, struct ipk_chan **out);
+/* The table of pattern channels, and the transport under one. */
+IPK__HIDDEN extern const struct ipk__transport ipk__pattern_tr;
+IPK__HIDDEN const struct ipk__transport *ipk__pattern_base(struct ipk_chan *c);
+/* The option names only pattern URLs take. */
+IPK__HIDDEN extern const char *const ipk__pattern_opts[];
 
 /* The registry (src/core/registry.c). */
 IPK__HIDDEN const struct ipk__transport *

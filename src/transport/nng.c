@@ -13,7 +13,11 @@
  * header: u64 big-endian length (TCP), preceded by a 0x01 byte over IPC.
  * pair0 adds no header of its own; ?proto=pair1 speaks
  * PAIR v1 (0x0011), whose messages start with a u32 hop count (we send 1
- * and accept up to 255; we forward nothing, so no TTL applies). The
+ * and accept up to 255; we forward nothing, so no TTL applies).
+ * ?pattern=pub|sub|req|rep|push|pull announces pub0 (0x20), sub0 (0x21),
+ * req0 (0x30), rep0 (0x31), push0 (0x50) or pull0 (0x51) instead and
+ * expects the partner protocol (pub0 for sub0, ...); the protocols' own
+ * headers (req0's request id) are core/pattern.c's. The
  * ipckit message type
  * does not exist on this wire: send drops it and recv gives 0
  * (IPK_CAP_NOTYPES).
@@ -120,12 +124,47 @@ nng_xfer(int fd, unsigned char *p, size_t n, int out, int64_t deadline)
 	return 0;
 }
 
-/* The protocol asked for by ?proto= (pair0 when absent). */
+/* The protocol of a pattern's role (core/pattern.c), or 0. */
+static unsigned
+nng_pattern_proto(const char *role)
+{
+	static const struct {
+		const char *role;
+		unsigned id;
+	} roles[] = {
+	    {"pub", 0x20},
+	    {"sub", 0x21},
+	    {"req", 0x30},
+	    {"rep", 0x31},
+	    {"push", 0x50},
+	    {"pull", 0x51},
+	};
+	for (size_t i = 0; i < IPK__ARRAY_LEN(roles); i++)
+		if (!strcmp(roles[i].role, role))
+			return roles[i].id;
+	return 0;
+}
+
+/* The protocol the peer of `proto` speaks: pairs talk to their own kind,
+ * the others to their partner (pub0 0x20 and sub0 0x21, ...). */
+static unsigned
+nng_partner(unsigned proto)
+{
+	return proto == NNG_PAIR0 || proto == NNG_PAIR1 ? proto : proto ^ 1u;
+}
+
+/* The protocol asked for by ?pattern= or ?proto= (pair0 when absent). */
 static int
 nng_proto(const struct ipk__url *u, unsigned *proto)
 {
 	const char *v;
 	*proto = NNG_PAIR0;
+	if (ipk__url_str(u, "pattern", &v) == 0) {
+		*proto = nng_pattern_proto(v);
+		return *proto
+		    ? 0
+		    : ipk__err(-EINVAL, "%s: unknown pattern '%s'", u->text, v);
+	}
 	if (ipk__url_str(u, "proto", &v) == 1 || !strcmp(v, "pair0"))
 		return 0;
 	if (!strcmp(v, "pair1")) {
@@ -227,7 +266,7 @@ nng_handshake(struct ipk_chan *c, int fd, unsigned proto, int64_t deadline)
 		    "00 53 50 00",
 		    peer[0], peer[1], peer[2], peer[3]);
 	unsigned id = (unsigned)peer[4] << 8 | peer[5];
-	if (IPK__CHECK("nng.hs_proto", id != proto))
+	if (IPK__CHECK("nng.hs_proto", id != nng_partner(proto)))
 		return ipk__err(-EPROTO,
 		    "peer speaks SP protocol 0x%04x (%s); "
 		    "this end speaks %s (0x%04x)%s",
@@ -379,6 +418,21 @@ nng_fd(struct ipk_chan *c)
 	return n->fd;
 }
 
+static int
+nng_writable(struct ipk_chan *c)
+{
+	struct nng_chan *n = ipk__chan_priv(c);
+	return ipk__stream_writable(&n->s);
+}
+
+static int
+nng_wfd(struct ipk_chan *c, short *events)
+{
+	struct nng_chan *n = ipk__chan_priv(c);
+	*events = POLLOUT;
+	return n->fd;
+}
+
 /* nng+ipc only: the kernel knows who is at the other end. */
 static int
 nng_peer(struct ipk_chan *c, struct ipk_peer *out)
@@ -419,7 +473,8 @@ static const char *const nng_options[] = {"proto", NULL};
 
 const struct ipk__transport ipk__transport_nng_tcp = {
     .scheme = "nng+tcp",
-    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES,
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES | IPK_CAP_PATTERNS,
+    .sp_wire = 1,
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),
     .options = nng_options,
@@ -438,6 +493,8 @@ const struct ipk__transport ipk__transport_nng_tcp = {
     .fd = nng_fd,
     .ready = nng_ready,
     .drain = nng_drain,
+    .writable = nng_writable,
+    .wfd = nng_wfd,
     .close = nng_close,
 };
 
@@ -461,7 +518,8 @@ nng_remove(const struct ipk__url *u, int force)
 
 const struct ipk__transport ipk__transport_nng_ipc = {
     .scheme = "nng+ipc",
-    .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES,
+    .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES | IPK_CAP_PATTERNS,
+    .sp_wire = 1,
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),
     .options = nng_options,
@@ -477,6 +535,8 @@ const struct ipk__transport ipk__transport_nng_ipc = {
     .recv = nng_recv,
     .fd = nng_fd,
     .ready = nng_ready,
+    .writable = nng_writable,
+    .wfd = nng_wfd,
     .peer = nng_peer,
     .drain = nng_drain,
     .close = nng_close,

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 struct tcp_chan {
@@ -141,6 +142,21 @@ tcp_fd(struct ipk_chan *c)
 	return t->fd;
 }
 
+static int
+tcp_writable(struct ipk_chan *c)
+{
+	struct tcp_chan *t = ipk__chan_priv(c);
+	return ipk__stream_writable(&t->s);
+}
+
+static int
+tcp_wfd(struct ipk_chan *c, short *events)
+{
+	struct tcp_chan *t = ipk__chan_priv(c);
+	*events = POLLOUT;
+	return t->fd;
+}
+
 static void
 tcp_close(struct ipk_chan *c)
 {
@@ -158,7 +174,7 @@ static const char *const tcp_options[] = {"framing", NULL};
 
 const struct ipk__transport ipk__transport_tcp = {
     .scheme = "tcp",
-    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI,
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_PATTERNS,
     .chan_size = sizeof(struct tcp_chan),
     .lst_size = sizeof(struct tcp_lst),
     .options = tcp_options,
@@ -175,5 +191,7 @@ const struct ipk__transport ipk__transport_tcp = {
     .drain = tcp_drain,
     .fd = tcp_fd,
     .ready = tcp_ready,
+    .writable = tcp_writable,
+    .wfd = tcp_wfd,
     .close = tcp_close,
 };

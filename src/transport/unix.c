@@ -412,6 +412,21 @@ unix_ready(struct ipk_chan *c)
 	return ipk__stream_ready(&p->s);
 }
 
+static int
+unix_writable(struct ipk_chan *c)
+{
+	struct unix_chan *p = ipk__chan_priv(c);
+	return ipk__stream_writable(&p->s);
+}
+
+static int
+unix_wfd(struct ipk_chan *c, short *events)
+{
+	struct unix_chan *p = ipk__chan_priv(c);
+	*events = POLLOUT;
+	return p->fd;
+}
+
 static void
 unix_close(struct ipk_chan *c)
 {
@@ -471,7 +486,7 @@ static const char *const unix_options[] = {"framing", NULL};
 
 const struct ipk__transport ipk__transport_unix = {
     .scheme = "unix",
-    .caps = IPK_CAP_MULTI,
+    .caps = IPK_CAP_MULTI | IPK_CAP_PATTERNS,
     .chan_size = sizeof(struct unix_chan),
     .lst_size = sizeof(struct unix_lst),
     .options = unix_options,
@@ -488,6 +503,8 @@ const struct ipk__transport ipk__transport_unix = {
     .drain = unix_drain,
     .fd = unix_fd,
     .ready = unix_ready,
+    .writable = unix_writable,
+    .wfd = unix_wfd,
     .peer = unix_peer,
     .close = unix_close,
     .inspect = unix_inspect,

@@ -46,6 +46,20 @@ foreach(line IN LISTS variants)
   endforeach()
 endforeach()
 
+# The pattern section: lines "SCHEME", rows "pattern SCHEME CASE".
+if(IPK_PATTERN_EXE)
+  ipk_listing(pvariants "${IPK_PATTERN_EXE}" --variants)
+  ipk_listing(pcases "${IPK_PATTERN_EXE}" --list)
+  foreach(scheme IN LISTS pvariants)
+    foreach(c IN LISTS pcases)
+      add_test("pattern ${scheme} ${c}" "${IPK_PATTERN_EXE}" "${scheme}" "${c}")
+      set_tests_properties("pattern ${scheme} ${c}" PROPERTIES
+        TIMEOUT ${IPK_TEST_TIMEOUT} SKIP_RETURN_CODE 77
+        LABELS "pattern;${scheme}")
+    endforeach()
+  endforeach()
+endif()
+
 # The crash matrix: lines "NAME SCHEME SITES [QUERY]". The in-library crash
 # sites exist only in test-hook builds (make hooks), and only for variants
 # whose victim can dial (SITES 1).

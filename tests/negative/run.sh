@@ -77,6 +77,7 @@ catch_nng() { "$B/tests/transport_nng_test"; }
 catch_memfd() { "$B/tests/transport_memfd_test"; }
 catch_world() { "$B/tests/transport_world_test"; }
 catch_owner() { "$B/tests/crash_owner_test"; }
+catch_pattern() { "$B/tests/transport_pattern_test"; }
 catch_fuzz_shm() { fuzz shm; }
 catch_fuzz_frame() { fuzz frame; }
 catch_fuzz_sp() { fuzz sp; }
@@ -100,6 +101,7 @@ catchers() {
 	sock.*) echo world ;;
 	own.*) echo world owner ;;
 	memfd.*) echo memfd ;;
+	pattern.*) echo pattern ;;
 	mq.*) echo mq world fuzz_queue ;;
 	sysv.*) echo sysv world fuzz_queue ;;
 	*) echo none ;;

@@ -33,6 +33,10 @@ struct cli_cmd {
 	X(recv)                                                                \
 	X(bench)                                                               \
 	X(bridge)                                                              \
+	X(pub)                                                                 \
+	X(sub)                                                                 \
+	X(req)                                                                 \
+	X(rep)                                                                 \
 	X(ls)                                                                  \
 	X(stat)                                                                \
 	X(rm)                                                                  \
@@ -107,6 +111,16 @@ int cli_accept(const char *cmd, struct ipk_listener *l, int timeout_ms,
     struct ipk_chan **c);
 int
 cli_dial(const char *cmd, const char *url, int timeout_ms, struct ipk_chan **c);
+
+/*
+ * Patterns (pub, sub, req, rep): open URL with ?pattern=ROLE added (a
+ * pattern already in URL must be ROLE), bound when `bind`, else dialed as
+ * cli_dial does (waiting up to timeout_ms for a listener). `extra` is more
+ * query ("topic=a&topic=b"), or NULL. Says the bound address on standard
+ * error when it differs from URL (port 0). Returns like cli_dial.
+ */
+int cli_pattern_open(const char *cmd, const char *url, const char *role,
+    int bind, const char *extra, int timeout_ms, struct ipk_chan **c);
 
 /* Operating commands (ls, stat, gc): names and JSON of struct ipk_objinfo. */
 const char *cli_role_name(int role);

@@ -53,6 +53,9 @@ static const char bench_usage[] =
     "                         beyond the floors' noise marked; --plot and\n"
     "                         --html draw both runs side by side\n"
     "  -l, --list             list the row names and exit\n"
+    "  -P, --patterns         the pattern rows instead: req/rep round\n"
+    "                         trips with 1 and 8 clients (beside nng's\n"
+    "                         req0/rep0) and pub/sub fan-out 1->1, 1->4\n"
     "  -h, --help             this text\n"
     "\n"
     "Examples: ipckit bench --only shm,floor --full --json out.json\n"
@@ -236,6 +239,7 @@ bench_run(int argc, char **argv)
 	    {"from", required_argument, NULL, 'f'},
 	    {"compare", required_argument, NULL, 'c'},
 	    {"list", no_argument, NULL, 'l'},
+	    {"patterns", no_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -252,14 +256,14 @@ bench_run(int argc, char **argv)
 	struct bench_run *run = NULL;
 	long long rounds = -1, v, repeat = 1;
 	double duration = -1;
-	int full = 0, list = 0, ch;
+	int full = 0, list = 0, patterns = 0, ch;
 	char *end;
 	uint64_t sz;
 
 	optind = 1;
 	for (;;) {
-		ch = getopt_long(
-		    argc, argv, "+qFo:s:m:r:d:R:i::n:j:p:H:f:c:lh", opts, NULL);
+		ch = getopt_long(argc, argv,
+		    "+qFo:s:m:r:d:R:i::n:j:p:H:f:c:lPh", opts, NULL);
 		if (ch == -1) {
 			/* --compare A B: options may follow B too. */
 			if (before && !after && optind < argc) {
@@ -357,6 +361,9 @@ bench_run(int argc, char **argv)
 		case 'l':
 			list = 1;
 			break;
+		case 'P':
+			patterns = 1;
+			break;
 		case 'h':
 			cli_help(&cli_cmd_bench);
 			return CLI_OK;
@@ -394,6 +401,8 @@ bench_run(int argc, char **argv)
 	}
 	if (duration > 0)
 		cfg.duration_s = duration;
+	if (patterns)
+		return bench_patterns(stdout, &cfg) == 0 ? CLI_OK : CLI_ERR;
 	if (cfg.pause_us > 0 || cfg.rate > 0) {
 		/* Paced rows take their time; the cap would cut them short. */
 		cfg.rtt_cap_s = full ? 600 : 5;
