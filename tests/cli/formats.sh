@@ -7,6 +7,7 @@
 # Usage: formats.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: formats.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 name=ipkt-fmt-$$-$RANDOM
 out=$(mktemp -d /tmp/$name-out.XXXXXX)
 export IPK_RUNDIR=$out/run
@@ -30,14 +31,6 @@ fail() {
 	exit 1
 }
 
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 # The messages: binary (NUL, 0xff, quote, backslash, newline), UTF-8 text
 # with a tab, and an empty one; each with its own type.

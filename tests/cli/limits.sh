@@ -10,6 +10,7 @@
 # Usage: limits.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: limits.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 dir=$(mktemp -d /tmp/ipkt-limits-$$.XXXXXX)
 export IPK_RUNDIR=$dir/run
 mkdir -m 0700 "$IPK_RUNDIR"
@@ -28,14 +29,6 @@ fail() {
 		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
 	done
 	exit 1
-}
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
 }
 said_listening() { grep -q 'listening at' "$1"; }
 

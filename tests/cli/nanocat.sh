@@ -7,6 +7,7 @@
 # Usage: nanocat.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: nanocat.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 nanocat=$(command -v nanocat) || {
 	echo "skip: nanocat is not installed (Debian package nanomsg-utils)"
 	exit 77
@@ -27,14 +28,6 @@ fail() {
 		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
 	done
 	exit 1
-}
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
 }
 got() { grep -q "$2" "$1"; }
 port=$((20000 + RANDOM % 30000))

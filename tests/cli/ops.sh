@@ -8,6 +8,7 @@
 # Usage: ops.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: ops.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 . "$(dirname "$0")/lib/mqueue.sh"
 name=ipkt-ops-$$-$RANDOM
 out=$(mktemp -d)
@@ -50,15 +51,6 @@ line() {
 	"$cli" ls --json | grep -F "\"url\":\"$1\""
 }
 
-# until_ok SECONDS CMD...: retry CMD every 50 ms until it succeeds.
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 
 # has URL ROLE ALIVE: the channel lists an endpoint ROLE alive or dead.
 has() {

@@ -8,6 +8,7 @@
 # Usage: patterns.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: patterns.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 name=ipkt-pat-$$-$RANDOM
 out=$(mktemp -d /tmp/$name-out.XXXXXX)
 export IPK_RUNDIR=$out/run
@@ -21,23 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$out"/*.err; do
-		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
-	done
-	exit 1
-}
 
-# until_ok SECONDS CMD...: retry CMD every 20 ms until it succeeds.
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 # start NAME ARGS...: `ipckit ARGS` in the background; its pid in $last.
 start() {

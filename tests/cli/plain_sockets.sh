@@ -9,6 +9,7 @@
 # Usage: plain_sockets.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: plain_sockets.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 socat=$(command -v socat)
 nc=$(command -v nc.openbsd || true)
 [ -z "$nc" ] && [ -x /bin/nc.openbsd ] && nc=/bin/nc.openbsd
@@ -38,15 +39,6 @@ fail() {
 		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
 	done
 	exit 1
-}
-# until_ok SECONDS CMD...: retry CMD every 20 ms until it succeeds.
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
 }
 # free_port: a port nobody listens on now (tcp and udp).
 free_port() {

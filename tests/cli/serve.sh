@@ -9,6 +9,7 @@
 # Usage: serve.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: serve.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 name=ipkt-serve-$$-$RANDOM
 out=$(mktemp -d /tmp/$name-out.XXXXXX)
 export IPK_RUNDIR=$out/run
@@ -27,23 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$out"/*.err; do
-		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
-	done
-	exit 1
-}
 
-# until_ok SECONDS CMD...: retry CMD every 20 ms until it succeeds.
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 # listening FILE: the URL a `recv -v` says it listens at (empty if not yet).
 listening() {

@@ -8,6 +8,7 @@
 # Usage: signals.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: signals.sh PATH-TO-ipckit}
+. "$(dirname "$0")/lib/common.sh"
 name=ipkt-sig-$$-$RANDOM
 out=$(mktemp -d /tmp/$name-out.XXXXXX)
 export IPK_RUNDIR=$out/run
@@ -37,22 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$out"/*.err; do
-		[ -s "$f" ] && sed "s|^|  $(basename "$f"): |" "$f" >&2
-	done
-	exit 1
-}
 
-until_ok() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 # made S: the objects of scheme S's channel exist, seen through the files
 # and through `ipckit stat` (POSIX queues are not files here when
