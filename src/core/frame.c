@@ -672,9 +672,11 @@ ipk__stream_hello(struct ipk__stream *s)
 	s->tx_lim = 0;
 	s->rx_hello = 1;
 	s->hello_by = ipk__now_ns() + (int64_t)IPK__HELLO_MS * 1000000;
-	/* A new connection has room; what does not fit waits in pend. */
+	/* A new connection has room; what does not fit waits in pend. The
+	 * deadline is not 0, so a write interrupted by a signal (EINTR) is
+	 * made again, not dropped. */
 	struct iovec seg = {h, sizeof(h)};
-	(void)stream_put(s, &seg, 1, 0);
+	(void)stream_put(s, &seg, 1, ipk__now_ns() + 100 * 1000000LL);
 }
 
 void
