@@ -545,7 +545,7 @@ stream_hello_read(struct ipk__stream *s, int64_t deadline, int wait)
 	s->hello_got += (size_t)r;
 	/* Both "IPKH" and "IPK1" start so: anything else is known at once. */
 	if (s->hello_got == sizeof(s->hello_buf) ||
-	    memcmp(s->hello_buf, "IPK", IPK__MIN(s->hello_got, (size_t)3)))
+	    memcmp(s->hello_buf, "IPK", IPK__MIN(s->hello_got, (size_t)3)) != 0)
 		stream_hello_parse(s);
 	return r;
 }

@@ -287,7 +287,7 @@ pat_add(struct pat *p, struct ipk_chan *c)
 		p->next_serial = 1;
 	ch->serial = p->next_serial;
 	if (p->role == PAT_PUB || p->role == PAT_REP) {
-		ch->q = ipk__calloc(p->qmax, sizeof(*ch->q));
+		ch->q = ipk__calloc(p->qmax, sizeof(struct pat_msg *));
 		if (!ch->q)
 			goto err;
 	}
@@ -746,9 +746,9 @@ pat_answer(struct pat *p, const struct pat_req *r, const void *buf, size_t len,
 			return 0;
 	}
 	unsigned char hdr[4 * PAT_BT_MAX];
-	for (uint32_t k = 0; k < r->n; k++)
+	for (size_t k = 0; k < r->n; k++)
 		pat_put32(hdr + 4 * k, r->bt[k]);
-	struct pat_msg *m = pat_msg_new(hdr, 4 * r->n, buf, len, type);
+	struct pat_msg *m = pat_msg_new(hdr, (size_t)4 * r->n, buf, len, type);
 	if (!m)
 		return -ENOMEM;
 	int rv = pat_give(p, &p->ch[i], m);
@@ -939,7 +939,7 @@ pat_options(struct pat *p, const struct ipk__url *u)
 		if (p->role != PAT_PUB && p->role != PAT_REP)
 			return ipk__err(
 			    -EINVAL, "%s: slow= is for pub and rep", u->text);
-		if (strcmp(v, "drop") && strcmp(v, "block"))
+		if (strcmp(v, "drop") != 0 && strcmp(v, "block") != 0)
 			return ipk__err(
 			    -EINVAL, "%s: slow=%s: drop or block", u->text, v);
 		p->block = !strcmp(v, "block");
@@ -952,7 +952,7 @@ pat_options(struct pat *p, const struct ipk__url *u)
 			    -EINVAL, "%s: history= is for pub", u->text);
 		p->hmax = (size_t)n;
 		p->qmax = IPK__MAX(p->qmax, p->hmax);
-		p->hist = ipk__calloc(p->hmax, sizeof(*p->hist));
+		p->hist = ipk__calloc(p->hmax, sizeof(struct pat_msg *));
 		if (!p->hist)
 			return -ENOMEM;
 	}

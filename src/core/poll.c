@@ -26,12 +26,10 @@ poll_check(struct ipk_pollitem *items, size_t n, const struct pollfd *pf)
 		items[i].revents = 0;
 		if (!c)
 			continue;
-		if (ev & IPK_POLLIN) {
-			if (c->tr->ready && c->tr->ready(c) > 0)
-				got |= IPK_POLLIN;
-			else if (pf && pf[2 * i].revents && !c->tr->doorbell)
-				got |= IPK_POLLIN;
-		}
+		if ((ev & IPK_POLLIN) &&
+		    ((c->tr->ready && c->tr->ready(c) > 0) ||
+			(pf && pf[2 * i].revents && !c->tr->doorbell)))
+			got |= IPK_POLLIN;
 		/* Without a writable op the transport cannot tell: ready. */
 		if ((ev & IPK_POLLOUT) &&
 		    (!c->tr->writable || c->tr->writable(c) > 0))

@@ -413,7 +413,8 @@ bench_run(int argc, char **argv)
 	struct bench_subject *subj = calloc(BENCH_MAX_ROWS, sizeof(*subj));
 	struct bench_subject *all = calloc(BENCH_MAX_ROWS, sizeof(*all));
 	struct bench_result *res = calloc(BENCH_MAX_ROWS, sizeof(*res));
-	struct bench_run **runs = calloc((size_t)repeat, sizeof(*runs));
+	struct bench_run **runs =
+	    calloc((size_t)repeat, sizeof(struct bench_run *));
 	int status = CLI_OK, na = 0, n = 0;
 	if (!subj || !all || !res || !runs) {
 		fprintf(stderr, "ipckit bench: out of memory\n");

@@ -110,7 +110,7 @@ pub_run(int argc, char **argv)
 			dst = &wait;
 			break;
 		case 't':
-			dst = &type, max = 0xffffffffll;
+			dst = &type, max = 0xffffffffLL;
 			break;
 		case 'r':
 			dst = &repeat;

@@ -74,8 +74,8 @@ rep_exec(const char *cmd, const void *in, size_t n, unsigned char **out,
 	sigprocmask(SIG_BLOCK, &pipe_set, &old);
 	pid_t pid = fork();
 	if (pid == 0) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		(void)signal(SIGPIPE, SIG_DFL);
 		dup2(ip[0], 0);
 		dup2(op[1], 1);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -184,7 +184,7 @@ rep_run(int argc, char **argv)
 			exec = optarg;
 			break;
 		case 'n':
-			if (cli_parse_int(optarg, 1, 1ll << 62, &count) < 0)
+			if (cli_parse_int(optarg, 1, 1LL << 62, &count) < 0)
 				return cli_usage(
 				    &cli_cmd_rep, "bad count '%s'", optarg);
 			break;

@@ -62,7 +62,7 @@ req_run(int argc, char **argv)
 			bind = 1;
 			break;
 		case 't':
-			if (cli_parse_int(optarg, 0, 0xffffffffll, &type) < 0)
+			if (cli_parse_int(optarg, 0, 0xffffffffLL, &type) < 0)
 				return cli_usage(
 				    &cli_cmd_req, "bad type '%s'", optarg);
 			break;

@@ -96,7 +96,7 @@ sub_run(int argc, char **argv)
 			topic[ntopic++] = optarg;
 			break;
 		case 'n':
-			if (cli_parse_int(optarg, 1, 1ll << 62, &count) < 0)
+			if (cli_parse_int(optarg, 1, 1LL << 62, &count) < 0)
 				return cli_usage(
 				    &cli_cmd_sub, "bad count '%s'", optarg);
 			break;
