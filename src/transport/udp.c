@@ -518,6 +518,51 @@ udp_gone(void)
 	    "unreachable)");
 }
 
+/* One datagram out, waiting for room until `deadline`: 0 or a code; a bare
+ * -EMSGSIZE is the caller's to word. */
+static int
+udp_sendmsg(struct udp_chan *u, const struct msghdr *m, int64_t deadline)
+{
+	for (;;) {
+		if (sendmsg(u->fd, m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			return 0;
+		if (errno == EINTR && !ipk__expired(deadline))
+			continue;
+		if (errno == EINTR)
+			return -ETIMEDOUT;
+		if (errno == ECONNREFUSED)
+			return udp_gone();
+		if (errno == EMSGSIZE)
+			return -EMSGSIZE;
+		if (errno != EAGAIN && errno != ENOBUFS)
+			return -errno;
+		int r = ipk__poll1(u->fd, POLLOUT, deadline, -1);
+		if (r < 0)
+			return r;
+		if (r == 0 && ipk__expired(deadline))
+			return -ETIMEDOUT;
+	}
+}
+
+/* After a receive that failed (errno): 0 to receive again (interrupted,
+ * or the socket became readable), or the code to return. */
+static int
+udp_rx_wait(struct udp_chan *u, int64_t deadline)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno == ECONNREFUSED)
+		return udp_gone();
+	if (errno != EAGAIN)
+		return -errno;
+	int r = ipk__poll1(u->fd, POLLIN, deadline, -1);
+	if (r < 0)
+		return r;
+	if (r == 0 && ipk__expired(deadline))
+		return -ETIMEDOUT;
+	return 0;
+}
+
 /* A plain datagram: the payload (and a newline for lines), to the
  * connected peer or, on a listener's channel, to the last sender. */
 static int
@@ -540,24 +585,11 @@ udp_plain_send(struct ipk_chan *c, struct udp_chan *u, const void *buf,
 	    .msg_name = u->tolen ? &u->to : NULL,
 	    .msg_namelen = u->tolen};
 	(void)c;
-	for (;;) {
-		if (sendmsg(u->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
-			return 0;
-		if (errno == EINTR && !ipk__expired(deadline))
-			continue;
-		if (errno == ECONNREFUSED)
-			return udp_gone();
-		if (errno == EMSGSIZE)
-			return ipk__err(-EMSGSIZE,
-			    "a %zu-byte datagram does not fit this path", len);
-		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
-			return -errno;
-		int r = ipk__poll1(u->fd, POLLOUT, deadline, -1);
-		if (r < 0)
-			return r;
-		if (r == 0 && ipk__expired(deadline))
-			return -ETIMEDOUT;
-	}
+	int rv = udp_sendmsg(u, &m, deadline);
+	if (rv == -EMSGSIZE)
+		return ipk__err(-EMSGSIZE,
+		    "a %zu-byte datagram does not fit this path", len);
+	return rv;
 }
 
 /* The next plain message: a datagram (raw) or its next line (lines). */
@@ -574,17 +606,9 @@ udp_plain_recv(struct ipk_chan *c, struct udp_chan *u, void *buf, size_t cap,
 		ssize_t n = recvfrom(u->fd, u->rbuf, UDP_BUF,
 		    MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &flen);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ECONNREFUSED)
-				return udp_gone();
-			if (errno != EAGAIN)
-				return -errno;
-			int r = ipk__poll1(u->fd, POLLIN, deadline, -1);
+			int r = udp_rx_wait(u, deadline);
 			if (r < 0)
 				return r;
-			if (r == 0 && ipk__expired(deadline))
-				return -ETIMEDOUT;
 			continue;
 		}
 		if (u->answer_last && flen) {
@@ -639,30 +663,15 @@ udp_send(struct ipk_chan *c, const void *buf, size_t len, uint32_t type,
 	udp_hdr(h, UDP_DATA, type, u->tx_seq + 1);
 	struct iovec iov[2] = {{h, UDP_HDR}, {(void *)buf, len}};
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-	for (;;) {
-		if (sendmsg(u->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
-			u->tx_seq++;
-			return 0;
-		}
-		if (errno == EINTR && !ipk__expired(deadline))
-			continue;
-		if (errno == EINTR)
-			return -ETIMEDOUT;
-		if (errno == ECONNREFUSED)
-			return udp_gone();
-		if (errno == EMSGSIZE)
-			return ipk__err(-EMSGSIZE,
-			    "a %zu-byte datagram does "
-			    "not fit this path (channel limit %zu, maxmsg=)",
-			    len + UDP_HDR, c->max_msg);
-		if (errno != EAGAIN && errno != ENOBUFS)
-			return -errno;
-		int r = ipk__poll1(u->fd, POLLOUT, deadline, -1);
-		if (r < 0)
-			return r;
-		if (r == 0 && ipk__expired(deadline))
-			return -ETIMEDOUT;
-	}
+	int rv = udp_sendmsg(u, &m, deadline);
+	if (rv == 0)
+		u->tx_seq++;
+	else if (rv == -EMSGSIZE)
+		rv = ipk__err(-EMSGSIZE,
+		    "a %zu-byte datagram does "
+		    "not fit this path (channel limit %zu, maxmsg=)",
+		    len + UDP_HDR, c->max_msg);
+	return rv;
 }
 
 /* Account for sequence number `seq` of a DATA datagram. */
@@ -698,17 +707,9 @@ udp_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
 		ssize_t n =
 		    recv(u->fd, u->rbuf, UDP_BUF, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ECONNREFUSED)
-				return udp_gone();
-			if (errno != EAGAIN)
-				return -errno;
-			int r = ipk__poll1(u->fd, POLLIN, deadline, -1);
+			int r = udp_rx_wait(u, deadline);
 			if (r < 0)
 				return r;
-			if (r == 0 && ipk__expired(deadline))
-				return -ETIMEDOUT;
 			continue;
 		}
 		int kind = udp_kind(u->rbuf, (size_t)n);
