@@ -113,14 +113,15 @@ int
 cli_dial(const char *cmd, const char *url, int timeout_ms, struct ipk_chan **c);
 
 /*
- * Patterns (pub, sub, req, rep): open URL with ?pattern=ROLE added (a
- * pattern already in URL must be ROLE), bound when `bind`, else dialed as
- * cli_dial does (waiting up to timeout_ms for a listener). `extra` is more
- * query ("topic=a&topic=b"), or NULL. Says the bound address on standard
- * error when it differs from URL (port 0). Returns like cli_dial.
+ * Patterns (pub, sub, req, rep; `cmd` is the role): install the signal
+ * handlers, then open URL with ?pattern=ROLE added (a pattern already in
+ * URL must be ROLE), bound when `bind`, else dialed as cli_dial does
+ * (waiting up to timeout_ms for a listener). Says the bound address on
+ * standard error when it differs from URL (port 0). CLI_OK with *c, or the
+ * exit status (a signal's, when one ended the wait).
  */
-int cli_pattern_open(const char *cmd, const char *url, const char *role,
-    int bind, const char *extra, int timeout_ms, struct ipk_chan **c);
+int cli_pattern_open(const char *cmd, const char *url, int bind, int timeout_ms,
+    struct ipk_chan **c);
 
 /* Operating commands (ls, stat, gc): names and JSON of struct ipk_objinfo. */
 const char *cli_role_name(int role);

@@ -134,12 +134,10 @@ pub_run(int argc, char **argv)
 	if (optind >= argc)
 		return cli_usage(&cli_cmd_pub, "missing URL");
 	const char *url = argv[optind++];
-	cli_signals_install();
 	struct ipk_chan *c;
-	int rv =
-	    cli_pattern_open("pub", url, "pub", bind, NULL, (int)timeout, &c);
+	int rv = cli_pattern_open("pub", url, bind, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
-		return cli_signalled() ? cli_signal_exit() : rv;
+		return rv;
 	url = ipk_url(c);
 	int64_t deadline = cli_deadline(timeout);
 	rv = pub_wait(c, url, wait, deadline);

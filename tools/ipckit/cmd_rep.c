@@ -209,12 +209,10 @@ rep_run(int argc, char **argv)
 		return cli_usage(
 		    &cli_cmd_rep, "unexpected '%s'", argv[optind + 1]);
 	const char *url = argv[optind];
-	cli_signals_install();
 	struct ipk_chan *c;
-	int rv =
-	    cli_pattern_open("rep", url, "rep", bind, NULL, (int)timeout, &c);
+	int rv = cli_pattern_open("rep", url, bind, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
-		return cli_signalled() ? cli_signal_exit() : rv;
+		return rv;
 	url = ipk_url(c);
 	size_t cap = 65536;
 	unsigned char *buf = malloc(cap);

@@ -86,12 +86,10 @@ req_run(int argc, char **argv)
 		    argc - optind < 2 ? "needs URL and MESSAGE"
 				      : "one MESSAGE only (quote it)");
 	const char *url = argv[optind], *msg = argv[optind + 1];
-	cli_signals_install();
 	struct ipk_chan *c;
-	int rv =
-	    cli_pattern_open("req", url, "req", bind, NULL, (int)timeout, &c);
+	int rv = cli_pattern_open("req", url, bind, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
-		return cli_signalled() ? cli_signal_exit() : rv;
+		return rv;
 	url = ipk_url(c);
 	int64_t deadline = cli_deadline(timeout);
 	int r;

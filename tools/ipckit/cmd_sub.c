@@ -124,12 +124,10 @@ sub_run(int argc, char **argv)
 		return cli_usage(
 		    &cli_cmd_sub, "unexpected '%s'", argv[optind + 1]);
 	const char *url = argv[optind];
-	cli_signals_install();
 	struct ipk_chan *c;
-	int rv =
-	    cli_pattern_open("sub", url, "sub", bind, NULL, (int)timeout, &c);
+	int rv = cli_pattern_open("sub", url, bind, (int)timeout, &c);
 	if (rv != CLI_OK || !c)
-		return cli_signalled() ? cli_signal_exit() : rv;
+		return rv;
 	url = ipk_url(c);
 	for (int k = 0; k < ntopic; k++)
 		if ((rv = ipk_subscribe(c, topic[k], strlen(topic[k]))) < 0) {

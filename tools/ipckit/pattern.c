@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-cli_pattern_open(const char *cmd, const char *url, const char *role, int bind,
-    const char *extra, int timeout_ms, struct ipk_chan **c)
+static int
+pattern_open(const char *cmd, const char *url, int bind, int timeout_ms,
+    struct ipk_chan **c)
 {
+	const char *role = cmd;
 	*c = NULL;
 	const char *q = strchr(url, '?');
 	const char *have = q ? strstr(q, "pattern=") : NULL;
@@ -25,13 +26,12 @@ cli_pattern_open(const char *cmd, const char *url, const char *role, int bind,
 		}
 		role = NULL;
 	}
-	size_t len = strlen(url) + 64 + (extra ? strlen(extra) : 0);
+	size_t len = strlen(url) + 64;
 	char *u = malloc(len);
 	if (!u)
 		return cli_fail(cmd, url, -ENOMEM);
-	snprintf(u, len, "%s%s%s%s%s%s", url,
-	    role || extra ? (q ? "&" : "?") : "", role ? "pattern=" : "",
-	    role ? role : "", role && extra ? "&" : "", extra ? extra : "");
+	snprintf(u, len, "%s%s%s%s", url, role ? (q ? "&" : "?") : "",
+	    role ? "pattern=" : "", role ? role : "");
 	int rv;
 	if (bind) {
 		rv = ipk_bind(u, NULL, c);
@@ -49,4 +49,15 @@ cli_pattern_open(const char *cmd, const char *url, const char *role, int bind,
 	}
 	free(u);
 	return rv;
+}
+
+int
+cli_pattern_open(const char *cmd, const char *url, int bind, int timeout_ms,
+    struct ipk_chan **c)
+{
+	cli_signals_install();
+	int rv = pattern_open(cmd, url, bind, timeout_ms, c);
+	if (rv != CLI_OK || !*c)
+		return cli_signalled() ? cli_signal_exit() : rv;
+	return CLI_OK;
 }
