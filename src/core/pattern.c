@@ -984,6 +984,14 @@ ipk__pattern_open(
 		    ipk__err(-EINVAL, "%s: unknown scheme '%s'", url, u.scheme);
 		goto out;
 	}
+	if (t->pattern) {
+		const char *role = "";
+		(void)ipk__url_str(&u, "pattern", &role);
+		rv = t->pattern(url, &u, o, bind, role, out);
+		if (rv != IPK__PATTERN_NOTMINE)
+			goto out;
+		rv = 0;
+	}
 	if (!(t->caps & IPK_CAP_PATTERNS)) {
 		rv = ipk__err(-ENOTSUP,
 		    "%s: %s has no patterns (unix, tcp, nng+tcp and nng+ipc "

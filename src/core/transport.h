@@ -250,6 +250,20 @@ struct ipk__transport {
 	 * ?pattern= itself to announce the protocol at connect. */
 	unsigned char sp_wire;
 
+	/*
+	 * pattern: open a pattern channel that the mechanism serves itself
+	 * (shm's broadcast ring, a broker), instead of core/pattern.c's
+	 * channel over plain channels. `bind` is 1 for ipk_bind, 0 for
+	 * ipk_dial; `role` is the value of ?pattern= ("pub", ...); `u` is
+	 * the parsed `url`, whose options the op checks itself. Returns 0
+	 * with *out set, a negative code with a sentence, or
+	 * IPK__PATTERN_NOTMINE to leave the role to core/pattern.c (which
+	 * needs IPK_CAP_PATTERNS). Optional.
+	 */
+	int (*pattern)(const char *url, const struct ipk__url *u,
+	    const struct ipk_opts *o, int bind, const char *role,
+	    struct ipk_chan **out);
+
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
 
@@ -301,6 +315,8 @@ IPK__HIDDEN int ipk__dial_ex(const char *url, const struct ipk_opts *o,
  * (chan.c); freed by ipk_close. */
 IPK__HIDDEN struct ipk_chan *ipk__chan_new(const struct ipk__transport *t,
     const char *url, size_t max_msg, unsigned mode);
+/* The pattern op's "not this role": core/pattern.c takes it. */
+#define IPK__PATTERN_NOTMINE 1
 /* Open a pattern channel: bind (ipk_bind) or dial. */
 IPK__HIDDEN int ipk__pattern_open(
     const char *url, const struct ipk_opts *o, int bind, struct ipk_chan **out);
