@@ -27,6 +27,7 @@
 #include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
+#include "shm/bcast.h"
 #include "shm/segment.h"
 
 #include <fcntl.h>
@@ -701,4 +702,5 @@ const struct ipk__transport ipk__transport_shm = {
     .close = shm_close,
     .inspect = shm_inspect,
     .remove = shm_remove,
+    .pattern = ipk__shm_pattern,
 };
