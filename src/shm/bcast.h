@@ -76,7 +76,7 @@
 #define IPK__BC_DEFAULT_SLOTS 64u
 #define IPK__BC_DEFAULT_QUEUE 256u
 #define IPK__BC_QUEUE_MAX (1u << 20)
-#define IPK__BC_DEFAULT_MAXMSG 4080u
+#define IPK__BC_DEFAULT_MAXMSG (16384u - IPK__BC_CHUNK_HDR)
 #define IPK__BC_ID_MAX 32
 
 /* Slot states. */
@@ -98,17 +98,19 @@ struct ipk__bc_hdr {
 	uint32_t history;
 	uint32_t closed; /* the publisher closed (did not die) */
 	uint64_t pub_pid; /* for people and ipckit ls; never trusted */
+	uint64_t bell_dev, bell_ino; /* the publisher's doorbell FIFO */
 	_Alignas(64) uint64_t tail; /* publisher: next position */
 };
-_Static_assert(sizeof(struct ipk__bc_hdr) <= IPK__BC_WAKE_OFF,
-    "broadcast header too big");
+_Static_assert(
+    sizeof(struct ipk__bc_hdr) <= IPK__BC_WAKE_OFF, "broadcast header too big");
 
 /* The sleep words, which both sides write: at IPK__BC_WAKE_OFF, in the
  * read-write part of the segment, before the slots. */
 struct ipk__bc_wake {
 	_Alignas(64) uint32_t gen; /* futex: bumped to wake subscribers */
 	uint32_t nsleep; /* subscribers asleep or armed */
-	_Alignas(64) uint32_t pub_wait; /* the publisher waits for room */
+	_Alignas(64) uint32_t pub_wait; /* the publisher waits for room:
+					   IPK__RING_WFUTEX | IPK__RING_WBELL */
 };
 _Static_assert(sizeof(struct ipk__bc_wake) == 128, "wake block size");
 
@@ -121,8 +123,7 @@ struct ipk__bc_slot {
 	uint64_t bell_dev, bell_ino; /* the doorbell FIFO it made */
 	char id[16]; /* ?id= of a durable subscriber, or "" */
 };
-_Static_assert(sizeof(struct ipk__bc_slot) == IPK__BC_SLOT_SIZE,
-    "slot size");
+_Static_assert(sizeof(struct ipk__bc_slot) == IPK__BC_SLOT_SIZE, "slot size");
 
 /* The geometry a publisher asks for; checked by ipk__bc_geometry. */
 struct ipk__bc_geo {

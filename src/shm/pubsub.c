@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,12 @@ struct bc {
 	/* publisher */
 	uint64_t pos; /* next position */
 	uint64_t room; /* block: positions below this are writable */
-	int64_t *dead_at; /* per slot: when first seen dead, 0 alive */
+	struct bc_seen {
+		uint64_t pid; /* the slot's pid when last asked */
+		int64_t at; /* when the kernel was last asked */
+		int64_t dead_at; /* when first seen dead, 0: alive */
+		int live;
+	} * seen; /* per slot */
 	int64_t linger_ns;
 	int *bell_fd; /* per slot: the subscriber's doorbell, opened */
 	uint64_t *bell_ino;
@@ -58,7 +64,10 @@ struct bc {
 	int slot;
 	uint64_t h; /* our position: next message to look at */
 	uint64_t held; /* peek: the position held */
-	int bell_rd, bell_wr; /* our doorbell FIFO (ipk_fd) */
+	int bell_rd; /* our doorbell FIFO (ipk_fd), read end */
+	int bell_wr; /* sub: its write end; pub: unused */
+	int pub_bell; /* sub: the publisher's doorbell, opened when rung */
+	uint64_t pub_bell_ino;
 	int armed;
 	char bell_path[BC_NAME_MAX + 32];
 	struct {
@@ -129,8 +138,8 @@ int
 ipk__bc_geometry(struct ipk__bc_geo *g)
 {
 	uint64_t cs = (IPK__BC_CHUNK_HDR + g->max_msg + 63) & ~(uint64_t)63;
-	uint64_t off = (IPK__BC_SLOT_OFF +
-			   (uint64_t)g->nslot * IPK__BC_SLOT_SIZE + 4095) &
+	uint64_t off =
+	    (IPK__BC_SLOT_OFF + (uint64_t)g->nslot * IPK__BC_SLOT_SIZE + 4095) &
 	    ~(uint64_t)4095;
 	if (g->max_msg > ((uint64_t)1 << 32) - 64 ||
 	    (uint64_t)g->nchunk * cs > ((uint64_t)1 << 40))
@@ -169,9 +178,8 @@ bc_map(struct bc *b, int sub)
 		    "shm channel or another program's object); open it "
 		    "without ?pattern=, or pick another name",
 		    b->path);
-	struct ipk__bc_geo g = {.nchunk = h.nchunk,
-	    .nslot = h.nslot,
-	    .max_msg = h.max_msg};
+	struct ipk__bc_geo g = {
+	    .nchunk = h.nchunk, .nslot = h.nslot, .max_msg = h.max_msg};
 	int bad = h.version != IPK__BC_VERSION || h.nchunk < 2 ||
 	    (h.nchunk & (h.nchunk - 1)) || h.nchunk > IPK__BC_QUEUE_MAX ||
 	    h.nslot == 0 || h.nslot > IPK__BC_SLOTS_MAX || h.max_msg == 0 ||
@@ -186,14 +194,17 @@ bc_map(struct bc *b, int sub)
 		    "%s: the header's geometry does not match the segment",
 		    b->path);
 	b->len = (size_t)h.seg_size;
-	b->map = mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	b->map =
+	    mmap(NULL, b->len, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
 	if (b->map == MAP_FAILED) {
 		b->map = NULL;
-		return ipk__err(-errno, "%s: mmap: %s", b->path, strerror(errno));
+		return ipk__err(
+		    -errno, "%s: mmap: %s", b->path, strerror(errno));
 	}
-	if (sub && (mprotect(b->map, IPK__BC_WAKE_OFF, PROT_READ) < 0 ||
-		       mprotect(b->map + h.chunk_off, b->len - h.chunk_off,
-			   PROT_READ) < 0))
+	if (sub &&
+	    (mprotect(b->map, IPK__BC_WAKE_OFF, PROT_READ) < 0 ||
+		mprotect(
+		    b->map + h.chunk_off, b->len - h.chunk_off, PROT_READ) < 0))
 		return -errno;
 	b->hdr = (struct ipk__bc_hdr *)(void *)b->map;
 	b->wake = (struct ipk__bc_wake *)(void *)(b->map + IPK__BC_WAKE_OFF);
@@ -246,8 +257,8 @@ bc_options(const struct ipk__url *u, const struct ipk_opts *o, int pub,
 	static const char *const pub_keys[] = {"pattern", "slow", "history",
 	    "queue", "subs", "maxmsg", "mode", "keep", "allow", "wait",
 	    "linger", "timeout", NULL};
-	static const char *const sub_keys[] = {"pattern", "topic", "id", "wait",
-	    "timeout", "allow", "mode", NULL};
+	static const char *const sub_keys[] = {
+	    "pattern", "topic", "id", "wait", "timeout", "allow", "mode", NULL};
 	const char *const *keys = pub ? pub_keys : sub_keys;
 	for (int i = 0; i < u->nopt; i++) {
 		int k = 0;
@@ -257,7 +268,8 @@ bc_options(const struct ipk__url *u, const struct ipk_opts *o, int pub,
 			return ipk__err(-EINVAL,
 			    "%s: option '%s' is not for a shm %s (%s take: "
 			    "%s)",
-			    u->text, u->key[i], pub ? "publisher" : "subscriber",
+			    u->text, u->key[i],
+			    pub ? "publisher" : "subscriber",
 			    pub ? "publishers" : "subscribers",
 			    pub ? "slow, history, queue, subs, maxmsg, mode, "
 				  "keep, allow, wait, linger"
@@ -450,9 +462,9 @@ bc_reclaim(struct bc *b, const struct bc_opts *bo)
 	b->fd = shm_open(b->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (b->fd < 0)
 		return errno == ENOENT ? 1
-		    : errno == ELOOP   ? ipk__foreign_err(b->path, "a symbolic link")
-				       : ipk__err(-errno, "%s: %s", b->path,
-					     strerror(errno));
+		    : errno == ELOOP
+		    ? ipk__foreign_err(b->path, "a symbolic link")
+		    : ipk__err(-errno, "%s: %s", b->path, strerror(errno));
 	struct stat st;
 	if (fstat(b->fd, &st) < 0)
 		return -errno;
@@ -540,90 +552,145 @@ bc_open_pub(struct bc *b, const struct bc_opts *bo)
 	if (!b->hdr)
 		return ipk__err(
 		    -EADDRINUSE, "%s: keeps being recreated", b->path);
-	b->dead_at = ipk__calloc(b->nslot, sizeof(*b->dead_at));
+	b->seen = ipk__calloc(b->nslot, sizeof(*b->seen));
 	b->bell_fd = ipk__calloc(b->nslot, sizeof(*b->bell_fd));
 	b->bell_ino = ipk__calloc(b->nslot, sizeof(*b->bell_ino));
-	if (!b->dead_at || !b->bell_fd || !b->bell_ino)
+	if (!b->seen || !b->bell_fd || !b->bell_ino)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < b->nslot; i++)
 		b->bell_fd[i] = -1;
 	b->owned = 1;
 	b->linger_ns = bo->linger_ms * 1000000;
-	__atomic_store_n(&b->hdr->pub_pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_store_n(
+	    &b->hdr->pub_pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
 	__atomic_store_n(&b->hdr->closed, 0, __ATOMIC_RELEASE);
 	bc_resume(b);
 	return 0;
 }
 
-/* Is slot i's subscriber to be waited for? A live one, or one with an id
- * that died less than linger ago. Frees a dead anonymous slot. */
+/* Is slot i's subscriber there? Asks the kernel (its lock) at most once
+ * a slice per subscriber, and only when `ask`; otherwise the last answer
+ * (for the same pid), or "yes". A dead anonymous subscriber's slot is
+ * freed; one with an id still counts for ?linger= after its death. */
 static int
-bc_slot_counts(struct bc *b, uint32_t i, int64_t now)
+bc_slot_live(struct bc *b, uint32_t i, int64_t now, int ask)
 {
+	struct bc_seen *v = &b->seen[i];
 	struct ipk__bc_slot *s = &b->slots[i];
-	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != IPK__BC_LIVE)
-		return 0;
-	int held = ipk__live_held(b->fd, IPK__BC_SLOT_LOCK + (int)i);
-	if (held != 0) {
-		b->dead_at[i] = 0;
+	uint64_t pid = __atomic_load_n(&s->pid, __ATOMIC_RELAXED);
+	if (v->pid == pid && v->at &&
+	    (!ask || now - v->at < (int64_t)IPK__SLICE_MS * 1000000))
+		return v->live;
+	if (!ask)
 		return 1;
+	if (v->pid != pid)
+		v->dead_at = 0;
+	v->pid = pid;
+	v->at = now;
+	if (ipk__live_held(b->fd, IPK__BC_SLOT_LOCK + (int)i) != 0) {
+		v->dead_at = 0;
+		return v->live = 1;
 	}
 	if (s->id[0] == '\0') {
 		uint32_t live = IPK__BC_LIVE;
 		(void)__atomic_compare_exchange_n(&s->state, &live,
 		    IPK__BC_FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-		return 0;
+		return v->live = 0;
 	}
-	if (!b->dead_at[i])
-		b->dead_at[i] = now;
-	return now - b->dead_at[i] < b->linger_ns;
+	if (!v->dead_at)
+		v->dead_at = now;
+	return v->live = now - v->dead_at < b->linger_ns;
 }
 
 /*
- * slow=block: how far may we write? Recomputes b->room from the heads of
- * the subscribers that count (bc_slot_counts), each loaded once and
- * validated. 0, or IPK_ECORRUPT for a head no subscriber could have.
+ * The oldest head among the subscribers that count (bc_slot_live), each
+ * loaded once; a head past our position or a whole ring behind (a
+ * subscriber that was not waited for and will jump) is clamped. With
+ * `drops`, also the number of them that lose message pos - nchunk when it
+ * is overwritten now (slow=drop).
  */
-static int
-bc_scan_room(struct bc *b)
-{
-	uint64_t lo = b->pos;
-	int64_t now = ipk__now_ns();
-	for (uint32_t i = 0; i < b->nslot; i++) {
-		uint64_t hd =
-		    __atomic_load_n(&b->slots[i].head, __ATOMIC_ACQUIRE);
-		if (hd >= lo)
-			continue;
-		if (!bc_slot_counts(b, i, now))
-			continue;
-		if (IPK__CHECK("bcast.head_range", b->pos - hd > b->nchunk))
-			continue; /* lagged before it counted: not waited for */
-		lo = hd;
-	}
-	b->room = lo + b->nchunk;
-	return 0;
-}
-
-/* slow=drop: count, for ipk_stats, the subscribers that lose message
- * b->pos - nchunk when it is overwritten now. Only runs while someone is
- * a whole ring behind (b->room caches the oldest head seen). */
 static uint64_t
-bc_count_drops(struct bc *b)
+bc_oldest(struct bc *b, int ask, uint64_t *drops)
 {
-	uint64_t lo = b->pos, n = 0, gone = b->pos - b->nchunk;
+	uint64_t lo = b->pos, n = 0;
+	uint64_t floor = b->pos >= b->nchunk ? b->pos - b->nchunk : 0;
+	int64_t now = ask ? ipk__now_ns() : 0;
 	for (uint32_t i = 0; i < b->nslot; i++) {
 		if (__atomic_load_n(&b->slots[i].state, __ATOMIC_ACQUIRE) !=
 		    IPK__BC_LIVE)
 			continue;
+		/* Acquire: the subscriber's reads of the chunks before it
+		 * came come before our writes over them. */
 		uint64_t hd =
 		    __atomic_load_n(&b->slots[i].head, __ATOMIC_ACQUIRE);
-		if (hd <= gone && b->pos - hd <= 2 * (uint64_t)b->nchunk)
-			n++;
-		else if (hd < lo && hd > gone)
-			lo = hd;
+		if (hd >= lo || !bc_slot_live(b, i, now, ask))
+			continue;
+		if (hd <= floor) {
+			hd = floor;
+			n += b->pos >= b->nchunk;
+		}
+		lo = hd;
 	}
-	b->room = lo + b->nchunk;
-	return n;
+	if (drops)
+		*drops = n;
+	return lo;
+}
+
+/* Wait, at most until `deadline`, for room at b->pos (slow=block). A dead
+ * subscriber holds us no longer than the spin: then the kernel is asked. */
+static int
+bc_wait_room(struct bc *b, int64_t deadline)
+{
+	int64_t spin_until = ipk__now_ns() + BC_SPIN_NS;
+	for (;;) {
+		b->room = bc_oldest(b, 1, NULL) + b->nchunk;
+		if (b->pos < b->room)
+			return 0;
+		if (ipk__expired(deadline))
+			return ipk__err(-ETIMEDOUT,
+			    "%s: a subscriber has not read the last %u "
+			    "messages (slow=block)",
+			    b->path, b->nchunk);
+		int64_t now = ipk__now_ns();
+		if (b->wait == IPK__WAIT_SPIN ||
+		    (b->wait == IPK__WAIT_ADAPTIVE && now < spin_until)) {
+			for (int k = 0; k < 64; k++)
+				bc_relax();
+			continue;
+		}
+		int64_t until = now + (int64_t)IPK__SLICE_MS * 1000000;
+		if (deadline < until)
+			until = deadline;
+		(void)__atomic_or_fetch(
+		    &b->wake->pub_wait, IPK__RING_WFUTEX, __ATOMIC_SEQ_CST);
+		int brief = ipk__ring_sleep_fence();
+		b->room = bc_oldest(b, 0, NULL) + b->nchunk;
+		if (b->pos < b->room)
+			return 0;
+		if (brief && until > now + 1000000)
+			until = now + 1000000;
+		uint32_t v =
+		    __atomic_load_n(&b->wake->pub_wait, __ATOMIC_RELAXED);
+		if (v)
+			bc_futex_wait(&b->wake->pub_wait, v, until);
+	}
+}
+
+/* Make chunk b->pos writable: the wait of slow=block, the count of
+ * slow=drop. Runs only when the cached room says so. */
+static int
+bc_make_room(struct bc *b, struct ipk_chan *c, int64_t deadline)
+{
+	if (IPK__LIKELY(b->pos < b->room))
+		return 0;
+	if (b->block)
+		return bc_wait_room(b, deadline);
+	uint64_t drops;
+	uint64_t lo = bc_oldest(b, 1, &drops);
+	c->stats->gaps += drops;
+	/* Someone loses a message: look again at the next one. */
+	b->room = drops ? b->pos + 1 : lo + b->nchunk;
+	return 0;
 }
 
 /* Wake what sleeps: futex sleepers, and armed doorbells. */
@@ -668,58 +735,6 @@ bc_wake_subs(struct bc *b)
 		if (b->bell_fd[i] >= 0)
 			(void)!write(b->bell_fd[i], "", 1);
 	}
-}
-
-/* Wait, at most until `deadline`, for room at b->pos (slow=block). */
-static int
-bc_wait_room(struct bc *b, int64_t deadline)
-{
-	int64_t spin_until = ipk__now_ns() + BC_SPIN_NS;
-	for (;;) {
-		int rv = bc_scan_room(b);
-		if (rv < 0)
-			return rv;
-		if (b->pos < b->room)
-			return 0;
-		if (ipk__expired(deadline))
-			return ipk__err(-ETIMEDOUT,
-			    "%s: a subscriber has not read the last %u "
-			    "messages (slow=block)",
-			    b->path, b->nchunk);
-		int64_t now = ipk__now_ns();
-		if (b->wait == IPK__WAIT_SPIN ||
-		    (b->wait == IPK__WAIT_ADAPTIVE && now < spin_until)) {
-			for (int k = 0; k < 64; k++)
-				bc_relax();
-			continue;
-		}
-		int64_t until = now + (int64_t)IPK__SLICE_MS * 1000000;
-		if (deadline < until)
-			until = deadline;
-		(void)__atomic_or_fetch(&b->wake->pub_wait, 1u, __ATOMIC_SEQ_CST);
-		int brief = ipk__ring_sleep_fence();
-		(void)bc_scan_room(b);
-		if (b->pos < b->room)
-			continue;
-		if (brief && until > now + 1000000)
-			until = now + 1000000;
-		bc_futex_wait(&b->wake->pub_wait, 1, until);
-	}
-}
-
-/* Make chunk b->pos writable: the wait of slow=block, the count of
- * slow=drop. */
-static int
-bc_make_room(struct bc *b, struct ipk_chan *c, int64_t deadline)
-{
-	if (IPK__LIKELY(b->pos < b->room))
-		return 0;
-	if (b->block)
-		return bc_wait_room(b, deadline);
-	c->stats->gaps += bc_count_drops(b);
-	if (b->pos >= b->room)
-		b->room = b->pos + 1; /* look again at the next message */
-	return 0;
 }
 
 /* Commit chunk b->pos with len and type written. */
@@ -791,18 +806,54 @@ bc_commit(struct ipk_chan *c, size_t len, uint32_t type)
 
 /* --- Subscriber ----------------------------------------------------------- */
 
-/* Tell a publisher waiting for room that our head moved. */
+/* The publisher asked to be woken when a head moves: futex, or a byte
+ * on its doorbell FIFO (only the one the header records). */
+static void
+bc_wake_pub(struct bc *b)
+{
+	uint32_t bits =
+	    __atomic_exchange_n(&b->wake->pub_wait, 0, __ATOMIC_SEQ_CST);
+	if (bits & IPK__RING_WFUTEX)
+		bc_futex_wake(&b->wake->pub_wait);
+	if (!(bits & IPK__RING_WBELL))
+		return;
+	uint64_t ino = __atomic_load_n(&b->hdr->bell_ino, __ATOMIC_ACQUIRE);
+	uint64_t dev = __atomic_load_n(&b->hdr->bell_dev, __ATOMIC_RELAXED);
+	if (b->pub_bell >= 0 && b->pub_bell_ino != ino) {
+		(void)close(b->pub_bell);
+		b->pub_bell = -1;
+	}
+	if (b->pub_bell < 0 && ino) {
+		char p[BC_NAME_MAX + 40];
+		struct stat st;
+		snprintf(p, sizeof(p), "/dev/shm%s.pub", b->name);
+		int fd =
+		    open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 &&
+		    (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+			(uint64_t)st.st_ino != ino ||
+			(uint64_t)st.st_dev != dev)) {
+			(void)close(fd);
+			fd = -1;
+		}
+		b->pub_bell = fd;
+		b->pub_bell_ino = ino;
+	}
+	if (b->pub_bell >= 0)
+		(void)!write(b->pub_bell, "", 1);
+}
+
+/* Move our head: everything before h is released. */
 static void
 bc_set_head(struct bc *b, uint64_t h)
 {
 	b->h = h;
 	/* Release: our reads of the chunks come before the publisher may
-	 * write over them (acquire in bc_scan_room). */
+	 * write over them (acquire in bc_oldest). */
 	__atomic_store_n(&b->slots[b->slot].head, h, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("bcast.after_head");
-	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->pub_wait)) &&
-	    __atomic_exchange_n(&b->wake->pub_wait, 0, __ATOMIC_SEQ_CST))
-		bc_futex_wake(&b->wake->pub_wait);
+	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->pub_wait)))
+		bc_wake_pub(b);
 }
 
 static int
@@ -812,15 +863,17 @@ bc_corrupt(struct bc *b, const char *what)
 }
 
 /* Lapped: the publisher overwrote message b->h. Jump to the oldest message
- * still there (with half a ring to spare) and count what was skipped. */
+ * still there (t - nchunk: writing t overwrites it, which the next look
+ * tells) and count exactly what was overwritten, as the publisher does. */
 static void
 bc_lapped(struct bc *b, struct ipk_chan *c, uint64_t t)
 {
-	uint64_t nh = t - b->nchunk / 2;
+	uint64_t nh = t - b->nchunk;
 	if (nh < b->h + 1)
 		nh = b->h + 1;
 	c->stats->gaps += nh - b->h;
-	__atomic_add_fetch(&b->slots[b->slot].lost, nh - b->h, __ATOMIC_RELAXED);
+	__atomic_add_fetch(
+	    &b->slots[b->slot].lost, nh - b->h, __ATOMIC_RELAXED);
 	bc_set_head(b, nh);
 }
 
@@ -860,11 +913,15 @@ bc_next(struct bc *b, struct ipk_chan *c, const unsigned char **chunk,
 			return 0;
 		}
 		uint64_t t = __atomic_load_n(&b->hdr->tail, __ATOMIC_ACQUIRE);
-		if (t == h)
+		/* The stamp is stored before tail: a message we took may be
+		 * one past tail for a moment (or for good, when its
+		 * publisher died in between). */
+		if (t == h || t + 1 == h)
 			return -EAGAIN;
 		if (IPK__CHECK("bcast.tail", t < h))
-			return bc_corrupt(b, "the publisher's tail is behind "
-					     "this subscriber");
+			return bc_corrupt(b,
+			    "the publisher's tail is behind "
+			    "this subscriber");
 		if (t - h >= b->nchunk) {
 			bc_lapped(b, c, t);
 			continue;
@@ -881,8 +938,9 @@ bc_next(struct bc *b, struct ipk_chan *c, const unsigned char **chunk,
 			continue;
 		}
 		if (IPK__CHECK("bcast.stamp", 1))
-			return bc_corrupt(b, "a message below the publisher's "
-					     "tail has no valid stamp");
+			return bc_corrupt(b,
+			    "a message below the publisher's "
+			    "tail has no valid stamp");
 		return -EAGAIN;
 	}
 }
@@ -901,8 +959,8 @@ bc_still(const struct bc *b, uint64_t h)
 static int bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline);
 
 static int
-bc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len,
-    uint32_t *type, int64_t deadline)
+bc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
+    int64_t deadline)
 {
 	struct bc *b = bc_of(c);
 	if (b->role != BC_ROLE_SUB)
@@ -995,9 +1053,10 @@ bc_pub_alive(struct bc *b)
 static int
 bc_moved(const struct bc *b)
 {
+	uint64_t t = __atomic_load_n(&b->hdr->tail, __ATOMIC_RELAXED);
 	return __atomic_load_n(bc_stamp(b, b->h), __ATOMIC_RELAXED) ==
 	    (b->h ^ b->key) ||
-	    __atomic_load_n(&b->hdr->tail, __ATOMIC_RELAXED) != b->h;
+	    (t > b->h && t - b->h >= 2) || t + 1 < b->h;
 }
 
 /* Wait for a message at b->h, at most until `deadline`: 0 to look again,
@@ -1027,8 +1086,8 @@ bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline)
 			if (!bc_pub_alive(b) && !bc_moved(b))
 				return ipk__err(IPK_ECLOSED,
 				    "%s: the publisher %s", b->path,
-				    __atomic_load_n(&b->hdr->closed,
-					__ATOMIC_RELAXED)
+				    __atomic_load_n(
+					&b->hdr->closed, __ATOMIC_RELAXED)
 					? "closed"
 					: "is gone");
 			return now >= deadline ? -ETIMEDOUT : 0;
@@ -1040,7 +1099,8 @@ bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline)
 		__atomic_add_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
 		int brief = ipk__ring_sleep_fence();
 		if (!bc_moved(b)) {
-			int64_t until = slice_end < deadline ? slice_end : deadline;
+			int64_t until =
+			    slice_end < deadline ? slice_end : deadline;
 			if (brief && until > now + 1000000)
 				until = now + 1000000;
 			bc_futex_wait(&b->wake->gen, g, until);
@@ -1143,43 +1203,76 @@ bc_unlink_dead_bells(struct bc *b)
 	}
 }
 
-/* Make our doorbell FIFO, record it in the slot, open both ends. */
+/* Make our doorbell FIFO at NAME.subI (subscriber) or NAME.pub, record
+ * it (slot or header), open its read end (and a write end, so it never
+ * reads end-of-file). A FIFO a dead predecessor left there is ours to
+ * remove only when the record names it; anything else is the user's. */
 static int
 bc_bell_make(struct bc *b)
 {
-	snprintf(b->bell_path, sizeof(b->bell_path), "/dev/shm%s.sub%d",
-	    b->name, b->slot);
+	uint64_t *rdev, *rino;
+	if (b->role == BC_ROLE_SUB) {
+		snprintf(b->bell_path, sizeof(b->bell_path), "/dev/shm%s.sub%d",
+		    b->name, b->slot);
+		rdev = &b->slots[b->slot].bell_dev;
+		rino = &b->slots[b->slot].bell_ino;
+	} else {
+		snprintf(b->bell_path, sizeof(b->bell_path), "/dev/shm%s.pub",
+		    b->name);
+		rdev = &b->hdr->bell_dev;
+		rino = &b->hdr->bell_ino;
+	}
 	struct stat st;
-	/* A FIFO a dead subscriber of this slot left is ours to remove
-	 * (the slot records it); anything else there is the user's. */
-	if (lstat(b->bell_path, &st) == 0 &&
-	    !bc_bell_recorded(&b->slots[b->slot], &st))
-		return ipk__foreign_err(b->bell_path, "in the way");
-	(void)unlink(b->bell_path);
+	if (lstat(b->bell_path, &st) == 0) {
+		if (!S_ISFIFO(st.st_mode) ||
+		    (uint64_t)st.st_dev !=
+			__atomic_load_n(rdev, __ATOMIC_RELAXED) ||
+		    (uint64_t)st.st_ino !=
+			__atomic_load_n(rino, __ATOMIC_RELAXED))
+			return ipk__foreign_err(
+			    b->bell_path, "in the way of the doorbell");
+		(void)unlink(b->bell_path);
+	}
 	if (mkfifo(b->bell_path, 0600) < 0)
-		return ipk__err(-errno, "%s: mkfifo: %s", b->bell_path,
-		    strerror(errno));
+		return ipk__err(
+		    -errno, "%s: mkfifo: %s", b->bell_path, strerror(errno));
 	b->bell_rd = open(b->bell_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (b->bell_rd >= 0)
 		b->bell_wr =
 		    open(b->bell_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (b->bell_rd < 0 || b->bell_wr < 0 || fstat(b->bell_rd, &st) < 0)
 		return -errno;
-	struct ipk__bc_slot *s = &b->slots[b->slot];
-	__atomic_store_n(&s->bell_dev, (uint64_t)st.st_dev, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->bell_ino, (uint64_t)st.st_ino, __ATOMIC_RELEASE);
+	__atomic_store_n(rdev, (uint64_t)st.st_dev, __ATOMIC_RELAXED);
+	__atomic_store_n(rino, (uint64_t)st.st_ino, __ATOMIC_RELEASE);
 	return 0;
 }
 
+/* Remove our doorbell if it is still the one we made. */
+static void
+bc_bell_unlink(struct bc *b)
+{
+	struct stat a, st;
+	if (b->bell_rd >= 0 && fstat(b->bell_rd, &a) == 0 &&
+	    lstat(b->bell_path, &st) == 0 && a.st_ino == st.st_ino &&
+	    a.st_dev == st.st_dev)
+		(void)unlink(b->bell_path);
+}
+
+/* Empty our doorbell. */
+static void
+bc_bell_drain(struct bc *b)
+{
+	char tmp[64];
+	while (b->bell_rd >= 0 && read(b->bell_rd, tmp, sizeof(tmp)) > 0)
+		;
+}
+
+/* ipk_fd: a subscriber's doorbell (readable when a message may be
+ * there), a publisher's (readable when room may be there, slow=block). */
 static int
 bc_fd(struct ipk_chan *c)
 {
 	struct bc *b = bc_of(c);
-	if (b->role == BC_ROLE_PUB)
-		return ipk__err(-EOPNOTSUPP,
-		    "%s: a shm publisher has no descriptor to wait on (it "
-		    "never waits for input)",
-		    b->path);
 	if (b->bell_rd < 0) {
 		int rv = bc_bell_make(b);
 		if (rv < 0)
@@ -1188,17 +1281,16 @@ bc_fd(struct ipk_chan *c)
 	return b->bell_rd;
 }
 
-/* Arm the doorbell: the publisher writes a byte at its next commit. */
+/* Arm a subscriber's doorbell: the publisher writes a byte at its next
+ * commit. Then the caller looks at the ring again. */
 static void
 bc_arm(struct bc *b)
 {
-	char tmp[64];
-	while (read(b->bell_rd, tmp, sizeof(tmp)) > 0)
-		;
+	bc_bell_drain(b);
 	struct ipk__bc_slot *s = &b->slots[b->slot];
 	uint32_t zero = 0;
-	if (__atomic_compare_exchange_n(&s->bell, &zero, 1, 0,
-		__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+	if (__atomic_compare_exchange_n(
+		&s->bell, &zero, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		__atomic_add_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
 	(void)ipk__ring_sleep_fence();
 }
@@ -1212,6 +1304,34 @@ bc_ready(struct ipk_chan *c)
 	if (b->bell_rd >= 0)
 		bc_arm(b);
 	return bc_moved(b) || !bc_pub_alive(b);
+}
+
+/* ipk_poll's IPK_POLLOUT: is there room for the next message? Under
+ * slow=block, arms the publisher's doorbell first when there is none. */
+static int
+bc_writable(struct ipk_chan *c)
+{
+	struct bc *b = bc_of(c);
+	if (b->role != BC_ROLE_PUB || !b->block || b->pos < b->room)
+		return 1;
+	b->room = bc_oldest(b, 1, NULL) + b->nchunk;
+	if (b->pos < b->room)
+		return 1;
+	if (b->bell_rd < 0)
+		return 0;
+	bc_bell_drain(b);
+	(void)__atomic_or_fetch(
+	    &b->wake->pub_wait, IPK__RING_WBELL, __ATOMIC_SEQ_CST);
+	(void)ipk__ring_sleep_fence();
+	b->room = bc_oldest(b, 0, NULL) + b->nchunk;
+	return b->pos < b->room;
+}
+
+static int
+bc_wfd(struct ipk_chan *c, short *events)
+{
+	*events = POLLIN;
+	return bc_fd(c);
 }
 
 static int
@@ -1250,6 +1370,7 @@ bc_close(struct ipk_chan *c)
 		if (!b->keep) {
 			bc_unlink_ours(b);
 			bc_unlink_dead_bells(b);
+			bc_bell_unlink(b);
 		}
 	}
 	if (b->hdr && b->role == BC_ROLE_SUB && b->slot >= 0) {
@@ -1257,29 +1378,28 @@ bc_close(struct ipk_chan *c)
 		uint32_t one = 1;
 		if (__atomic_compare_exchange_n(&s->bell, &one, 0, 0,
 			__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-			__atomic_sub_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
-		if (b->bell_rd >= 0) {
-			struct stat st;
-			if (lstat(b->bell_path, &st) == 0 &&
-			    (uint64_t)st.st_ino == s->bell_ino)
-				(void)unlink(b->bell_path);
-		}
+			__atomic_sub_fetch(
+			    &b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
+		bc_bell_unlink(b);
 		/* A durable subscriber keeps its slot and place. */
 		if (!s->id[0])
-			__atomic_store_n(&s->state, IPK__BC_FREE, __ATOMIC_RELEASE);
+			__atomic_store_n(
+			    &s->state, IPK__BC_FREE, __ATOMIC_RELEASE);
 	}
 	for (uint32_t i = 0; b->bell_fd && i < b->nslot; i++)
 		if (b->bell_fd[i] >= 0)
 			(void)close(b->bell_fd[i]);
 	ipk__free(b->bell_fd);
 	ipk__free(b->bell_ino);
-	ipk__free(b->dead_at);
+	ipk__free(b->seen);
 	for (int i = 0; i < b->ntopic; i++)
 		ipk__free(b->topic[i].p);
 	if (b->bell_rd >= 0)
 		(void)close(b->bell_rd);
 	if (b->bell_wr >= 0)
 		(void)close(b->bell_wr);
+	if (b->pub_bell >= 0)
+		(void)close(b->pub_bell);
 	bc_unmap(b);
 	if (b->fd >= 0)
 		(void)close(b->fd);
@@ -1288,7 +1408,8 @@ bc_close(struct ipk_chan *c)
 
 static const struct ipk__transport bc_tr = {
     .scheme = "shm",
-    .caps = IPK_CAP_ZEROCOPY,
+    .caps =
+	IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_ZEROCOPY | IPK_CAP_PUBSUB,
     .chan_size = sizeof(struct bc),
     .example = "",
     .send = bc_send,
@@ -1300,6 +1421,8 @@ static const struct ipk__transport bc_tr = {
     .fd = bc_fd,
     .ready = bc_ready,
     .doorbell = 1,
+    .writable = bc_writable,
+    .wfd = bc_wfd,
     .npeers = bc_npeers,
     .subscribe = bc_subscribe,
     .close = bc_close,
@@ -1315,9 +1438,9 @@ bc_dial_wait(struct bc *b, struct ipk_chan *c, const struct bc_opts *bo)
 		b->fd = shm_open(b->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
 		int rv;
 		if (b->fd < 0) {
-			rv = errno == ENOENT
-			    ? 1
-			    : ipk__err(-errno, "%s: %s", b->path, strerror(errno));
+			rv = errno == ENOENT ? 1
+					     : ipk__err(-errno, "%s: %s",
+						   b->path, strerror(errno));
 		} else {
 			struct stat st;
 			rv = fstat(b->fd, &st) < 0 ? -errno : 0;
@@ -1350,30 +1473,38 @@ bc_dial_wait(struct bc *b, struct ipk_chan *c, const struct bc_opts *bo)
 
 int
 ipk__shm_pattern(const char *url, const struct ipk__url *u,
-    const struct ipk_opts *o, int bind, const char *role,
-    struct ipk_chan **out)
+    const struct ipk_opts *o, int bind, const char *role, struct ipk_chan **out)
 {
+	static const char *const others[] = {"req", "rep", "push", "pull"};
 	int pub = !strcmp(role, "pub");
-	if (!pub && strcmp(role, "sub") != 0)
-		return ipk__err(-ENOTSUP,
-		    "%s: shm has publish/subscribe (?pattern=pub|sub); "
-		    "req/rep and push/pull run on unix, tcp and nng+*",
-		    url);
-	if (pub != bind)
-		return ipk__err(-ENOTSUP,
-		    "%s: on shm the publisher binds (ipk_bind) and "
-		    "subscribers dial",
-		    url);
+	if (!pub && strcmp(role, "sub") != 0) {
+		for (size_t i = 0; i < IPK__ARRAY_LEN(others); i++)
+			if (!strcmp(role, others[i]))
+				return ipk__err(-ENOTSUP,
+				    "%s: shm has publish/subscribe "
+				    "(?pattern=pub|sub); req/rep and push/pull "
+				    "run on unix, tcp and nng+*",
+				    url);
+		return ipk__err(-EINVAL,
+		    "%s: unknown pattern '%s' (pub, sub, req, rep, push, "
+		    "pull)",
+		    url, role);
+	}
 	struct bc_opts bo;
 	int rv = bc_options(u, o, pub, &bo);
 	if (rv < 0)
 		return rv;
+	if (pub != bind)
+		return ipk__err(-ENOTSUP,
+		    "%s: on shm the publisher binds (ipk_bind, ipckit pub) "
+		    "and subscribers dial (ipk_dial, ipckit sub)",
+		    url);
 	struct ipk_chan *c =
 	    ipk__chan_new(&bc_tr, url, (size_t)bo.geo.max_msg, bo.mode);
 	if (!c)
 		return -ENOMEM;
 	struct bc *b = bc_of(c);
-	b->fd = b->bell_rd = b->bell_wr = -1;
+	b->fd = b->bell_rd = b->bell_wr = b->pub_bell = -1;
 	b->slot = -1;
 	b->role = pub ? BC_ROLE_PUB : BC_ROLE_SUB;
 	b->keep = bo.keep;

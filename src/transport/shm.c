@@ -674,7 +674,7 @@ static const char *const shm_options[] = {"size", "wait", NULL};
 const struct ipk__transport ipk__transport_shm = {
     .scheme = "shm",
     .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
-	IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
+	IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST | IPK_CAP_PUBSUB,
     .chan_size = sizeof(struct shm_chan),
     .lst_size = sizeof(struct shm_lst),
     .options = shm_options,
