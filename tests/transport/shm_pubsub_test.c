@@ -236,9 +236,8 @@ sixteen_restart(void)
 	for (int k = 0; k < 16; k++) {
 		pid_t p = t_fork();
 		if (p == 0)
-			many_sub(sub_url(k == 0 ? "id=victim"
-						: ""),
-			    ready[1], N, done + 8 * k, 0);
+			many_sub(sub_url(k == 0 ? "id=victim" : ""), ready[1],
+			    N, done + 8 * k, 0);
 		if (k == 0)
 			victim = p;
 	}
@@ -254,8 +253,8 @@ sixteen_restart(void)
 			t_reap_kill(victim);
 			last = done[0];
 			if (t_fork() == 0)
-				many_sub(sub_url("id=victim"),
-				    ready[1], N, done, 1);
+				many_sub(
+				    sub_url("id=victim"), ready[1], N, done, 1);
 			hear(ready[0], 1);
 		}
 		msg_fill(m, sizeof(m), i);
@@ -273,8 +272,8 @@ sixteen_restart(void)
 	fprintf(stderr,
 	    "%llu messages to 16 subscribers in %.2f s (%.0f msg/s each); "
 	    "victim killed after %llu, restarted at %llu\n",
-	    (unsigned long long)N, s, (double)N / s,
-	    (unsigned long long)last, (unsigned long long)done[1]);
+	    (unsigned long long)N, s, (double)N / s, (unsigned long long)last,
+	    (unsigned long long)done[1]);
 	T_ASSERT(done[1] == last || done[1] == last + 1);
 	struct ipk_stats st;
 	T_OK(ipk_stats(g_pub, &st));
@@ -522,7 +521,8 @@ descriptors(void)
 			unsigned char m[64];
 			size_t len;
 			for (;;) {
-				int rv = ipk_recv(s, m, sizeof(m), &len, NULL, 0);
+				int rv =
+				    ipk_recv(s, m, sizeof(m), &len, NULL, 0);
 				if (rv == 0)
 					break;
 				C_ASSERT(rv == -EAGAIN);
