@@ -478,10 +478,8 @@ bc_reclaim(struct bc *b, const struct bc_opts *bo)
 	if (!ipk__uid_ours(st.st_uid, bo->allow))
 		return ipk__owner_err(b->path, st.st_uid);
 	uint64_t magic = 0;
-	if (IPK__CHECK("bcast.reclaim_magic",
-		pread(b->fd, &magic, sizeof(magic), 0) !=
-			(ssize_t)sizeof(magic) ||
-		    magic != IPK__BC_MAGIC))
+	if (pread(b->fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+	    magic != IPK__BC_MAGIC)
 		return magic == IPK__SEG_MAGIC
 		    ? ipk__err(-EADDRINUSE,
 			  "%s is a one-to-one shm channel; a publisher "
@@ -763,12 +761,13 @@ bc_publish(struct bc *b, size_t len, uint32_t type)
 
 /* Before writing chunk p, whose stamp a subscriber may be checking: make
  * the old stamp invalid first, so a copy racing with our write is seen to
- * fail its second look (slow=drop; under block nobody reads it). */
+ * fail its second look. Under slow=drop that is the lapped subscriber;
+ * under block nobody should read it, unless a hostile process moved the
+ * heads the publisher trusts: then too a copy is never torn. */
 static void
 bc_invalidate(struct bc *b)
 {
-	if (!b->block)
-		__atomic_store_n(bc_stamp(b, b->pos), 0, __ATOMIC_RELAXED);
+	__atomic_store_n(bc_stamp(b, b->pos), 0, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
@@ -992,7 +991,7 @@ bc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
 		*len = n;
 		if (type)
 			*type = ty;
-		IPK__CRASH_SITE("bcast.before_release");
+		IPK__CRASH_SITE("bcast.recv_taken");
 		bc_set_head(b, b->h + 1);
 		return 0;
 	}
