@@ -701,16 +701,22 @@ static void
 bc_wake_subs(struct bc *b)
 {
 	IPK__CRASH_SITE("bcast.before_wake");
-	__atomic_add_fetch(&b->wake->gen, 1, __ATOMIC_SEQ_CST);
-	bc_futex_wake(&b->wake->gen);
-	for (uint32_t i = 0; i < b->nslot; i++) {
+	/* Take the whole request: each sleep is served once, and the
+	 * publishes that follow make no system call until someone sleeps
+	 * again. */
+	uint32_t bits =
+	    __atomic_exchange_n(&b->wake->want, 0, __ATOMIC_SEQ_CST);
+	if (bits & IPK__RING_WFUTEX) {
+		__atomic_add_fetch(&b->wake->gen, 1, __ATOMIC_SEQ_CST);
+		bc_futex_wake(&b->wake->gen);
+	}
+	for (uint32_t i = 0; (bits & IPK__RING_WBELL) && i < b->nslot; i++) {
 		struct ipk__bc_slot *s = &b->slots[i];
 		uint32_t one = 1;
 		if (!__atomic_load_n(&s->bell, __ATOMIC_RELAXED) ||
 		    !__atomic_compare_exchange_n(&s->bell, &one, 0, 0,
 			__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			continue;
-		__atomic_sub_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
 		uint64_t ino = __atomic_load_n(&s->bell_ino, __ATOMIC_RELAXED);
 		uint64_t dev = __atomic_load_n(&s->bell_dev, __ATOMIC_RELAXED);
 		if (b->bell_fd[i] >= 0 && b->bell_ino[i] != ino) {
@@ -755,7 +761,7 @@ bc_publish(struct bc *b, size_t len, uint32_t type)
 	IPK__CRASH_SITE("bcast.after_stamp");
 	b->pos = p + 1;
 	__atomic_store_n(&b->hdr->tail, p + 1, __ATOMIC_RELEASE);
-	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->nsleep)))
+	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->want)))
 		bc_wake_subs(b);
 }
 
@@ -881,6 +887,14 @@ bc_lapped(struct bc *b, struct ipk_chan *c, uint64_t t)
 	bc_set_head(b, nh);
 }
 
+/* Does stamp `s` say that message h is not written yet: 0 (never written,
+ * or being rewritten) or the stamp of the message a lap before? */
+static inline int
+bc_unwritten(const struct bc *b, uint64_t h, uint64_t s)
+{
+	return s == 0 || (h >= b->nchunk && s == ((h - b->nchunk) ^ b->key));
+}
+
 /*
  * Find the next message at b->h: 0 with *chunk, *len, *type set; -EAGAIN
  * when there is none yet; IPK_ECORRUPT on garbage. Skips what the topics
@@ -916,6 +930,12 @@ bc_next(struct bc *b, struct ipk_chan *c, const unsigned char **chunk,
 			*type = ty;
 			return 0;
 		}
+		/* Not written yet: the chunk still holds the message a lap
+		 * before (or nothing, or is being rewritten). Tail, a line
+		 * the publisher writes every message, is read only past
+		 * this. */
+		if (bc_unwritten(b, h, s))
+			return -EAGAIN;
 		uint64_t t = __atomic_load_n(&b->hdr->tail, __ATOMIC_ACQUIRE);
 		/* The stamp is stored before tail: a message we took may be
 		 * one past tail for a moment (or for good, when its
@@ -1052,15 +1072,14 @@ bc_pub_alive(struct bc *b)
 	    ipk__live_held(b->fd, IPK__LOCK_OWNER) == 1;
 }
 
-/* 1 when a receive would not wait: a message (or garbage, or a lap) at
- * our position, or no publisher. */
+/* 1 when a receive would not wait: our chunk holds a message (ours, a
+ * later lap's, or garbage). Reads only that chunk's first line, which the
+ * publisher writes once a lap. */
 static int
 bc_moved(const struct bc *b)
 {
-	uint64_t t = __atomic_load_n(&b->hdr->tail, __ATOMIC_RELAXED);
-	return __atomic_load_n(bc_stamp(b, b->h), __ATOMIC_RELAXED) ==
-	    (b->h ^ b->key) ||
-	    (t > b->h && t - b->h >= 2) || t + 1 < b->h;
+	return !bc_unwritten(
+	    b, b->h, __atomic_load_n(bc_stamp(b, b->h), __ATOMIC_RELAXED));
 }
 
 /* Wait for a message at b->h, at most until `deadline`: 0 to look again,
@@ -1100,7 +1119,8 @@ bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline)
 		    (b->wait == IPK__WAIT_ADAPTIVE && now < spin_until))
 			continue;
 		uint32_t g = __atomic_load_n(&b->wake->gen, __ATOMIC_ACQUIRE);
-		__atomic_add_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
+		(void)__atomic_or_fetch(
+		    &b->wake->want, IPK__RING_WFUTEX, __ATOMIC_SEQ_CST);
 		int brief = ipk__ring_sleep_fence();
 		if (!bc_moved(b)) {
 			int64_t until =
@@ -1109,7 +1129,6 @@ bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline)
 				until = now + 1000000;
 			bc_futex_wait(&b->wake->gen, g, until);
 		}
-		__atomic_sub_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -1292,10 +1311,9 @@ bc_arm(struct bc *b)
 {
 	bc_bell_drain(b);
 	struct ipk__bc_slot *s = &b->slots[b->slot];
-	uint32_t zero = 0;
-	if (__atomic_compare_exchange_n(
-		&s->bell, &zero, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		__atomic_add_fetch(&b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->bell, 1, __ATOMIC_SEQ_CST);
+	(void)__atomic_or_fetch(
+	    &b->wake->want, IPK__RING_WBELL, __ATOMIC_SEQ_CST);
 	(void)ipk__ring_sleep_fence();
 }
 
@@ -1379,11 +1397,7 @@ bc_close(struct ipk_chan *c)
 	}
 	if (b->hdr && b->role == BC_ROLE_SUB && b->slot >= 0) {
 		struct ipk__bc_slot *s = &b->slots[b->slot];
-		uint32_t one = 1;
-		if (__atomic_compare_exchange_n(&s->bell, &one, 0, 0,
-			__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-			__atomic_sub_fetch(
-			    &b->wake->nsleep, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&s->bell, 0, __ATOMIC_RELAXED);
 		bc_bell_unlink(b);
 		/* A durable subscriber keeps its slot and place. */
 		if (!s->id[0])

@@ -367,6 +367,10 @@ hostile_fields(void)
 	T_OK(ipk_send(g_pub, "abc", 3, 0, 0));
 	T_OK(ipk_recv(s, b, sizeof(b), &len, NULL, 0));
 	T_OK(ipk_recv(s, b, sizeof(b), &len, NULL, 0));
+	/* (a subscriber looks at tail only when its chunk holds a stamp
+	 * that is neither its message's nor the lap before's) */
+	uint64_t junk = 0x1234567890abcdefull;
+	memcpy(chunks + 3 * h->chunk_size, &junk, 8); /* at h = 3 */
 	__atomic_store_n(&h->tail, 0, __ATOMIC_RELEASE);
 	T_ERR(ipk_recv(s, b, sizeof(b), &len, NULL, 0), IPK_ECORRUPT);
 	struct ipk_stats st;
