@@ -44,7 +44,8 @@ sub_main(void *p)
 		if (a->k == 1) {
 			a->rv = ipk_peek(s, &m, &len, NULL, 10000);
 		} else {
-			a->rv = ipk_recv(s, buf, sizeof(buf), &len, NULL, 10000);
+			a->rv =
+			    ipk_recv(s, buf, sizeof(buf), &len, NULL, 10000);
 			m = buf;
 		}
 		if (a->rv)
@@ -69,8 +70,7 @@ main(void)
 	t_watchdog(120);
 	char url[300];
 	snprintf(url, sizeof(url),
-	    "shm:///%s?pattern=pub&slow=block&queue=64&maxmsg=256",
-	    t_unique());
+	    "shm:///%s?pattern=pub&slow=block&queue=64&maxmsg=256", t_unique());
 	snprintf(g_sub, sizeof(g_sub), "shm:///%s?pattern=sub", t_unique());
 	struct ipk_chan *pub;
 	T_OK(ipk_bind(url, NULL, &pub));
