@@ -32,14 +32,17 @@ main_usage(FILE *f)
 	const char *const *s = ipk_schemes();
 	for (; *s; s++) {
 		unsigned caps = ipk_scheme_caps(*s);
-		fprintf(f, "  %-8s%s%s%s%s%s%s%s\n", *s,
+		fprintf(f, "  %-8s%s%s%s%s%s%s%s%s\n", *s,
 		    caps & IPK_CAP_KINSHIP ? " related processes only" : "",
 		    caps & IPK_CAP_THREADS ? " threads of one process" : "",
 		    caps & IPK_CAP_REMOTE ? " crosses hosts" : "",
 		    caps & IPK_CAP_MULTI ? " many peers per listener" : "",
 		    caps & IPK_CAP_ZEROCOPY ? " zero-copy" : "",
 		    caps & IPK_CAP_REATTACH ? " survives peer restart" : "",
-		    caps & IPK_CAP_LOSSY ? " may lose messages" : "");
+		    caps & IPK_CAP_LOSSY ? " may lose messages" : "",
+		    caps & IPK_CAP_PATTERNS	? " pub/sub req/rep push/pull"
+			: caps & IPK_CAP_PUBSUB ? " pub/sub"
+						: "");
 	}
 	fprintf(f,
 	    "\nOptions: --help, --version. Options of a command go anywhere "
