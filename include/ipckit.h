@@ -42,6 +42,8 @@
  *   tcp://host:port               TCP, IPv4 or IPv6 ([::1]:port)
  *   udp://host:port               one datagram per message, loss counted
  *   nng+tcp://host:port, nng+ipc:///path   SP pair0 wire protocol (nng/nanomsg)
+ *   mqtt://host:port/topic, mqtts://...    publish/subscribe through an MQTT
+ *                                 broker (an optional part, see ipk_bind)
  *   pipe:                         only through ipk_spawn()/ipk_pair()
  * Patterns (many peers, see "Patterns" below): ?pattern=pub|sub|req|rep|
  * push|pull on unix, tcp, nng+tcp and nng+ipc, and pub|sub on shm (one
@@ -148,6 +150,9 @@ struct ipk_peer {
 #define IPK_CAP_PUBSUB                                                         \
 	0x1000u /* ?pattern=pub|sub works (all of them                         \
 		   with IPK_CAP_PATTERNS; shm: only these) */
+#define IPK_CAP_BROKER                                                         \
+	0x2000u /* messages go through a server between the peers (mqtt):      \
+		   ?pattern=pub|sub only, served by the broker */
 
 /* --- Errors -------------------------------------------------------------- */
 
@@ -507,6 +512,12 @@ IPK_API const char *const *ipk_schemes(void);
 
 /* Capability bits of a scheme, or 0 if unknown. */
 IPK_API unsigned ipk_scheme_caps(const char *scheme);
+
+/* NULL when `scheme` can be used here; else a sentence saying what is
+ * missing (mqtt: the optional part libipckit-mqtt and how to get it).
+ * Opening such an address gives -ENOTSUP with the same sentence. Static
+ * storage. Unknown schemes give "unknown scheme". */
+IPK_API const char *ipk_scheme_missing(const char *scheme);
 
 /*
  * A variant: a way of running a transport that has a name of its own, the
