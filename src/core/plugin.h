@@ -73,7 +73,8 @@ struct ipk__mqtt_conf {
 			 before the oldest is dropped (QoS 0) or the
 			 broker is made to wait (QoS 1, 2) */
 	size_t max_msg;
-	int64_t deadline; /* open: the first connection by then */
+	int64_t deadline; /* open: try to reach the broker until then (one
+			     that accepted is given at least 5 s to answer) */
 	struct ipk_stats *stats; /* the channel's counters: gaps, reordered */
 };
 

@@ -49,6 +49,7 @@
 #define MQ_RECONNECT_MIN 1 /* s, libmosquitto's unit */
 #define MQ_RECONNECT_MAX 4
 #define MQ_MID_MAX 65000 /* unacknowledged publishes (16-bit ids) */
+#define MQ_ANSWER_NS 5000000000LL /* CONNACK, SUBACK */
 
 static const struct ipk__plugin_core *core;
 
@@ -527,6 +528,11 @@ static int
 mq_wait_up(struct mq *q, const struct ipk__mqtt_conf *k)
 {
 	int rv = 0;
+	/* A broker that accepted the connection is given 5 s to answer
+	 * even when the caller would not wait for one to listen. */
+	int64_t answer = core->now_ns() + MQ_ANSWER_NS;
+	if (k->deadline > answer)
+		answer = k->deadline;
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		if (q->refused) {
@@ -545,7 +551,7 @@ mq_wait_up(struct mq *q, const struct ipk__mqtt_conf *k)
 		}
 		if (q->connected && (q->role == IPK__MQTT_PUB || q->subacked))
 			break;
-		if (mq_wait(q, k->deadline) < 0) {
+		if (mq_wait(q, answer) < 0) {
 			rv = core->err(-ETIMEDOUT,
 			    "%s: no answer from a broker at %s:%d%s", q->url,
 			    k->host, k->port,
@@ -604,6 +610,13 @@ mq_open(const struct ipk__mqtt_conf *k, void **out)
 	}
 	mosquitto_int_option(q->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	mosquitto_int_option(q->m, MOSQ_OPT_TCP_NODELAY, 1);
+	if (q->role == IPK__MQTT_SUB)
+		/* Let the broker send up to the queue's worth unacknowledged
+		 * (MQTT 5 receive maximum; libmosquitto's default is 20):
+		 * what it has written to our socket survives its crash,
+		 * what it holds back in memory may not. */
+		mosquitto_int_option(q->m, MOSQ_OPT_RECEIVE_MAXIMUM,
+		    q->queue < 65535 ? (int)q->queue : 65535);
 	mosquitto_reconnect_delay_set(
 	    q->m, MQ_RECONNECT_MIN, MQ_RECONNECT_MAX, true);
 	mosquitto_connect_v5_callback_set(q->m, mq_on_connect);

@@ -31,7 +31,6 @@
 #define MQTT_QUEUE 1024 /* default ?queue= */
 #define MQTT_QUEUE_MAX 1048576
 #define MQTT_KEEPALIVE 30
-#define MQTT_CONNECT_MS 5000 /* first connection when ?timeout= is 0 */
 #define MQTT_MAX_PAYLOAD 268435455u /* the protocol's remaining length */
 
 struct mqtt_chan {
@@ -439,7 +438,7 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 		return rv;
 	if (rv == 0)
 		tmo = (int)v;
-	k->deadline = ipk__deadline(tmo == 0 ? MQTT_CONNECT_MS : tmo);
+	k->deadline = ipk__deadline(tmo);
 	for (int i = 0; i < u->nopt; i++)
 		if (!strcmp(u->key[i], "topic") &&
 		    (k->role != IPK__MQTT_SUB || !mqtt_topic_ok(u->val[i], 1)))

@@ -501,6 +501,20 @@ bridge_run(int argc, char **argv)
 		    pa == -1 || pb == -1 ? "empty address"
 					 : "a side's ?pattern= is sub or pub");
 	}
+	/* A broker side opens only the directions the other side has: no
+	 * subscription whose messages nobody would take. */
+	for (int i = 0; i < 2; i++) {
+		struct bridge_side *me = &s[i], *other = &s[1 - i];
+		if (!me->sub_url || !me->pub_url || !bridge_pattern_side(other))
+			continue;
+		char **unused = !other->pub_url ? &me->sub_url
+		    : !other->sub_url		? &me->pub_url
+						: NULL;
+		if (unused) {
+			free(*unused);
+			*unused = NULL;
+		}
+	}
 	struct bridge_dir d[2] = {
 	    {.src = &s[0], .dst = &s[1]},
 	    {.src = &s[1], .dst = &s[0]},

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: MIT
+# lib.sh - sourced by the mqtt shell tests: skip (one line, exit 77) when
+# mosquitto or the optional part is missing; start a broker of the test's
+# own on 127.0.0.1 and a free port, persistence in $out, stopped by pid.
+# Needs $cli, $out and the pids array of the sourcing test.
+
+mqtt_need() {
+	mosquitto=$(PATH=$PATH:/usr/sbin:/usr/local/sbin command -v mosquitto)
+	[ -n "$mosquitto" ] || {
+		echo "SKIP: no mosquitto broker (apt-get install mosquitto)"
+		exit 77
+	}
+	local why
+	why=$("$cli" --help | sed -n 's/^  mqtt .*(not here: \(.*\))$/\1/p')
+	[ -z "$why" ] || { echo "SKIP: $why"; exit 77; }
+	for p in mosquitto_pub mosquitto_sub; do
+		command -v $p >/dev/null || {
+			echo "SKIP: no $p (apt-get install mosquitto-clients)"
+			exit 77
+		}
+	done
+}
+
+# A TCP port nobody listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+		echo $((20000 + RANDOM % 20000))
+}
+
+# broker_start: write the config once, start mosquitto, wait until it
+# listens; its pid in $broker.
+broker_start() {
+	if [ -z "${port:-}" ]; then
+		port=$(free_port)
+		cat >"$out/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $out/
+max_queued_messages 0
+max_inflight_messages 0
+user $(id -un)
+CONF
+	fi
+	"$mosquitto" -c "$out/mosquitto.conf" >>"$out/broker.err" 2>&1 &
+	broker=$!
+	pids+=("$broker")
+	until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
+		fail "mosquitto did not listen on $port"
+}
+
+broker_stop() {
+	kill -"${1:-TERM}" "$broker" 2>/dev/null
+	wait "$broker" 2>/dev/null
+}
