@@ -39,8 +39,8 @@ test_no_broker(void)
 {
 	char u[128];
 	struct ipk_chan *c;
-	snprintf(u, sizeof(u), "mqtt://127.0.0.1:%d/a?pattern=sub",
-	    tb_free_port());
+	snprintf(
+	    u, sizeof(u), "mqtt://127.0.0.1:%d/a?pattern=sub", tb_free_port());
 	int64_t t0 = t_now_ns();
 	T_ERR(ipk_dial(u, NULL, &c), -ECONNREFUSED);
 	T_ASSERT(strstr(ipk_strerror(-ECONNREFUSED), "no broker listens"));

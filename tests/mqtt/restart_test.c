@@ -75,8 +75,9 @@ run(int sig, const char *tag)
 	got = dups = bad = 0;
 	tb_start(&b);
 	char u[512], q[200];
-	snprintf(q, sizeof(q), "pattern=sub&qos=1&clean=0&id=%s-%s-sub&queue=4096",
-	    t_unique(), tag);
+	snprintf(q, sizeof(q),
+	    "pattern=sub&qos=1&clean=0&id=%s-%s-sub&queue=4096", t_unique(),
+	    tag);
 	struct ipk_chan *s, *p;
 	T_OK(ipk_dial(tb_url(&b, u, sizeof(u), "crash/x", q), NULL, &s));
 	tb_signal(&b, SIGUSR1);
