@@ -108,7 +108,8 @@ mqb_prepare(struct bench_conn *c)
 	while (mqb_port_probe(st->port, 0) != 1) {
 		if (waitpid(p, NULL, WNOHANG) == p) {
 			st->broker = 0;
-			return bench_fail(c, -ECHILD, "mosquitto ended at start");
+			return bench_fail(
+			    c, -ECHILD, "mosquitto ended at start");
 		}
 		if (bench_now() > end)
 			return bench_fail(c, -ETIMEDOUT,
@@ -120,16 +121,16 @@ mqb_prepare(struct bench_conn *c)
 
 /* Open this side's pub to `out` and sub to `in` under base. */
 static int
-mqb_open(struct bench_conn *c, const char *base, const char *in,
-    const char *out)
+mqb_open(
+    struct bench_conn *c, const char *base, const char *in, const char *out)
 {
 	struct mqb_state *st = c->p;
 	char u[320];
 	const char *q = strchr(base, '?');
 	int blen = q ? (int)(q - base) : (int)strlen(base);
 	/* A deep queue: the stream measures the broker, not our window. */
-	snprintf(u, sizeof(u), "%.*s/%s%s&pattern=sub&queue=65536", blen,
-	    base, in, q ? q : "?");
+	snprintf(u, sizeof(u), "%.*s/%s%s&pattern=sub&queue=65536", blen, base,
+	    in, q ? q : "?");
 	int rv = ipk_dial(u, NULL, &st->rx);
 	if (rv < 0)
 		return bench_fail(c, rv, "%s: %s", u, ipk_strerror(rv));
