@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,7 +233,7 @@ mqtt_writable(struct ipk_chan *c)
 static int
 mqtt_wfd(struct ipk_chan *c, short *events)
 {
-	*events = 0x001; /* POLLIN: the doorbell rings on acknowledgements */
+	*events = POLLIN; /* the doorbell rings on acknowledgements */
 	return mqtt_fd(c);
 }
 
