@@ -39,6 +39,28 @@ wait_exit() {
 }
 subscribed() { grep -q ': subscribed$' "$out/$1.err"; }
 
+# A certificate authority and a broker certificate for 127.0.0.1, when
+# openssl is there: the broker then also listens with TLS.
+tls_port=
+if command -v openssl >/dev/null; then
+	mk() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -days 1 -subj "/CN=$2" -keyout "$out/$1.key" -out "$out/$1.pem" \
+		>/dev/null 2>&1; }
+	if mk ca ipkt-ca && mk other ipkt-other &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-subj /CN=127.0.0.1 -keyout "$out/srv.key" -out "$out/srv.csr" \
+			>/dev/null 2>&1 &&
+		openssl x509 -req -in "$out/srv.csr" -CA "$out/ca.pem" \
+			-CAkey "$out/ca.key" -CAcreateserial -days 1 -out "$out/srv.pem" \
+			-extfile <(printf 'subjectAltName=IP:127.0.0.1\n') >/dev/null 2>&1; then
+		tls_port=$(free_port)
+		extra_conf="listener $tls_port 127.0.0.1
+cafile $out/ca.pem
+certfile $out/srv.pem
+keyfile $out/srv.key"
+	fi
+fi
+[ -n "$tls_port" ] || echo "note: no openssl: mqtts:// not tried"
 broker_start
 b=mqtt://127.0.0.1:$port
 
@@ -111,6 +133,20 @@ grep -q "pattern=pub or ?pattern=sub" "$out/plain.out" ||
 	2>"$out/nobroker.err" && fail "sub without a broker succeeded"
 grep -q "no broker listens" "$out/nobroker.err" ||
 	fail "no broker: '$(cat "$out/nobroker.err")'"
+
+# 7. mqtts: the broker's certificate checked against ?cafile=; another
+# authority's refused in one line.
+if [ -n "$tls_port" ]; then
+	t="mqtts://127.0.0.1:$tls_port/tls"
+	start tls sub -n 1 -T 10000 "$t?cafile=$out/ca.pem&qos=1"
+	until_ok 10 subscribed tls || fail "mqtts sub: $(cat "$out/tls.err")"
+	"$cli" pub "$t?cafile=$out/ca.pem&qos=1" secret || fail "mqtts pub"
+	wait_exit "$last" 10 || fail "mqtts sub did not end"
+	[ "$(cat "$out/tls.out")" = secret ] || fail "mqtts sub got '$(cat "$out/tls.out")'"
+	"$cli" pub -T 3000 "$t?cafile=$out/other.pem" x 2>"$out/badca.err" &&
+		fail "mqtts with another authority succeeded"
+	[ "$(wc -l <"$out/badca.err")" = 1 ] || fail "bad CA: '$(cat "$out/badca.err")'"
+fi
 
 broker_stop
 echo "PASS"

@@ -40,6 +40,7 @@ persistence_location $out/
 max_queued_messages 0
 max_inflight_messages 0
 user $(id -un)
+${extra_conf:-}
 CONF
 	fi
 	"$mosquitto" -c "$out/mosquitto.conf" >>"$out/broker.err" 2>&1 &
@@ -47,6 +48,9 @@ CONF
 	pids+=("$broker")
 	until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
 		fail "mosquitto did not listen on $port"
+	[ -z "${tls_port:-}" ] ||
+		until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$tls_port" ||
+		fail "mosquitto did not listen on $tls_port (TLS)"
 }
 
 broker_stop() {
