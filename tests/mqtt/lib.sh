@@ -21,10 +21,15 @@ mqtt_need() {
 	done
 }
 
-# A TCP port nobody listens on now.
+# A TCP port nobody listens on now (above the kernel's ephemeral range's
+# usual start, so a client's own port is unlikely to take it meanwhile).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-		echo $((20000 + RANDOM % 20000))
+	local p
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		p=$((20000 + RANDOM % 12000))
+		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+	done
+	echo $p
 }
 
 # broker_start: write the config once, start mosquitto, wait until it
