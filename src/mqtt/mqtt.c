@@ -89,6 +89,9 @@ struct mq {
 	size_t qlen;
 	struct mq_src src[MQ_SRCS];
 	uint64_t tick;
+	/* Counts made in the network thread, moved to *stats by the calls
+	 * of the channel's own thread (the core writes *stats unlocked). */
+	uint64_t gaps, late, redelivered;
 	/* pub */
 	uint64_t published, acked, seq, self;
 	int failed_pub; /* a publish the library refused (its rc) */
@@ -116,6 +119,20 @@ mq_quiet(struct mq *q)
 
 /* Wait on the condition variable until `deadline` (monotonic ns). 0, or
  * -ETIMEDOUT when it has passed. Called with q->mu held. */
+/* Move the network thread's counts to the channel's (q->mu held, in the
+ * channel's thread). A late message was counted lost when a later one
+ * came: it comes off gaps. */
+static void
+mq_count(struct mq *q)
+{
+	struct ipk_stats *st = q->stats;
+	st->gaps += q->gaps;
+	uint64_t back = q->late < st->gaps ? q->late : st->gaps;
+	st->gaps -= back;
+	st->reordered += q->late + q->redelivered;
+	q->gaps = q->late = q->redelivered = 0;
+}
+
 static int
 mq_wait(struct mq *q, int64_t deadline)
 {
@@ -328,7 +345,7 @@ mq_sequence(struct mq *q, uint64_t src, uint64_t n)
 	s->used = q->tick;
 	if (n >= s->next) {
 		uint64_t skip = n - s->next;
-		q->stats->gaps += skip;
+		q->gaps += skip;
 		for (uint64_t k = s->next; k < n && k - s->next < MQ_WIN; k++)
 			mq_setbit(s, k, 0);
 		mq_setbit(s, n, 1);
@@ -338,12 +355,10 @@ mq_sequence(struct mq *q, uint64_t src, uint64_t n)
 	if (s->next - n <= MQ_WIN && !mq_bit(s, n)) {
 		/* Counted lost when a later one came; it came after all. */
 		mq_setbit(s, n, 1);
-		if (q->stats->gaps)
-			q->stats->gaps--;
-		q->stats->reordered++;
+		q->late++;
 		return 1;
 	}
-	q->stats->reordered++; /* a redelivery: dropped */
+	q->redelivered++; /* dropped */
 	return 0;
 }
 
@@ -404,11 +419,11 @@ mq_on_message(struct mosquitto *m, void *obj,
 			q->tail = NULL;
 		q->qlen--;
 		core->free(o);
-		q->stats->gaps++;
+		q->gaps++;
 	}
 	struct mq_msg *e = core->malloc(sizeof(*e) + (toobig ? 0 : len));
 	if (!e) {
-		q->stats->gaps++;
+		q->gaps++;
 		pthread_mutex_unlock(&q->mu);
 		return;
 	}
@@ -772,6 +787,7 @@ mq_recv(void *st, void *buf, size_t cap, size_t *len, uint32_t *type,
 	}
 	if (!q->head)
 		mq_quiet(q);
+	mq_count(q);
 	pthread_mutex_unlock(&q->mu);
 	return rv;
 }
@@ -790,6 +806,7 @@ mq_ready(void *st)
 	int r = q->head != NULL;
 	if (!r)
 		mq_quiet(q);
+	mq_count(q);
 	pthread_mutex_unlock(&q->mu);
 	return r;
 }
