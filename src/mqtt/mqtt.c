@@ -50,6 +50,9 @@
 #define MQ_RECONNECT_MAX 4
 #define MQ_MID_MAX 65000 /* unacknowledged publishes (16-bit ids) */
 #define MQ_ANSWER_NS 5000000000LL /* CONNACK, SUBACK */
+/* Bytes a queue holds at most besides its count (?queue=): 1024 messages
+ * of 1 MiB would be a gigabyte. One message always fits. */
+#define MQ_BYTES (64u << 20)
 
 static const struct ipk__plugin_core *core;
 
@@ -86,7 +89,7 @@ struct mq {
 	size_t nfilters;
 	int suback_mid, subacked, sub_refused;
 	struct mq_msg *head, *tail;
-	size_t qlen;
+	size_t qlen, qbytes;
 	struct mq_src src[MQ_SRCS];
 	uint64_t tick;
 	/* Counts made in the network thread, moved to *stats by the calls
@@ -406,21 +409,27 @@ mq_on_message(struct mosquitto *m, void *obj,
 	}
 	/* Full: QoS 0 loses its oldest (counted); QoS 1 and 2 make the
 	 * broker wait (this thread does not read until there is room). */
-	while (q->qlen >= q->queue && q->qos > 0 && !q->closing)
+	size_t keep = toobig ? 0 : len;
+#define MQ_FULL(q)                                                             \
+	((q)->qlen >= (q)->queue ||                                            \
+	    ((q)->qlen && (q)->qbytes + keep > MQ_BYTES))
+	while (MQ_FULL(q) && q->qos > 0 && !q->closing)
 		(void)mq_wait(q, INT64_MAX);
 	if (q->closing) {
 		pthread_mutex_unlock(&q->mu);
 		return;
 	}
-	if (q->qlen >= q->queue) {
+	while (MQ_FULL(q)) {
 		struct mq_msg *o = q->head;
 		q->head = o->next;
 		if (!q->head)
 			q->tail = NULL;
 		q->qlen--;
+		q->qbytes -= o->toobig ? 0 : o->len;
 		core->free(o);
 		q->gaps++;
 	}
+#undef MQ_FULL
 	struct mq_msg *e = core->malloc(sizeof(*e) + (toobig ? 0 : len));
 	if (!e) {
 		q->gaps++;
@@ -439,6 +448,7 @@ mq_on_message(struct mosquitto *m, void *obj,
 		q->head = e;
 	q->tail = e;
 	q->qlen++;
+	q->qbytes += keep;
 	mq_ring(q);
 	pthread_cond_broadcast(&q->cv);
 	pthread_mutex_unlock(&q->mu);
@@ -694,7 +704,11 @@ mq_send(void *st, const void *buf, size_t len, uint32_t type, int64_t deadline)
 	if (q->role != IPK__MQTT_PUB)
 		return core->err(-ENOTSUP, "a sub channel does not send");
 	pthread_mutex_lock(&q->mu);
-	while (q->published - q->acked >= q->queue) {
+	/* At most ?queue= messages unacknowledged, and about MQ_BYTES of
+	 * messages of this size (one always goes). */
+	while (q->published - q->acked >= q->queue ||
+	    (q->published > q->acked &&
+		(q->published - q->acked + 1) * (uint64_t)len > MQ_BYTES)) {
 		if (mq_wait(q, deadline) < 0) {
 			size_t n = (size_t)(q->published - q->acked);
 			pthread_mutex_unlock(&q->mu);
@@ -781,6 +795,7 @@ mq_recv(void *st, void *buf, size_t cap, size_t *len, uint32_t *type,
 		if (!q->head)
 			q->tail = NULL;
 		q->qlen--;
+		q->qbytes -= e->toobig ? 0 : e->len;
 		core->free(e);
 		if (q->qos > 0)
 			pthread_cond_broadcast(&q->cv); /* room */
