@@ -83,6 +83,7 @@ struct mq {
 	/* connection */
 	int connected, connacks, refused;
 	int conn_rc;
+	int lost_rc; /* why the last connection ended (libmosquitto's rc) */
 	int closing;
 	/* sub */
 	char **filters;
@@ -241,6 +242,7 @@ mq_on_disconnect(
 	struct mq *q = obj;
 	pthread_mutex_lock(&q->mu);
 	q->connected = 0;
+	q->lost_rc = rc;
 	pthread_cond_broadcast(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 }
@@ -576,11 +578,28 @@ mq_wait_up(struct mq *q, const struct ipk__mqtt_conf *k)
 		}
 		if (q->connected && (q->role == IPK__MQTT_PUB || q->subacked))
 			break;
-		if (mq_wait(q, answer) < 0) {
-			rv = core->err(-ETIMEDOUT,
-			    "%s: no answer from a broker at %s:%d%s", q->url,
-			    k->host, k->port,
-			    q->connected ? " to the subscription" : "");
+		/* A certificate refused now is refused again: do not wait. */
+		int tls_failed = q->lost_rc == MOSQ_ERR_TLS && !q->connacks;
+		if (tls_failed || mq_wait(q, answer) < 0) {
+			/* A TLS handshake that failed ends the connection
+			 * before any CONNACK: say that rather than "no
+			 * answer". */
+			if (q->lost_rc && !q->connected)
+				rv = core->err(q->lost_rc == MOSQ_ERR_TLS
+					? -EPROTO
+					: -ECONNRESET,
+				    "%s: the connection to %s:%d ended before "
+				    "the broker answered: %s%s",
+				    q->url, k->host, k->port,
+				    mosquitto_strerror(q->lost_rc),
+				    k->tls ? " (TLS: is the broker's "
+					     "certificate signed by ?cafile=?)"
+					   : "");
+			else
+				rv = core->err(-ETIMEDOUT,
+				    "%s: no answer from a broker at %s:%d%s",
+				    q->url, k->host, k->port,
+				    q->connected ? " to the subscription" : "");
 			break;
 		}
 	}

@@ -392,7 +392,7 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 		    url);
 	(void)ipk__url_str(u, "user", &k->user);
 	(void)ipk__url_str(u, "password", &k->password);
-	if (!k->password) {
+	if (!k->password && k->user) {
 		const char *env = secure_getenv("IPK_MQTT_PASSWORD");
 		if (env && *env)
 			k->password = env;
