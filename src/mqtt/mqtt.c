@@ -29,7 +29,9 @@
  */
 #include "core/plugin.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <poll.h>
@@ -199,6 +201,52 @@ mq_errno(struct mq *q, int rc, const char *what)
 	    code, "%s: %s: %s", q->url, what, mosquitto_strerror(rc));
 }
 
+/* --- Close-on-exec ------------------------------------------------------
+ * libmosquitto opens its sockets without FD_CLOEXEC, and ipckit promises
+ * every descriptor it opens is close-on-exec. The descriptors
+ * mosquitto_new and the first connection make are found by comparing the
+ * process's descriptors without the flag before and after (descriptors
+ * below MQ_FDS); a reconnection's socket gets the flag when it is up.
+ */
+#define MQ_FDS 8192
+
+static void
+mq_fds_open(unsigned char *bits)
+{
+	memset(bits, 0, MQ_FDS / 8);
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		long n = strtol(e->d_name, NULL, 10);
+		if (n <= 2 || n >= MQ_FDS || n == dirfd(d))
+			continue;
+		int fl = fcntl((int)n, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			bits[n / 8] |= (unsigned char)(1u << (n % 8));
+	}
+	closedir(d);
+}
+
+static void
+mq_fds_mark(const unsigned char *before)
+{
+	unsigned char now[MQ_FDS / 8];
+	mq_fds_open(now);
+	for (int n = 0; n < MQ_FDS; n++)
+		if ((now[n / 8] & ~before[n / 8]) >> (n % 8) & 1)
+			(void)fcntl(n, F_SETFD, FD_CLOEXEC);
+}
+
+static void
+mq_cloexec(int fd)
+{
+	int fl = fd >= 0 ? fcntl(fd, F_GETFD) : -1;
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
 /* --- Callbacks, in libmosquitto's thread -------------------------------- */
 
 static void
@@ -223,6 +271,7 @@ mq_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
 	pthread_mutex_lock(&q->mu);
 	q->connacks++;
 	q->conn_rc = rc;
+	mq_cloexec(mosquitto_socket(m));
 	if (rc == 0) {
 		q->connected = 1;
 		if (q->role == IPK__MQTT_SUB)
@@ -645,6 +694,8 @@ mq_open(const struct ipk__mqtt_conf *k, void **out)
 		    -errno, "%s: eventfd: %s", k->url, strerror(errno));
 		goto err;
 	}
+	unsigned char fds[MQ_FDS / 8];
+	mq_fds_open(fds);
 	q->m = mosquitto_new(k->id, k->clean ? true : false, q);
 	if (!q->m) {
 		rv = errno == EINVAL
@@ -693,6 +744,7 @@ mq_open(const struct ipk__mqtt_conf *k, void **out)
 		(void)poll(NULL, 0, 50);
 	}
 	mosquitto_property_free_all(&cp);
+	mq_fds_mark(fds);
 	if (rv != MOSQ_ERR_SUCCESS) {
 		if (rv == MOSQ_ERR_ERRNO && errno == ECONNREFUSED)
 			rv = core->err(-ECONNREFUSED,
