@@ -507,10 +507,12 @@ mqtts_pattern(const char *url, const struct ipk__url *u,
 
 /* No generic runs: the contract suite, the crash matrix and the bench
  * rows of plain channels need a listener of ipckit's own; tests/mqtt and
- * bench/subj_mqtt.c start a broker instead. */
+ * bench/subj_mqtt.c start a broker instead. REATTACH and PERSIST: a
+ * subscriber with a session (clean=0&id=) comes back to what was published
+ * meanwhile, after its publisher may have gone. */
 #define MQTT_CAPS                                                              \
 	(IPK_CAP_REMOTE | IPK_CAP_BOUNDARIES | IPK_CAP_TYPES |                 \
-	    IPK_CAP_BROKER | IPK_CAP_MULTI)
+	    IPK_CAP_BROKER | IPK_CAP_REATTACH | IPK_CAP_PERSIST)
 
 const struct ipk__transport ipk__transport_mqtt = {
     .scheme = "mqtt",
