@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ mqb_prepare(struct bench_conn *c)
 	if (p < 0)
 		return bench_fail(c, -errno, "fork: %s", strerror(errno));
 	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with its row */
 		int fd = open("/dev/null", O_RDWR);
 		if (fd >= 0) {
 			dup2(fd, 0);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 struct tbroker {
@@ -100,6 +101,8 @@ tb_start(struct tbroker *b)
 	pid_t p = fork();
 	T_ASSERT(p >= 0);
 	if (p == 0) {
+		/* A test killed by its watchdog takes its broker along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		char log[200];
 		snprintf(log, sizeof(log), "%s/broker.log", b->dir);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
