@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # bridge.sh - ipckit bridge between local channels and a real mosquitto:
 # 100,000 numbered lines from a local publisher (unix pub/sub) carried at
-# QoS 1 to two MQTT subscribers, checked line by line; and a bridge whose
-# MQTT side is both ways never takes back what it published itself.
+# QoS 1 to two MQTT subscribers, checked by checksum; 20,000 from a shared
+# memory publisher (shm pub/sub); and a bridge whose MQTT side is both
+# ways never takes back what it published itself.
 # Usage: bridge.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: bridge.sh PATH-TO-ipckit}
@@ -67,7 +68,23 @@ wait_exit "$br" 10 || fail "bridge did not end on SIGTERM"
 grep -q "A->B $N messages" "$out/br.err" || fail "bridge counts: $(tail -1 "$out/br.err")"
 echo "$N messages through the bridge to 2 subscribers in $ms ms"
 
-# 2. Both ways: a plain local channel and a topic. What the bridge
+# 2. The same from shared memory (shm pub/sub), fewer messages.
+M=20000
+start s3 sub -n $M -T 20000 "$b/site2/sensors?qos=1&queue=8192"
+s3=$last
+until_ok 10 subscribed s3 || fail "shm: subscriber"
+shm_url="shm:///$name-sensors"
+start br3 bridge "$shm_url?pattern=sub" "$b/site2/sensors?qos=1"
+br3=$last
+seq 1 $M | "$cli" pub -w 1 -T 30000 "$shm_url?slow=block" 2>"$out/pub3.err" ||
+	fail "shm publisher: $(cat "$out/pub3.err")"
+wait_exit "$s3" 30 || fail "shm: subscriber did not get $M lines"
+[ "$(md5sum <"$out/s3.out")" = "$(seq 1 $M | md5sum)" ] ||
+	fail "shm: lines differ"
+kill -TERM "$br3"
+wait_exit "$br3" 10 || fail "shm: bridge did not end"
+
+# 3. Both ways: a plain local channel and a topic. What the bridge
 # publishes comes back to its own subscription and must stay there.
 start br2 bridge "listen:unix://$out/plain.sock" "$b/loop?qos=1"
 br2=$last
