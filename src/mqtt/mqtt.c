@@ -743,8 +743,10 @@ mq_open(const struct ipk__mqtt_conf *k, void **out)
 			break;
 		(void)poll(NULL, 0, 50);
 	}
+	int e = errno; /* of the connection, for MOSQ_ERR_ERRNO */
 	mosquitto_property_free_all(&cp);
 	mq_fds_mark(fds);
+	errno = e;
 	if (rv != MOSQ_ERR_SUCCESS) {
 		if (rv == MOSQ_ERR_ERRNO && errno == ECONNREFUSED)
 			rv = core->err(-ECONNREFUSED,
