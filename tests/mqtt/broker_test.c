@@ -139,6 +139,37 @@ test_session(void)
 	ipk_close(s);
 }
 
+/* QoS 2 both ways, in order, each once; a small ?queue= makes ipk_send
+ * wait for acknowledgements, and IPK_POLLOUT says when it need not. */
+static void
+test_qos2(void)
+{
+	struct ipk_chan *s = open_url("q2", "pattern=sub&qos=2", 0);
+	struct ipk_chan *p = open_url("q2", "pattern=pub&qos=2&queue=4", 0);
+	struct ipk_pollitem it = {p, IPK_POLLOUT, 0};
+	T_EQ(ipk_poll(&it, 1, 0), 1);
+	for (int i = 0; i < 200; i++) {
+		char m[16];
+		int n = snprintf(m, sizeof(m), "q%d", i);
+		T_OK(ipk_send(p, m, (size_t)n, (uint32_t)i, 5000));
+	}
+	T_OK(ipk_flush(p, 5000));
+	T_EQ(ipk_poll(&it, 1, 1000), 1);
+	for (int i = 0; i < 200; i++) {
+		char m[16];
+		uint32_t type;
+		snprintf(m, sizeof(m), "q%d", i);
+		T_ASSERT(!strcmp(next(s, &type), m));
+		T_EQ(type, i);
+	}
+	struct ipk_stats st;
+	T_OK(ipk_stats(s, &st));
+	T_EQ(st.gaps, 0);
+	T_EQ(st.reordered, 0);
+	ipk_close(p);
+	ipk_close(s);
+}
+
 /* ?bridge=ID: a sub never takes what a pub of the same id published. */
 static void
 test_bridge_mark(void)
@@ -206,6 +237,7 @@ main(void)
 	test_types_and_wildcards();
 	test_retain();
 	test_session();
+	test_qos2();
 	test_bridge_mark();
 	test_broker_gone();
 	tb_stop(&b);

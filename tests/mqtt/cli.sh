@@ -55,12 +55,25 @@ if command -v openssl >/dev/null; then
 			-extfile <(printf 'subjectAltName=IP:127.0.0.1\n') >/dev/null 2>&1; then
 		tls_port=$(free_port)
 		extra_conf="listener $tls_port 127.0.0.1
+allow_anonymous true
 cafile $out/ca.pem
 certfile $out/srv.pem
 keyfile $out/srv.key"
 	fi
 fi
 [ -n "$tls_port" ] || echo "note: no openssl: mqtts:// not tried"
+# A listener that wants a user and password, when mosquitto_passwd is there.
+auth_port=
+if command -v mosquitto_passwd >/dev/null &&
+	mosquitto_passwd -b -c "$out/passwd" ipkuser 's3cret&=x' >/dev/null 2>&1; then
+	auth_port=$(free_port)
+	extra_conf="${extra_conf:-}
+listener $auth_port 127.0.0.1
+allow_anonymous false
+password_file $out/passwd"
+else
+	echo "note: no mosquitto_passwd: user/password not tried"
+fi
 broker_start
 b=mqtt://127.0.0.1:$port
 
@@ -146,6 +159,28 @@ if [ -n "$tls_port" ]; then
 	"$cli" pub -T 3000 "$t?cafile=$out/other.pem" x 2>"$out/badca.err" &&
 		fail "mqtts with another authority succeeded"
 	[ "$(wc -l <"$out/badca.err")" = 1 ] || fail "bad CA: '$(cat "$out/badca.err")'"
+fi
+
+# 8. user and password: the password from $IPK_MQTT_PASSWORD (it has '&'
+# and '=', which a URL could not carry), refused when wrong or missing.
+if [ -n "$auth_port" ]; then
+	a="mqtt://127.0.0.1:$auth_port/auth"
+	IPK_MQTT_PASSWORD='s3cret&=x' "$cli" sub -n 1 -T 10000 "$a?user=ipkuser" \
+		>"$out/auth.out" 2>"$out/auth.err" &
+	last=$!
+	pids+=("$last")
+	until_ok 10 subscribed auth || fail "sub with a password: $(cat "$out/auth.err")"
+	IPK_MQTT_PASSWORD='s3cret&=x' "$cli" pub "$a?user=ipkuser" hush ||
+		fail "pub with a password"
+	wait_exit "$last" 10 || fail "sub with a password did not end"
+	[ "$(cat "$out/auth.out")" = hush ] || fail "auth sub got '$(cat "$out/auth.out")'"
+	for u in "$a?user=ipkuser&password=wrong" "$a"; do
+		"$cli" pub -T 2000 "$u" x 2>"$out/noauth.err" &&
+			fail "pub $u was let in"
+		grep -q "refused the connection" "$out/noauth.err" &&
+			[ "$(wc -l <"$out/noauth.err")" = 1 ] ||
+			fail "pub $u: '$(cat "$out/noauth.err")'"
+	done
 fi
 
 broker_stop

@@ -37,14 +37,17 @@ free_port() {
 broker_start() {
 	if [ -z "${port:-}" ]; then
 		port=$(free_port)
+		# Listener settings follow their listener line: extra_conf may
+		# add listeners with settings of their own.
 		cat >"$out/mosquitto.conf" <<CONF
-listener $port 127.0.0.1
-allow_anonymous true
+per_listener_settings true
 persistence true
 persistence_location $out/
 max_queued_messages 0
 max_inflight_messages 0
 user $(id -un)
+listener $port 127.0.0.1
+allow_anonymous true
 ${extra_conf:-}
 CONF
 	fi
@@ -53,9 +56,10 @@ CONF
 	pids+=("$broker")
 	until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
 		fail "mosquitto did not listen on $port"
-	[ -z "${tls_port:-}" ] ||
-		until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$tls_port" ||
-		fail "mosquitto did not listen on $tls_port (TLS)"
+	for p in ${tls_port:-} ${auth_port:-}; do
+		until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" ||
+			fail "mosquitto did not listen on $p"
+	done
 }
 
 broker_stop() {
