@@ -354,7 +354,8 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 		return ipk__err(-EINVAL,
 		    "%s: no broker host (mqtt://host:port/topic)", url);
 	k->host = u->host;
-	k->port = *u->port ? atoi(u->port) : tls ? 8883 : 1883;
+	/* The URL parser has checked the port: 1 to 5 digits, <= 65535. */
+	k->port = *u->port ? (int)strtol(u->port, NULL, 10) : tls ? 8883 : 1883;
 	if (k->port == 0)
 		return ipk__err(
 		    -EINVAL, "%s: port 0: name the broker's port", url);
@@ -424,7 +425,7 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 		return rv;
 	if (rv == 0)
 		k->queue = (size_t)v;
-	k->max_msg = o && o->max_msg ? o->max_msg : IPK_DEFAULT_MAX_MSG;
+	k->max_msg = o && o->max_msg ? o->max_msg : (size_t)IPK_DEFAULT_MAX_MSG;
 	uint64_t sz;
 	if ((rv = ipk__url_size(u, "maxmsg", &sz)) < 0)
 		return rv;
