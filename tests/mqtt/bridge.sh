@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # bridge.sh - ipckit bridge between local channels and a real mosquitto:
 # 100,000 numbered lines from a local publisher (unix pub/sub) carried at
-# QoS 1 to two MQTT subscribers, checked by checksum; 20,000 from a shared
+# QoS 1 to two MQTT subscribers, checked by checksum; 10,000 from a shared
 # memory publisher (shm pub/sub); and a bridge whose MQTT side is both
 # ways never takes back what it published itself.
 # Usage: bridge.sh PATH-TO-ipckit
@@ -69,7 +69,7 @@ grep -q "A->B $N messages" "$out/br.err" || fail "bridge counts: $(tail -1 "$out
 echo "$N messages through the bridge to 2 subscribers in $ms ms"
 
 # 2. The same from shared memory (shm pub/sub), fewer messages.
-M=20000
+M=10000
 start s3 sub -n $M -T 20000 "$b/site2/sensors?qos=1&queue=8192"
 s3=$last
 until_ok 10 subscribed s3 || fail "shm: subscriber"
