@@ -57,9 +57,8 @@ static int
 camera(const char *name, int viewers, int pace_ms)
 {
 	char url[256];
-	snprintf(url, sizeof(url),
-	    "shm:///%s?pattern=pub&maxmsg=1M&queue=8%s", name,
-	    viewers ? "&slow=block" : "");
+	snprintf(url, sizeof(url), "shm:///%s?pattern=pub&maxmsg=1M&queue=8%s",
+	    name, viewers ? "&slow=block" : "");
 	struct ipk_chan *pub;
 	int rv = ipk_bind(url, NULL, &pub);
 	if (rv < 0) {
@@ -151,7 +150,8 @@ selftest(void)
 	ssize_t n = read(fds[0], out, sizeof(out) - 1);
 	fputs(n > 0 ? out : "", stdout);
 	char want[64];
-	snprintf(want, sizeof(want), "%d frames checked, 0 bad, 0 lost", FRAMES);
+	snprintf(
+	    want, sizeof(want), "%d frames checked, 0 bad, 0 lost", FRAMES);
 	int good = 0;
 	for (char *p = strstr(out, want); p; p = strstr(p + 1, want))
 		good++;
