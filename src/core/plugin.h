@@ -25,7 +25,7 @@
 
 #include "ipckit.h"
 
-#define IPK__PLUGIN_VERSION 1
+#define IPK__PLUGIN_VERSION 2
 
 /* What the core lends a plugin. Valid for the life of the process. */
 struct ipk__plugin_core {
@@ -72,6 +72,8 @@ struct ipk__mqtt_conf {
 			 waits; sub: messages received and not yet taken
 			 before the oldest is dropped (QoS 0) or the
 			 broker is made to wait (QoS 1, 2) */
+	size_t replay; /* pub: acknowledged messages published again after
+			  a reconnection (0 at QoS 0) */
 	size_t max_msg;
 	int64_t deadline; /* open: try to reach the broker until then (one
 			     that accepted is given at least 5 s to answer) */

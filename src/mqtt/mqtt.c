@@ -22,10 +22,22 @@
  *   ipk-seq     "SOURCE:N": a random 64-bit source per publishing channel
  *               (hex) and its sequence number from 0; a subscriber counts
  *               the numbers it never saw as gaps, and drops a number seen
- *               before (a QoS 1 redelivery), counted in `reordered`
+ *               before (a QoS 1 redelivery, or a replay), counted in
+ *               `reordered`
  *   ipk-bridge  the ?bridge= id of the channel that published it; a sub
  *               channel with the same id drops it (a bridge never takes
  *               back what it forwarded)
+ *
+ * The replay window (?replay=N, QoS 1 and 2): a broker acknowledges a
+ * message before it has written it anywhere that survives its crash
+ * (mosquitto's persistence is a periodic snapshot), so an acknowledgement
+ * is not a delivery. A publisher keeps a copy of its last N messages and,
+ * when its connection comes back after being lost, publishes those the
+ * broker had acknowledged again, with their first numbers, before
+ * anything new; those it had not acknowledged libmosquitto resends itself.
+ * A subscriber delivers the ones it never got and drops the others by
+ * number. A subscriber therefore tells apart the last MQ_WIN numbers of a
+ * publisher, more than the largest window plus the largest queue.
  */
 #include "core/plugin.h"
 
@@ -47,7 +59,9 @@
 #define MQ_EXPORT __attribute__((visibility("default")))
 
 #define MQ_SRCS 64 /* publishers a subscriber keeps sequence state for */
-#define MQ_WIN 1024 /* numbers below the next one told apart */
+#define MQ_WIN                                                                 \
+	(1u << 17) /* numbers below the next one told apart: more              \
+			 than ?replay= (65536) + ?queue= (65000) */
 #define MQ_RECONNECT_MIN 1 /* s, libmosquitto's unit */
 #define MQ_RECONNECT_MAX 4
 #define MQ_MID_MAX 65000 /* unacknowledged publishes (16-bit ids) */
@@ -62,6 +76,16 @@ struct mq_msg {
 	struct mq_msg *next;
 	uint32_t type;
 	int toobig;
+	size_t len;
+	unsigned char data[];
+};
+
+/* One message of the replay window: a copy of what was published. */
+struct mq_out {
+	uint64_t seq;
+	int mid; /* libmosquitto's id of its last publication */
+	int acked; /* the broker acknowledged that publication */
+	uint32_t type;
 	size_t len;
 	unsigned char data[];
 };
@@ -93,7 +117,7 @@ struct mq {
 	int suback_mid, subacked, sub_refused;
 	struct mq_msg *head, *tail;
 	size_t qlen, qbytes;
-	struct mq_src src[MQ_SRCS];
+	struct mq_src *src; /* MQ_SRCS */
 	uint64_t tick;
 	/* Counts made in the network thread, moved to *stats by the calls
 	 * of the channel's own thread (the core writes *stats unlocked). */
@@ -101,6 +125,11 @@ struct mq {
 	/* pub */
 	uint64_t published, acked, seq, self;
 	int failed_pub; /* a publish the library refused (its rc) */
+	/* pub: the replay window, numbers [win_lo, seq) at win[n % replay] */
+	struct mq_out **win;
+	size_t replay, win_bytes;
+	uint64_t win_lo, win_hint;
+	uint64_t replayed; /* messages published again */
 };
 
 static void
@@ -263,6 +292,102 @@ mq_subscribe_all(struct mq *q)
 	}
 }
 
+/* The user properties of message number seq (NULL when out of memory:
+ * the message goes without them). */
+static mosquitto_property *
+mq_props(const struct mq *q, uint32_t type, uint64_t seq)
+{
+	mosquitto_property *pr = NULL;
+	char v[48];
+	if (type) {
+		snprintf(v, sizeof(v), "%u", type);
+		mosquitto_property_add_string_pair(
+		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-type", v);
+	}
+	snprintf(v, sizeof(v), "%016llx:%llu", (unsigned long long)q->self,
+	    (unsigned long long)seq);
+	mosquitto_property_add_string_pair(
+	    &pr, MQTT_PROP_USER_PROPERTY, "ipk-seq", v);
+	if (q->bridge)
+		mosquitto_property_add_string_pair(
+		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-bridge", q->bridge);
+	return pr;
+}
+
+static void
+mq_win_drop_oldest(struct mq *q)
+{
+	struct mq_out **slot = &q->win[q->win_lo % q->replay];
+	if (*slot) {
+		q->win_bytes -= (*slot)->len;
+		core->free(*slot);
+		*slot = NULL;
+	}
+	q->win_lo++;
+}
+
+/* Keep o, the message numbered q->seq - 1 just published, in the window
+ * [win_lo, seq), which holds every message since win_lo; the oldest leave
+ * it when it would hold more than ?replay= messages or about MQ_BYTES
+ * (the newest always stays). q->mu held. */
+static void
+mq_win_add(struct mq *q, struct mq_out *o)
+{
+	while (q->win_lo < o->seq &&
+	    (o->seq - q->win_lo >= q->replay ||
+		q->win_bytes + o->len > MQ_BYTES))
+		mq_win_drop_oldest(q);
+	q->win[o->seq % q->replay] = o;
+	q->win_bytes += o->len;
+}
+
+/* The broker acknowledged publication mid: mark its message. Acks come
+ * mostly in order: look from just after the last one found. */
+static void
+mq_win_ack(struct mq *q, int mid)
+{
+	uint64_t n = q->seq - q->win_lo;
+	uint64_t start = q->win_hint >= q->win_lo && q->win_hint < q->seq
+	    ? q->win_hint - q->win_lo
+	    : 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t s = q->win_lo + (start + i) % n;
+		struct mq_out *o = q->win[s % q->replay];
+		if (o && !o->acked && o->mid == mid) {
+			o->acked = 1;
+			q->win_hint = s + 1;
+			return;
+		}
+	}
+}
+
+/* The connection came back: publish again, oldest first, what the broker
+ * had acknowledged and may have lost. Before anything new: ipk_send waits
+ * for q->mu, held here. */
+static void
+mq_replay(struct mq *q)
+{
+	for (uint64_t s = q->win_lo; s < q->seq; s++) {
+		struct mq_out *o = q->win[s % q->replay];
+		if (!o || !o->acked)
+			continue; /* libmosquitto resends it */
+		mosquitto_property *pr = mq_props(q, o->type, o->seq);
+		/* Retained again only when nothing newer was published. */
+		int retain = q->retain && s + 1 == q->seq;
+		int mid = 0;
+		int rc = mosquitto_publish_v5(q->m, &mid, q->topic, (int)o->len,
+		    o->data, q->qos, retain ? true : false, pr);
+		mosquitto_property_free_all(&pr);
+		if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
+			o->mid = mid;
+			o->acked = 0;
+			q->published++;
+			q->replayed++;
+		}
+	}
+	q->win_hint = q->win_lo;
+}
+
 static void
 mq_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
     const mosquitto_property *props)
@@ -276,6 +401,8 @@ mq_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
 		q->connected = 1;
 		if (q->role == IPK__MQTT_SUB)
 			mq_subscribe_all(q);
+		else if (q->replay && q->connacks > 1)
+			mq_replay(q);
 	} else {
 		q->refused = 1;
 	}
@@ -318,6 +445,8 @@ mq_on_publish(struct mosquitto *m, void *obj, int mid, int reason,
 	struct mq *q = obj;
 	pthread_mutex_lock(&q->mu);
 	q->acked++;
+	if (q->replay)
+		mq_win_ack(q, mid);
 	pthread_cond_broadcast(&q->cv);
 	mq_ring(q);
 	pthread_mutex_unlock(&q->mu);
@@ -548,6 +677,11 @@ mq_free(struct mq *q)
 		q->head = e->next;
 		core->free(e);
 	}
+	if (q->win)
+		while (q->win_lo < q->seq)
+			mq_win_drop_oldest(q);
+	core->free(q->win);
+	core->free(q->src);
 	for (size_t i = 0; i < q->nfilters; i++)
 		core->free(q->filters[i]);
 	core->free(q->filters);
@@ -679,7 +813,17 @@ mq_open(const struct ipk__mqtt_conf *k, void **out)
 		q->queue = MQ_MID_MAX;
 	q->max_msg = k->max_msg;
 	q->stats = k->stats;
+	q->replay = q->role == IPK__MQTT_PUB && q->qos > 0 ? k->replay : 0;
+	/* Replays take packet ids too: with the queue, at most MQ_MID_MAX. */
+	if (q->replay > MQ_MID_MAX - q->queue)
+		q->replay = MQ_MID_MAX - q->queue;
 	int rv = -ENOMEM;
+	if (q->replay &&
+	    !(q->win = core->calloc(q->replay, sizeof(struct mq_out *))))
+		goto err;
+	if (q->role == IPK__MQTT_SUB &&
+	    !(q->src = core->calloc(MQ_SRCS, sizeof(struct mq_src))))
+		goto err;
 	if (!(q->url = mq_strdup(k->url)) || !(q->topic = mq_strdup(k->topic)))
 		goto err;
 	if (k->bridge && !(q->bridge = mq_strdup(k->bridge)))
@@ -792,39 +936,50 @@ mq_send(void *st, const void *buf, size_t len, uint32_t type, int64_t deadline)
 			    q->connected ? "" : "; the broker is away");
 		}
 	}
+	/* The message keeps its number and its place: published under
+	 * q->mu, as a replay is (replays go before anything new). */
+	struct mq_out *o = NULL;
+	if (q->replay) {
+		o = core->malloc(sizeof(*o) + len);
+		if (!o) {
+			pthread_mutex_unlock(&q->mu);
+			return -ENOMEM;
+		}
+		o->seq = q->seq;
+		o->acked = 0;
+		o->mid = 0;
+		o->type = type;
+		o->len = len;
+		if (len)
+			memcpy(o->data, buf, len);
+	}
 	uint64_t seq = q->seq++;
 	q->published++;
-	pthread_mutex_unlock(&q->mu);
-
-	mosquitto_property *pr = NULL;
-	char v[48];
-	if (type) {
-		snprintf(v, sizeof(v), "%u", type);
-		mosquitto_property_add_string_pair(
-		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-type", v);
-	}
-	snprintf(v, sizeof(v), "%016llx:%llu", (unsigned long long)q->self,
-	    (unsigned long long)seq);
-	mosquitto_property_add_string_pair(
-	    &pr, MQTT_PROP_USER_PROPERTY, "ipk-seq", v);
-	if (q->bridge)
-		mosquitto_property_add_string_pair(
-		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-bridge", q->bridge);
-	int rc = mosquitto_publish_v5(q->m, NULL, q->topic, (int)len, buf,
+	mosquitto_property *pr = mq_props(q, type, seq);
+	int mid = 0;
+	int rc = mosquitto_publish_v5(q->m, &mid, q->topic, (int)len, buf,
 	    q->qos, q->retain ? true : false, pr);
 	mosquitto_property_free_all(&pr);
-	if (rc == MOSQ_ERR_SUCCESS)
+	/* NO_CONN at QoS 1 and 2: queued, sent when the connection is
+	 * back. */
+	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && q->qos > 0)) {
+		if (o) {
+			o->mid = mid;
+			mq_win_add(q, o);
+		}
+		pthread_mutex_unlock(&q->mu);
 		return 0;
-	if (rc == MOSQ_ERR_NO_CONN && q->qos > 0)
-		return 0; /* queued: sent when the connection is back */
-	pthread_mutex_lock(&q->mu);
+	}
+	core->free(o);
 	q->published--;
 	if (rc == MOSQ_ERR_NO_CONN) {
-		/* QoS 0 while the broker is away: lost, and counted. */
+		/* QoS 0 while the broker is away: lost, and counted (its
+		 * number too, so that subscribers count it). */
 		q->stats->gaps++;
 		pthread_mutex_unlock(&q->mu);
 		return 0;
 	}
+	q->seq--; /* refused: never published */
 	pthread_mutex_unlock(&q->mu);
 	return mq_errno(q, rc, "publish");
 }

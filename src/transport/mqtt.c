@@ -31,6 +31,8 @@
 
 #define MQTT_QUEUE 1024 /* default ?queue= */
 #define MQTT_QUEUE_MAX 1048576
+#define MQTT_REPLAY 4096 /* default ?replay= at QoS 1 and 2 */
+#define MQTT_REPLAY_MAX 65536
 #define MQTT_KEEPALIVE 30
 #define MQTT_MAX_PAYLOAD 268435455u /* the protocol's remaining length */
 
@@ -41,7 +43,7 @@ struct mqtt_chan {
 
 static const char *const mqtt_options[] = {"qos", "retain", "clean", "id",
     "user", "password", "cafile", "capath", "certfile", "keyfile", "insecure",
-    "bridge", "keepalive", NULL};
+    "bridge", "keepalive", "replay", NULL};
 
 static const char mqtt_absent[] =
     "mqtt:// needs the optional part libipckit-mqtt, built when "
@@ -334,7 +336,7 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 			    "%s: unknown option '%s' for mqtt (qos, retain, "
 			    "clean, id, user, password, cafile, capath, "
 			    "certfile, keyfile, insecure, bridge, keepalive, "
-			    "topic, queue, maxmsg, timeout)",
+			    "replay, topic, queue, maxmsg, timeout)",
 			    url, u->key[i]);
 	if (!strcmp(role, "pub"))
 		k->role = IPK__MQTT_PUB;
@@ -425,6 +427,22 @@ mqtt_conf(const struct ipk__url *u, const struct ipk_opts *o, int tls,
 		return rv;
 	if (rv == 0)
 		k->queue = (size_t)v;
+	/* The replay window: at QoS 1 and 2 a publisher publishes its last
+	 * acknowledged messages again after a reconnection (a broker that
+	 * crashed may have lost them); QoS 0 promises nothing of the kind. */
+	k->replay = k->role == IPK__MQTT_PUB && k->qos > 0 ? MQTT_REPLAY : 0;
+	if ((rv = ipk__url_int(u, "replay", 0, MQTT_REPLAY_MAX, &v)) < 0)
+		return rv;
+	if (rv == 0) {
+		if (k->role != IPK__MQTT_PUB)
+			return ipk__err(-EINVAL, "%s: replay= is for pub", url);
+		if (k->qos == 0 && v > 0)
+			return ipk__err(-EINVAL,
+			    "%s: replay= needs qos=1 or 2 (QoS 0 is never "
+			    "published twice)",
+			    url);
+		k->replay = (size_t)v;
+	}
 	k->max_msg = o && o->max_msg ? o->max_msg : (size_t)IPK_DEFAULT_MAX_MSG;
 	uint64_t sz;
 	if ((rv = ipk__url_size(u, "maxmsg", &sz)) < 0)

@@ -22,6 +22,7 @@ struct tbroker {
 	char conf[160];
 	int port;
 	pid_t pid;
+	const char *extra; /* more lines for the configuration, or NULL */
 };
 
 static struct tbroker *tb_cur; /* killed by the cleanup hook */
@@ -93,8 +94,9 @@ tb_start(struct tbroker *b)
 		    "persistence_location %s/\n"
 		    "max_queued_messages 0\n"
 		    "max_inflight_messages 0\n"
-		    "%s%s\n",
-		    b->port, b->dir, pw ? "user " : "", pw ? pw->pw_name : "");
+		    "%s%s\n%s",
+		    b->port, b->dir, pw ? "user " : "", pw ? pw->pw_name : "",
+		    b->extra ? b->extra : "");
 		fclose(f);
 	}
 	tb_cur = b;
