@@ -402,6 +402,9 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
  * The type travels as an MQTT 5 user property (plain clients: type 0).
  * Subscribers count the numbers an ipckit publisher's messages carry:
  * losses in gaps, QoS 1 redeliveries dropped and counted in reordered.
+ * At QoS 1 and 2 a publisher publishes its last ?replay=N (4096)
+ * acknowledged messages again after a reconnection, so that a broker
+ * killed and restarted loses none; subscribers drop the copies by number.
  * The channel runs libmosquitto's network thread (keepalive, reconnection
  * with backoff); ipk_fd is an eventfd. Served by the optional part
  * libipckit-mqtt (loaded at run time; see ipk_scheme_missing and
