@@ -27,6 +27,9 @@
  *   ipk-bridge  the ?bridge= id of the channel that published it; a sub
  *               channel with the same id drops it (a bridge never takes
  *               back what it forwarded)
+ *   ipk-replay  "1": published again from the replay window (below); a
+ *               subscriber delivers it only when it follows that publisher
+ *               from before its number and never received it
  *
  * The replay window (?replay=N, QoS 1 and 2): a broker acknowledges a
  * message before it has written it anywhere that survives its crash
@@ -93,6 +96,7 @@ struct mq_out {
 /* What a subscriber knows of one publisher's numbers. */
 struct mq_src {
 	uint64_t id, next, used;
+	uint64_t first; /* the first number received: the stream starts there */
 	uint64_t seen[MQ_WIN / 64]; /* bit n % MQ_WIN: n was received */
 };
 
@@ -295,7 +299,7 @@ mq_subscribe_all(struct mq *q)
 /* The user properties of message number seq (NULL when out of memory:
  * the message goes without them). */
 static mosquitto_property *
-mq_props(const struct mq *q, uint32_t type, uint64_t seq)
+mq_props(const struct mq *q, uint32_t type, uint64_t seq, int replay)
 {
 	mosquitto_property *pr = NULL;
 	char v[48];
@@ -311,6 +315,9 @@ mq_props(const struct mq *q, uint32_t type, uint64_t seq)
 	if (q->bridge)
 		mosquitto_property_add_string_pair(
 		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-bridge", q->bridge);
+	if (replay)
+		mosquitto_property_add_string_pair(
+		    &pr, MQTT_PROP_USER_PROPERTY, "ipk-replay", "1");
 	return pr;
 }
 
@@ -371,7 +378,7 @@ mq_replay(struct mq *q)
 		struct mq_out *o = q->win[s % q->replay];
 		if (!o || !o->acked)
 			continue; /* libmosquitto resends it */
-		mosquitto_property *pr = mq_props(q, o->type, o->seq);
+		mosquitto_property *pr = mq_props(q, o->type, o->seq, 1);
 		/* Retained again only when nothing newer was published. */
 		int retain = q->retain && s + 1 == q->seq;
 		int mid = 0;
@@ -503,9 +510,13 @@ mq_setbit(struct mq_src *s, uint64_t n, int on)
 }
 
 /* Account for number n of publisher src: 1 to deliver, 0 to drop (seen
- * before). Gaps and late arrivals go to the channel's counters. */
+ * before). Gaps and late arrivals go to the channel's counters. A replay
+ * (ipk-replay) of a number before the first this channel received from
+ * src, or from a publisher it does not follow, is dropped: published
+ * before it subscribed, or taken by an earlier channel of the same
+ * session. */
 static int
-mq_sequence(struct mq *q, uint64_t src, uint64_t n)
+mq_sequence(struct mq *q, uint64_t src, uint64_t n, int replay)
 {
 	struct mq_src *s = NULL, *old = &q->src[0];
 	for (int i = 0; i < MQ_SRCS; i++) {
@@ -516,6 +527,10 @@ mq_sequence(struct mq *q, uint64_t src, uint64_t n)
 		if (q->src[i].used < old->used)
 			old = &q->src[i];
 	}
+	if (replay && (!s || n < s->first)) {
+		q->redelivered++; /* dropped */
+		return 0;
+	}
 	q->tick++;
 	if (!s) {
 		/* A publisher met for the first time: its numbers start
@@ -523,7 +538,7 @@ mq_sequence(struct mq *q, uint64_t src, uint64_t n)
 		s = old;
 		memset(s, 0, sizeof(*s));
 		s->id = src;
-		s->next = n;
+		s->next = s->first = n;
 	}
 	s->used = q->tick;
 	if (n >= s->next) {
@@ -552,7 +567,7 @@ mq_on_message(struct mosquitto *m, void *obj,
 	struct mq *q = obj;
 	uint32_t type = 0;
 	uint64_t src = 0, n = 0;
-	int have_seq = 0, mine = 0;
+	int have_seq = 0, mine = 0, replay = 0;
 	const mosquitto_property *p = props;
 	int skip = 0;
 	for (;;) {
@@ -570,6 +585,8 @@ mq_on_message(struct mosquitto *m, void *obj,
 					type = (uint32_t)v;
 			} else if (!strcmp(name, "ipk-seq")) {
 				have_seq = mq_parse_seq(value, &src, &n) == 0;
+			} else if (!strcmp(name, "ipk-replay")) {
+				replay = !strcmp(value, "1");
 			} else if (!strcmp(name, "ipk-bridge") && q->bridge &&
 			    !strcmp(value, q->bridge)) {
 				mine = 1;
@@ -583,7 +600,7 @@ mq_on_message(struct mosquitto *m, void *obj,
 	size_t len = (size_t)msg->payloadlen;
 	int toobig = len > q->max_msg;
 	pthread_mutex_lock(&q->mu);
-	if (have_seq && !mq_sequence(q, src, n)) {
+	if (have_seq && !mq_sequence(q, src, n, replay)) {
 		pthread_mutex_unlock(&q->mu);
 		return;
 	}
@@ -955,7 +972,7 @@ mq_send(void *st, const void *buf, size_t len, uint32_t type, int64_t deadline)
 	}
 	uint64_t seq = q->seq++;
 	q->published++;
-	mosquitto_property *pr = mq_props(q, type, seq);
+	mosquitto_property *pr = mq_props(q, type, seq, 0);
 	int mid = 0;
 	int rc = mosquitto_publish_v5(q->m, &mid, q->topic, (int)len, buf,
 	    q->qos, q->retain ? true : false, pr);
