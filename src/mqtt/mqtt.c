@@ -62,9 +62,9 @@
 #define MQ_EXPORT __attribute__((visibility("default")))
 
 #define MQ_SRCS 64 /* publishers a subscriber keeps sequence state for */
-#define MQ_WIN                                                                 \
-	(1u << 17) /* numbers below the next one told apart: more              \
-			 than ?replay= (65536) + ?queue= (65000) */
+/* Numbers below the next one a subscriber tells apart: more than the
+ * largest ?replay= and ?queue= of a publisher together. */
+#define MQ_WIN (1u << 17)
 #define MQ_RECONNECT_MIN 1 /* s, libmosquitto's unit */
 #define MQ_RECONNECT_MAX 4
 #define MQ_MID_MAX 65000 /* unacknowledged publishes (16-bit ids) */
@@ -133,7 +133,6 @@ struct mq {
 	struct mq_out **win;
 	size_t replay, win_bytes;
 	uint64_t win_lo, win_hint;
-	uint64_t replayed; /* messages published again */
 };
 
 static void
@@ -389,7 +388,6 @@ mq_replay(struct mq *q)
 			o->mid = mid;
 			o->acked = 0;
 			q->published++;
-			q->replayed++;
 		}
 	}
 	q->win_hint = q->win_lo;

@@ -32,7 +32,7 @@
 #define MQTT_QUEUE 1024 /* default ?queue= */
 #define MQTT_QUEUE_MAX 1048576
 #define MQTT_REPLAY 4096 /* default ?replay= at QoS 1 and 2 */
-#define MQTT_REPLAY_MAX 65536
+#define MQTT_REPLAY_MAX 65000 /* with ?queue=: 16-bit packet ids */
 #define MQTT_KEEPALIVE 30
 #define MQTT_MAX_PAYLOAD 268435455u /* the protocol's remaining length */
 

@@ -58,7 +58,7 @@ main(void)
 	    {"a?pattern=sub&keepalive=1", "keepalive"},
 	    {"a?pattern=sub&qos=1&replay=10", "replay= is for pub"},
 	    {"a?pattern=pub&replay=10", "needs qos=1 or 2"},
-	    {"a?pattern=pub&qos=1&replay=65537", "replay"},
+	    {"a?pattern=pub&qos=1&replay=65001", "replay"},
 	    {"a?pattern=pub&slow=block", "unknown option 'slow'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
