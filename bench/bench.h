@@ -110,6 +110,7 @@ struct bench_subject {
 	const char *wait; /* wait strategy of the row */
 	int threads; /* peer is a thread (inproc) */
 	int zero_copy; /* measure loan/commit/peek/release too */
+	int zc_only; /* stream only through loan/commit/peek/release */
 	int lossy; /* may drop messages (udp) */
 	int memcpy_row; /* single-core memcpy, no peer */
 	int exit_clean; /* processes end with exit(), not _exit(),
@@ -235,6 +236,7 @@ struct bench_median {
 	double rtt; /* p50 / floor/atomic p50 */
 	double stream[2 * BENCH_MAX_SIZES]; /* MB/s / floor/ring MB/s */
 	double hot[2 * BENCH_MAX_SIZES]; /* zero-copy MB/s / memcpy/hot */
+	double zc[2 * BENCH_MAX_SIZES]; /* zero-copy MB/s / floor/zc */
 };
 
 struct bench_run {
@@ -277,12 +279,16 @@ bench_row_tput(const struct bench_row *x, size_t size, int zero_copy);
  * missing. RTT: p50 / floor/atomic's p50. Streaming: MB/s / floor/ring's
  * MB/s at the same size (floor/ring copies; it is the streaming floor for
  * copying and zero-copy rows alike). Hot: a zero-copy figure / memcpy/hot's
- * MB/s at the same size.
+ * MB/s at the same size (a reference: one core copying cached data). Zc: a
+ * zero-copy figure / floor/zc's at the same size, the floor of the same
+ * cross-process fill-and-check workload.
  */
 double bench_ratio_rtt(const struct bench_run *run, const struct bench_row *x);
 double bench_ratio_stream(const struct bench_run *run,
     const struct bench_row *x, const struct bench_rtput *t);
 double bench_ratio_hot(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t);
+double bench_ratio_zc(const struct bench_run *run, const struct bench_row *x,
     const struct bench_rtput *t);
 /* Medians of those ratios over runs[0..nruns) (the same rows in the same
  * order) into out->med, with out->repeat = nruns. */

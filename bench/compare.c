@@ -17,8 +17,8 @@
 #define CMP_MIN_P99 1.25
 #define CMP_MIN_TPUT 1.10
 
-static const char *const cmp_floors[] = {
-    "floor/atomic", "floor/ring", "floor/futex", "memcpy", "memcpy/hot"};
+static const char *const cmp_floors[] = {"floor/atomic", "floor/ring",
+    "floor/zc", "floor/futex", "memcpy", "memcpy/hot"};
 
 struct cmp_noise {
 	double p50, p99; /* factors */
@@ -64,10 +64,12 @@ cmp_noise(
 			    cmp_factor((double)x->p99, (double)y->p99));
 		}
 		for (int k = 0; k < b->cfg.nsizes; k++) {
+			/* floor/zc streams zero-copy only. */
+			int zc = !strcmp(cmp_floors[i], "floor/zc");
 			const struct bench_rtput *s =
-			    bench_row_tput(x, b->cfg.sizes[k], 0);
+			    bench_row_tput(x, b->cfg.sizes[k], zc);
 			const struct bench_rtput *t =
-			    bench_row_tput(y, b->cfg.sizes[k], 0);
+			    bench_row_tput(y, b->cfg.sizes[k], zc);
 			if (!s || !t)
 				continue;
 			nz->from_floors = 1;
