@@ -680,12 +680,17 @@ void
 bench_report_table(FILE *f, const struct bench_run *run)
 {
 	report_machine(f, run);
+	if (!run->n) {
+		bench_report_patterns(f, run);
+		return;
+	}
 	report_latency(f, run);
 	report_throughput(f, run);
 	report_ratios(f, run);
 	report_props(f, run);
 	report_missing(f, run);
 	report_notes(f, &run->cfg);
+	bench_report_patterns(f, run);
 }
 
 /* --- JSON ---------------------------------------------------------------- */
@@ -909,6 +914,8 @@ bench_report_json(const char *path, const struct bench_run *run)
 		fprintf(f, "%s%zu", k ? ", " : "", cfg->sizes[k]);
 	fprintf(f, "]},\n");
 	json_claims(f, run);
+	if (run->npat)
+		bench_report_json_patterns(f, run);
 	fprintf(f, "  \"results\": [\n");
 	for (int i = 0; i < run->n; i++) {
 		json_result(f, run, &run->row[i]);
