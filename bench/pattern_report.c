@@ -206,9 +206,9 @@ bench_report_patterns(FILE *f, const struct bench_run *run)
 			    g[i].evidence);
 		else
 			fprintf(f, "- %s: %.2f (goal %s %.2f): goal %s — %s\n",
-			    g[i].what, g[i].value, g[i].at_most ? "<=" : ">=",
-			    g[i].goal, g[i].met ? "met" : "not met",
-			    g[i].evidence);
+			    g[i].what, g[i].value,
+			    g[i].at_most ? "<=" : ">=", g[i].goal,
+			    g[i].met ? "met" : "not met", g[i].evidence);
 	}
 }
 
@@ -279,8 +279,8 @@ bench_report_json_patterns(FILE *f, const struct bench_run *run)
 		    (unsigned long long)r->messages,
 		    (unsigned long long)r->lost);
 		prep_json_num(f, "sent_per_s", ok ? r->pub_rate : 0, "%.0f");
-		prep_json_num(f, "slowest_sub_per_s", ok ? r->sub_rate : 0,
-		    "%.0f");
+		prep_json_num(
+		    f, "slowest_sub_per_s", ok ? r->sub_rate : 0, "%.0f");
 		prep_json_num(f, "pub_cost_ns", ok ? r->pub_ns : 0, "%.0f");
 		fputc('}', f);
 	}
@@ -293,9 +293,10 @@ bench_report_json_patterns(FILE *f, const struct bench_run *run)
 		prep_json_str(f, g[i].what);
 		fprintf(f, ", \"op\": \"%s\", \"goal\": %.2f",
 		    g[i].at_most ? "<=" : ">=", g[i].goal);
-		prep_json_num(f, "value", g[i].met >= 0 ? g[i].value : 0, "%.3f");
+		prep_json_num(
+		    f, "value", g[i].met >= 0 ? g[i].value : 0, "%.3f");
 		fprintf(f, ", \"met\": %s,\n     \"evidence\": ",
-		    g[i].met < 0 ? "null"
+		    g[i].met < 0   ? "null"
 			: g[i].met ? "true"
 				   : "false");
 		prep_json_str(f, g[i].evidence);
