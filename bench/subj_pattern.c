@@ -492,10 +492,15 @@ pb_sub_main(struct pb_ctx *x, int idx)
 		if (rv == -ETIMEDOUT || rv == -EAGAIN) {
 			/* Nothing for a long time: the publisher is gone or
 			 * stuck; the coordinator says which. */
-			if (!deadline)
+			if (!deadline) {
 				deadline = now + 2 * PB_WAIT_NS;
-			else if (now > deadline)
-				break;
+			} else if (now > deadline) {
+				pb_fail(me, -ETIMEDOUT,
+				    "nothing arrived for %lld s",
+				    2 * PB_WAIT_NS / 1000000000ll);
+				ps->ops->close(ps);
+				return;
+			}
 			continue;
 		}
 		deadline = 0;
@@ -543,8 +548,8 @@ pb_sub_main(struct pb_ctx *x, int idx)
 			break;
 		}
 	}
-	if (rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN) {
-		pb_fail(me, rv, "%s", ps->err);
+	if (rv < 0) {
+		pb_fail(me, rv, "%s", ps->err[0] ? ps->err : strerror(-rv));
 		ps->ops->close(ps);
 		return;
 	}
