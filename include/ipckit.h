@@ -144,6 +144,9 @@ struct ipk_peer {
 	0x400u /* no type on the wire: recv gives type 0                       \
 		  (nng+tcp, nng+ipc: the SP format) */
 #define IPK_CAP_PATTERNS 0x800u /* ?pattern= works (ipk_bind, ipk_dial) */
+#define IPK_CAP_PUBSUB                                                         \
+	0x1000u /* ?pattern=pub|sub works (all of them                         \
+		   with IPK_CAP_PATTERNS; shm: only these) */
 
 /* --- Errors -------------------------------------------------------------- */
 

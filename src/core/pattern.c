@@ -995,7 +995,7 @@ ipk__pattern_open(
 	if (!(t->caps & IPK_CAP_PATTERNS)) {
 		rv = ipk__err(-ENOTSUP,
 		    "%s: %s has no patterns (unix, tcp, nng+tcp and nng+ipc "
-		    "have)",
+		    "have; shm has pub and sub)",
 		    url, t->scheme);
 		goto out;
 	}
@@ -1086,6 +1086,11 @@ int
 ipk_subscribe(struct ipk_chan *c, const void *prefix, size_t len)
 {
 	ipk__err_clear();
+	if (c && !c->closed && c->tr->subscribe) {
+		if (!prefix && len)
+			return ipk__err(-EINVAL, "subscribe: prefix is NULL");
+		return c->tr->subscribe(c, prefix, len);
+	}
 	struct pat *p = pat_check(c, PAT_SUB, "subscribe");
 	if (!p)
 		return -EINVAL;
@@ -1162,6 +1167,8 @@ ipk_npeers(struct ipk_chan *c)
 	ipk__err_clear();
 	if (!c || c->closed)
 		return ipk__err(-EINVAL, "npeers: bad argument");
+	if (c->tr->npeers)
+		return c->tr->npeers(c);
 	if (c->tr != &ipk__pattern_tr)
 		return 1;
 	struct pat *p = pat_of(c);

@@ -264,6 +264,11 @@ struct ipk__transport {
 	    const struct ipk_opts *o, int bind, const char *role,
 	    struct ipk_chan **out);
 
+	/* npeers, subscribe: ipk_npeers and ipk_subscribe on a channel
+	 * the pattern op made. Optional. */
+	int (*npeers)(struct ipk_chan *c);
+	int (*subscribe)(struct ipk_chan *c, const void *prefix, size_t len);
+
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);
 

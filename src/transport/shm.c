@@ -27,6 +27,7 @@
 #include "core/own.h"
 #include "core/testhook.h"
 #include "core/transport.h"
+#include "shm/bcast.h"
 #include "shm/segment.h"
 
 #include <fcntl.h>
@@ -673,7 +674,7 @@ static const char *const shm_options[] = {"size", "wait", NULL};
 const struct ipk__transport ipk__transport_shm = {
     .scheme = "shm",
     .caps = IPK_CAP_BOUNDARIES | IPK_CAP_TYPES | IPK_CAP_REATTACH |
-	IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST,
+	IPK_CAP_ZEROCOPY | IPK_CAP_PERSIST | IPK_CAP_PUBSUB,
     .chan_size = sizeof(struct shm_chan),
     .lst_size = sizeof(struct shm_lst),
     .options = shm_options,
@@ -701,4 +702,5 @@ const struct ipk__transport ipk__transport_shm = {
     .close = shm_close,
     .inspect = shm_inspect,
     .remove = shm_remove,
+    .pattern = ipk__shm_pattern,
 };
