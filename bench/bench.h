@@ -176,8 +176,9 @@ struct bench_prow {
 	double sub_rate; /* pub/sub: the slowest subscriber's messages/s */
 	uint64_t messages; /* pub/sub: sent in the throughput phase */
 	uint64_t lost; /* pub/sub: the most one subscriber lost */
-	double pub_ns; /* zero-copy: the publisher's p50 time per message
-			  from the loan's return to the commit's */
+	double pub_ns; /* zero-copy: the publisher's p50 CPU time per
+			  message from the loan's return to the commit's */
+	double pub_wall_ns; /* the same in wall-clock time */
 };
 
 /*
@@ -231,8 +232,13 @@ const struct bench_psops *bench_psops_iceoryx(void);
 void bench_pubsub_row(const struct bench_cfg *cfg,
     const struct bench_psops *ops, const char *arg, struct bench_prow *row);
 
-/* Run every pattern row into rows[0..cap); returns how many. Progress on
- * stderr; never leaves a child behind. */
+/* Is item[0..len), one name of --only, about the pattern rows ("pubsub",
+ * "reqrep", or either with '/' and more)? */
+int bench_pattern_item(const char *item, size_t len);
+
+/* Run the pattern rows into rows[0..cap) (those --only names, when it
+ * names pattern rows); returns how many. Progress on stderr; never leaves
+ * a child behind. */
 int
 bench_patterns(const struct bench_cfg *cfg, struct bench_prow *rows, int cap);
 

@@ -393,6 +393,7 @@ load_prow(struct load *ld, const struct json *j, struct bench_prow *x, int i)
 	x->pub_rate = load_num(ld, j, "sent_per_s", 0, 1e12, 0, w);
 	x->sub_rate = load_num(ld, j, "slowest_sub_per_s", 0, 1e12, 0, w);
 	x->pub_ns = load_num(ld, j, "pub_cost_ns", 0, 1e15, 0, w);
+	x->pub_wall_ns = load_num(ld, j, "pub_wall_ns", 0, 1e15, 0, w);
 }
 
 /* "patterns" is optional: runs recorded without --patterns have none. */

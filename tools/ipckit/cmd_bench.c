@@ -58,7 +58,8 @@ static const char bench_usage[] =
     "                         fan-out 1->1, 1->4, 1->16 (latency, per-\n"
     "                         subscriber throughput, shm zero-copy 1 MiB)\n"
     "                         beside libnng and iceoryx, req/rep with 1\n"
-    "                         and 8 clients, and the pattern goals\n"
+    "                         and 8 clients, and the pattern goals;\n"
+    "                         --only pubsub/shm,reqrep picks some\n"
     "  -h, --help             this text\n"
     "\n"
     "Examples: ipckit bench --only shm,floor --full --json out.json\n"
@@ -439,7 +440,8 @@ bench_run(int argc, char **argv)
 		goto out;
 	}
 	/* --patterns alone runs the pattern rows only; with --only, the
-	 * rows named too. */
+	 * 1:1 rows it names too (and of the pattern rows, those it names,
+	 * when it names some: pubsub, reqrep/unix, pubsub/shm zc). */
 	for (int i = 0; i < na && (!patterns || cfg.only); i++)
 		if (bench_selected(cfg.only, all[i].name))
 			subj[n++] = all[i];
@@ -454,7 +456,7 @@ bench_run(int argc, char **argv)
 		size_t len = strcspn(p, ",");
 		char one[64];
 		snprintf(one, sizeof(one), "%.*s", (int)len, p);
-		int hit = 0;
+		int hit = patterns && bench_pattern_item(p, len);
 		for (int i = 0; i < na && len; i++)
 			hit |= bench_selected(one, all[i].name);
 		if (len && !hit) {
