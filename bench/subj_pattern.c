@@ -275,8 +275,8 @@ struct pb_ctx {
 	struct pb_shared *sh;
 };
 
-/* Wait until every subscriber has reached `state` (or, with probed, has
- * had a probe), sending probes meanwhile when asked; bounded. */
+/* Wait until every subscriber has dialed (probe 0) or has had a probe
+ * (probe 1: probes are sent meanwhile, every 2 ms); bounded. */
 static int
 pb_pub_wait_all(struct pb_ctx *x, int probe, uint64_t *pseq)
 {
