@@ -224,8 +224,17 @@ struct bench_psops {
 	void (*close)(struct bench_ps *ps);
 };
 
-/* iceoryx's publisher/subscriber (subj_iceoryx.c); NULL when not built. */
+/* The fan-out adapters: ipckit's pattern channels (subj_ipckit.c), nng's
+ * pub0/sub0 (subj_peer.c) and iceoryx (subj_iceoryx.c); NULL when the
+ * library was not built in. */
+const struct bench_psops *bench_psops_ipckit(void);
+const struct bench_psops *bench_psops_nng(void);
 const struct bench_psops *bench_psops_iceoryx(void);
+
+/* Write to url an address of ipckit scheme (or variant) `scheme` with a
+ * fresh name and `query` ("pattern=rep") after the variant's own. */
+int
+bench_pattern_url(const char *scheme, const char *query, char *url, size_t cap);
 
 /* One fan-out row of `ops` (row->name, impl, kind, peers, size and
  * zero_copy set by the caller): runs it and fills the figures. */

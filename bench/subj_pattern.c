@@ -7,8 +7,10 @@
  * shm's zero-copy fan-out of 1 MiB messages; request/reply round trips
  * with 1 and 8 clients beside libnng's req0/rep0. Every party is a forked
  * process reporting through a shared anonymous mapping; every wait is
- * bounded and every child is killed and reaped on every path. Uses only
- * the public header (and nng's, when present).
+ * bounded and every child is killed and reaped on every path. The fan-out
+ * adapters (struct bench_psops) live beside each subject's 1:1 adapter:
+ * subj_ipckit.c, subj_peer.c (libnng), subj_iceoryx.c. Uses only the
+ * public header (and nng's, when present).
  */
 #include "bench.h"
 
@@ -28,8 +30,6 @@
 
 #ifdef IPK_BENCH_HAVE_NNG
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #endif
@@ -720,285 +720,6 @@ out:
 	munmap(sh, sizeof(*sh));
 }
 
-/* --- pub/sub through ipckit's pattern channels -------------------------- */
-
-static int
-pbi_fail(struct bench_ps *ps, int rv, const char *what)
-{
-	snprintf(ps->err, sizeof(ps->err), "%s: %s", what, ipk_strerror(rv));
-	return rv;
-}
-
-/* An address of scheme for a pattern role, with more query options. */
-static int
-pbi_url(const char *scheme, const char *query, char *url, size_t cap)
-{
-	static int seq;
-	char name[64];
-	snprintf(name, sizeof(name), "ipkb-pat-%ld-%d", (long)getpid(), ++seq);
-	int n = ipk_scheme_url(scheme, name, url, cap);
-	if (n < 0)
-		return n;
-	snprintf(url + n, cap - (size_t)n, "%s%s", strchr(url, '?') ? "&" : "?",
-	    query);
-	return 0;
-}
-
-/* The options a variant stands for ("wait=spin" of "shm/spin"), or "". */
-static const char *
-pbi_variant(const char *name)
-{
-	char scheme[32];
-	struct ipk_variant v;
-	snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(name, "/"), name);
-	for (size_t i = 0; ipk_scheme_variant(scheme, i, &v) == 0; i++)
-		if (!strcmp(v.name, name))
-			return v.query ? v.query : "";
-	return "";
-}
-
-static int
-pbi_pub_open(struct bench_ps *ps, char *addr, size_t cap)
-{
-	struct ipk_chan *c;
-	char url[512], q[128];
-	int rv;
-	/* Block: a subscriber that falls behind holds the publisher back,
-	 * so every subscriber gets every message. The zero-copy rows get a
-	 * ring of a few messages. */
-	if (ps->zero_copy)
-		snprintf(q, sizeof(q),
-		    "pattern=pub&slow=block&maxmsg=%zu&queue=8", ps->size);
-	else
-		snprintf(q, sizeof(q), "pattern=pub&slow=block");
-	if ((rv = pbi_url(ps->arg, q, url, sizeof(url))) < 0)
-		return pbi_fail(ps, rv, ps->arg);
-	if ((rv = ipk_bind(url, NULL, &c)) < 0)
-		return pbi_fail(ps, rv, "ipk_bind");
-	ps->p = c;
-	/* The subscribers' address: the bound one (a real port), sub. */
-	snprintf(addr, cap, "%s", ipk_url(c));
-	char *qm = strchr(addr, '?');
-	if (qm)
-		*qm = '\0';
-	size_t n = strlen(addr);
-	snprintf(addr + n, cap - n, "?pattern=sub%s%s",
-	    *pbi_variant(ps->arg) ? "&" : "", pbi_variant(ps->arg));
-	return 0;
-}
-
-static int
-pbi_pub_send(struct bench_ps *ps, const void *buf, size_t len, int timeout_ms)
-{
-	int rv = ipk_send(ps->p, buf, len, 0, timeout_ms);
-	return rv < 0 ? pbi_fail(ps, rv, "ipk_send") : 0;
-}
-
-static int
-pbi_pub_loan(struct bench_ps *ps, size_t len, void **buf, int timeout_ms)
-{
-	int rv = ipk_loan(ps->p, len, buf, timeout_ms);
-	return rv < 0 ? pbi_fail(ps, rv, "ipk_loan") : 0;
-}
-
-static int
-pbi_pub_commit(struct bench_ps *ps, size_t len)
-{
-	int rv = ipk_commit(ps->p, len, 0);
-	return rv < 0 ? pbi_fail(ps, rv, "ipk_commit") : 0;
-}
-
-static void
-pbi_pub_idle(struct bench_ps *ps)
-{
-	/* Progress happens inside the channel's calls: admit subscribers,
-	 * move queued messages. */
-	struct ipk_pollitem it = {ps->p, IPK_POLLIN, 0};
-	(void)ipk_poll(&it, 1, 0);
-}
-
-static int
-pbi_pub_flush(struct bench_ps *ps, int timeout_ms)
-{
-	int rv = ipk_flush(ps->p, timeout_ms);
-	return rv < 0 ? pbi_fail(ps, rv, "ipk_flush") : 0;
-}
-
-static int
-pbi_sub_open(struct bench_ps *ps, const char *addr)
-{
-	struct ipk_opts o = {.timeout_ms = BENCH_OP_MS};
-	struct ipk_chan *c;
-	int rv = ipk_dial(addr, &o, &c);
-	if (rv < 0)
-		return pbi_fail(ps, rv, addr);
-	ps->p = c;
-	return 0;
-}
-
-static int
-pbi_sub_recv(
-    struct bench_ps *ps, void *buf, size_t cap, size_t *len, int timeout_ms)
-{
-	int rv = ipk_recv(ps->p, buf, cap, len, NULL, timeout_ms);
-	return rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN
-	    ? pbi_fail(ps, rv, "ipk_recv")
-	    : rv;
-}
-
-static int
-pbi_sub_peek(struct bench_ps *ps, const void **buf, size_t *len, int timeout_ms)
-{
-	int rv = ipk_peek(ps->p, buf, len, NULL, timeout_ms);
-	return rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN
-	    ? pbi_fail(ps, rv, "ipk_peek")
-	    : rv;
-}
-
-static int
-pbi_sub_release(struct bench_ps *ps)
-{
-	int rv = ipk_release(ps->p);
-	return rv < 0 ? pbi_fail(ps, rv, "ipk_release") : 0;
-}
-
-static uint64_t
-pbi_sub_gaps(struct bench_ps *ps)
-{
-	struct ipk_stats st;
-	return ipk_stats(ps->p, &st) == 0 ? st.gaps : 0;
-}
-
-static void
-pbi_close(struct bench_ps *ps)
-{
-	ipk_close(ps->p);
-	ps->p = NULL;
-}
-
-static const struct bench_psops pbi_ops = {
-    .pub_open = pbi_pub_open,
-    .pub_send = pbi_pub_send,
-    .pub_loan = pbi_pub_loan,
-    .pub_commit = pbi_pub_commit,
-    .pub_idle = pbi_pub_idle,
-    .pub_flush = pbi_pub_flush,
-    .sub_open = pbi_sub_open,
-    .sub_recv = pbi_sub_recv,
-    .sub_peek = pbi_sub_peek,
-    .sub_release = pbi_sub_release,
-    .sub_gaps = pbi_sub_gaps,
-    .close = pbi_close,
-};
-
-/* --- pub/sub through libnng's pub0/sub0 --------------------------------- */
-
-#ifdef IPK_BENCH_HAVE_NNG
-struct pbn_state {
-	nng_socket s;
-	int open;
-	int timeo; /* the receive timeout set, ms */
-};
-
-static int
-pbn_fail(struct bench_ps *ps, int rv, const char *what)
-{
-	snprintf(ps->err, sizeof(ps->err), "%s: %s", what, nng_strerror(rv));
-	return rv == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO;
-}
-
-static int
-pbn_pub_open(struct bench_ps *ps, char *addr, size_t cap)
-{
-	static struct pbn_state st;
-	nng_listener l;
-	int rv, port = 0;
-	ps->p = &st;
-	if ((rv = nng_pub0_open(&st.s)) != 0)
-		return pbn_fail(ps, rv, "nng_pub0_open");
-	st.open = 1;
-	/* The most messages nng queues per subscriber before it drops. */
-	(void)nng_socket_set_int(st.s, NNG_OPT_SENDBUF, 8192);
-	/* The coordinator removes the path after the row. */
-	if (!strcmp(ps->arg, "ipc"))
-		snprintf(
-		    addr, cap, "ipc:///tmp/ipkb-nngps-%ld", (long)getpid());
-	else
-		snprintf(addr, cap, "tcp://127.0.0.1:0");
-	if ((rv = nng_listener_create(&l, st.s, addr)) != 0 ||
-	    (rv = nng_listener_start(l, 0)) != 0)
-		return pbn_fail(ps, rv, addr);
-	if (strcmp(ps->arg, "ipc")) {
-		if ((rv = nng_listener_get_int(
-			 l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
-			return pbn_fail(ps, rv, "bound port");
-		snprintf(addr, cap, "tcp://127.0.0.1:%d", port);
-	}
-	return 0;
-}
-
-static int
-pbn_pub_send(struct bench_ps *ps, const void *buf, size_t len, int timeout_ms)
-{
-	struct pbn_state *st = ps->p;
-	(void)timeout_ms; /* pub0 never waits: it drops */
-	int rv = nng_send(st->s, (void *)buf, len, 0);
-	return rv ? pbn_fail(ps, rv, "nng_send") : 0;
-}
-
-static int
-pbn_sub_open(struct bench_ps *ps, const char *addr)
-{
-	static struct pbn_state st;
-	int rv;
-	ps->p = &st;
-	if ((rv = nng_sub0_open(&st.s)) != 0)
-		return pbn_fail(ps, rv, "nng_sub0_open");
-	st.open = 1;
-	(void)nng_socket_set_int(st.s, NNG_OPT_RECVBUF, 8192);
-	if ((rv = nng_socket_set(st.s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
-		return pbn_fail(ps, rv, "subscribe");
-	if ((rv = nng_dial(st.s, addr, NULL, 0)) != 0)
-		return pbn_fail(ps, rv, addr);
-	return 0;
-}
-
-static int
-pbn_sub_recv(
-    struct bench_ps *ps, void *buf, size_t cap, size_t *len, int timeout_ms)
-{
-	struct pbn_state *st = ps->p;
-	if (st->timeo != timeout_ms) {
-		nng_socket_set_ms(st->s, NNG_OPT_RECVTIMEO, timeout_ms);
-		st->timeo = timeout_ms;
-	}
-	*len = cap;
-	int rv = nng_recv(st->s, buf, len, 0);
-	if (rv == NNG_ETIMEDOUT)
-		return -ETIMEDOUT;
-	return rv ? pbn_fail(ps, rv, "nng_recv") : 0;
-}
-
-static void
-pbn_close(struct bench_ps *ps)
-{
-	struct pbn_state *st = ps->p;
-	if (st && st->open)
-		nng_close(st->s);
-	if (st)
-		st->open = 0;
-	ps->p = NULL;
-}
-
-static const struct bench_psops pbn_ops = {
-    .pub_open = pbn_pub_open,
-    .pub_send = pbn_pub_send,
-    .sub_open = pbn_sub_open,
-    .sub_recv = pbn_sub_recv,
-    .close = pbn_close,
-};
-#endif
-
 /* --- request/reply ------------------------------------------------------ */
 
 struct pb_rr {
@@ -1030,8 +751,8 @@ pb_rr_server(struct pb_rr *x)
 	if (x->scheme) {
 		struct ipk_chan *c;
 		char url[512];
-		if ((rv = pbi_url(x->scheme, "pattern=rep", url, sizeof(url))) <
-			0 ||
+		if ((rv = bench_pattern_url(
+			 x->scheme, "pattern=rep", url, sizeof(url))) < 0 ||
 		    (rv = ipk_bind(url, NULL, &c)) < 0) {
 			pb_fail(me, rv, "ipk_bind: %s", ipk_strerror(rv));
 			return;
@@ -1357,6 +1078,7 @@ bench_patterns(const struct bench_cfg *cfg, struct bench_prow *rows, int cap)
 	    "unix", "tcp", "nng+ipc", "nng+tcp"};
 	static const int fan[] = {1, 4, 16};
 	const struct bench_psops *iox = bench_psops_iceoryx();
+	const struct bench_psops *nng = bench_psops_nng();
 	int n = 0;
 
 	/* The plan first, so that progress can count. */
@@ -1419,11 +1141,9 @@ bench_patterns(const struct bench_cfg *cfg, struct bench_prow *rows, int cap)
 		} else if (!strcmp(r->impl, "iceoryx")) {
 			bench_pubsub_row(cfg, iox, "iceoryx", r);
 		} else if (!strncmp(r->impl, "nng-", 4)) {
-#ifdef IPK_BENCH_HAVE_NNG
-			bench_pubsub_row(cfg, &pbn_ops, r->impl + 4, r);
-#endif
+			bench_pubsub_row(cfg, nng, r->impl + 4, r);
 		} else {
-			bench_pubsub_row(cfg, &pbi_ops, r->impl, r);
+			bench_pubsub_row(cfg, bench_psops_ipckit(), r->impl, r);
 		}
 	}
 	bench_progress(cfg, n, n, "done", "");
