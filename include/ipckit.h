@@ -44,8 +44,9 @@
  *   nng+tcp://host:port, nng+ipc:///path   SP pair0 wire protocol (nng/nanomsg)
  *   pipe:                         only through ipk_spawn()/ipk_pair()
  * Patterns (many peers, see "Patterns" below): ?pattern=pub|sub|req|rep|
- * push|pull on unix, tcp, nng+tcp and nng+ipc, opened with ipk_bind() or
- * ipk_dial().
+ * push|pull on unix, tcp, nng+tcp and nng+ipc, and pub|sub on shm (one
+ * write per message, read in place by every subscriber), opened with
+ * ipk_bind() or ipk_dial().
  * Options common to every URL: ?maxmsg=SIZE (default 16M), ?mode=0600,
  * ?keep=1 (do not remove named objects on close). Sizes take K/M/G suffixes.
  */
@@ -336,7 +337,8 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
  *
  * A pattern channel is one ipk_chan that talks to many peers. The pattern
  * is named in the URL, ?pattern=ROLE, on transports with IPK_CAP_PATTERNS
- * (unix, tcp, nng+tcp, nng+ipc): ipk_bind() binds the address and serves
+ * (unix, tcp, nng+tcp, nng+ipc; shm has pub and sub, IPK_CAP_PUBSUB, see
+ * below and docs/patterns.md): ipk_bind() binds the address and serves
  * every peer that dials it through the one channel; ipk_dial() connects to
  * one peer. Either role may bind or dial (the usual way round is pub, rep
  * and pull binding). Then the channel calls work as always - ipk_send,
@@ -372,6 +374,18 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
  * (nng+*) speak pub0/sub0, req0/rep0 and push0/pull0 of nng and nanomsg;
  * their wire has no sequence numbers, so a subscriber there cannot count
  * its losses (the publisher still does), and no type travels.
+ *
+ * shm:///NAME?pattern=pub (the publisher binds) and ?pattern=sub (each
+ * subscriber dials) share one segment: the publisher writes a message once
+ * (ipk_loan/ipk_commit, or ipk_send), every subscriber reads it in place
+ * (ipk_peek/ipk_release) or copies it (ipk_recv). Options: pub ?queue=N
+ * (messages kept, 256), ?maxmsg= (16K-16), ?subs=N (64), ?slow=, ?history=,
+ * ?linger=MS (how long a dead subscriber with an id is waited for under
+ * slow=block); sub ?topic=, ?id=NAME (a durable subscriber: restarted
+ * with the same id, it continues where it stopped). Under slow=drop a
+ * subscriber a whole queue behind skips to the oldest message still there
+ * and counts what it skipped; a peeked message overwritten before
+ * ipk_release makes ipk_release return -ESTALE.
  *
  * Progress: the library has no threads. Queued messages move and new peers
  * are admitted inside the calls on the channel: ipk_send, ipk_recv and
@@ -437,6 +451,8 @@ struct ipk_endpoint {
 	int role; /* IPK_ROLE_* */
 	int alive; /* 1 while its process holds the slot */
 	struct ipk_stats stats; /* its counters (last values when dead) */
+	int64_t lag; /* a subscriber on shm: messages published that it has
+			not read yet; -1 where unknown */
 };
 
 /* What ipk_inspect and ipk_list tell of one channel. Counts that the

@@ -59,7 +59,8 @@ chan_prepare(const char *url, const struct ipk_opts *o, struct ipk__url *u,
 	}
 	const char *pat;
 	int pattern = ipk__url_str(u, "pattern", &pat) == 0;
-	for (int i = 0; i < u->nopt; i++)
+	/* A transport that serves patterns itself checks their options. */
+	for (int i = 0; i < u->nopt && !(pattern && t->pattern); i++)
 		if (!chan_opt_known(t, u->key[i], pattern)) {
 			rv = ipk__err(-EINVAL, "%s: unknown option '%s' for %s",
 			    u->text, u->key[i], t->scheme);

@@ -321,6 +321,7 @@ ledger_read_fd(int fd, struct ipk_objinfo *o)
 		e->role = s->role;
 		e->alive = ipk__live_held(fd, i) == 1;
 		e->stats = s->stats;
+		e->lag = -1;
 		o->nalive += e->alive;
 	}
 	return 0;

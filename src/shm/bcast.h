@@ -139,8 +139,11 @@ IPK__HIDDEN int ipk__shm_pattern(const char *url, const struct ipk__url *u,
     const struct ipk_opts *o, int bind, const char *role,
     struct ipk_chan **out);
 
-/* For ipckit ls/stat: the subscribers of the segment open as fd, one line
- * each into buf ("slot 3 pid 123 lag 12 lost 0 id=x"); bytes written. */
-IPK__HIDDEN size_t ipk__bc_describe(int fd, char *buf, size_t cap);
+/* shm's inspect and remove for a broadcast segment open (read-only) as
+ * fd at /dev/shm`name`: the subscribers' lag goes into the endpoints the
+ * run directory listed (matched by pid), or new ones. */
+IPK__HIDDEN int
+ipk__bc_inspect(int fd, const char *name, struct ipk_objinfo *o);
+IPK__HIDDEN int ipk__bc_remove(int fd, const char *name, int force);
 
 #endif /* IPK_SHM_BCAST_H */

@@ -7,6 +7,7 @@
  * while everybody is awake.
  */
 #include "core/attach.h"
+#include "core/ledger.h"
 #include "core/own.h"
 #include "core/testhook.h"
 #include "shm/bcast.h"
@@ -155,6 +156,21 @@ ipk__bc_geometry(struct ipk__bc_geo *g)
 
 /* --- Mapping a segment ---------------------------------------------------- */
 
+/* Does the header `h` (a copy) describe a segment of `size` bytes? */
+static int
+bc_hdr_ok(const struct ipk__bc_hdr *h, off_t size)
+{
+	struct ipk__bc_geo g = {
+	    .nchunk = h->nchunk, .nslot = h->nslot, .max_msg = h->max_msg};
+	if (h->version != IPK__BC_VERSION || h->nchunk < 2 ||
+	    (h->nchunk & (h->nchunk - 1)) || h->nchunk > IPK__BC_QUEUE_MAX ||
+	    h->nslot == 0 || h->nslot > IPK__BC_SLOTS_MAX || h->max_msg == 0 ||
+	    !(h->key & 1) || ipk__bc_geometry(&g) < 0)
+		return 0;
+	return g.chunk_size == h->chunk_size && g.chunk_off == h->chunk_off &&
+	    g.seg_size == h->seg_size && (uint64_t)size == h->seg_size;
+}
+
 /* Map the segment open as b->fd and check the header against the file:
  * 0, 1 when it is still being made, or an error. Subscribers get the
  * header and the chunks read-only. */
@@ -178,18 +194,7 @@ bc_map(struct bc *b, int sub)
 		    "shm channel or another program's object); open it "
 		    "without ?pattern=, or pick another name",
 		    b->path);
-	struct ipk__bc_geo g = {
-	    .nchunk = h.nchunk, .nslot = h.nslot, .max_msg = h.max_msg};
-	int bad = h.version != IPK__BC_VERSION || h.nchunk < 2 ||
-	    (h.nchunk & (h.nchunk - 1)) || h.nchunk > IPK__BC_QUEUE_MAX ||
-	    h.nslot == 0 || h.nslot > IPK__BC_SLOTS_MAX || h.max_msg == 0 ||
-	    !(h.key & 1);
-	if (!bad && ipk__bc_geometry(&g) < 0)
-		bad = 1;
-	if (IPK__CHECK("bcast.geometry",
-		bad || g.chunk_size != h.chunk_size ||
-		    g.chunk_off != h.chunk_off || g.seg_size != h.seg_size ||
-		    (uint64_t)st.st_size != h.seg_size))
+	if (IPK__CHECK("bcast.geometry", !bc_hdr_ok(&h, st.st_size)))
 		return ipk__err(IPK_ECORRUPT,
 		    "%s: the header's geometry does not match the segment",
 		    b->path);
@@ -1523,9 +1528,138 @@ ipk__shm_pattern(const char *url, const struct ipk__url *u,
 	}
 	if (rv < 0)
 		goto err;
+	/* Recorded in the run directory for ipckit ls, stat and gc. */
+	c->keep = bo.keep;
+	c->ledger = ipk__ledger_join(
+	    u, url, pub ? IPK_ROLE_LISTENER : IPK_ROLE_DIALER, bo.mode);
+	if (c->ledger)
+		c->stats = ipk__ledger_stats(c->ledger);
 	*out = c;
 	return 0;
 err:
 	(void)ipk_close(c);
 	return rv;
+}
+
+/* --- Operating (ipckit ls, stat, rm, gc) ---------------------------------- */
+
+/* Read the header and the slots of the segment open as fd. 0, or
+ * IPK_ECORRUPT / -errno. *slots is the caller's to free. */
+static int
+bc_read(int fd, const char *name, struct ipk__bc_hdr *h,
+    struct ipk__bc_slot **slots, struct stat *st)
+{
+	*slots = NULL;
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
+	    !bc_hdr_ok(h, st->st_size))
+		return ipk__err(IPK_ECORRUPT,
+		    "/dev/shm%s: a publisher's segment with a broken header",
+		    name);
+	size_t n = (size_t)h->nslot * sizeof(**slots);
+	*slots = ipk__malloc(n);
+	if (!*slots)
+		return -ENOMEM;
+	if (pread(fd, *slots, n, IPK__BC_SLOT_OFF) != (ssize_t)n)
+		return -EIO;
+	return 0;
+}
+
+int
+ipk__bc_inspect(int fd, const char *name, struct ipk_objinfo *o)
+{
+	struct ipk__bc_hdr h;
+	struct ipk__bc_slot *sl;
+	struct stat st;
+	int rv = bc_read(fd, name, &h, &sl, &st);
+	o->uid = st.st_uid;
+	o->mode = st.st_mode & 07777;
+	snprintf(o->objects[0], sizeof(o->objects[0]), "/dev/shm%s", name);
+	if (rv < 0) {
+		ipk__free(sl);
+		return rv == IPK_ECORRUPT ? 0 : rv;
+	}
+	o->cap_msgs = h.nchunk;
+	o->cap_bytes = (int64_t)h.nchunk * (int64_t)h.max_msg;
+	o->queued_msgs = 0;
+	o->queued_bytes = -1;
+	for (uint32_t i = 0; i < h.nslot; i++) {
+		const struct ipk__bc_slot *s = &sl[i];
+		if (s->state != IPK__BC_LIVE)
+			continue;
+		int alive = ipk__live_held(fd, IPK__BC_SLOT_LOCK + (int)i) == 1;
+		int64_t lag =
+		    s->head <= h.tail ? (int64_t)(h.tail - s->head) : 0;
+		if (lag > (int64_t)h.nchunk)
+			lag = h.nchunk; /* it will find the rest overwritten */
+		if (alive && lag > o->queued_msgs)
+			o->queued_msgs = lag;
+		struct ipk_endpoint *e = NULL;
+		for (int k = 0; k < o->nep && !e; k++)
+			if (o->ep[k].pid == (pid_t)s->pid &&
+			    o->ep[k].role == IPK_ROLE_DIALER)
+				e = &o->ep[k];
+		if (!e && o->nep < IPK_OBJ_MAXEP) {
+			e = &o->ep[o->nep++];
+			memset(e, 0, sizeof(*e));
+			e->pid = (pid_t)s->pid;
+			e->role = IPK_ROLE_DIALER;
+			e->alive = alive;
+			e->stats.gaps = s->lost;
+			o->nalive += alive;
+		}
+		if (e)
+			e->lag = lag;
+	}
+	ipk__free(sl);
+	return 0;
+}
+
+/* Unlink `path` when it is the FIFO (dev, ino) records. */
+static void
+bc_unlink_recorded(const char *path, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+	if ((dev || ino) && lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+		(void)unlink(path);
+}
+
+int
+ipk__bc_remove(int fd, const char *name, int force)
+{
+	struct ipk__bc_hdr h;
+	struct ipk__bc_slot *sl;
+	struct stat st, cur;
+	char path[BC_NAME_MAX + 40];
+	int rv = bc_read(fd, name, &h, &sl, &st);
+	if (rv < 0 && rv != IPK_ECORRUPT) {
+		ipk__free(sl);
+		return rv;
+	}
+	uint32_t n = rv == 0 ? h.nslot : 0;
+	int busy = ipk__live_held(fd, IPK__LOCK_OWNER) == 1;
+	for (uint32_t i = 0; i < n && !busy; i++)
+		busy = ipk__live_held(fd, IPK__BC_SLOT_LOCK + (int)i) == 1;
+	if (busy && !force) {
+		ipk__free(sl);
+		return ipk__err(-EBUSY,
+		    "/dev/shm%s is held by a live publisher or subscriber",
+		    name);
+	}
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	if (lstat(path, &cur) == 0 && cur.st_ino == st.st_ino &&
+	    cur.st_dev == st.st_dev)
+		(void)unlink(path);
+	if (rv == 0) {
+		snprintf(path, sizeof(path), "/dev/shm%s.pub", name);
+		bc_unlink_recorded(path, h.bell_dev, h.bell_ino);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/dev/shm%s.sub%u", name, i);
+		bc_unlink_recorded(path, sl[i].bell_dev, sl[i].bell_ino);
+	}
+	ipk__free(sl);
+	return 0;
 }

@@ -592,6 +592,10 @@ shm_find(const struct ipk__url *u, char *name, int *fd, struct ipk__seg_hdr *h)
 	*fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (*fd < 0)
 		return -errno;
+	uint64_t magic = 0;
+	if (pread(*fd, &magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+	    magic == IPK__BC_MAGIC)
+		return 1; /* a publisher's segment (shm/pubsub.c) */
 	if (pread(*fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
 	    IPK__CHECK("shm.find_magic", h->magic != IPK__SEG_MAGIC))
 		return ipk__err(IPK_EFOREIGN,
@@ -609,6 +613,11 @@ shm_inspect(const struct ipk__url *u, struct ipk_objinfo *o)
 	struct stat st;
 	int fd = -1;
 	int rv = shm_find(u, name, &fd, &h);
+	if (rv == 1) {
+		rv = ipk__bc_inspect(fd, name, o);
+		ipk__close_fd(&fd);
+		return rv;
+	}
 	if (rv == 0 && fstat(fd, &st) < 0)
 		rv = -errno;
 	if (rv < 0) {
@@ -648,6 +657,11 @@ shm_remove(const struct ipk__url *u, int force)
 	struct ipk__seg_hdr h;
 	int fd = -1;
 	int rv = shm_find(u, name, &fd, &h);
+	if (rv == 1) {
+		rv = ipk__bc_remove(fd, name, force);
+		ipk__close_fd(&fd);
+		return rv;
+	}
 	for (int b = 0; rv == 0 && !force && b < IPK__LOCK_NBYTES; b++)
 		if (shm_held(fd, b))
 			rv = ipk__err(-EBUSY,

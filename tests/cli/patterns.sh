@@ -86,6 +86,32 @@ until_ok 10 test -S /tmp/$name-pub.sock || fail "pub (stdin) did not bind"
 	fail "sub of stdin lines"
 wait_exit "$pub" 10 || fail "pub (stdin) did not end with 0"
 
+# 3b. the same on shared memory: two subscribers read in place, ls shows
+# each with its lag, the publisher removes its segment when it ends.
+u=shm:///$name-shm
+start spub pub -w 2 -T 10000 "$u?slow=block&queue=4" one two three
+spub=$last
+until_ok 10 test -e /dev/shm/$name-shm || fail "shm pub did not bind"
+start sall sub -n 3 -T 10000 "$u"
+s1=$last
+start stop sub --topic t -T 10000 "$u"
+s2=$last
+wait_exit "$spub" 10 || fail "shm pub did not end with 0"
+wait_exit "$s1" 10 || fail "shm sub -n 3 did not end with 0"
+[ "$(cat "$out/sall.out")" = "$(printf 'one\ntwo\nthree')" ] ||
+	fail "shm sub got '$(cat "$out/sall.out")'"
+wait_exit "$s2" 10
+[ "$(cat "$out/stop.out")" = "$(printf 'two\nthree')" ] ||
+	fail "shm sub --topic t got '$(cat "$out/stop.out")'"
+[ ! -e /dev/shm/$name-shm ] || fail "shm pub left its segment"
+start lpub pub -w 1 -T 10000 -r 0 -i 5 "$u?queue=8" tick
+until_ok 10 test -e /dev/shm/$name-shm || fail "shm pub (ls) did not bind"
+start lsub sub -T 10000 "$u"
+until_ok 10 sh -c "'$cli' ls | grep -q 'dialer [0-9]* alive lag [0-9]* lost 0'" ||
+	fail "ls shows no subscriber lag: $("$cli" ls)"
+"$cli" stat "$u" | grep -q ' LAG' || fail "stat has no LAG column"
+kill -TERM "$last" "${pids[-2]}"
+
 # 4. usage errors: exit 2, one line.
 usage() {
 	local want=$1

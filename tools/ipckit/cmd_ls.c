@@ -119,10 +119,14 @@ ls_one(const struct ipk_objinfo *o, void *arg)
 		snprintf(mode, sizeof(mode), "%04o", o->mode);
 	printf("%-36s %-5s %-8s %-5s %-13s %-13s", o->url, o->scheme,
 	    o->exists ? cli_user_name(o->uid) : "(gone)", mode, q, c);
-	for (int i = 0; i < o->nep; i++)
+	for (int i = 0; i < o->nep; i++) {
 		printf("%s%s %d %s", i ? ", " : " ",
 		    cli_role_name(o->ep[i].role), (int)o->ep[i].pid,
 		    o->ep[i].alive ? "alive" : "dead");
+		if (o->ep[i].lag >= 0)
+			printf(" lag %lld lost %llu", (long long)o->ep[i].lag,
+			    (unsigned long long)o->ep[i].stats.gaps);
+	}
 	if (!o->nep)
 		printf(" none");
 	putchar('\n');

@@ -59,9 +59,9 @@ stat_print(const struct stat_args *a, const struct ipk_objinfo *o,
 	if (o->queued_bytes >= 0)
 		printf(" %lld bytes", (long long)o->queued_bytes);
 	putchar('\n');
-	printf("%-9s %7s %-5s %10s %12s %10s %12s %7s %6s %6s %9s\n", "ROLE",
-	    "PID", "ALIVE", "SENT", "BYTES-OUT", "RECV", "BYTES-IN", "WAITS",
-	    "ERRORS", "DROPS", "MSG/S");
+	printf("%-9s %7s %-5s %10s %12s %10s %12s %7s %6s %6s %9s %6s\n",
+	    "ROLE", "PID", "ALIVE", "SENT", "BYTES-OUT", "RECV", "BYTES-IN",
+	    "WAITS", "ERRORS", "DROPS", "MSG/S", "LAG");
 	for (int i = 0; i < o->nep; i++) {
 		const struct ipk_endpoint *e = &o->ep[i];
 		const struct ipk_stats *s = &e->stats;
@@ -76,15 +76,18 @@ stat_print(const struct stat_args *a, const struct ipk_objinfo *o,
 						prev->ep[j].stats.msgs_sent -
 						prev->ep[j].stats.msgs_recv) /
 					    dt;
+		char lag[24] = "-";
+		if (e->lag >= 0)
+			snprintf(lag, sizeof(lag), "%lld", (long long)e->lag);
 		printf("%-9s %7d %-5s %10llu %12llu %10llu %12llu %7llu %6llu "
-		       "%6llu %9.0f\n",
+		       "%6llu %9.0f %6s\n",
 		    cli_role_name(e->role), (int)e->pid,
 		    e->alive ? "yes" : "no", (unsigned long long)s->msgs_sent,
 		    (unsigned long long)s->bytes_sent,
 		    (unsigned long long)s->msgs_recv,
 		    (unsigned long long)s->bytes_recv,
 		    (unsigned long long)s->waits, (unsigned long long)s->errors,
-		    (unsigned long long)s->gaps, rate);
+		    (unsigned long long)s->gaps, rate, lag);
 	}
 	if (!o->nep)
 		printf("(no endpoint recorded)\n");

@@ -13,7 +13,7 @@
 static const char sub_usage[] =
     "usage: ipckit sub [OPTIONS] URL\n"
     "\n"
-    "Subscribe to the publisher at URL (unix, tcp, nng+tcp, nng+ipc;\n"
+    "Subscribe to the publisher at URL (shm, unix, tcp, nng+tcp, nng+ipc;\n"
     "?pattern=sub is added) and print each message that starts with one\n"
     "of the topics (every message when no --topic is given).\n"
     "Options may come anywhere; '--' ends them.\n"

@@ -356,7 +356,7 @@ cli_json_obj(FILE *f, const struct ipk_objinfo *o)
 		    "%s{\"pid\":%d,\"role\":\"%s\",\"alive\":%s,"
 		    "\"msgs_sent\":%llu,\"bytes_sent\":%llu,"
 		    "\"msgs_recv\":%llu,\"bytes_recv\":%llu,\"waits\":%llu,"
-		    "\"errors\":%llu,\"drops\":%llu}",
+		    "\"errors\":%llu,\"drops\":%llu,\"lag\":%lld}",
 		    i ? "," : "", (int)e->pid, cli_role_name(e->role),
 		    e->alive ? "true" : "false",
 		    (unsigned long long)s->msgs_sent,
@@ -364,7 +364,7 @@ cli_json_obj(FILE *f, const struct ipk_objinfo *o)
 		    (unsigned long long)s->msgs_recv,
 		    (unsigned long long)s->bytes_recv,
 		    (unsigned long long)s->waits, (unsigned long long)s->errors,
-		    (unsigned long long)s->gaps);
+		    (unsigned long long)s->gaps, (long long)e->lag);
 	}
 	fprintf(f, "]}");
 }
