@@ -181,7 +181,7 @@ bench_report_patterns(FILE *f, const struct bench_run *run)
 	    "slowest/s", "lost", "pub cost");
 	for (int i = 0; i < run->npat; i++) {
 		const struct bench_prow *r = &run->pat[i];
-		char sz[16], p50[16], p99[16], a[16], b[16], c[16];
+		char sz[16], p50[16], p99[16], a[16], b[16], c[16], n[24];
 		if (r->status != BENCH_OK) {
 			fprintf(f, "%-22s %s: %s\n", r->name,
 			    prep_status[r->status], r->reason);
@@ -193,8 +193,13 @@ bench_report_patterns(FILE *f, const struct bench_run *run)
 		prep_rate(a, sizeof(a), r->pub_rate);
 		prep_rate(b, sizeof(b), r->sub_rate);
 		prep_us(c, sizeof(c), r->pub_ns);
-		fprintf(f, "%-22s %-7s %9s %9s %8llu %11s %11s %6llu %9s\n",
-		    r->name, sz, p50, p99, (unsigned long long)r->samples, a,
+		if (r->samples)
+			snprintf(n, sizeof(n), "%llu",
+			    (unsigned long long)r->samples);
+		else
+			snprintf(n, sizeof(n), "-");
+		fprintf(f, "%-22s %-7s %9s %9s %8s %11s %11s %6llu %9s\n",
+		    r->name, sz, p50, p99, n, a,
 		    !strcmp(r->pattern, "pubsub") ? b : "-",
 		    (unsigned long long)r->lost, c);
 	}
