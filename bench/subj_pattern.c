@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -156,9 +157,16 @@ pb_state(struct pb_party *p)
 	return atomic_load_explicit(&p->state, memory_order_acquire);
 }
 
-/* Fork a party; it dies with the coordinator. */
+/*
+ * Fork a party; it dies with the coordinator. It runs on `cpu` (-1: where
+ * the scheduler likes): the publisher or server on the first CPU of the
+ * pair, every subscriber or client on the second, as the 1:1 rows pin
+ * their two sides. So 1->1 and 1->N differ only in the number of
+ * subscribers, and no subscriber runs on the publisher's CPU, evicting
+ * its cache or taking its time.
+ */
 static pid_t
-pb_fork(void)
+pb_fork(int cpu)
 {
 	pid_t parent = getpid();
 	fflush(NULL);
@@ -167,6 +175,12 @@ pb_fork(void)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		if (cpu >= 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			(void)sched_setaffinity(0, sizeof(set), &set);
+		}
 	}
 	return pid;
 }
@@ -687,7 +701,7 @@ bench_pubsub_row(const struct bench_cfg *cfg, const struct bench_psops *ops,
 		pb_row_set(row, BENCH_FAILED, "%s", ps.err);
 		goto out;
 	}
-	if ((pids[0] = pb_fork()) == 0) {
+	if ((pids[0] = pb_fork(cfg->cpu_a)) == 0) {
 		pb_pub_main(&x);
 		pb_exit(ops->exit_clean);
 	}
@@ -710,7 +724,7 @@ bench_pubsub_row(const struct bench_cfg *cfg, const struct bench_psops *ops,
 		goto out;
 	}
 	for (int i = 0; i < ps.subs; i++) {
-		if ((pids[1 + i] = pb_fork()) == 0) {
+		if ((pids[1 + i] = pb_fork(cfg->cpu_b)) == 0) {
 			pb_sub_main(&x, i);
 			pb_exit(ops->exit_clean);
 		}
@@ -964,7 +978,7 @@ pb_reqrep_row(const struct bench_cfg *cfg, const char *scheme, const char *nng,
 		pb_row_set(row, BENCH_FAILED, "mmap: %s", strerror(errno));
 		return;
 	}
-	if ((pids[0] = pb_fork()) == 0) {
+	if ((pids[0] = pb_fork(cfg->cpu_a)) == 0) {
 		pb_rr_server(&x);
 		pb_exit(0);
 	}
@@ -983,7 +997,7 @@ pb_reqrep_row(const struct bench_cfg *cfg, const char *scheme, const char *nng,
 		goto out;
 	}
 	for (int i = 0; i < clients; i++)
-		if ((pids[1 + i] = pb_fork()) == 0) {
+		if ((pids[1 + i] = pb_fork(cfg->cpu_b)) == 0) {
 			pb_rr_client(&x, i);
 			pb_exit(0);
 		}
