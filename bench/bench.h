@@ -142,6 +142,10 @@ int bench_subjects_ipckit(struct bench_subject *rows, int cap);
 int bench_subjects_raw(struct bench_subject *rows, int cap);
 int bench_subjects_peer(struct bench_subject *rows, int cap);
 int bench_subjects_iceoryx(struct bench_subject *rows, int cap);
+/* mqtt:// through a broker the row starts (bench/subj_mqtt.c), and the
+ * broker's version for the machine section ("" when absent). */
+int bench_subjects_mqtt(struct bench_subject *rows, int cap);
+void bench_mqtt_broker_version(char *buf, size_t cap);
 
 /* --- pattern rows (bench/subj_pattern.c) ------------------------------- */
 
@@ -301,6 +305,7 @@ struct bench_machine {
 	char loadavg[64];
 	char hostname[64];
 	char date[32];
+	char broker[48]; /* "mosquitto 2.0.11" when installed, else "" */
 };
 
 void bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b);

@@ -138,6 +138,7 @@ load_machine(struct load *ld, const struct json *j, struct bench_machine *m)
 	load_str(ld, j, "virtualisation", m->virt, sizeof(m->virt), "?", w);
 	load_str(ld, j, "loadavg", m->loadavg, sizeof(m->loadavg), "?", w);
 	load_str(ld, j, "hostname", m->hostname, sizeof(m->hostname), "?", w);
+	load_str(ld, j, "broker", m->broker, sizeof(m->broker), "", w);
 	load_str(ld, j, "date", m->date, sizeof(m->date), "?", w);
 }
 

@@ -128,4 +128,5 @@ bench_machine_read(struct bench_machine *m, int cpu_a, int cpu_b)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(m->date, sizeof(m->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bench_mqtt_broker_version(m->broker, sizeof(m->broker));
 }

@@ -367,6 +367,8 @@ report_machine(FILE *f, const struct bench_run *run)
 	    "  governor: %s; kernel: %s; virtualisation: %s; "
 	    "load: %s\n",
 	    m->governor, m->kernel, m->virt, m->loadavg);
+	if (m->broker[0])
+		fprintf(f, "  MQTT broker for the mqtt rows: %s\n", m->broker);
 }
 
 static void
@@ -871,6 +873,8 @@ json_machine(FILE *f, const struct bench_machine *m)
 	json_str(f, m->hostname);
 	fprintf(f, ", \"date\": ");
 	json_str(f, m->date);
+	fprintf(f, ", \"broker\": ");
+	json_str(f, m->broker);
 	fprintf(f, "},\n");
 }
 

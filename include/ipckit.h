@@ -42,11 +42,13 @@
  *   tcp://host:port               TCP, IPv4 or IPv6 ([::1]:port)
  *   udp://host:port               one datagram per message, loss counted
  *   nng+tcp://host:port, nng+ipc:///path   SP pair0 wire protocol (nng/nanomsg)
+ *   mqtt://host:port/topic, mqtts://...    publish/subscribe through an MQTT
+ *                                 broker (an optional part, see ipk_bind)
  *   pipe:                         only through ipk_spawn()/ipk_pair()
  * Patterns (many peers, see "Patterns" below): ?pattern=pub|sub|req|rep|
  * push|pull on unix, tcp, nng+tcp and nng+ipc, and pub|sub on shm (one
  * write per message, read in place by every subscriber), opened with
- * ipk_bind() or ipk_dial().
+ * ipk_bind() or ipk_dial(); ?pattern=pub|sub through an MQTT broker.
  * Options common to every URL: ?maxmsg=SIZE (default 16M), ?mode=0600,
  * ?keep=1 (do not remove named objects on close). Sizes take K/M/G suffixes.
  */
@@ -145,9 +147,11 @@ struct ipk_peer {
 	0x400u /* no type on the wire: recv gives type 0                       \
 		  (nng+tcp, nng+ipc: the SP format) */
 #define IPK_CAP_PATTERNS 0x800u /* ?pattern= works (ipk_bind, ipk_dial) */
-#define IPK_CAP_PUBSUB                                                         \
-	0x1000u /* ?pattern=pub|sub works (all of them                         \
-		   with IPK_CAP_PATTERNS; shm: only these) */
+/* ?pattern=pub|sub works: with IPK_CAP_PATTERNS, and on shm alone */
+#define IPK_CAP_PUBSUB 0x1000u
+/* messages go through a server between the peers (mqtt): ?pattern=pub|sub
+ * only, served by the broker */
+#define IPK_CAP_BROKER 0x2000u
 
 /* --- Errors -------------------------------------------------------------- */
 
@@ -387,6 +391,23 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
  * and counts what it skipped; a peeked message overwritten before
  * ipk_release makes ipk_release return -ESTALE.
  *
+ * Through a broker (IPK_CAP_BROKER: mqtt://host:port/topic, mqtts://):
+ * only pub and sub, and ipk_bind and ipk_dial both connect to the broker.
+ * The topic is the path; a sub's topic and ipk_subscribe() take MQTT
+ * filters (+ one level, # the rest), not prefixes. ?qos=0|1|2, ?retain=1,
+ * ?clean=0&id=NAME (a session the broker keeps while the subscriber is
+ * away), ?user=, ?password= (or $IPK_MQTT_PASSWORD), TLS ?cafile=,
+ * ?capath=, ?certfile=, ?keyfile=, ?insecure=1. ipk_send waits while
+ * ?queue=N (1024) messages are unacknowledged; ipk_flush waits for all.
+ * The type travels as an MQTT 5 user property (plain clients: type 0).
+ * Subscribers count the numbers an ipckit publisher's messages carry:
+ * losses in gaps, QoS 1 redeliveries dropped and counted in reordered.
+ * The channel runs libmosquitto's network thread (keepalive, reconnection
+ * with backoff); ipk_fd is an eventfd. Served by the optional part
+ * libipckit-mqtt (loaded at run time; see ipk_scheme_missing and
+ * docs/transports/mqtt.md): without it, -ENOTSUP and a sentence saying
+ * how to get it.
+ *
  * Progress: the library has no threads. Queued messages move and new peers
  * are admitted inside the calls on the channel: ipk_send, ipk_recv and
  * ipk_poll (also with timeout 0). ipk_fd gives a descriptor that becomes
@@ -406,7 +427,9 @@ IPK_API int
 ipk_bind(const char *url, const struct ipk_opts *o, struct ipk_chan **out);
 
 /* sub: also receive messages starting with prefix[0..len) (len 0: every
- * message). -EINVAL on other channels; -ENOMEM past 64 topics. */
+ * message). Through a broker, prefix is an MQTT topic filter instead
+ * (1 to 65535 bytes, + and #), subscribed at the broker before this
+ * returns. -EINVAL on other channels; -ENOMEM past 64 topics. */
 IPK_API int ipk_subscribe(struct ipk_chan *c, const void *prefix, size_t len);
 
 /* rep: the id of the request the last ipk_recv/ipk_peek returned, for a
@@ -507,6 +530,12 @@ IPK_API const char *const *ipk_schemes(void);
 
 /* Capability bits of a scheme, or 0 if unknown. */
 IPK_API unsigned ipk_scheme_caps(const char *scheme);
+
+/* NULL when `scheme` can be used here; else a sentence saying what is
+ * missing (mqtt: the optional part libipckit-mqtt and how to get it).
+ * Opening such an address gives -ENOTSUP with the same sentence. Static
+ * storage. Unknown schemes give "unknown scheme". */
+IPK_API const char *ipk_scheme_missing(const char *scheme);
 
 /*
  * A variant: a way of running a transport that has a name of its own, the

@@ -1089,7 +1089,10 @@ ipk_subscribe(struct ipk_chan *c, const void *prefix, size_t len)
 	if (c && !c->closed && c->tr->subscribe) {
 		if (!prefix && len)
 			return ipk__err(-EINVAL, "subscribe: prefix is NULL");
-		return c->tr->subscribe(c, prefix, len);
+		int rv = c->tr->subscribe(c, prefix, len);
+		if (rv < 0)
+			ipk__err_prefix(c->url);
+		return rv;
 	}
 	struct pat *p = pat_check(c, PAT_SUB, "subscribe");
 	if (!p)
@@ -1195,6 +1198,14 @@ ipk_flush(struct ipk_chan *c, int timeout_ms)
 	ipk__err_clear();
 	if (!c || c->closed)
 		return ipk__err(-EINVAL, "flush: bad argument");
+	if (c->tr->flush) {
+		int rv = c->tr->flush(c, ipk__deadline(timeout_ms));
+		if (rv == -ETIMEDOUT && timeout_ms == 0)
+			rv = -EAGAIN;
+		if (rv < 0)
+			ipk__err_prefix(c->url);
+		return rv;
+	}
 	if (c->tr != &ipk__pattern_tr)
 		return 0;
 	struct pat *p = pat_of(c);

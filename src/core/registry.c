@@ -89,3 +89,13 @@ ipk_scheme_caps(const char *scheme)
 	    scheme ? ipk__transport_find(scheme) : NULL;
 	return t ? t->caps : 0;
 }
+
+const char *
+ipk_scheme_missing(const char *scheme)
+{
+	const struct ipk__transport *t =
+	    scheme ? ipk__transport_find(scheme) : NULL;
+	if (!t)
+		return "unknown scheme";
+	return t->missing ? t->missing() : NULL;
+}

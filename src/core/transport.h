@@ -264,10 +264,22 @@ struct ipk__transport {
 	    const struct ipk_opts *o, int bind, const char *role,
 	    struct ipk_chan **out);
 
-	/* npeers, subscribe: ipk_npeers and ipk_subscribe on a channel
-	 * the pattern op made. Optional. */
+	/*
+	 * For channels a pattern op made (shm's, a broker's). npeers:
+	 * ipk_npeers. subscribe: ipk_subscribe (for a broker the topic
+	 * filter is `prefix`, len bytes, not NUL-terminated). flush:
+	 * ipk_flush, wait until `deadline` for what send accepted to be in
+	 * the mechanism's hands. Optional: ipk_npeers then says 1,
+	 * ipk_subscribe -EINVAL, ipk_flush 0.
+	 */
 	int (*npeers)(struct ipk_chan *c);
 	int (*subscribe)(struct ipk_chan *c, const void *prefix, size_t len);
+	int (*flush)(struct ipk_chan *c, int64_t deadline);
+
+	/* missing: NULL when the transport can be used in this process, else
+	 * a sentence (static storage) saying what to install: a transport
+	 * served by an optional part (mqtt) that is not there. Optional. */
+	const char *(*missing)(void);
 
 	/* peer: credentials of the peer. Optional (-ENOTSUP). */
 	int (*peer)(struct ipk_chan *c, struct ipk_peer *out);

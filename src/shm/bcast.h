@@ -41,12 +41,13 @@
  * message peeked in place that is overwritten before ipk_release makes
  * ipk_release return -ESTALE.
  *
- * Waiting. A subscriber about to sleep adds itself to nsleep, forces a
+ * Waiting. A subscriber about to sleep sets a bit in `want`, forces a
  * barrier on the publisher (ipk__ring_sleep_fence), looks again, and sleeps
- * on the futex word gen; a publisher that sees nsleep after its commit
- * bumps gen and wakes every sleeper. This is the one-to-one ring's
- * hand-off without a locked instruction on the publisher's side (ring.h,
- * "Waiting"), with a count in place of the announcement bits. A subscriber
+ * on the futex word gen; a publisher that sees `want` after its commit
+ * takes it (exchange with 0), bumps gen and wakes every sleeper, so the
+ * publishes that follow make no system call until someone sleeps again.
+ * This is the one-to-one ring's hand-off without a locked instruction on
+ * the publisher's side (ring.h, "Waiting"). A subscriber
  * that gave out its descriptor (ipk_fd) arms its slot's doorbell, a FIFO
  * recorded in the slot, which the publisher writes a byte to. The
  * publisher waiting for room (slow=block) sleeps the same way on pub_wait,
@@ -108,7 +109,8 @@ _Static_assert(
  * read-write part of the segment, before the slots. */
 struct ipk__bc_wake {
 	_Alignas(64) uint32_t gen; /* futex: bumped to wake subscribers */
-	uint32_t nsleep; /* subscribers asleep or armed */
+	uint32_t want; /* IPK__RING_WFUTEX: a subscriber sleeps on gen;
+			  IPK__RING_WBELL: a slot's doorbell is armed */
 	_Alignas(64) uint32_t pub_wait; /* the publisher waits for room:
 					   IPK__RING_WFUTEX | IPK__RING_WBELL */
 };

@@ -5,7 +5,8 @@
  * from the tables it names (ipk_scheme_variant, ipk_scheme_url), so adding
  * a transport is its file plus a line. The order is the order of
  * ipk_schemes(), of ipckit --help and of the benchmark's rows: the seed
- * article's, pipes and queues first, then shared memory, then sockets.
+ * article's, pipes and queues first, then shared memory, then sockets,
+ * then the broker (served by an optional part, see mqtt.c).
  * No include guard: included with different X definitions.
  */
 IPK__TRANSPORT(pipe)
@@ -20,3 +21,5 @@ IPK__TRANSPORT(udp)
 IPK__TRANSPORT(nng_tcp)
 IPK__TRANSPORT(nng_ipc)
 IPK__TRANSPORT(memfd)
+IPK__TRANSPORT(mqtt)
+IPK__TRANSPORT(mqtts)

@@ -473,7 +473,8 @@ static const char *const nng_options[] = {"proto", NULL};
 
 const struct ipk__transport ipk__transport_nng_tcp = {
     .scheme = "nng+tcp",
-    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES | IPK_CAP_PATTERNS,
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_NOTYPES |
+	IPK_CAP_PATTERNS | IPK_CAP_PUBSUB,
     .sp_wire = 1,
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),
@@ -518,7 +519,7 @@ nng_remove(const struct ipk__url *u, int force)
 
 const struct ipk__transport ipk__transport_nng_ipc = {
     .scheme = "nng+ipc",
-    .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES | IPK_CAP_PATTERNS,
+    .caps = IPK_CAP_MULTI | IPK_CAP_NOTYPES | IPK_CAP_PATTERNS | IPK_CAP_PUBSUB,
     .sp_wire = 1,
     .chan_size = sizeof(struct nng_chan),
     .lst_size = sizeof(struct nng_lst),

@@ -174,7 +174,7 @@ static const char *const tcp_options[] = {"framing", NULL};
 
 const struct ipk__transport ipk__transport_tcp = {
     .scheme = "tcp",
-    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_PATTERNS,
+    .caps = IPK_CAP_REMOTE | IPK_CAP_MULTI | IPK_CAP_PATTERNS | IPK_CAP_PUBSUB,
     .chan_size = sizeof(struct tcp_chan),
     .lst_size = sizeof(struct tcp_lst),
     .options = tcp_options,

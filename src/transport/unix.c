@@ -486,7 +486,7 @@ static const char *const unix_options[] = {"framing", NULL};
 
 const struct ipk__transport ipk__transport_unix = {
     .scheme = "unix",
-    .caps = IPK_CAP_MULTI | IPK_CAP_PATTERNS,
+    .caps = IPK_CAP_MULTI | IPK_CAP_PATTERNS | IPK_CAP_PUBSUB,
     .chan_size = sizeof(struct unix_chan),
     .lst_size = sizeof(struct unix_lst),
     .options = unix_options,

@@ -78,6 +78,7 @@ catch_memfd() { "$B/tests/transport_memfd_test"; }
 catch_world() { "$B/tests/transport_world_test"; }
 catch_owner() { "$B/tests/crash_owner_test"; }
 catch_pattern() { "$B/tests/transport_pattern_test"; }
+catch_pubsub() { IPK_PUBSUB_N=20000 "$B/tests/transport_shm_pubsub_test"; }
 catch_fuzz_shm() { fuzz shm; }
 catch_fuzz_frame() { fuzz frame; }
 catch_fuzz_sp() { fuzz sp; }
@@ -102,6 +103,7 @@ catchers() {
 	own.*) echo world owner ;;
 	memfd.*) echo memfd ;;
 	pattern.*) echo pattern ;;
+	bcast.*) echo pubsub ;;
 	mq.*) echo mq world fuzz_queue ;;
 	sysv.*) echo sysv world fuzz_queue ;;
 	*) echo none ;;

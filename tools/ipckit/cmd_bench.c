@@ -430,6 +430,7 @@ bench_run(int argc, char **argv)
 	na += bench_subjects_raw(all + na, BENCH_MAX_ROWS - na);
 	na += bench_subjects_ipckit(all + na, BENCH_MAX_ROWS - na);
 	na += bench_subjects_peer(all + na, BENCH_MAX_ROWS - na);
+	na += bench_subjects_mqtt(all + na, BENCH_MAX_ROWS - na);
 	if (list) {
 		for (int i = 0; i < na; i++)
 			printf("%-14s %-9s %s\n", all[i].name,

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char bridge_usage[] =
     "usage: ipckit bridge [OPTIONS] SIDE_A SIDE_B\n"
@@ -27,6 +30,14 @@ static const char bridge_usage[] =
     "  dial:URL     the bridge dials URL (retrying until a listener is\n"
     "               there), and dials again when the peer leaves\n"
     "  URL          the same as dial:URL\n"
+    "A side may also be a publish/subscribe address: URL?pattern=sub (the\n"
+    "bridge subscribes and forwards what is published there) or\n"
+    "URL?pattern=pub (the bridge publishes there what the other side\n"
+    "sends), dialed, or bound with listen:. An MQTT address without\n"
+    "?pattern= is both: the bridge subscribes to its topic and publishes\n"
+    "to it, marking what it publishes with an id of its own (the MQTT\n"
+    "user property ipk-bridge) and never taking such a message back, so\n"
+    "two bridges on one topic do not loop.\n"
     "Messages wait in the mechanism while either side has no peer. The\n"
     "bridge forwards each message once: one written to a peer at the\n"
     "moment it leaves is lost with it (as with any unacknowledged\n"
@@ -41,8 +52,11 @@ static const char bridge_usage[] =
     "Exit status: 0 when ended by a signal (or --once), 1 on an error, 2 on\n"
     "a usage error.\n"
     "\n"
-    "Example, a local shared-memory channel exported over TCP:\n"
-    "  ipckit bridge listen:shm:///sensors listen:tcp://0.0.0.0:7000\n";
+    "Examples: a local shared-memory channel exported over TCP; a local\n"
+    "publisher carried to an MQTT broker and back:\n"
+    "  ipckit bridge listen:shm:///sensors listen:tcp://0.0.0.0:7000\n"
+    "  ipckit bridge 'unix:///tmp/sensors?pattern=sub' \\\n"
+    "      'mqtt://broker:1883/site1/sensors?qos=1'\n";
 
 #define BRIDGE_BATCH 4096
 #define BRIDGE_IDLE_MS 200
@@ -54,8 +68,14 @@ struct bridge_side {
 	const char *name; /* "A" or "B" */
 	const char *url;
 	int listen;
+	/* A publish/subscribe side: the URLs of its sub and pub channels
+	 * (NULL where the side has none); plain sides have neither. */
+	char *sub_url, *pub_url;
 	struct ipk_listener *l;
 	struct ipk_chan *c;
+	/* What the bridge receives from and sends to: c for a plain side,
+	 * the sub and pub channels of a pattern side. */
+	struct ipk_chan *rx, *tx;
 	int down; /* c waits for its peer to reattach */
 	int last_err; /* last connect error reported, to say it once */
 	unsigned long long conns;
@@ -74,6 +94,15 @@ struct bridge_args {
 	int once, quiet;
 };
 
+static unsigned long
+bridge_random(void)
+{
+	unsigned long v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (unsigned long)time(NULL);
+	return v;
+}
+
 static void
 bridge_on_signal(int sig)
 {
@@ -81,8 +110,48 @@ bridge_on_signal(int sig)
 	bridge_stop = 1;
 }
 
+/* url with "&extra" or "?extra" added; NULL when out of memory. */
+static char *
+bridge_url_with(const char *url, const char *extra)
+{
+	size_t n = strlen(url) + strlen(extra) + 2;
+	char *u = malloc(n);
+	if (u)
+		snprintf(
+		    u, n, "%s%s%s", url, strchr(url, '?') ? "&" : "?", extra);
+	return u;
+}
+
+/* The value of ?pattern= in url ("sub", ...), into buf; 0 when absent. */
 static int
-bridge_side_parse(struct bridge_side *s, const char *name, const char *arg)
+bridge_url_pattern(const char *url, char *buf, size_t cap)
+{
+	const char *q = strchr(url, '?');
+	for (const char *p = q; p && *p; p = strchr(p + 1, '&')) {
+		if (strncmp(p + 1, "pattern=", 8) != 0)
+			continue;
+		size_t n = strcspn(p + 9, "&");
+		snprintf(buf, cap, "%.*s", (int)n, p + 9);
+		return 1;
+	}
+	return 0;
+}
+
+/* The URL's scheme has a broker (mqtt): see ipk_scheme_caps. */
+static int
+bridge_url_broker(const char *url)
+{
+	char scheme[32];
+	size_t n = strcspn(url, ":");
+	if (n == 0 || n >= sizeof(scheme) || !url[n])
+		return 0;
+	snprintf(scheme, sizeof(scheme), "%.*s", (int)n, url);
+	return (ipk_scheme_caps(scheme) & IPK_CAP_BROKER) != 0;
+}
+
+static int
+bridge_side_parse(
+    struct bridge_side *s, const char *name, const char *arg, const char *id)
 {
 	s->name = name;
 	if (!strncmp(arg, "listen:", 7)) {
@@ -93,7 +162,77 @@ bridge_side_parse(struct bridge_side *s, const char *name, const char *arg)
 	} else {
 		s->url = arg;
 	}
-	return *s->url ? 0 : -1;
+	if (!*s->url)
+		return -1;
+	char role[16], tag[64];
+	int broker = bridge_url_broker(s->url);
+	snprintf(tag, sizeof(tag), "bridge=%s", id);
+	char *base = broker ? bridge_url_with(s->url, tag) : strdup(s->url);
+	if (!base)
+		return -ENOMEM;
+	int rv = 0;
+	if (bridge_url_pattern(s->url, role, sizeof(role))) {
+		if (!strcmp(role, "sub"))
+			s->sub_url = base;
+		else if (!strcmp(role, "pub"))
+			s->pub_url = base;
+		else
+			rv = -EINVAL;
+		if (rv < 0)
+			free(base);
+	} else if (broker) {
+		s->sub_url = bridge_url_with(base, "pattern=sub");
+		s->pub_url = bridge_url_with(base, "pattern=pub");
+		free(base);
+		if (!s->sub_url || !s->pub_url)
+			rv = -ENOMEM;
+	} else {
+		free(base);
+	}
+	return rv;
+}
+
+static int
+bridge_pattern_side(const struct bridge_side *s)
+{
+	return s->sub_url || s->pub_url;
+}
+
+/* Open the channels of a pattern side. 1 up, 0 not yet, < 0 fatal. */
+static int
+bridge_pattern_connect(struct bridge_side *s, const struct bridge_args *a)
+{
+	const char *urls[2] = {s->sub_url, s->pub_url};
+	struct ipk_chan **chans[2] = {&s->rx, &s->tx};
+	int rv = 0;
+	for (int i = 0; i < 2 && rv == 0; i++) {
+		if (!urls[i] || *chans[i])
+			continue;
+		if (s->listen) {
+			rv = ipk_bind(urls[i], NULL, chans[i]);
+		} else {
+			struct ipk_opts o = {.timeout_ms = BRIDGE_RETRY_MS};
+			rv = ipk_dial(urls[i], &o, chans[i]);
+		}
+	}
+	if (rv == 0) {
+		s->c = s->rx ? s->rx : s->tx;
+		s->conns++;
+		s->last_err = 0;
+		if (!a->quiet)
+			fprintf(stderr, "ipckit bridge: %s: connected (%s)\n",
+			    s->name, s->url);
+		return 1;
+	}
+	if (rv == -EINVAL || rv == -ENOMEM || rv == -ENOTSUP)
+		return cli_fail("bridge", s->url, rv), rv;
+	if (rv != -ETIMEDOUT && rv != -EAGAIN && rv != -ECONNREFUSED &&
+	    rv != -ENOENT && rv != s->last_err && !a->quiet)
+		cli_fail("bridge", s->url, rv);
+	s->last_err = rv;
+	if (rv == -ECONNREFUSED || rv == -ENOENT)
+		(void)poll(NULL, 0, BRIDGE_RETRY_MS);
+	return 0;
 }
 
 /* Try to give side `s` a channel. 1 connected, 0 not yet, < 0 fatal. */
@@ -101,6 +240,8 @@ static int
 bridge_connect(struct bridge_side *s, const struct bridge_args *a)
 {
 	int rv;
+	if (bridge_pattern_side(s))
+		return s->c ? 1 : bridge_pattern_connect(s, a);
 	if (s->c && s->down) {
 		/* A single-channel listener (fifo, shm, ...): the next peer
 		 * reattaches to the same channel; ECLOSED until it does. */
@@ -140,6 +281,7 @@ bridge_connect(struct bridge_side *s, const struct bridge_args *a)
 		rv = ipk_dial(s->url, &o, &s->c);
 	}
 	if (rv == 0) {
+		s->rx = s->tx = s->c;
 		s->conns++;
 		s->last_err = 0;
 		if (!a->quiet)
@@ -167,13 +309,18 @@ bridge_drop(struct bridge_side *s, int err, const struct bridge_args *a)
 		else
 			cli_fail("bridge", s->url, err);
 	}
-	if (err == IPK_ECLOSED && s->listen &&
+	if (err == IPK_ECLOSED && s->listen && !bridge_pattern_side(s) &&
 	    (ipk_caps(s->c) & IPK_CAP_REATTACH)) {
 		s->down = 1;
 		return;
 	}
-	ipk_close(s->c);
-	s->c = NULL;
+	if (bridge_pattern_side(s)) {
+		ipk_close(s->rx);
+		ipk_close(s->tx);
+	} else {
+		ipk_close(s->c);
+	}
+	s->c = s->rx = s->tx = NULL;
 }
 
 static int
@@ -193,9 +340,11 @@ static int
 bridge_pump(struct bridge_dir *d, const struct bridge_args *a)
 {
 	int n = 0, rv;
+	if (!d->src->rx || !d->dst->tx)
+		return 0; /* a one-way side: nothing goes this way */
 	for (;;) {
 		if (d->pending) {
-			rv = ipk_send(d->dst->c, d->buf, d->len, d->type, 0);
+			rv = ipk_send(d->dst->tx, d->buf, d->len, d->type, 0);
 			if (rv == -EAGAIN)
 				return n;
 			if (rv == -EMSGSIZE) {
@@ -214,18 +363,18 @@ bridge_pump(struct bridge_dir *d, const struct bridge_args *a)
 		}
 		if (n >= BRIDGE_BATCH)
 			return n;
-		rv = ipk_recv(d->src->c, d->buf, d->cap, &d->len, &d->type, 0);
+		rv = ipk_recv(d->src->rx, d->buf, d->cap, &d->len, &d->type, 0);
 		if (rv == -EAGAIN)
 			return n;
 		if (rv == -EMSGSIZE && d->len > d->cap &&
-		    d->len <= ipk_max_msg(d->src->c)) {
+		    d->len <= ipk_max_msg(d->src->rx)) {
 			if (bridge_grow(d, d->len) < 0)
 				return -1;
 			continue;
 		}
 		if (rv == -EMSGSIZE ||
 		    (rv == -EBADMSG &&
-			(ipk_caps(d->src->c) & IPK_CAP_BOUNDARIES))) {
+			(ipk_caps(d->src->rx) & IPK_CAP_BOUNDARIES))) {
 			/* Dropped by the library, the channel goes on. */
 			d->dropped++;
 			if (!a->quiet)
@@ -250,7 +399,9 @@ bridge_wait(struct bridge_dir *d)
 			busy = 1;
 			continue;
 		}
-		int fd = ipk_fd(d[i].src->c);
+		if (!d[i].src->rx || !d[i].dst->tx)
+			continue;
+		int fd = ipk_fd(d[i].src->rx);
 		if (fd >= 0)
 			p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 	}
@@ -332,9 +483,38 @@ bridge_run(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage(&cli_cmd_bridge, "expected two sides");
 	struct bridge_side s[2] = {{0}, {0}};
-	if (bridge_side_parse(&s[0], "A", argv[optind]) < 0 ||
-	    bridge_side_parse(&s[1], "B", argv[optind + 1]) < 0)
-		return cli_usage(&cli_cmd_bridge, "empty address");
+	/* The id this bridge marks what it publishes to a broker with. */
+	char id[40];
+	snprintf(id, sizeof(id), "%ld-%lx", (long)getpid(),
+	    (unsigned long)bridge_random());
+	int pa = bridge_side_parse(&s[0], "A", argv[optind], id);
+	int pb =
+	    pa < 0 ? 0 : bridge_side_parse(&s[1], "B", argv[optind + 1], id);
+	if (pa < 0 || pb < 0) {
+		for (int i = 0; i < 2; i++) {
+			free(s[i].sub_url);
+			free(s[i].pub_url);
+		}
+		if (pa == -ENOMEM || pb == -ENOMEM)
+			return cli_fail("bridge", NULL, -ENOMEM);
+		return cli_usage(&cli_cmd_bridge,
+		    pa == -1 || pb == -1 ? "empty address"
+					 : "a side's ?pattern= is sub or pub");
+	}
+	/* A broker side opens only the directions the other side has: no
+	 * subscription whose messages nobody would take. */
+	for (int i = 0; i < 2; i++) {
+		struct bridge_side *me = &s[i], *other = &s[1 - i];
+		if (!me->sub_url || !me->pub_url || !bridge_pattern_side(other))
+			continue;
+		char **unused = !other->pub_url ? &me->sub_url
+		    : !other->sub_url		? &me->pub_url
+						: NULL;
+		if (unused) {
+			free(*unused);
+			*unused = NULL;
+		}
+	}
 	struct bridge_dir d[2] = {
 	    {.src = &s[0], .dst = &s[1]},
 	    {.src = &s[1], .dst = &s[0]},
@@ -351,8 +531,15 @@ bridge_run(int argc, char **argv)
 	int rv = bridge_loop(s, d, &a);
 
 	for (int i = 0; i < 2; i++) {
-		ipk_close(s[i].c);
+		if (bridge_pattern_side(&s[i])) {
+			ipk_close(s[i].rx);
+			ipk_close(s[i].tx);
+		} else {
+			ipk_close(s[i].c);
+		}
 		ipk_listener_close(s[i].l);
+		free(s[i].sub_url);
+		free(s[i].pub_url);
 		free(d[i].buf);
 	}
 	fprintf(stderr,

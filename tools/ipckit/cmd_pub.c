@@ -15,9 +15,10 @@ static const char pub_usage[] =
     "\n"
     "Publish each MESSAGE (or each line of standard input, without its\n"
     "newline) to every subscriber of URL (shm, unix, tcp, nng+tcp,\n"
-    "nng+ipc; ?pattern=pub is added). Subscribers that are not connected\n"
-    "when a message goes out do not get it, unless URL asks for\n"
-    "?history=K.\n"
+    "nng+ipc, or an MQTT broker: mqtt://host:port/topic; ?pattern=pub is\n"
+    "added). Subscribers that are not connected when a message goes out\n"
+    "do not get it, unless URL asks for ?history=K (MQTT: ?retain=1, or a\n"
+    "subscriber's session kept with ?clean=0&id=NAME and ?qos=1).\n"
     "Options may come anywhere; '--' ends them.\n"
     "\n"
     "  -l, --listen        bind URL (the default)\n"
@@ -43,7 +44,8 @@ static const char pub_usage[] =
     "Examples:\n"
     "  ipckit pub -w 1 unix:///tmp/sensors temp=21\n"
     "  tail -f log | ipckit pub 'tcp://0.0.0.0:7000?history=100'\n"
-    "  ipckit pub -r 0 -i 1000 nng+tcp://127.0.0.1:5555 tick\n";
+    "  ipckit pub -r 0 -i 1000 nng+tcp://127.0.0.1:5555 tick\n"
+    "  ipckit pub 'mqtt://broker:1883/site1/temp?qos=1' 21.5\n";
 
 static int pub_run(int argc, char **argv);
 

@@ -15,7 +15,10 @@ static const char sub_usage[] =
     "\n"
     "Subscribe to the publisher at URL (shm, unix, tcp, nng+tcp, nng+ipc;\n"
     "?pattern=sub is added) and print each message that starts with one\n"
-    "of the topics (every message when no --topic is given).\n"
+    "of the topics (every message when no --topic is given). Through an\n"
+    "MQTT broker (mqtt://host:port/topic, wildcards + and #) --topic adds\n"
+    "a topic filter, and \"subscribed\" on standard error says when the\n"
+    "broker has the subscription.\n"
     "Options may come anywhere; '--' ends them.\n"
     "\n"
     "  -d, --dial          dial URL (the default)\n"
@@ -37,7 +40,8 @@ static const char sub_usage[] =
     "\n"
     "Examples:\n"
     "  ipckit sub unix:///tmp/sensors --topic temp=\n"
-    "  ipckit sub -n 10 nng+tcp://127.0.0.1:5555\n";
+    "  ipckit sub -n 10 nng+tcp://127.0.0.1:5555\n"
+    "  ipckit sub 'mqtt://broker:1883/site1/#?qos=1&clean=0&id=me'\n";
 
 static int sub_run(int argc, char **argv);
 
@@ -134,6 +138,10 @@ sub_run(int argc, char **argv)
 			ipk_close(c);
 			return cli_fail("sub", url, rv);
 		}
+	/* Through a broker nothing tells a publisher that this subscriber
+	 * is there: say when the broker has taken the subscription. */
+	if (ipk_caps(c) & IPK_CAP_BROKER)
+		fprintf(stderr, "ipckit sub: %s: subscribed\n", url);
 	size_t cap = 65536;
 	unsigned char *buf = malloc(cap);
 	rv = buf ? CLI_OK : cli_fail("sub", url, -ENOMEM);

@@ -32,14 +32,25 @@ main_usage(FILE *f)
 	const char *const *s = ipk_schemes();
 	for (; *s; s++) {
 		unsigned caps = ipk_scheme_caps(*s);
-		fprintf(f, "  %-8s%s%s%s%s%s%s%s\n", *s,
+		/* One line per scheme (CI reads the first word of each). */
+		const char *missing = ipk_scheme_missing(*s);
+		fprintf(f, "  %-8s%s%s%s%s%s%s%s%s%s%s%s\n", *s,
 		    caps & IPK_CAP_KINSHIP ? " related processes only" : "",
 		    caps & IPK_CAP_THREADS ? " threads of one process" : "",
 		    caps & IPK_CAP_REMOTE ? " crosses hosts" : "",
-		    caps & IPK_CAP_MULTI ? " many peers per listener" : "",
+		    caps & IPK_CAP_BROKER      ? " pub/sub through a broker"
+			: caps & IPK_CAP_MULTI ? " many peers per listener"
+					       : "",
 		    caps & IPK_CAP_ZEROCOPY ? " zero-copy" : "",
 		    caps & IPK_CAP_REATTACH ? " survives peer restart" : "",
-		    caps & IPK_CAP_LOSSY ? " may lose messages" : "");
+		    caps & IPK_CAP_LOSSY ? " may lose messages" : "",
+		    caps & IPK_CAP_PATTERNS ? " pub/sub req/rep push/pull"
+			: (caps & (IPK_CAP_PUBSUB | IPK_CAP_BROKER)) ==
+			    IPK_CAP_PUBSUB
+			? " pub/sub"
+			: "",
+		    missing ? " (not here: " : "", missing ? missing : "",
+		    missing ? ")" : "");
 	}
 	fprintf(f,
 	    "\nOptions: --help, --version. Options of a command go anywhere "
