@@ -44,6 +44,8 @@ void bench_hist_add(struct bench_hist *h, uint64_t ns);
 /* The value at quantile q (0..1): the upper edge of its bucket, capped
  * by the exact maximum. 0 when empty. */
 uint64_t bench_hist_quantile(const struct bench_hist *h, double q);
+/* Add every sample of h to into. */
+void bench_hist_merge(struct bench_hist *into, const struct bench_hist *h);
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -110,6 +112,7 @@ struct bench_subject {
 	const char *wait; /* wait strategy of the row */
 	int threads; /* peer is a thread (inproc) */
 	int zero_copy; /* measure loan/commit/peek/release too */
+	int zc_only; /* stream only through loan/commit/peek/release */
 	int lossy; /* may drop messages (udp) */
 	int memcpy_row; /* single-core memcpy, no peer */
 	int exit_clean; /* processes end with exit(), not _exit(),
@@ -144,10 +147,127 @@ int bench_subjects_iceoryx(struct bench_subject *rows, int cap);
 int bench_subjects_mqtt(struct bench_subject *rows, int cap);
 void bench_mqtt_broker_version(char *buf, size_t cap);
 
-/* The pattern rows (bench/subj_pattern.c): req/rep round trips with 1 and
- * 8 clients beside nng's req0/rep0, pub/sub fan-out 1->1 and 1->4; a
- * table on `out`. */
-int bench_patterns(FILE *out, const struct bench_cfg *cfg);
+/* --- pattern rows (bench/subj_pattern.c) ------------------------------- */
+
+struct bench_run;
+struct bench_psops;
+
+#define BENCH_MAX_PAT 48
+#define BENCH_PAT_MAXPEERS 16 /* subscribers or clients of one row */
+
+/*
+ * One pattern row: publish/subscribe fan-out (one publisher, `peers`
+ * subscribers) or request/reply (one server, `peers` clients), every party
+ * a process. Latency: pub/sub one-way, from the publisher's CLOCK_MONOTONIC
+ * stamp in the message to the subscriber's receive, paced so that no
+ * message queues behind another, every subscriber's samples together;
+ * req/rep the round trip of every client. 0 where not measured.
+ */
+struct bench_prow {
+	char name[40]; /* "pubsub/shm 1->4", "pubsub/shm zc 1->4",
+			  "reqrep/unix 8" */
+	char pattern[8]; /* "pubsub" or "reqrep" */
+	char impl[16]; /* ipckit scheme, or "nng-ipc", "iceoryx", ... */
+	enum bench_kind kind; /* BENCH_IPCKIT or BENCH_PEER */
+	enum bench_status status;
+	char reason[200];
+	int peers;
+	size_t size; /* message size */
+	int zero_copy; /* loan/commit, peek/release */
+	uint64_t p50, p99, max, samples; /* latency, ns */
+	double pub_rate; /* pub/sub: messages/s the publisher sent;
+			    req/rep: requests/s of all clients */
+	double sub_rate; /* pub/sub: the slowest subscriber's messages/s */
+	uint64_t messages; /* pub/sub: sent in the throughput phase */
+	uint64_t lost; /* pub/sub: the most one subscriber lost */
+	double pub_ns; /* zero-copy: the publisher's p50 CPU time per
+			  message from the loan's return to the commit's */
+	double pub_wall_ns; /* the same in wall-clock time */
+};
+
+/*
+ * A pub/sub implementation for the fan-out rows: ipckit's pattern
+ * channels, libnng's pub0/sub0, iceoryx. Each call returns 0 or a negative
+ * code with a sentence in ps->err; receive calls return -ETIMEDOUT or
+ * -EAGAIN when nothing came within timeout_ms. prepare and finish run in
+ * the coordinating process (which never opens the library itself), the
+ * others in the forked publisher and subscribers. Optional: prepare,
+ * finish, pub_loan, pub_commit, pub_idle, pub_flush, sub_peek, sub_release,
+ * sub_gaps.
+ */
+struct bench_ps {
+	const struct bench_psops *ops;
+	const char *arg; /* the implementation's argument: a scheme */
+	int subs;
+	size_t size;
+	int zero_copy;
+	void *p; /* the implementation's state in this process */
+	void *glob; /* prepare's state, inherited by the parties */
+	char err[200];
+};
+
+struct bench_psops {
+	int exit_clean; /* parties end with exit(), not _exit() */
+	int (*prepare)(struct bench_ps *ps);
+	void (*finish)(struct bench_ps *ps);
+	int (*pub_open)(struct bench_ps *ps, char *addr, size_t cap);
+	int (*pub_send)(
+	    struct bench_ps *ps, const void *buf, size_t len, int timeout_ms);
+	int (*pub_loan)(
+	    struct bench_ps *ps, size_t len, void **buf, int timeout_ms);
+	int (*pub_commit)(struct bench_ps *ps, size_t len);
+	void (*pub_idle)(struct bench_ps *ps); /* move queued data */
+	int (*pub_flush)(struct bench_ps *ps, int timeout_ms);
+	int (*sub_open)(struct bench_ps *ps, const char *addr);
+	int (*sub_recv)(struct bench_ps *ps, void *buf, size_t cap, size_t *len,
+	    int timeout_ms);
+	int (*sub_peek)(
+	    struct bench_ps *ps, const void **buf, size_t *len, int timeout_ms);
+	int (*sub_release)(struct bench_ps *ps);
+	uint64_t (*sub_gaps)(struct bench_ps *ps); /* losses it counted */
+	void (*close)(struct bench_ps *ps);
+};
+
+/* The fan-out adapters: ipckit's pattern channels (subj_ipckit.c), nng's
+ * pub0/sub0 (subj_peer.c) and iceoryx (subj_iceoryx.c); NULL when the
+ * library was not built in. */
+const struct bench_psops *bench_psops_ipckit(void);
+const struct bench_psops *bench_psops_nng(void);
+const struct bench_psops *bench_psops_iceoryx(void);
+
+/* Write to url an address of ipckit scheme (or variant) `scheme` with a
+ * fresh name and `query` ("pattern=rep") after the variant's own. */
+int
+bench_pattern_url(const char *scheme, const char *query, char *url, size_t cap);
+
+/* One fan-out row of `ops` (row->name, impl, kind, peers, size and
+ * zero_copy set by the caller): runs it and fills the figures. */
+void bench_pubsub_row(const struct bench_cfg *cfg,
+    const struct bench_psops *ops, const char *arg, struct bench_prow *row);
+
+/* Is item[0..len), one name of --only, about the pattern rows ("pubsub",
+ * "reqrep", or either with '/' and more)? */
+int bench_pattern_item(const char *item, size_t len);
+
+/* Run the pattern rows into rows[0..cap) (those --only names, when it
+ * names pattern rows); returns how many. Progress on stderr; never leaves
+ * a child behind. */
+int
+bench_patterns(const struct bench_cfg *cfg, struct bench_prow *rows, int cap);
+
+/* The pattern goals, ratios taken within one run. */
+#define BENCH_MAX_GOALS 8
+struct bench_goal {
+	const char *id; /* "shm-fanout-throughput" */
+	const char *what; /* the ratio in words */
+	double value; /* the ratio, 0 when not measured */
+	double goal;
+	int at_most; /* met when value <= goal (else value >= goal) */
+	int met; /* 1, 0, or -1: not measured */
+	char evidence[240];
+};
+int
+bench_pattern_goals(const struct bench_run *run, struct bench_goal *g, int cap);
 
 /* --- results ------------------------------------------------------------ */
 
@@ -240,6 +360,7 @@ struct bench_median {
 	double rtt; /* p50 / floor/atomic p50 */
 	double stream[2 * BENCH_MAX_SIZES]; /* MB/s / floor/ring MB/s */
 	double hot[2 * BENCH_MAX_SIZES]; /* zero-copy MB/s / memcpy/hot */
+	double zc[2 * BENCH_MAX_SIZES]; /* zero-copy MB/s / floor/zc */
 };
 
 struct bench_run {
@@ -250,6 +371,8 @@ struct bench_run {
 	int n;
 	int repeat; /* > 1: med[] holds medians over that many runs */
 	struct bench_median med[BENCH_MAX_ROWS];
+	struct bench_prow pat[BENCH_MAX_PAT]; /* --patterns */
+	int npat;
 };
 
 /* Families of rows: one panel and one colour scale each in the pictures. */
@@ -282,12 +405,16 @@ bench_row_tput(const struct bench_row *x, size_t size, int zero_copy);
  * missing. RTT: p50 / floor/atomic's p50. Streaming: MB/s / floor/ring's
  * MB/s at the same size (floor/ring copies; it is the streaming floor for
  * copying and zero-copy rows alike). Hot: a zero-copy figure / memcpy/hot's
- * MB/s at the same size.
+ * MB/s at the same size (a reference: one core copying cached data). Zc: a
+ * zero-copy figure / floor/zc's at the same size, the floor of the same
+ * cross-process fill-and-check workload.
  */
 double bench_ratio_rtt(const struct bench_run *run, const struct bench_row *x);
 double bench_ratio_stream(const struct bench_run *run,
     const struct bench_row *x, const struct bench_rtput *t);
 double bench_ratio_hot(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t);
+double bench_ratio_zc(const struct bench_run *run, const struct bench_row *x,
     const struct bench_rtput *t);
 /* Medians of those ratios over runs[0..nruns) (the same rows in the same
  * order) into out->med, with out->repeat = nruns. */
@@ -318,6 +445,10 @@ int bench_claims(const struct bench_run *run, struct bench_claim *c, int cap);
 
 void bench_report_table(FILE *f, const struct bench_run *run);
 void bench_report_claims(FILE *f, const struct bench_run *run);
+/* The pattern rows and goals (nothing when the run has none). */
+void bench_report_patterns(FILE *f, const struct bench_run *run);
+/* The "patterns" member of the JSON file, with its trailing comma. */
+void bench_report_json_patterns(FILE *f, const struct bench_run *run);
 int bench_report_json(const char *path, const struct bench_run *run);
 /*
  * Pictures through gnuplot (.png or .svg by the extension): latency and

@@ -17,8 +17,8 @@
 #define CMP_MIN_P99 1.25
 #define CMP_MIN_TPUT 1.10
 
-static const char *const cmp_floors[] = {
-    "floor/atomic", "floor/ring", "floor/futex", "memcpy", "memcpy/hot"};
+static const char *const cmp_floors[] = {"floor/atomic", "floor/ring",
+    "floor/zc", "floor/futex", "memcpy", "memcpy/hot"};
 
 struct cmp_noise {
 	double p50, p99; /* factors */
@@ -64,10 +64,12 @@ cmp_noise(
 			    cmp_factor((double)x->p99, (double)y->p99));
 		}
 		for (int k = 0; k < b->cfg.nsizes; k++) {
+			/* floor/zc streams zero-copy only. */
+			int zc = !strcmp(cmp_floors[i], "floor/zc");
 			const struct bench_rtput *s =
-			    bench_row_tput(x, b->cfg.sizes[k], 0);
+			    bench_row_tput(x, b->cfg.sizes[k], zc);
 			const struct bench_rtput *t =
-			    bench_row_tput(y, b->cfg.sizes[k], 0);
+			    bench_row_tput(y, b->cfg.sizes[k], zc);
 			if (!s || !t)
 				continue;
 			nz->from_floors = 1;
@@ -182,6 +184,49 @@ cmp_measured(const struct bench_row *x)
 	return x->have_rtt;
 }
 
+static const struct bench_prow *
+cmp_prow(const struct bench_run *run, const char *name)
+{
+	for (int i = 0; i < run->npat; i++)
+		if (!strcmp(run->pat[i].name, name))
+			return &run->pat[i];
+	return NULL;
+}
+
+/* The pattern rows of both runs: latency p50 and p99, the publisher's (or
+ * all clients') rate, the slowest subscriber's, the zero-copy publisher's
+ * cost, each B/A; the floors' noise marks them as in the table above. */
+static int
+cmp_patterns(FILE *f, const struct bench_run *a, const struct bench_run *b,
+    const struct cmp_noise *nz)
+{
+	int changed = 0, head = 0;
+	for (int i = 0; i < b->npat; i++) {
+		const struct bench_prow *y = &b->pat[i];
+		const struct bench_prow *x = cmp_prow(a, y->name);
+		if (!x || x->status != BENCH_OK || y->status != BENCH_OK)
+			continue;
+		if (!head++)
+			fprintf(f,
+			    "\nPATTERNS, B / A\n%-22s %8s %8s %8s %8s %8s\n",
+			    "name", "lat p50", "lat p99", "sent/s", "slowest/s",
+			    "pub cost");
+		fprintf(f, "%-22s", y->name);
+		int c =
+		    cmp_cell(f, (double)x->p50, (double)y->p50, nz->p50, 1, 8);
+		c |= cmp_cell(f, (double)x->p99, (double)y->p99, nz->p99, 1, 8);
+		c |= cmp_cell(f, x->pub_rate, y->pub_rate, nz->tput[0], 0, 8);
+		c |= cmp_cell(f, x->sub_rate, y->sub_rate, nz->tput[0], 0, 8);
+		c |= cmp_cell(f, x->pub_ns, y->pub_ns, nz->p50, 1, 8);
+		fputc('\n', f);
+		changed += c;
+	}
+	if (head)
+		fprintf(f, "%d pattern row%s changed beyond the noise.\n",
+		    changed, changed == 1 ? "" : "s");
+	return changed;
+}
+
 int
 bench_report_compare(
     FILE *f, const struct bench_run *a, const struct bench_run *b)
@@ -222,5 +267,5 @@ bench_report_compare(
 			    head++ ? "" : "only in A:", a->row[i].name);
 	if (head)
 		fputc('\n', f);
-	return changed;
+	return changed + cmp_patterns(f, a, b, &nz);
 }

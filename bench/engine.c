@@ -756,7 +756,7 @@ eng_init_tput(const struct bench_cfg *cfg, const struct bench_subject *s,
     struct bench_result *r)
 {
 	r->ntput = 0;
-	for (int zc = 0; zc <= (s->zero_copy ? 1 : 0); zc++) {
+	for (int zc = s->zc_only ? 1 : 0; zc <= (s->zero_copy ? 1 : 0); zc++) {
 		for (int i = 0; i < cfg->nsizes; i++) {
 			struct bench_tput *t = &r->tput[r->ntput++];
 			memset(t, 0, sizeof(*t));

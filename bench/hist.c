@@ -70,3 +70,18 @@ bench_hist_quantile(const struct bench_hist *h, double q)
 	}
 	return h->max;
 }
+
+void
+bench_hist_merge(struct bench_hist *into, const struct bench_hist *h)
+{
+	if (!h->count)
+		return;
+	for (unsigned i = 0; i < BENCH_HBUCKETS; i++)
+		into->b[i] += h->b[i];
+	into->count += h->count;
+	into->sum += h->sum;
+	if (h->min < into->min)
+		into->min = h->min;
+	if (h->max > into->max)
+		into->max = h->max;
+}

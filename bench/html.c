@@ -225,6 +225,103 @@ html_props(FILE *f, const struct bench_run *run)
 }
 
 static void
+html_cell_us(FILE *f, double ns)
+{
+	char buf[24];
+	if (ns > 0) {
+		bench_fmt_us(buf, sizeof(buf), ns);
+		fputs("<td>", f);
+		html_text(f, buf);
+		fputs("</td>", f);
+	} else {
+		fputs("<td>-</td>", f);
+	}
+}
+
+static void
+html_cell_rate(FILE *f, double v)
+{
+	if (v > 0)
+		fprintf(f, "<td>%.0f</td>", v);
+	else
+		fputs("<td>-</td>", f);
+}
+
+/* The pattern rows and their goals (runs made with --patterns). */
+static void
+html_patterns(FILE *f, const struct bench_run *run)
+{
+	struct bench_goal g[BENCH_MAX_GOALS];
+	static const char *const st[] = {"ok", "not built", "n/a", "failed"};
+	if (!run->npat)
+		return;
+	fputs("<h2>Patterns</h2>\n<p>A process per party. Pub/sub latency "
+	      "is one way (the publisher's stamp to the subscriber's "
+	      "receive), paced so no message queues, every subscriber's "
+	      "samples; req/rep latency is the round trip of every client. "
+	      "Sent/s: the publisher's messages per second (req/rep: all "
+	      "clients' requests); slowest/s: the slowest subscriber's; "
+	      "pub cost: the zero-copy publisher's p50 CPU time per "
+	      "message from the loan's return to the commit's.</p>\n"
+	      "<table id=\"patterns\"><tr><th class=\"l\">name</th>"
+	      "<th>size</th><th>lat p50</th><th>lat p99</th>"
+	      "<th>samples</th><th>sent/s</th><th>slowest/s</th>"
+	      "<th>lost</th><th>pub cost</th></tr>\n",
+	    f);
+	for (int i = 0; i < run->npat; i++) {
+		const struct bench_prow *r = &run->pat[i];
+		char sz[24];
+		fputs("<tr><td class=\"l\">", f);
+		html_text(f, r->name);
+		fputs("</td>", f);
+		if (r->status != BENCH_OK) {
+			fputs("<td class=\"l\" colspan=\"8\">", f);
+			html_text(f, st[r->status]);
+			fputs(": ", f);
+			html_text(f, r->reason);
+			fputs("</td></tr>\n", f);
+			continue;
+		}
+		bench_fmt_size(sz, sizeof(sz), r->size);
+		fprintf(f, "<td>%s</td>", sz);
+		html_cell_us(f, (double)r->p50);
+		html_cell_us(f, (double)r->p99);
+		fprintf(f, "<td>%llu</td>", (unsigned long long)r->samples);
+		html_cell_rate(f, r->pub_rate);
+		html_cell_rate(f, r->sub_rate);
+		fprintf(f, "<td>%llu</td>", (unsigned long long)r->lost);
+		html_cell_us(f, r->pub_ns);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n<table id=\"pattern-goals\"><tr>"
+	      "<th class=\"l\">goal</th><th>ratio</th><th>goal</th>"
+	      "<th class=\"l\">here</th><th class=\"l\">evidence</th>"
+	      "</tr>\n",
+	    f);
+	int n = bench_pattern_goals(run, g, BENCH_MAX_GOALS);
+	for (int i = 0; i < n; i++) {
+		fputs("<tr><td class=\"l\">", f);
+		html_text(f, g[i].what);
+		if (g[i].met >= 0)
+			fprintf(f, "</td><td>%.2f</td>", g[i].value);
+		else
+			fputs("</td><td>-</td>", f);
+		fprintf(f, "<td>%s&nbsp;%.2f</td><td class=\"l %s\">%s</td>",
+		    g[i].at_most ? "&le;" : "&ge;", g[i].goal,
+		    g[i].met < 0   ? "nm"
+			: g[i].met ? "yes"
+				   : "no",
+		    g[i].met < 0   ? "not measured"
+			: g[i].met ? "met"
+				   : "not met");
+		fputs("<td class=\"l\">", f);
+		html_text(f, g[i].evidence);
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n", f);
+}
+
+static void
 html_compare(
     FILE *f, const struct bench_run *run, const struct bench_run *before)
 {
@@ -278,18 +375,24 @@ bench_report_html(const char *path, const struct bench_run *run,
 	FILE *f = fopen(path, "we");
 	if (!f)
 		return -errno;
+	int rv = 0;
 	html_head(f, run, before);
-	html_claims(f, run);
+	if (run->n)
+		html_claims(f, run);
 	if (before)
 		html_compare(f, run, before);
-	int rv = html_svg(f, run, before);
+	if (run->n)
+		rv = html_svg(f, run, before);
 	if (rv == -ENOENT)
 		fputs("<h2>Pictures</h2>\n<p>No pictures: gnuplot is not "
 		      "installed where this page was written.</p>\n",
 		    f);
-	html_latency(f, run);
-	html_throughput(f, run);
-	html_props(f, run);
+	if (run->n) {
+		html_latency(f, run);
+		html_throughput(f, run);
+		html_props(f, run);
+	}
+	html_patterns(f, run);
 	fputs("</body>\n</html>\n", f);
 	int bad = ferror(f);
 	if (fclose(f) != 0 || bad)

@@ -341,6 +341,87 @@ load_sizes(struct load *ld, const struct json *cfg, struct bench_run *run)
 		}
 }
 
+static const char *const load_pattern[] = {"pubsub", "reqrep"};
+
+/* One pattern row of "patterns": {"rows": [...]}; the goals are not read
+ * back, they follow from the rows. */
+static void
+load_prow(struct load *ld, const struct json *j, struct bench_prow *x, int i)
+{
+	char w[64], s[16];
+	snprintf(w, sizeof(w), "patterns.rows[%d]", i);
+	memset(x, 0, sizeof(*x));
+	if (j->type != JSON_OBJ) {
+		load_fail(ld, "%s: expected an object", w);
+		return;
+	}
+	const struct json *name = json_get(j, "name");
+	if (!name || name->type != JSON_STR || !name->str[0] ||
+	    strlen(name->str) >= sizeof(x->name)) {
+		load_fail(ld, "%s: \"name\" must be a string of 1 to %zu bytes",
+		    w, sizeof(x->name) - 1);
+		return;
+	}
+	snprintf(x->name, sizeof(x->name), "%s", name->str);
+	snprintf(w, sizeof(w), "patterns.rows[%d] (%s)", i, x->name);
+	load_str(ld, j, "pattern", s, sizeof(s), "pubsub", w);
+	snprintf(x->pattern, sizeof(x->pattern), "%s",
+	    load_pattern[load_enum(ld, s, load_pattern, 2, w, "pattern")]);
+	load_str(ld, j, "impl", x->impl, sizeof(x->impl), "", w);
+	load_str(ld, j, "kind", s, sizeof(s), "ipckit", w);
+	x->kind = (enum bench_kind)load_enum(ld, s, load_kind, 3, w, "kind");
+	load_str(ld, j, "status", s, sizeof(s), "ok", w);
+	x->status =
+	    (enum bench_status)load_enum(ld, s, load_status, 4, w, "status");
+	load_str(ld, j, "reason", x->reason, sizeof(x->reason), "", w);
+	x->peers = (int)load_num(ld, j, "peers", 0, 1 << 20, 0, w);
+	x->size = (size_t)load_num(ld, j, "size", 0, 1ull << 40, 0, w);
+	x->zero_copy = load_bool(ld, j, "zero_copy", w) > 0;
+	const struct json *lat = json_get(j, "latency_ns");
+	if (lat && lat->type == JSON_OBJ) {
+		char lw[96];
+		snprintf(lw, sizeof(lw), "%s.latency_ns", w);
+		x->p50 = (uint64_t)load_num(ld, lat, "p50", 0, 1e15, 0, lw);
+		x->p99 = (uint64_t)load_num(ld, lat, "p99", 0, 1e15, 0, lw);
+		x->max = (uint64_t)load_num(ld, lat, "max", 0, 1e15, 0, lw);
+		x->samples =
+		    (uint64_t)load_num(ld, lat, "samples", 0, 1e15, 0, lw);
+	} else if (lat && lat->type != JSON_NULL) {
+		load_fail(ld, "%s.latency_ns: expected an object or null", w);
+	}
+	x->messages = (uint64_t)load_num(ld, j, "messages", 0, 1e18, 0, w);
+	x->lost = (uint64_t)load_num(ld, j, "lost", 0, 1e18, 0, w);
+	x->pub_rate = load_num(ld, j, "sent_per_s", 0, 1e12, 0, w);
+	x->sub_rate = load_num(ld, j, "slowest_sub_per_s", 0, 1e12, 0, w);
+	x->pub_ns = load_num(ld, j, "pub_cost_ns", 0, 1e15, 0, w);
+	x->pub_wall_ns = load_num(ld, j, "pub_wall_ns", 0, 1e15, 0, w);
+}
+
+/* "patterns" is optional: runs recorded without --patterns have none. */
+static void
+load_patterns(struct load *ld, const struct json *p, struct bench_run *run)
+{
+	if (!p || p->type == JSON_NULL)
+		return;
+	const struct json *rows = json_get(p, "rows");
+	if (p->type != JSON_OBJ || (rows && rows->type != JSON_ARR)) {
+		load_fail(ld,
+		    "patterns: expected an object with a \"rows\" "
+		    "array");
+		return;
+	}
+	for (const struct json *r = rows ? rows->child : NULL; r && !ld->failed;
+	     r = r->next) {
+		if (run->npat == BENCH_MAX_PAT) {
+			load_fail(ld, "patterns.rows: more than %d rows",
+			    BENCH_MAX_PAT);
+			return;
+		}
+		load_prow(ld, r, &run->pat[run->npat], run->npat);
+		run->npat++;
+	}
+}
+
 static int
 load_tree(struct load *ld, const struct json *root, struct bench_run *run)
 {
@@ -363,7 +444,9 @@ load_tree(struct load *ld, const struct json *root, struct bench_run *run)
 		load_row(ld, r, &run->row[run->n], run->n);
 		run->n++;
 	}
-	if (!ld->failed && !run->n)
+	if (!ld->failed)
+		load_patterns(ld, json_get(root, "patterns"), run);
+	if (!ld->failed && !run->n && !run->npat)
 		load_fail(ld, "results: no rows");
 	if (!ld->failed)
 		load_sizes(ld, json_get(root, "config"), run);

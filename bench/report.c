@@ -137,10 +137,10 @@ bench_ratio_rtt(const struct bench_run *run, const struct bench_row *x)
 
 static double
 report_tput_ratio(const struct bench_run *run, const struct bench_row *x,
-    const struct bench_rtput *t, const char *base)
+    const struct bench_rtput *t, const char *base, int base_zc)
 {
 	const struct bench_rtput *b =
-	    bench_row_tput(report_row_named(run, base), t->size, 0);
+	    bench_row_tput(report_row_named(run, base), t->size, base_zc);
 	if (t->status != BENCH_OK || !b || b->mb_per_s <= 0)
 		return 0;
 	(void)x;
@@ -151,14 +151,21 @@ double
 bench_ratio_stream(const struct bench_run *run, const struct bench_row *x,
     const struct bench_rtput *t)
 {
-	return report_tput_ratio(run, x, t, "floor/ring");
+	return report_tput_ratio(run, x, t, "floor/ring", 0);
 }
 
 double
 bench_ratio_hot(const struct bench_run *run, const struct bench_row *x,
     const struct bench_rtput *t)
 {
-	return t->zero_copy ? report_tput_ratio(run, x, t, "memcpy/hot") : 0;
+	return t->zero_copy ? report_tput_ratio(run, x, t, "memcpy/hot", 0) : 0;
+}
+
+double
+bench_ratio_zc(const struct bench_run *run, const struct bench_row *x,
+    const struct bench_rtput *t)
+{
+	return t->zero_copy ? report_tput_ratio(run, x, t, "floor/zc", 1) : 0;
 }
 
 static int
@@ -214,6 +221,13 @@ bench_run_median(
 				    : 0;
 			}
 			m->hot[j] = report_median(v, nruns);
+			for (int k = 0; k < nruns; k++) {
+				const struct bench_row *x = &runs[k]->row[i];
+				v[k] = i < runs[k]->n && j < x->ntput
+				    ? bench_ratio_zc(runs[k], x, &x->tput[j])
+				    : 0;
+			}
+			m->zc[j] = report_median(v, nruns);
 		}
 	}
 }
@@ -419,13 +433,20 @@ report_tput_row(
 	fputc('\n', f);
 }
 
+/* Has row x throughput entries that are zero-copy (zc 1) or copying (0)? */
+static int
+report_has(const struct bench_row *x, int zc)
+{
+	for (int j = 0; j < x->ntput; j++)
+		if (x->tput[j].zero_copy == zc)
+			return 1;
+	return 0;
+}
+
 static int
 report_has_zc(const struct bench_row *x)
 {
-	for (int j = 0; j < x->ntput; j++)
-		if (x->tput[j].zero_copy)
-			return 1;
-	return 0;
+	return report_has(x, 1);
 }
 
 static void
@@ -445,18 +466,29 @@ report_throughput(FILE *f, const struct bench_run *run)
 		const struct bench_row *x = &run->row[i];
 		if (x->status != BENCH_OK && !x->have_rtt)
 			continue;
-		report_tput_row(f, run, x, 0);
+		if (report_has(x, 0) || !report_has_zc(x))
+			report_tput_row(f, run, x, 0);
 		if (report_has_zc(x))
 			report_tput_row(f, run, x, 1);
 	}
 }
 
+/* Does the run have floor/zc figures (runs recorded before it did not)? */
+static int
+report_have_zc_floor(const struct bench_run *run)
+{
+	const struct bench_row *z = report_row_named(run, "floor/zc");
+	return z && z->status == BENCH_OK && report_has_zc(z);
+}
+
 /* One line of the ratio table: row x, copying or zero-copy, with its
- * ratios to floor/ring (and, zero-copy, to memcpy/hot) at every size. */
+ * ratios at every size: copying to floor/ring; zero-copy to floor/zc
+ * (floor/ring in runs without it), then to memcpy/hot. */
 static void
 report_ratio_row(
     FILE *f, const struct bench_run *run, int i, int zc, double rtt)
 {
+	int zfloor = zc && report_have_zc_floor(run);
 	const struct bench_row *x = &run->row[i];
 	char name[40], cell[40];
 	snprintf(name, sizeof(name), "%s%s", x->name, zc ? " zc" : "");
@@ -472,8 +504,13 @@ report_ratio_row(
 			const struct bench_rtput *t = &x->tput[j];
 			if (t->zero_copy != zc || t->size != run->cfg.sizes[k])
 				continue;
-			a = run->repeat > 1 ? run->med[i].stream[j]
-					    : bench_ratio_stream(run, x, t);
+			if (zfloor)
+				a = run->repeat > 1 ? run->med[i].zc[j]
+						    : bench_ratio_zc(run, x, t);
+			else
+				a = run->repeat > 1
+				    ? run->med[i].stream[j]
+				    : bench_ratio_stream(run, x, t);
 			h = run->repeat > 1 ? run->med[i].hot[j]
 					    : bench_ratio_hot(run, x, t);
 		}
@@ -494,7 +531,7 @@ static void
 report_ratios(FILE *f, const struct bench_run *run)
 {
 	if (!report_row_named(run, "floor/ring") &&
-	    !bench_row_rtt(run, "floor/atomic"))
+	    !bench_row_rtt(run, "floor/atomic") && !report_have_zc_floor(run))
 		return;
 	if (run->repeat > 1)
 		fprintf(f,
@@ -503,11 +540,19 @@ report_ratios(FILE *f, const struct bench_run *run)
 		    run->repeat);
 	else
 		fprintf(f, "\nRATIOS WITHIN THIS RUN\n");
-	fprintf(f,
-	    "RTT: p50 / floor/atomic p50. Streaming: MB/s / floor/ring MB/s "
-	    "at the size;\nzero-copy rows: that, then / memcpy/hot MB/s.\n"
-	    "%-17s %-11s",
-	    "name", "rtt/atomic");
+	if (report_have_zc_floor(run))
+		fprintf(f,
+		    "RTT: p50 / floor/atomic p50. Streaming: MB/s / "
+		    "floor/ring MB/s at the size;\nzero-copy rows (zc): MB/s "
+		    "/ floor/zc MB/s (the same fill and check, the floor\n"
+		    "of that workload), then / memcpy/hot MB/s (a reference, "
+		    "not a floor).\n");
+	else
+		fprintf(f,
+		    "RTT: p50 / floor/atomic p50. Streaming: MB/s / "
+		    "floor/ring MB/s at the size;\nzero-copy rows: that, "
+		    "then / memcpy/hot MB/s.\n");
+	fprintf(f, "%-17s %-11s", "name", "rtt/atomic");
 	for (int k = 0; k < run->cfg.nsizes; k++) {
 		char sz[24];
 		bench_fmt_size(sz, sizeof(sz), run->cfg.sizes[k]);
@@ -520,7 +565,8 @@ report_ratios(FILE *f, const struct bench_run *run)
 			continue;
 		double rtt =
 		    run->repeat > 1 ? run->med[i].rtt : bench_ratio_rtt(run, x);
-		report_ratio_row(f, run, i, 0, rtt);
+		if (report_has(x, 0))
+			report_ratio_row(f, run, i, 0, rtt);
 		if (report_has_zc(x))
 			report_ratio_row(f, run, i, 1, 0);
 	}
@@ -636,12 +682,17 @@ void
 bench_report_table(FILE *f, const struct bench_run *run)
 {
 	report_machine(f, run);
+	if (!run->n) {
+		bench_report_patterns(f, run);
+		return;
+	}
 	report_latency(f, run);
 	report_throughput(f, run);
 	report_ratios(f, run);
 	report_props(f, run);
 	report_missing(f, run);
 	report_notes(f, &run->cfg);
+	bench_report_patterns(f, run);
 }
 
 /* --- JSON ---------------------------------------------------------------- */
@@ -706,6 +757,9 @@ json_tput(FILE *f, const struct bench_run *run, const struct bench_row *x)
 		double hot = bench_ratio_hot(run, x, t);
 		if (hot > 0)
 			fprintf(f, ", \"memcpy_hot_ratio\": %.3f", hot);
+		double zf = bench_ratio_zc(run, x, t);
+		if (zf > 0)
+			fprintf(f, ", \"floor_zc_ratio\": %.3f", zf);
 		if (t->status == BENCH_OK) {
 			fprintf(f,
 			    ", \"msgs_per_s\": %.0f, "
@@ -763,7 +817,8 @@ json_result(FILE *f, const struct bench_run *run, const struct bench_row *x)
 			fprintf(f, ", \"floor_atomic\": %.3f", m->rtt);
 		fprintf(f, ", \"throughput\": [");
 		for (int j = 0, lead = 1; j < x->ntput; j++) {
-			if (m->stream[j] <= 0 && m->hot[j] <= 0)
+			if (m->stream[j] <= 0 && m->hot[j] <= 0 &&
+			    m->zc[j] <= 0)
 				continue;
 			fprintf(f,
 			    "%s{\"size\": %zu, \"zero_copy\": %s, "
@@ -773,6 +828,8 @@ json_result(FILE *f, const struct bench_run *run, const struct bench_row *x)
 			    m->stream[j]);
 			if (m->hot[j] > 0)
 				fprintf(f, ", \"memcpy_hot\": %.3f", m->hot[j]);
+			if (m->zc[j] > 0)
+				fprintf(f, ", \"floor_zc\": %.3f", m->zc[j]);
 			fputc('}', f);
 			lead = 0;
 		}
@@ -861,6 +918,8 @@ bench_report_json(const char *path, const struct bench_run *run)
 		fprintf(f, "%s%zu", k ? ", " : "", cfg->sizes[k]);
 	fprintf(f, "]},\n");
 	json_claims(f, run);
+	if (run->npat)
+		bench_report_json_patterns(f, run);
 	fprintf(f, "  \"results\": [\n");
 	for (int i = 0; i < run->n; i++) {
 		json_result(f, run, &run->row[i]);

@@ -2,9 +2,10 @@
 /*
  * subj_iceoryx.c - the iceoryx row: zero-copy publish/subscribe through
  * iceoryx's C binding, one publisher and one subscriber per direction,
- * compiled when CMake found it (IPK_BENCH_HAVE_ICEORYX). iceoryx needs its
- * broker, iox-roudi: the row starts it when none is running and stops it
- * afterwards.
+ * compiled when CMake found it (IPK_BENCH_HAVE_ICEORYX); and its fan-out
+ * rows, one publisher and many subscribers (bench_psops, --patterns).
+ * iceoryx needs its broker, iox-roudi: a row starts it when none is
+ * running and stops it afterwards.
  */
 #include "bench.h"
 
@@ -66,22 +67,22 @@ ioxb_roudi_up(void)
 	return ok;
 }
 
+/* Start iox-roudi unless one is running: *pid gets the broker started
+ * (0 when one was running already). On failure a sentence in err. */
 static int
-ioxb_prepare(struct bench_conn *c)
+ioxb_roudi_start(pid_t *pid_out, char *err, size_t cap)
 {
-	struct ioxb_state *st = calloc(1, sizeof(*st));
-	if (!st)
-		return bench_fail(c, -ENOMEM, "out of memory");
-	c->p = st;
-	snprintf(st->instance, sizeof(st->instance), "p%ld", (long)getpid());
+	*pid_out = 0;
 	if (ioxb_roudi_up())
 		return 0;
 	pid_t parent = getpid();
 	pid_t pid = fork();
-	if (pid < 0)
-		return bench_fail(c, -errno, "fork: %s", strerror(errno));
+	if (pid < 0) {
+		snprintf(err, cap, "fork: %s", strerror(errno));
+		return -errno;
+	}
 	if (pid == 0) {
-		/* The broker goes when the row's process goes. */
+		/* The broker goes when the process that started it goes. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(127);
@@ -95,22 +96,35 @@ ioxb_prepare(struct bench_conn *c)
 		execl(IPK_IOX_ROUDI, "iox-roudi", (char *)NULL);
 		_exit(127);
 	}
-	st->roudi = pid;
+	*pid_out = pid;
 	for (int i = 0; i < 500; i++) {
 		struct timespec ts = {0, 10000000};
 		if (ioxb_roudi_up())
 			return 0;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			st->roudi = 0;
-			return bench_fail(c, -ECHILD,
-			    "%s exited at once (is "
-			    "another broker holding its lock?)",
+			*pid_out = 0;
+			snprintf(err, cap,
+			    "%s exited at once (is another broker holding "
+			    "its lock?)",
 			    IPK_IOX_ROUDI);
+			return -ECHILD;
 		}
 		nanosleep(&ts, NULL);
 	}
-	return bench_fail(
-	    c, -ETIMEDOUT, "%s did not come up within 5 s", IPK_IOX_ROUDI);
+	snprintf(err, cap, "%s did not come up within 5 s", IPK_IOX_ROUDI);
+	return -ETIMEDOUT;
+}
+
+static int
+ioxb_prepare(struct bench_conn *c)
+{
+	struct ioxb_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return bench_fail(c, -ENOMEM, "out of memory");
+	c->p = st;
+	snprintf(st->instance, sizeof(st->instance), "p%ld", (long)getpid());
+	int rv = ioxb_roudi_start(&st->roudi, c->err, sizeof(c->err));
+	return rv < 0 ? bench_fail(c, rv, "%s", c->err) : 0;
 }
 
 /* Each side: its runtime, a publisher of its direction, a subscriber of
@@ -350,6 +364,192 @@ static const struct bench_ops ioxb_ops = {
     .close = ioxb_close,
     .finish = ioxb_finish,
 };
+
+/* --- fan-out: one publisher, many subscribers (bench_psops) ------------- */
+
+struct ioxps_state {
+	iox_pub_storage_t pub_st;
+	iox_sub_storage_t sub_st;
+	iox_ws_storage_t ws_st;
+	iox_pub_t pub;
+	iox_sub_t sub;
+	iox_ws_t ws;
+	const void *held;
+};
+
+/* Started in the coordinating process, which never joins iceoryx itself:
+ * the parties it forks do. */
+static int
+ioxps_prepare(struct bench_ps *ps)
+{
+	static pid_t roudi;
+	ps->glob = &roudi;
+	return ioxb_roudi_start(&roudi, ps->err, sizeof(ps->err));
+}
+
+static void
+ioxps_finish(struct bench_ps *ps)
+{
+	pid_t *roudi = ps->glob;
+	if (!roudi || *roudi <= 0)
+		return;
+	/* Every party has left: the broker can go at once. */
+	kill(*roudi, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		struct timespec ts = {0, 10000000};
+		if (waitpid(*roudi, NULL, WNOHANG) == *roudi) {
+			*roudi = 0;
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
+	kill(*roudi, SIGKILL);
+	waitpid(*roudi, NULL, 0);
+	*roudi = 0;
+}
+
+static int
+ioxps_init(struct bench_ps *ps, const char *role)
+{
+	static struct ioxps_state st;
+	char name[64];
+	ps->p = &st;
+	snprintf(name, sizeof(name), "ipkb_ps_%s_%ld", role, (long)getpid());
+	iox_set_loglevel(Iceoryx_LogLevel_Off);
+	iox_runtime_init(name);
+	return 0;
+}
+
+static int
+ioxps_pub_open(struct bench_ps *ps, char *addr, size_t cap)
+{
+	struct ioxps_state *st;
+	ioxps_init(ps, "pub");
+	st = ps->p;
+	/* The instance names this row's service; subscribers find it
+	 * through the broker. */
+	snprintf(addr, cap, "f%ld", (long)getpid());
+	iox_pub_options_t po;
+	iox_pub_options_init(&po);
+	po.historyCapacity = 0;
+	po.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+	st->pub = iox_pub_init(&st->pub_st, "ipkb", addr, "fanout", &po);
+	return 0;
+}
+
+static int
+ioxps_pub_send(struct bench_ps *ps, const void *buf, size_t len, int timeout_ms)
+{
+	struct ioxps_state *st = ps->p;
+	int64_t end = bench_now() + (int64_t)timeout_ms * 1000000;
+	void *p;
+	for (;;) {
+		enum iox_AllocationResult r =
+		    iox_pub_loan_chunk(st->pub, &p, (uint32_t)len);
+		if (r == AllocationResult_SUCCESS)
+			break;
+		if (r != AllocationResult_RUNNING_OUT_OF_CHUNKS) {
+			snprintf(ps->err, sizeof(ps->err),
+			    "iceoryx: loan failed (%d)", (int)r);
+			return -EIO;
+		}
+		if (bench_now() > end) {
+			snprintf(ps->err, sizeof(ps->err),
+			    "iceoryx: no chunk came free in %d ms", timeout_ms);
+			return -ETIMEDOUT;
+		}
+		sched_yield();
+	}
+	memcpy(p, buf, len);
+	iox_pub_publish_chunk(st->pub, p);
+	return 0;
+}
+
+static int
+ioxps_sub_open(struct bench_ps *ps, const char *addr)
+{
+	struct ioxps_state *st;
+	ioxps_init(ps, "sub");
+	st = ps->p;
+	iox_sub_options_t so;
+	iox_sub_options_init(&so);
+	so.queueCapacity = 64;
+	so.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+	st->sub = iox_sub_init(&st->sub_st, "ipkb", addr, "fanout", &so);
+	st->ws = iox_ws_init(&st->ws_st);
+	if (iox_ws_attach_subscriber_state(st->ws, st->sub,
+		SubscriberState_HAS_DATA, 0, NULL) != WaitSetResult_SUCCESS) {
+		snprintf(ps->err, sizeof(ps->err),
+		    "iceoryx: cannot attach the wait set");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+ioxps_sub_recv(
+    struct bench_ps *ps, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+	struct ioxps_state *st = ps->p;
+	const void *p;
+	enum iox_ChunkReceiveResult r = iox_sub_take_chunk(st->sub, &p);
+	if (r == ChunkReceiveResult_NO_CHUNK_AVAILABLE) {
+		iox_notification_info_t info[1];
+		uint64_t missed;
+		struct timespec ts = {
+		    timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+		iox_ws_timed_wait(st->ws, ts, info, 1, &missed);
+		r = iox_sub_take_chunk(st->sub, &p);
+		if (r == ChunkReceiveResult_NO_CHUNK_AVAILABLE)
+			return -ETIMEDOUT;
+	}
+	if (r != ChunkReceiveResult_SUCCESS) {
+		snprintf(ps->err, sizeof(ps->err), "iceoryx: take failed (%d)",
+		    (int)r);
+		return -EIO;
+	}
+	/* The C binding does not tell the payload's size: the message says
+	 * it (bytes 12-15), checked by the caller against what it holds. */
+	uint32_t l32;
+	memcpy(&l32, (const char *)p + 12, 4);
+	*len = l32 < cap ? l32 : cap;
+	memcpy(buf, p, *len);
+	iox_sub_release_chunk(st->sub, p);
+	return 0;
+}
+
+static void
+ioxps_close(struct bench_ps *ps)
+{
+	struct ioxps_state *st = ps->p;
+	if (!st)
+		return;
+	if (st->ws) {
+		iox_ws_detach_subscriber_state(
+		    st->ws, st->sub, SubscriberState_HAS_DATA);
+		iox_ws_deinit(st->ws);
+	}
+	if (st->sub)
+		iox_sub_deinit(st->sub);
+	if (st->pub)
+		iox_pub_deinit(st->pub);
+	iox_runtime_shutdown();
+	st->ws = NULL;
+	st->sub = NULL;
+	st->pub = NULL;
+	ps->p = NULL;
+}
+
+static const struct bench_psops ioxps_ops = {
+    .exit_clean = 1,
+    .prepare = ioxps_prepare,
+    .finish = ioxps_finish,
+    .pub_open = ioxps_pub_open,
+    .pub_send = ioxps_pub_send,
+    .sub_open = ioxps_sub_open,
+    .sub_recv = ioxps_sub_recv,
+    .close = ioxps_close,
+};
 #endif
 
 int
@@ -376,4 +576,14 @@ bench_subjects_iceoryx(struct bench_subject *rows, int cap)
 	    "libiceoryx-binding-c-dev and iceoryx (iox-roudi)");
 #endif
 	return 1;
+}
+
+const struct bench_psops *
+bench_psops_iceoryx(void)
+{
+#ifdef IPK_BENCH_HAVE_ICEORYX
+	return &ioxps_ops;
+#else
+	return NULL;
+#endif
 }

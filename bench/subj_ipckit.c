@@ -273,3 +273,179 @@ bench_subjects_ipckit(struct bench_subject *rows, int cap)
 	}
 	return n;
 }
+
+/* --- pub/sub through ipckit's pattern channels -------------------------- */
+
+static int
+pbi_fail(struct bench_ps *ps, int rv, const char *what)
+{
+	snprintf(ps->err, sizeof(ps->err), "%s: %s", what, ipk_strerror(rv));
+	return rv;
+}
+
+int
+bench_pattern_url(const char *scheme, const char *query, char *url, size_t cap)
+{
+	static int seq;
+	char name[64];
+	snprintf(name, sizeof(name), "ipkb-pat-%ld-%d", (long)getpid(), ++seq);
+	int n = ipk_scheme_url(scheme, name, url, cap);
+	if (n < 0)
+		return n;
+	snprintf(url + n, cap - (size_t)n, "%s%s", strchr(url, '?') ? "&" : "?",
+	    query);
+	return 0;
+}
+
+/* The options a variant stands for ("wait=spin" of "shm/spin"), or "". */
+static const char *
+pbi_variant(const char *name)
+{
+	char scheme[32];
+	struct ipk_variant v;
+	snprintf(scheme, sizeof(scheme), "%.*s", (int)strcspn(name, "/"), name);
+	for (size_t i = 0; ipk_scheme_variant(scheme, i, &v) == 0; i++)
+		if (!strcmp(v.name, name))
+			return v.query ? v.query : "";
+	return "";
+}
+
+static int
+pbi_pub_open(struct bench_ps *ps, char *addr, size_t cap)
+{
+	struct ipk_chan *c;
+	char url[512], q[128];
+	int rv;
+	/* Block: a subscriber that falls behind holds the publisher back,
+	 * so every subscriber gets every message. The zero-copy rows get a
+	 * ring of a few messages. */
+	if (ps->zero_copy)
+		snprintf(q, sizeof(q),
+		    "pattern=pub&slow=block&maxmsg=%zu&queue=8", ps->size);
+	else
+		snprintf(q, sizeof(q), "pattern=pub&slow=block");
+	if ((rv = bench_pattern_url(ps->arg, q, url, sizeof(url))) < 0)
+		return pbi_fail(ps, rv, ps->arg);
+	if ((rv = ipk_bind(url, NULL, &c)) < 0)
+		return pbi_fail(ps, rv, "ipk_bind");
+	ps->p = c;
+	/* The subscribers' address: the bound one (a real port), sub. */
+	snprintf(addr, cap, "%s", ipk_url(c));
+	char *qm = strchr(addr, '?');
+	if (qm)
+		*qm = '\0';
+	size_t n = strlen(addr);
+	snprintf(addr + n, cap - n, "?pattern=sub%s%s",
+	    *pbi_variant(ps->arg) ? "&" : "", pbi_variant(ps->arg));
+	return 0;
+}
+
+static int
+pbi_pub_send(struct bench_ps *ps, const void *buf, size_t len, int timeout_ms)
+{
+	int rv = ipk_send(ps->p, buf, len, 0, timeout_ms);
+	return rv < 0 ? pbi_fail(ps, rv, "ipk_send") : 0;
+}
+
+static int
+pbi_pub_loan(struct bench_ps *ps, size_t len, void **buf, int timeout_ms)
+{
+	int rv = ipk_loan(ps->p, len, buf, timeout_ms);
+	return rv < 0 ? pbi_fail(ps, rv, "ipk_loan") : 0;
+}
+
+static int
+pbi_pub_commit(struct bench_ps *ps, size_t len)
+{
+	int rv = ipk_commit(ps->p, len, 0);
+	return rv < 0 ? pbi_fail(ps, rv, "ipk_commit") : 0;
+}
+
+static void
+pbi_pub_idle(struct bench_ps *ps)
+{
+	/* Progress happens inside the channel's calls: admit subscribers,
+	 * move queued messages. */
+	struct ipk_pollitem it = {ps->p, IPK_POLLIN, 0};
+	(void)ipk_poll(&it, 1, 0);
+}
+
+static int
+pbi_pub_flush(struct bench_ps *ps, int timeout_ms)
+{
+	int rv = ipk_flush(ps->p, timeout_ms);
+	return rv < 0 ? pbi_fail(ps, rv, "ipk_flush") : 0;
+}
+
+static int
+pbi_sub_open(struct bench_ps *ps, const char *addr)
+{
+	struct ipk_opts o = {.timeout_ms = BENCH_OP_MS};
+	struct ipk_chan *c;
+	int rv = ipk_dial(addr, &o, &c);
+	if (rv < 0)
+		return pbi_fail(ps, rv, addr);
+	ps->p = c;
+	return 0;
+}
+
+static int
+pbi_sub_recv(
+    struct bench_ps *ps, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+	int rv = ipk_recv(ps->p, buf, cap, len, NULL, timeout_ms);
+	return rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN
+	    ? pbi_fail(ps, rv, "ipk_recv")
+	    : rv;
+}
+
+static int
+pbi_sub_peek(struct bench_ps *ps, const void **buf, size_t *len, int timeout_ms)
+{
+	int rv = ipk_peek(ps->p, buf, len, NULL, timeout_ms);
+	return rv < 0 && rv != -ETIMEDOUT && rv != -EAGAIN
+	    ? pbi_fail(ps, rv, "ipk_peek")
+	    : rv;
+}
+
+static int
+pbi_sub_release(struct bench_ps *ps)
+{
+	int rv = ipk_release(ps->p);
+	return rv < 0 ? pbi_fail(ps, rv, "ipk_release") : 0;
+}
+
+static uint64_t
+pbi_sub_gaps(struct bench_ps *ps)
+{
+	struct ipk_stats st;
+	return ipk_stats(ps->p, &st) == 0 ? st.gaps : 0;
+}
+
+static void
+pbi_close(struct bench_ps *ps)
+{
+	ipk_close(ps->p);
+	ps->p = NULL;
+}
+
+static const struct bench_psops pbi_ops = {
+    .pub_open = pbi_pub_open,
+    .pub_send = pbi_pub_send,
+    .pub_loan = pbi_pub_loan,
+    .pub_commit = pbi_pub_commit,
+    .pub_idle = pbi_pub_idle,
+    .pub_flush = pbi_pub_flush,
+    .sub_open = pbi_sub_open,
+    .sub_recv = pbi_sub_recv,
+    .sub_peek = pbi_sub_peek,
+    .sub_release = pbi_sub_release,
+    .sub_gaps = pbi_sub_gaps,
+    .close = pbi_close,
+};
+
+const struct bench_psops *
+bench_psops_ipckit(void)
+{
+	return &pbi_ops;
+}

@@ -3,7 +3,8 @@
  * subj_peer.c - peer libraries measured on the same terms as ipckit:
  * ZeroMQ PAIR and nng pair0, each over ipc:// and tcp:// (loopback). Each is
  * compiled only when CMake found it (IPK_BENCH_HAVE_ZMQ, IPK_BENCH_HAVE_NNG);
- * otherwise its row says which package to install. iceoryx lives in
+ * otherwise its row says which package to install. Also nng's pub0/sub0
+ * for the fan-out rows of --patterns (bench_psops). iceoryx lives in
  * subj_iceoryx.c.
  */
 #include "bench.h"
@@ -20,6 +21,8 @@
 #ifdef IPK_BENCH_HAVE_NNG
 #include <nng/nng.h>
 #include <nng/protocol/pair0/pair.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 #endif
 
 #if defined(IPK_BENCH_HAVE_ZMQ) || defined(IPK_BENCH_HAVE_NNG)
@@ -314,6 +317,124 @@ static const struct bench_ops nngb_ops = {
     .finish = nngb_finish,
 };
 #endif
+
+/* --- nng pub0/sub0: the fan-out adapter of the pattern rows ------------ */
+
+#ifdef IPK_BENCH_HAVE_NNG
+struct pbn_state {
+	nng_socket s;
+	int open;
+	int timeo; /* the receive timeout set, ms */
+};
+
+static int
+pbn_fail(struct bench_ps *ps, int rv, const char *what)
+{
+	snprintf(ps->err, sizeof(ps->err), "%s: %s", what, nng_strerror(rv));
+	return rv == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO;
+}
+
+static int
+pbn_pub_open(struct bench_ps *ps, char *addr, size_t cap)
+{
+	static struct pbn_state st;
+	nng_listener l;
+	int rv, port = 0;
+	ps->p = &st;
+	if ((rv = nng_pub0_open(&st.s)) != 0)
+		return pbn_fail(ps, rv, "nng_pub0_open");
+	st.open = 1;
+	/* The most messages nng queues per subscriber before it drops. */
+	(void)nng_socket_set_int(st.s, NNG_OPT_SENDBUF, 8192);
+	/* The coordinator removes the path after the row. */
+	if (!strcmp(ps->arg, "ipc"))
+		snprintf(
+		    addr, cap, "ipc:///tmp/ipkb-nngps-%ld", (long)getpid());
+	else
+		snprintf(addr, cap, "tcp://127.0.0.1:0");
+	if ((rv = nng_listener_create(&l, st.s, addr)) != 0 ||
+	    (rv = nng_listener_start(l, 0)) != 0)
+		return pbn_fail(ps, rv, addr);
+	if (strcmp(ps->arg, "ipc")) {
+		if ((rv = nng_listener_get_int(
+			 l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
+			return pbn_fail(ps, rv, "bound port");
+		snprintf(addr, cap, "tcp://127.0.0.1:%d", port);
+	}
+	return 0;
+}
+
+static int
+pbn_pub_send(struct bench_ps *ps, const void *buf, size_t len, int timeout_ms)
+{
+	struct pbn_state *st = ps->p;
+	(void)timeout_ms; /* pub0 never waits: it drops */
+	int rv = nng_send(st->s, (void *)buf, len, 0);
+	return rv ? pbn_fail(ps, rv, "nng_send") : 0;
+}
+
+static int
+pbn_sub_open(struct bench_ps *ps, const char *addr)
+{
+	static struct pbn_state st;
+	int rv;
+	ps->p = &st;
+	if ((rv = nng_sub0_open(&st.s)) != 0)
+		return pbn_fail(ps, rv, "nng_sub0_open");
+	st.open = 1;
+	(void)nng_socket_set_int(st.s, NNG_OPT_RECVBUF, 8192);
+	if ((rv = nng_socket_set(st.s, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
+		return pbn_fail(ps, rv, "subscribe");
+	if ((rv = nng_dial(st.s, addr, NULL, 0)) != 0)
+		return pbn_fail(ps, rv, addr);
+	return 0;
+}
+
+static int
+pbn_sub_recv(
+    struct bench_ps *ps, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+	struct pbn_state *st = ps->p;
+	if (st->timeo != timeout_ms) {
+		nng_socket_set_ms(st->s, NNG_OPT_RECVTIMEO, timeout_ms);
+		st->timeo = timeout_ms;
+	}
+	*len = cap;
+	int rv = nng_recv(st->s, buf, len, 0);
+	if (rv == NNG_ETIMEDOUT)
+		return -ETIMEDOUT;
+	return rv ? pbn_fail(ps, rv, "nng_recv") : 0;
+}
+
+static void
+pbn_close(struct bench_ps *ps)
+{
+	struct pbn_state *st = ps->p;
+	if (st && st->open)
+		nng_close(st->s);
+	if (st)
+		st->open = 0;
+	ps->p = NULL;
+}
+
+static const struct bench_psops pbn_ops = {
+    .pub_open = pbn_pub_open,
+    .pub_send = pbn_pub_send,
+    .sub_open = pbn_sub_open,
+    .sub_recv = pbn_sub_recv,
+    .close = pbn_close,
+};
+#endif
+
+const struct bench_psops *
+bench_psops_nng(void)
+{
+#ifdef IPK_BENCH_HAVE_NNG
+	return &pbn_ops;
+#else
+	return NULL;
+#endif
+}
 
 /* --- the rows ----------------------------------------------------------- */
 

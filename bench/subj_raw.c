@@ -232,6 +232,7 @@ struct fring_state {
 	size_t map_size;
 	uint64_t cap;
 	struct fring_side tx, rx; /* private to each process after fork */
+	uint32_t peeked; /* floor/zc: length of the record peeked */
 };
 
 static int
@@ -365,10 +366,12 @@ fring_publish_head(struct fring_side *r)
 	r->published = r->pos;
 }
 
+/* Consumer: the next record at rx.pos (its length in *l32, its payload at
+ * *data), waiting for one; padding marks are skipped. */
 static int
-fring_recv(struct bench_conn *c, void *buf, size_t len)
+fring_next(struct bench_conn *c, struct fring_state *st, size_t len,
+    uint32_t *l32, unsigned char **data)
 {
-	struct fring_state *st = c->p;
 	struct fring_side *r = &st->rx;
 	for (;;) {
 		if (r->pos == r->cached) {
@@ -385,23 +388,109 @@ fring_recv(struct bench_conn *c, void *buf, size_t len)
 			r->cached = t;
 		}
 		uint64_t off = r->pos & (st->cap - 1);
-		uint32_t l32;
-		memcpy(&l32, r->data + off, 4);
-		if (l32 == FRING_PAD) {
+		memcpy(l32, r->data + off, 4);
+		if (*l32 == FRING_PAD) {
 			r->pos += st->cap - off;
 			continue;
 		}
-		if (l32 > len)
+		if (*l32 > len)
 			return bench_fail(c, -EBADMSG,
 			    "record of %u bytes, more than the %zu "
 			    "expected",
-			    l32, len);
-		memcpy(buf, r->data + off + 8, l32);
-		r->pos += (8 + (uint64_t)l32 + 7) & ~(uint64_t)7;
-		if (r->pos - r->published >= st->cap / 8)
-			fring_publish_head(r);
-		return (int)l32;
+			    *l32, len);
+		*data = r->data + off + 8;
+		return 0;
 	}
+}
+
+/* Consumer: done with the record of l32 bytes at rx.pos. */
+static void
+fring_consume(struct fring_state *st, uint32_t l32)
+{
+	struct fring_side *r = &st->rx;
+	r->pos += (8 + (uint64_t)l32 + 7) & ~(uint64_t)7;
+	if (r->pos - r->published >= st->cap / 8)
+		fring_publish_head(r);
+}
+
+static int
+fring_recv(struct bench_conn *c, void *buf, size_t len)
+{
+	struct fring_state *st = c->p;
+	unsigned char *data;
+	uint32_t l32;
+	int rv = fring_next(c, st, len, &l32, &data);
+	if (rv < 0)
+		return rv;
+	memcpy(buf, data, l32);
+	fring_consume(st, l32);
+	return (int)l32;
+}
+
+/*
+ * floor/zc: the same ring, written and read in place. loan reserves a
+ * record at the tail (room waited for, a padding mark where it would not
+ * fit before the end) and hands out its payload; commit writes the length
+ * and publishes the tail; peek points at the next record; release moves
+ * the head past it. The engine fills a loan and checks a peek exactly as
+ * it does for the zero-copy rows: the floor of that workload.
+ */
+static int
+fring_loan(struct bench_conn *c, size_t len, void **buf)
+{
+	struct fring_state *st = c->p;
+	struct fring_side *t = &st->tx;
+	uint64_t need = (8 + len + 7) & ~(uint64_t)7;
+	uint64_t off = t->pos & (st->cap - 1), rem = st->cap - off;
+	int rv;
+	if (need > rem) {
+		if ((rv = fring_room(c, st, rem)) < 0)
+			return rv;
+		uint32_t pad = FRING_PAD;
+		memcpy(t->data + off, &pad, 4);
+		t->pos += rem;
+		off = 0;
+	}
+	if ((rv = fring_room(c, st, need)) < 0)
+		return rv;
+	*buf = t->data + off + 8;
+	return 0;
+}
+
+static int
+fring_commit(struct bench_conn *c, size_t len)
+{
+	struct fring_state *st = c->p;
+	struct fring_side *t = &st->tx;
+	uint32_t l32 = (uint32_t)len;
+	memcpy(t->data + (t->pos & (st->cap - 1)), &l32, 4);
+	t->pos += (8 + len + 7) & ~(uint64_t)7;
+	/* Release: the record, filled in place, before the index that
+	 * exposes it; pairs with the acquire load in fring_next. */
+	atomic_store_explicit(&t->ctl->tail, t->pos, memory_order_release);
+	return 0;
+}
+
+static int
+fring_peek(struct bench_conn *c, const void **buf, size_t *len)
+{
+	struct fring_state *st = c->p;
+	unsigned char *data;
+	int rv = fring_next(c, st, *len, &st->peeked, &data);
+	if (rv < 0)
+		return rv;
+	*buf = data;
+	*len = st->peeked;
+	return 0;
+}
+
+static int
+fring_release(struct bench_conn *c)
+{
+	struct fring_state *st = c->p;
+	fring_consume(st, st->peeked);
+	st->peeked = 0;
+	return 0;
 }
 
 static void
@@ -428,6 +517,20 @@ static const struct bench_ops fring_ops = {
     .dial = fring_dial,
     .send = fring_send,
     .recv = fring_recv,
+    .close = fring_close,
+    .finish = fring_finish,
+};
+
+static const struct bench_ops fring_zc_ops = {
+    .prepare = fring_prepare,
+    .accept = fring_open,
+    .dial = fring_dial,
+    .send = fring_send,
+    .recv = fring_recv,
+    .loan = fring_loan,
+    .commit = fring_commit,
+    .peek = fring_peek,
+    .release = fring_release,
     .close = fring_close,
     .finish = fring_finish,
 };
@@ -737,13 +840,20 @@ int
 bench_subjects_raw(struct bench_subject *rows, int cap)
 {
 	int n = 0;
-	if (cap < 8)
+	if (cap < 9)
 		return 0;
 	raw_row(&rows[n++], "floor/atomic", &floor_ops, "atomic",
 	    "spin (bounded)",
 	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});
 	raw_row(&rows[n++], "floor/ring", &fring_ops, "ring", "spin (bounded)",
 	    (struct bench_props){1, 0, 1, "2 (via a shared ring)", 0, 0, 0});
+	/* Streams only in place (zero-copy): the floor of the zero-copy
+	 * rows' fill-and-check workload. */
+	raw_row(&rows[n], "floor/zc", &fring_zc_ops, "zc", "spin (bounded)",
+	    (struct bench_props){
+		1, 0, 1, "0 (filled and checked in place)", 0, 0, 0});
+	rows[n].zero_copy = rows[n].zc_only = 1;
+	n++;
 	raw_row(&rows[n++], "floor/futex", &floor_ops, "futex",
 	    "futex every message",
 	    (struct bench_props){1, 0, 1, "2 (via a shared slot)", 0, 0, 0});

@@ -22,6 +22,31 @@ fail() { echo "FAIL: $*"; exit 1; }
 	fail "--html failed: $(cat "$dir/err")"
 "$IPK" bench --compare "$DATA" "$DATA" --html "$dir/c.html" >/dev/null 2>"$dir/err" ||
 	fail "--compare --html failed: $(cat "$dir/err")"
+# A run of pattern rows only: their table and goals, no pictures.
+cat >"$dir/pat.json" <<'JSON'
+{"machine": {"cpu_model": "test", "cpus": 2, "date": "2026-01-01T00:00:00Z"},
+ "config": {"mode": "quick", "duration_s": 0.2},
+ "patterns": {"rows": [
+  {"name": "pubsub/shm 1->1", "pattern": "pubsub", "impl": "shm",
+   "kind": "ipckit", "status": "ok", "reason": "", "peers": 1, "size": 64,
+   "zero_copy": false, "latency_ns": {"p50": 21000, "p99": 90000,
+   "max": 300000, "samples": 600}, "messages": 100000, "lost": 0,
+   "sent_per_s": 7000000, "slowest_sub_per_s": 7000000},
+  {"name": "pubsub/shm 1->4", "pattern": "pubsub", "impl": "shm",
+   "kind": "ipckit", "status": "ok", "reason": "", "peers": 4, "size": 64,
+   "zero_copy": false, "latency_ns": {"p50": 80000, "p99": 250000,
+   "max": 900000, "samples": 2400}, "messages": 40000, "lost": 0,
+   "sent_per_s": 200000, "slowest_sub_per_s": 190000},
+  {"name": "pubsub/iceoryx 1->1", "pattern": "pubsub", "impl": "iceoryx",
+   "kind": "peer", "status": "not built", "reason": "not built: install <it>"},
+  {"name": "reqrep/unix 8", "pattern": "reqrep", "impl": "unix",
+   "kind": "ipckit", "status": "ok", "reason": "", "peers": 8, "size": 64,
+   "zero_copy": false, "latency_ns": {"p50": 160000, "p99": 330000,
+   "max": 900000, "samples": 15000}, "sent_per_s": 49000}]},
+ "results": []}
+JSON
+"$IPK" bench --from "$dir/pat.json" --html "$dir/p.html" >/dev/null 2>"$dir/err" ||
+	fail "--html of pattern rows failed: $(cat "$dir/err")"
 
 timeout 120 python3 - "$dir" <<'PY'
 import json, os, socket, subprocess, sys, time, urllib.request
@@ -92,6 +117,19 @@ return {svgw: box(svg).width, svgh: box(svg).height,
             log = call("POST", "/session/%s/se/log" % sid, {"type": "browser"})
             bad = [e for e in log if e.get("level") in ("SEVERE", "WARNING")]
             assert not bad, (page, "console", bad)
+        call("POST", "/session/%s/url" % sid,
+             {"url": "file://" + os.path.join(d, "p.html")})
+        got = call("POST", "/session/%s/execute/sync" % sid, {
+            "script": """
+const rows = id => document.querySelectorAll('#' + id + ' tr').length;
+const box = e => e ? e.getBoundingClientRect() : {width: 0, height: 0};
+return {pat: rows('patterns'), goals: rows('pattern-goals'),
+        w: box(document.getElementById('patterns')).width,
+        text: document.body.innerText};""", "args": []})
+        assert got["pat"] == 5 and got["goals"] == 4, got
+        assert got["w"] > 300, got
+        assert "not built: install <it>" in got["text"], "reason not escaped"
+        assert "goal" in got["text"] and "not met" in got["text"], got["text"]
     finally:
         call("DELETE", "/session/%s" % sid)
 finally:

@@ -53,9 +53,13 @@ static const char bench_usage[] =
     "                         beyond the floors' noise marked; --plot and\n"
     "                         --html draw both runs side by side\n"
     "  -l, --list             list the row names and exit\n"
-    "  -P, --patterns         the pattern rows instead: req/rep round\n"
-    "                         trips with 1 and 8 clients (beside nng's\n"
-    "                         req0/rep0) and pub/sub fan-out 1->1, 1->4\n"
+    "  -P, --patterns         the pattern rows (instead of the 1:1 rows,\n"
+    "                         or with those --only names): pub/sub\n"
+    "                         fan-out 1->1, 1->4, 1->16 (latency, per-\n"
+    "                         subscriber throughput, shm zero-copy 1 MiB)\n"
+    "                         beside libnng and iceoryx, req/rep with 1\n"
+    "                         and 8 clients, and the pattern goals;\n"
+    "                         --only pubsub/shm,reqrep picks some\n"
     "  -h, --help             this text\n"
     "\n"
     "Examples: ipckit bench --only shm,floor --full --json out.json\n"
@@ -139,7 +143,10 @@ bench_outputs(const struct bench_outs *o, const struct bench_run *run,
 			printf("JSON written to %s\n", o->json);
 		}
 	}
-	if (o->plot) {
+	if (o->plot && !run->n) {
+		printf("no pictures: the run has only pattern rows (the "
+		       "pictures draw the 1:1 rows)\n");
+	} else if (o->plot) {
 		rv = bench_report_plot(o->plot, run, before);
 		if (rv == -ENOENT) {
 			printf("no pictures: gnuplot is not installed (apt-get "
@@ -193,7 +200,8 @@ bench_from_file(const char *path, const struct bench_outs *o)
 		return CLI_ERR;
 	printf("recorded run %s\n", path);
 	bench_report_table(stdout, run);
-	bench_report_claims(stdout, run);
+	if (run->n)
+		bench_report_claims(stdout, run);
 	int status = bench_outputs(o, run, NULL);
 	free(run);
 	return status;
@@ -401,8 +409,6 @@ bench_run(int argc, char **argv)
 	}
 	if (duration > 0)
 		cfg.duration_s = duration;
-	if (patterns)
-		return bench_patterns(stdout, &cfg) == 0 ? CLI_OK : CLI_ERR;
 	if (cfg.pause_us > 0 || cfg.rate > 0) {
 		/* Paced rows take their time; the cap would cut them short. */
 		cfg.rtt_cap_s = full ? 600 : 5;
@@ -434,10 +440,13 @@ bench_run(int argc, char **argv)
 			    all[i].reason);
 		goto out;
 	}
-	for (int i = 0; i < na; i++)
+	/* --patterns alone runs the pattern rows only; with --only, the
+	 * 1:1 rows it names too (and of the pattern rows, those it names,
+	 * when it names some: pubsub, reqrep/unix, pubsub/shm zc). */
+	for (int i = 0; i < na && (!patterns || cfg.only); i++)
 		if (bench_selected(cfg.only, all[i].name))
 			subj[n++] = all[i];
-	if (!n) {
+	if (!n && !patterns) {
 		status = cli_usage(&cli_cmd_bench,
 		    "--only '%s' matches no "
 		    "row (ipckit bench --list shows them)",
@@ -448,7 +457,7 @@ bench_run(int argc, char **argv)
 		size_t len = strcspn(p, ",");
 		char one[64];
 		snprintf(one, sizeof(one), "%.*s", (int)len, p);
-		int hit = 0;
+		int hit = patterns && bench_pattern_item(p, len);
 		for (int i = 0; i < na && len; i++)
 			hit |= bench_selected(one, all[i].name);
 		if (len && !hit) {
@@ -463,16 +472,22 @@ bench_run(int argc, char **argv)
 			p++;
 	}
 
-	/* Zero-copy rows are measured against a hot memcpy of the same run:
-	 * bring that row along when it was not chosen. */
-	int zc = 0, hot = 0;
-	for (int i = 0; i < n; i++) {
+	/* Zero-copy rows are measured against the floor of their workload
+	 * (floor/zc) and a hot memcpy of the same run (a reference): bring
+	 * those rows along when they were not chosen. */
+	static const char *const zc_refs[] = {"floor/zc", "memcpy/hot"};
+	int zc = 0;
+	for (int i = 0; i < n; i++)
 		zc |= subj[i].zero_copy && subj[i].status == BENCH_OK;
-		hot |= !strcmp(subj[i].name, "memcpy/hot");
+	for (size_t r = 0; zc && r < sizeof(zc_refs) / sizeof(zc_refs[0]);
+	     r++) {
+		int have = 0;
+		for (int i = 0; i < n; i++)
+			have |= !strcmp(subj[i].name, zc_refs[r]);
+		for (int i = 0; !have && i < na && n < BENCH_MAX_ROWS; i++)
+			if (!strcmp(all[i].name, zc_refs[r]))
+				subj[n++] = all[i];
 	}
-	for (int i = 0; zc && !hot && i < na && n < BENCH_MAX_ROWS; i++)
-		if (!strcmp(all[i].name, "memcpy/hot"))
-			subj[n++] = all[i];
 
 	/* A dead peer's pipe is an error return, not a signal. */
 	(void)signal(SIGPIPE, SIG_IGN);
@@ -490,7 +505,8 @@ bench_run(int argc, char **argv)
 			    stderr, "bench: run %d of %lld\n", k + 1, repeat);
 		for (int i = 0; i < n; i++)
 			bench_run_row(&cfg, &subj[i], &res[i], i, n);
-		bench_progress(&cfg, n, n, "done", "");
+		if (n)
+			bench_progress(&cfg, n, n, "done", "");
 		bench_reap(5000);
 		runs[k] = malloc(sizeof(*runs[k]));
 		if (runs[k])
@@ -516,9 +532,18 @@ bench_run(int argc, char **argv)
 	*run = *runs[repeat - 1];
 	if (repeat > 1)
 		bench_run_median(run, runs, (int)repeat);
+	if (patterns) {
+		/* Once, after the 1:1 rows: a fan-out row is many processes,
+		 * so its figures come from a quiet machine too. */
+		if (repeat > 1)
+			fprintf(stderr, "bench: the pattern rows\n");
+		run->npat = bench_patterns(&cfg, run->pat, BENCH_MAX_PAT);
+		bench_reap(5000);
+	}
 	bench_report_table(stdout, run);
 	printf("\nwhole run: %.1f s\n", (double)(bench_now() - t0) / 1e9);
-	bench_report_claims(stdout, run);
+	if (run->n)
+		bench_report_claims(stdout, run);
 	status = bench_outputs(&outs, run, NULL);
 	(void)fflush(stdout);
 out:
