@@ -322,8 +322,9 @@ pbi_pub_open(struct bench_ps *ps, char *addr, size_t cap)
 	if (ps->zero_copy)
 		snprintf(q, sizeof(q),
 		    "pattern=pub&slow=block&maxmsg=%zu&queue=8", ps->size);
-	else
-		snprintf(q, sizeof(q), "pattern=pub&slow=block");
+	else /* chunks of the row's size (shm: a deeper ring) */
+		snprintf(q, sizeof(q), "pattern=pub&slow=block&maxmsg=%zu",
+		    ps->size);
 	if ((rv = bench_pattern_url(ps->arg, q, url, sizeof(url))) < 0)
 		return pbi_fail(ps, rv, ps->arg);
 	if ((rv = ipk_bind(url, NULL, &c)) < 0)

@@ -383,7 +383,8 @@ IPK_API int ipk_poll(struct ipk_pollitem *items, size_t n, int timeout_ms);
  * subscriber dials) share one segment: the publisher writes a message once
  * (ipk_loan/ipk_commit, or ipk_send), every subscriber reads it in place
  * (ipk_peek/ipk_release) or copies it (ipk_recv). Options: pub ?queue=N
- * (messages kept, 256), ?maxmsg= (16K-16), ?subs=N (64), ?slow=, ?history=,
+ * (messages kept; by default as many as fit in 1 MiB), ?maxmsg= (16K-16),
+ * ?subs=N (64), ?slow=, ?history=,
  * ?linger=MS (how long a dead subscriber with an id is waited for under
  * slow=block); sub ?topic=, ?id=NAME (a durable subscriber: restarted
  * with the same id, it continues where it stopped). Under slow=drop a

@@ -51,7 +51,10 @@
  * that gave out its descriptor (ipk_fd) arms its slot's doorbell, a FIFO
  * recorded in the slot, which the publisher writes a byte to. The
  * publisher waiting for room (slow=block) sleeps the same way on pub_wait,
- * which each subscriber looks at after it moves its head.
+ * which each subscriber looks at after it moves its head; it asks to be
+ * woken when a head crosses room_at, a quarter of the queue past the
+ * oldest head, not at every message released, so a full ring does not
+ * cost a wake-up per message.
  *
  * Trust. Subscribers map the header and the chunks read-only. What they
  * can write (their slots) the publisher reads once per use into locals and
@@ -75,7 +78,11 @@
 #define IPK__BC_SLOT_LOCK 64 /* lock byte of slot i: 64 + i */
 #define IPK__BC_SLOTS_MAX 1024u
 #define IPK__BC_DEFAULT_SLOTS 64u
-#define IPK__BC_DEFAULT_QUEUE 256u
+/* Default ?queue=: the largest power of two whose chunks fit in
+ * IPK__BC_DEFAULT_BYTES, within [IPK__BC_MIN_QUEUE, ..._QUEUE_MAX]. */
+#define IPK__BC_DEFAULT_BYTES (1u << 20)
+#define IPK__BC_MIN_QUEUE 8u
+#define IPK__BC_DEFAULT_QUEUE_MAX 32768u
 #define IPK__BC_QUEUE_MAX (1u << 20)
 #define IPK__BC_DEFAULT_MAXMSG (16384u - IPK__BC_CHUNK_HDR)
 #define IPK__BC_ID_MAX 32
@@ -113,6 +120,8 @@ struct ipk__bc_wake {
 			  IPK__RING_WBELL: a slot's doorbell is armed */
 	_Alignas(64) uint32_t pub_wait; /* the publisher waits for room:
 					   IPK__RING_WFUTEX | IPK__RING_WBELL */
+	uint32_t unused;
+	uint64_t room_at; /* ... until a head reaches this position */
 };
 _Static_assert(sizeof(struct ipk__bc_wake) == 128, "wake block size");
 

@@ -293,7 +293,7 @@ bc_options(const struct ipk__url *u, const struct ipk_opts *o, int pub,
 				: "topic, id, wait, timeout, allow, mode");
 	}
 	memset(bo, 0, sizeof(*bo));
-	bo->geo.nchunk = IPK__BC_DEFAULT_QUEUE;
+	bo->geo.nchunk = 0; /* the default follows maxmsg, below */
 	bo->geo.nslot = IPK__BC_DEFAULT_SLOTS;
 	bo->geo.max_msg = o && o->max_msg ? o->max_msg : IPK__BC_DEFAULT_MAXMSG;
 	bo->mode = o && o->mode ? o->mode : 0600;
@@ -317,10 +317,6 @@ bc_options(const struct ipk__url *u, const struct ipk_opts *o, int pub,
 		return rv;
 	if (rv == 0)
 		bo->geo.history = (uint32_t)v;
-	if (bo->geo.history >= bo->geo.nchunk)
-		return ipk__err(-EINVAL,
-		    "%s: history=%u needs queue= above it (queue=%u)", u->text,
-		    bo->geo.history, bo->geo.nchunk);
 	if ((rv = ipk__url_str(u, "slow", &s)) == 0) {
 		if (strcmp(s, "drop") != 0 && strcmp(s, "block") != 0)
 			return ipk__err(
@@ -376,6 +372,20 @@ bc_options(const struct ipk__url *u, const struct ipk_opts *o, int pub,
 			    sizeof(((struct ipk__bc_slot *)0)->id) - 1);
 		bo->id = s;
 	}
+	/* Default queue: about IPK__BC_DEFAULT_BYTES of chunks, so small
+	 * messages get a deep ring (64 B: 32768) and 16 KiB ones 256. */
+	if (!bo->geo.nchunk) {
+		uint64_t cs =
+		    (IPK__BC_CHUNK_HDR + bo->geo.max_msg + 63) & ~63ull;
+		bo->geo.nchunk = IPK__BC_MIN_QUEUE;
+		while (bo->geo.nchunk < IPK__BC_DEFAULT_QUEUE_MAX &&
+		    (uint64_t)bo->geo.nchunk * 2 * cs <= IPK__BC_DEFAULT_BYTES)
+			bo->geo.nchunk <<= 1;
+	}
+	if (bo->geo.history >= bo->geo.nchunk)
+		return ipk__err(-EINVAL,
+		    "%s: history=%u needs queue= above it (queue=%u)", u->text,
+		    bo->geo.history, bo->geo.nchunk);
 	return ipk__bc_geometry(&bo->geo);
 }
 
@@ -651,6 +661,19 @@ bc_oldest(struct bc *b, int ask, uint64_t *drops)
 	return lo;
 }
 
+/* The publisher is about to sleep for room: ask to be woken when the
+ * oldest head (b->room - nchunk, just scanned) has moved a quarter of the
+ * queue, then set `bits` in pub_wait. Returns the position asked for. */
+static uint64_t
+bc_announce_room(struct bc *b, uint32_t bits)
+{
+	uint64_t q = b->nchunk / 4 ? b->nchunk / 4 : 1;
+	uint64_t at = b->room - b->nchunk + q;
+	__atomic_store_n(&b->wake->room_at, at, __ATOMIC_RELAXED);
+	(void)__atomic_or_fetch(&b->wake->pub_wait, bits, __ATOMIC_SEQ_CST);
+	return at;
+}
+
 /* Wait, at most until `deadline`, for room at b->pos (slow=block). A dead
  * subscriber holds us no longer than the spin: then the kernel is asked. */
 static int
@@ -676,12 +699,14 @@ bc_wait_room(struct bc *b, int64_t deadline)
 		int64_t until = now + (int64_t)IPK__SLICE_MS * 1000000;
 		if (deadline < until)
 			until = deadline;
-		(void)__atomic_or_fetch(
-		    &b->wake->pub_wait, IPK__RING_WFUTEX, __ATOMIC_SEQ_CST);
+		uint64_t at = bc_announce_room(b, IPK__RING_WFUTEX);
 		int brief = ipk__ring_sleep_fence();
-		b->room = bc_oldest(b, 0, NULL) + b->nchunk;
+		uint64_t oldest = bc_oldest(b, 0, NULL);
+		b->room = oldest + b->nchunk;
 		if (b->pos < b->room)
 			return 0;
+		if (oldest >= at)
+			continue; /* crossed before it could see the word */
 		if (brief && until > now + 1000000)
 			until = now + 1000000;
 		uint32_t v =
@@ -869,13 +894,20 @@ bc_wake_pub(struct bc *b)
 static void
 bc_set_head(struct bc *b, uint64_t h)
 {
+	uint64_t old = b->h;
 	b->h = h;
 	/* Release: our reads of the chunks come before the publisher may
 	 * write over them (acquire in bc_oldest). */
 	__atomic_store_n(&b->slots[b->slot].head, h, __ATOMIC_RELEASE);
 	IPK__CRASH_SITE("bcast.after_head");
-	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->pub_wait)))
-		bc_wake_pub(b);
+	if (IPK__UNLIKELY(bc_peer_word(b, &b->wake->pub_wait))) {
+		/* Wake it when we cross the position it waits for (a
+		 * subscriber already past it is not the one it waits on). */
+		uint64_t at =
+		    __atomic_load_n(&b->wake->room_at, __ATOMIC_RELAXED);
+		if (old < at && h >= at)
+			bc_wake_pub(b);
+	}
 }
 
 static int
@@ -1353,11 +1385,11 @@ bc_writable(struct ipk_chan *c)
 	if (b->bell_rd < 0)
 		return 0;
 	bc_bell_drain(b);
-	(void)__atomic_or_fetch(
-	    &b->wake->pub_wait, IPK__RING_WBELL, __ATOMIC_SEQ_CST);
+	uint64_t at = bc_announce_room(b, IPK__RING_WBELL);
 	(void)ipk__ring_sleep_fence();
-	b->room = bc_oldest(b, 0, NULL) + b->nchunk;
-	return b->pos < b->room;
+	uint64_t oldest = bc_oldest(b, 0, NULL);
+	b->room = oldest + b->nchunk;
+	return b->pos < b->room || oldest >= at;
 }
 
 static int
