@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bridge.sh - ipckit bridge between local channels and a real mosquitto:
-# 100,000 numbered lines from a local publisher (unix pub/sub) carried at
-# QoS 1 to two MQTT subscribers, checked by checksum; 10,000 from a shared
-# memory publisher (shm pub/sub); and a bridge whose MQTT side is both
-# ways never takes back what it published itself.
+# 100,000 numbered lines from a shared-memory publisher (shm pub/sub)
+# carried at QoS 1 to two MQTT subscribers, checked by checksum; 10,000
+# from a socket publisher (unix pub/sub); and a bridge whose MQTT side is
+# both ways never takes back what it published itself.
 # Usage: bridge.sh PATH-TO-ipckit
 set -u
 cli=${1:?usage: bridge.sh PATH-TO-ipckit}
@@ -19,7 +19,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$out"
+	rm -rf "$out" /dev/shm/"$name"-sensors*
 }
 trap cleanup EXIT
 
@@ -44,14 +44,14 @@ broker_start
 b=mqtt://127.0.0.1:$port
 N=100000
 
-# 1. local publisher -> bridge -> broker -> two subscribers.
+# 1. shm publisher -> bridge -> broker -> two subscribers.
 start s1 sub -n $N -T 20000 "$b/site1/sensors?qos=1&queue=8192"
 s1=$last
 start s2 sub -n $N -T 20000 "$b/site1/#?qos=1&queue=8192"
 s2=$last
 until_ok 10 subscribed s1 || fail "first subscriber"
 until_ok 10 subscribed s2 || fail "second subscriber"
-local_url="unix://$out/sensors.sock"
+local_url="shm:///$name-sensors"
 start br bridge "$local_url?pattern=sub" "$b/site1/sensors?qos=1"
 br=$last
 t0=$(date +%s%N)
@@ -68,21 +68,21 @@ wait_exit "$br" 10 || fail "bridge did not end on SIGTERM"
 grep -q "A->B $N messages" "$out/br.err" || fail "bridge counts: $(tail -1 "$out/br.err")"
 echo "$N messages through the bridge to 2 subscribers in $ms ms"
 
-# 2. The same from shared memory (shm pub/sub), fewer messages.
+# 2. The same from a unix socket publisher, fewer messages.
 M=10000
 start s3 sub -n $M -T 20000 "$b/site2/sensors?qos=1&queue=8192"
 s3=$last
-until_ok 10 subscribed s3 || fail "shm: subscriber"
-shm_url="shm:///$name-sensors"
-start br3 bridge "$shm_url?pattern=sub" "$b/site2/sensors?qos=1"
+until_ok 10 subscribed s3 || fail "unix: subscriber"
+sock_url="unix://$out/sensors.sock"
+start br3 bridge "$sock_url?pattern=sub" "$b/site2/sensors?qos=1"
 br3=$last
-seq 1 $M | "$cli" pub -w 1 -T 30000 "$shm_url?slow=block" 2>"$out/pub3.err" ||
-	fail "shm publisher: $(cat "$out/pub3.err")"
-wait_exit "$s3" 30 || fail "shm: subscriber did not get $M lines"
+seq 1 $M | "$cli" pub -w 1 -T 30000 "$sock_url?slow=block" 2>"$out/pub3.err" ||
+	fail "unix publisher: $(cat "$out/pub3.err")"
+wait_exit "$s3" 30 || fail "unix: subscriber did not get $M lines"
 [ "$(md5sum <"$out/s3.out")" = "$(seq 1 $M | md5sum)" ] ||
-	fail "shm: lines differ"
+	fail "unix: lines differ"
 kill -TERM "$br3"
-wait_exit "$br3" 10 || fail "shm: bridge did not end"
+wait_exit "$br3" 10 || fail "unix: bridge did not end"
 
 # 3. Both ways: a plain local channel and a topic. What the bridge
 # publishes comes back to its own subscription and must stay there.
