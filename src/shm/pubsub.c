@@ -1366,6 +1366,8 @@ bc_ready(struct ipk_chan *c)
 	struct bc *b = bc_of(c);
 	if (b->role == BC_ROLE_PUB)
 		return 0;
+	if (bc_moved(b))
+		return 1; /* no need to arm the doorbell (a barrier) */
 	if (b->bell_rd >= 0)
 		bc_arm(b);
 	return bc_moved(b) || !bc_pub_alive(b);
