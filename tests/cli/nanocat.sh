@@ -30,7 +30,7 @@ fail() {
 	exit 1
 }
 got() { grep -q "$2" "$1"; }
-port=$((20000 + RANDOM % 30000))
+port=$((20000 + RANDOM % 12000))
 
 # ipckit sends once to a listening nanocat.
 for a in "ipc://$dir/n1.ipc nng+ipc://$dir/n1.ipc" \

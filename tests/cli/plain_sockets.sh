@@ -44,7 +44,7 @@ fail() {
 free_port() {
 	local p
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000))
 		grep -qi ":$(printf %04X $p) " /proc/net/tcp /proc/net/udp \
 			/proc/net/tcp6 /proc/net/udp6 2>/dev/null || {
 			echo $p

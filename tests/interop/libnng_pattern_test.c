@@ -51,7 +51,7 @@ addr(int ipc, int k, const char *role)
 		    "nng+ipc://%s?pattern=%s", path, role);
 		snprintf(nng_url_s, sizeof(nng_url_s), "ipc://%s", path);
 	} else {
-		int port = 20000 + (int)((t_now_ns() / 1000 + k * 7) % 30000);
+		int port = 20000 + (int)((t_now_ns() / 1000 + k * 7) % 12000);
 		snprintf(ipk_url_s, sizeof(ipk_url_s),
 		    "nng+tcp://127.0.0.1:%d?pattern=%s", port, role);
 		snprintf(

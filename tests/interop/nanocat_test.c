@@ -102,7 +102,9 @@ addr(int ipc, int k, const char *role)
 		    role);
 		snprintf(nc_u, sizeof(nc_u), "ipc://%s", path);
 	} else {
-		int port = 20000 + (int)((t_now_ns() / 1000 + k * 13) % 30000);
+		/* Below the kernel's ephemeral ports (32768 and up), which
+		 * other tests' connections take at random. */
+		int port = 20000 + (int)((t_now_ns() / 1000 + k * 13) % 12000);
 		snprintf(ipk_u, sizeof(ipk_u),
 		    "nng+tcp://127.0.0.1:%d?pattern=%s", port, role);
 		snprintf(nc_u, sizeof(nc_u), "tcp://127.0.0.1:%d", port);

@@ -50,7 +50,7 @@ url() {
 	mq) echo "mq:///$name-mq$2" ;;
 	sysv) echo "sysv:///tmp/$name-sysv$2" ;;
 	shm) echo "shm:///$name-shm$2" ;;
-	tcp) echo "tcp://127.0.0.1:$((20000 + ($$ + $2 * 7) % 20000))" ;;
+	tcp) echo "tcp://127.0.0.1:$((20000 + ($$ + $2 * 7) % 12000))" ;;
 	esac
 }
 
