@@ -64,10 +64,21 @@ sub_main(void *p)
 	return NULL;
 }
 
+static char g_path[300];
+
+/* A failed run leaves no segment behind. */
+static void
+cleanup(void)
+{
+	(void)unlink(g_path);
+}
+
 int
 main(void)
 {
 	t_watchdog(120);
+	snprintf(g_path, sizeof(g_path), "/dev/shm/%s", t_unique());
+	t_cleanup_hook = cleanup;
 	char url[300];
 	snprintf(url, sizeof(url),
 	    "shm:///%s?pattern=pub&slow=block&queue=64&maxmsg=256", t_unique());

@@ -25,8 +25,17 @@ cleanup(void)
 	t_kill_children();
 	ipk_close(g_pub);
 	g_pub = NULL;
-	if (g_path[0])
+	if (g_path[0]) {
+		/* What a failed case may leave: the segment and doorbells. */
+		char p[400];
 		(void)unlink(g_path);
+		snprintf(p, sizeof(p), "%s.pub", g_path);
+		(void)unlink(p);
+		for (int i = 0; i < 64; i++) {
+			snprintf(p, sizeof(p), "%s.sub%d", g_path, i);
+			(void)unlink(p);
+		}
+	}
 }
 
 /* A fresh name for each case: shm:///ipkt-...-<n>. */
