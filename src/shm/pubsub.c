@@ -1025,23 +1025,33 @@ bc_still(const struct bc *b, uint64_t h)
 
 static int bc_wait_msg(struct bc *b, struct ipk_chan *c, int64_t deadline);
 
+/* The next message for recv or peek, waiting for one until `deadline`:
+ * bc_next and bc_wait_msg in turn. */
+static int
+bc_take(struct bc *b, struct ipk_chan *c, const unsigned char **k, size_t *n,
+    uint32_t *ty, int64_t deadline)
+{
+	if (b->role != BC_ROLE_SUB)
+		return ipk__err(-ENOTSUP, "a publisher does not receive");
+	for (;;) {
+		int rv = bc_next(b, c, k, n, ty);
+		if (rv != -EAGAIN)
+			return rv;
+		if ((rv = bc_wait_msg(b, c, deadline)) < 0)
+			return rv;
+	}
+}
+
 static int
 bc_recv(struct ipk_chan *c, void *buf, size_t cap, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct bc *b = bc_of(c);
-	if (b->role != BC_ROLE_SUB)
-		return ipk__err(-ENOTSUP, "a publisher does not receive");
 	for (;;) {
 		const unsigned char *k;
 		size_t n;
 		uint32_t ty;
-		int rv = bc_next(b, c, &k, &n, &ty);
-		if (rv == -EAGAIN) {
-			if ((rv = bc_wait_msg(b, c, deadline)) < 0)
-				return rv;
-			continue;
-		}
+		int rv = bc_take(b, c, &k, &n, &ty, deadline);
 		if (rv < 0)
 			return rv;
 		if (n > cap) {
@@ -1065,27 +1075,18 @@ bc_peek(struct ipk_chan *c, const void **buf, size_t *len, uint32_t *type,
     int64_t deadline)
 {
 	struct bc *b = bc_of(c);
-	if (b->role != BC_ROLE_SUB)
-		return ipk__err(-ENOTSUP, "a publisher does not receive");
-	for (;;) {
-		const unsigned char *k;
-		size_t n;
-		uint32_t ty;
-		int rv = bc_next(b, c, &k, &n, &ty);
-		if (rv == -EAGAIN) {
-			if ((rv = bc_wait_msg(b, c, deadline)) < 0)
-				return rv;
-			continue;
-		}
-		if (rv < 0)
-			return rv;
-		*buf = k + IPK__BC_CHUNK_HDR;
-		*len = n;
-		if (type)
-			*type = ty;
-		b->held = b->h;
-		return 0;
-	}
+	const unsigned char *k;
+	size_t n;
+	uint32_t ty;
+	int rv = bc_take(b, c, &k, &n, &ty, deadline);
+	if (rv < 0)
+		return rv;
+	*buf = k + IPK__BC_CHUNK_HDR;
+	*len = n;
+	if (type)
+		*type = ty;
+	b->held = b->h;
+	return 0;
 }
 
 static int
